@@ -1,0 +1,302 @@
+//! The fast/slow split. One definition, used by every backend that classifies in user space; the
+//! XDP program (`crates/fastlane-xdp/src/fastlane.bpf.c`) implements the same rules in the kernel
+//! and a test holds the two to the same answers.
+//!
+//! The rules, in order:
+//! 1. A frame shorter than an Ethernet header goes to the kernel (`truncated`).
+//! 2. An outer EtherType listed in `ether_types` goes to the fast path (list 0x8100 to take all
+//!    VLAN-tagged traffic); any other VLAN-tagged frame goes to the kernel (`vlan`).
+//! 3. IPv4 must have version 4, IHL ≥ 5 and a total length that covers the header (else
+//!    `bad_header`) and fits the frame (else `truncated`). Fragments go to the kernel
+//!    (`fragment`): only the kernel can reassemble them.
+//! 4. IPv6 must have version 6 and a payload that fits the frame. A next header that is an
+//!    extension header goes to the kernel (`ipv6_extension`, or `fragment` for 44).
+//! 5. A protocol listed in `ip_protocols` goes to the fast path. UDP and TCP go to the fast path
+//!    when their destination port is listed, provided their header is whole (else `truncated`).
+//! 6. Everything else goes to the kernel (`no_match`).
+//!
+//! So the fast path only ever sees frames whose Ethernet, IP and L4 headers are present and sane.
+
+use crate::config::{FilterConfig, PortMatch};
+
+pub const ETH_HLEN: usize = 14;
+pub const ETHERTYPE_IPV4: u16 = 0x0800;
+pub const ETHERTYPE_IPV6: u16 = 0x86dd;
+pub const ETHERTYPE_VLAN: u16 = 0x8100;
+pub const ETHERTYPE_QINQ: u16 = 0x88a8;
+pub const IPPROTO_TCP: u8 = 6;
+pub const IPPROTO_UDP: u8 = 17;
+
+/// Why a frame went to the kernel. The XDP program counts each reason separately.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum SlowReason {
+    NoMatch = 0,
+    Truncated = 1,
+    BadHeader = 2,
+    Fragment = 3,
+    Vlan = 4,
+    Ipv6Extension = 5,
+}
+
+impl SlowReason {
+    pub const ALL: [SlowReason; 6] = [
+        SlowReason::NoMatch,
+        SlowReason::Truncated,
+        SlowReason::BadHeader,
+        SlowReason::Fragment,
+        SlowReason::Vlan,
+        SlowReason::Ipv6Extension,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            SlowReason::NoMatch => "no_match",
+            SlowReason::Truncated => "truncated",
+            SlowReason::BadHeader => "bad_header",
+            SlowReason::Fragment => "fragment",
+            SlowReason::Vlan => "vlan",
+            SlowReason::Ipv6Extension => "ipv6_extension",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    Fast,
+    Slow(SlowReason),
+}
+
+/// The filter as bitmaps, one bit per port, protocol and EtherType. Its layout is `struct
+/// fl_filter` of the XDP program, which receives it as the single value of an array map.
+#[derive(Clone)]
+#[repr(C)]
+pub struct FilterTables {
+    pub udp_ports: [u64; 1024],
+    pub tcp_ports: [u64; 1024],
+    pub ether_types: [u64; 1024],
+    pub ip_protocols: [u64; 4],
+}
+
+impl std::fmt::Debug for FilterTables {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ones = |words: &[u64]| words.iter().map(|w| w.count_ones()).sum::<u32>();
+        f.debug_struct("FilterTables")
+            .field("udp_ports", &ones(&self.udp_ports))
+            .field("tcp_ports", &ones(&self.tcp_ports))
+            .field("ether_types", &ones(&self.ether_types))
+            .field("ip_protocols", &ones(&self.ip_protocols))
+            .finish()
+    }
+}
+
+#[inline(always)]
+fn bit(words: &[u64], i: usize) -> bool {
+    words[i >> 6] & (1 << (i & 63)) != 0
+}
+
+fn set_bit(words: &mut [u64], i: usize) {
+    words[i >> 6] |= 1 << (i & 63);
+}
+
+impl FilterTables {
+    pub fn new(filter: &FilterConfig) -> Box<FilterTables> {
+        let mut t = Box::new(FilterTables {
+            udp_ports: [0; 1024],
+            tcp_ports: [0; 1024],
+            ether_types: [0; 1024],
+            ip_protocols: [0; 4],
+        });
+        for (matches, words) in [
+            (&filter.udp_ports, &mut t.udp_ports),
+            (&filter.tcp_ports, &mut t.tcp_ports),
+        ] {
+            for m in matches {
+                let (from, to) = match *m {
+                    PortMatch::One(p) => (p, p),
+                    PortMatch::Range { from, to } => (from, to),
+                };
+                for p in from..=to {
+                    set_bit(words, p as usize);
+                }
+            }
+        }
+        for &e in &filter.ether_types {
+            set_bit(&mut t.ether_types, e as usize);
+        }
+        for &p in &filter.ip_protocols {
+            set_bit(&mut t.ip_protocols, p as usize);
+        }
+        t
+    }
+
+    /// The bytes of `struct fl_filter`.
+    pub fn as_bytes(&self) -> &[u8] {
+        // SAFETY: FilterTables is repr(C) of u64 arrays: no padding, every byte initialised.
+        unsafe {
+            std::slice::from_raw_parts(
+                (self as *const FilterTables).cast::<u8>(),
+                std::mem::size_of::<FilterTables>(),
+            )
+        }
+    }
+
+    /// Which side of the split a frame belongs on.
+    pub fn classify(&self, frame: &[u8]) -> Class {
+        use SlowReason::*;
+        let len = frame.len();
+        if len < ETH_HLEN {
+            return Class::Slow(Truncated);
+        }
+        let be16 = |at: usize| u16::from_be_bytes([frame[at], frame[at + 1]]);
+        let ether_type = be16(12);
+        if bit(&self.ether_types, ether_type as usize) {
+            return Class::Fast;
+        }
+        let (proto, l4) = match ether_type {
+            ETHERTYPE_VLAN | ETHERTYPE_QINQ => return Class::Slow(Vlan),
+            ETHERTYPE_IPV4 => {
+                if len < ETH_HLEN + 20 {
+                    return Class::Slow(Truncated);
+                }
+                let ver_ihl = frame[ETH_HLEN];
+                let ihl = (ver_ihl & 0x0f) as usize * 4;
+                if ver_ihl >> 4 != 4 || ihl < 20 {
+                    return Class::Slow(BadHeader);
+                }
+                if ETH_HLEN + ihl > len {
+                    return Class::Slow(Truncated);
+                }
+                let total = be16(ETH_HLEN + 2) as usize;
+                if total < ihl {
+                    return Class::Slow(BadHeader);
+                }
+                if ETH_HLEN + total > len {
+                    return Class::Slow(Truncated);
+                }
+                if be16(ETH_HLEN + 6) & 0x3fff != 0 {
+                    return Class::Slow(Fragment);
+                }
+                (frame[ETH_HLEN + 9], ETH_HLEN + ihl)
+            }
+            ETHERTYPE_IPV6 => {
+                if len < ETH_HLEN + 40 {
+                    return Class::Slow(Truncated);
+                }
+                if frame[ETH_HLEN] >> 4 != 6 {
+                    return Class::Slow(BadHeader);
+                }
+                if ETH_HLEN + 40 + be16(ETH_HLEN + 4) as usize > len {
+                    return Class::Slow(Truncated);
+                }
+                let next = frame[ETH_HLEN + 6];
+                match next {
+                    44 => return Class::Slow(Fragment),
+                    0 | 43 | 60 | 135 | 139 | 140 => return Class::Slow(Ipv6Extension),
+                    _ => (next, ETH_HLEN + 40),
+                }
+            }
+            _ => return Class::Slow(NoMatch),
+        };
+        if bit(&self.ip_protocols, proto as usize) {
+            return Class::Fast;
+        }
+        let ports = match proto {
+            IPPROTO_UDP if l4 + 8 > len => return Class::Slow(Truncated),
+            IPPROTO_TCP if l4 + 20 > len => return Class::Slow(Truncated),
+            IPPROTO_UDP => &self.udp_ports,
+            IPPROTO_TCP => &self.tcp_ports,
+            _ => return Class::Slow(NoMatch),
+        };
+        if bit(ports, be16(l4 + 2) as usize) {
+            Class::Fast
+        } else {
+            Class::Slow(NoMatch)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::testing::{ipv4_udp, ipv6_udp};
+
+    fn tables() -> Box<FilterTables> {
+        FilterTables::new(&FilterConfig {
+            udp_ports: vec![
+                PortMatch::One(2152),
+                PortMatch::Range {
+                    from: 5000,
+                    to: 5002,
+                },
+            ],
+            tcp_ports: vec![PortMatch::One(179)],
+            ip_protocols: vec![47],
+            ether_types: vec![0x88b5],
+        })
+    }
+
+    #[test]
+    fn the_layout_matches_struct_fl_filter() {
+        assert_eq!(std::mem::size_of::<FilterTables>(), 3 * 8192 + 32);
+    }
+
+    #[test]
+    fn listed_ports_protocols_and_ether_types_take_the_fast_path() {
+        let t = tables();
+        assert_eq!(t.classify(&ipv4_udp(2152, 18)), Class::Fast);
+        assert_eq!(t.classify(&ipv4_udp(5002, 18)), Class::Fast);
+        assert_eq!(
+            t.classify(&ipv4_udp(5003, 18)),
+            Class::Slow(SlowReason::NoMatch)
+        );
+        assert_eq!(t.classify(&ipv6_udp(5001, 18)), Class::Fast);
+        let mut gre = ipv4_udp(1, 18);
+        gre[ETH_HLEN + 9] = 47;
+        assert_eq!(t.classify(&gre), Class::Fast);
+        let mut custom = ipv4_udp(1, 18);
+        custom[12..14].copy_from_slice(&0x88b5u16.to_be_bytes());
+        assert_eq!(t.classify(&custom), Class::Fast);
+    }
+
+    #[test]
+    fn malformed_frames_go_to_the_kernel_with_a_reason() {
+        let t = tables();
+        let good = ipv4_udp(2152, 18);
+        assert_eq!(t.classify(&good[..10]), Class::Slow(SlowReason::Truncated));
+        assert_eq!(
+            t.classify(&good[..ETH_HLEN + 20 + 4]),
+            Class::Slow(SlowReason::Truncated)
+        );
+        let mut bad_ihl = good.clone();
+        bad_ihl[ETH_HLEN] = 0x44;
+        assert_eq!(t.classify(&bad_ihl), Class::Slow(SlowReason::BadHeader));
+        let mut long_ihl = good.clone();
+        long_ihl[ETH_HLEN] = 0x4f;
+        assert_eq!(t.classify(&long_ihl), Class::Slow(SlowReason::Truncated));
+        let mut short_total = good.clone();
+        short_total[ETH_HLEN + 2..ETH_HLEN + 4].copy_from_slice(&19u16.to_be_bytes());
+        assert_eq!(t.classify(&short_total), Class::Slow(SlowReason::BadHeader));
+        let mut frag = good.clone();
+        frag[ETH_HLEN + 6] = 0x20; // more fragments
+        assert_eq!(t.classify(&frag), Class::Slow(SlowReason::Fragment));
+        let mut vlan = good.clone();
+        vlan[12..14].copy_from_slice(&ETHERTYPE_VLAN.to_be_bytes());
+        assert_eq!(t.classify(&vlan), Class::Slow(SlowReason::Vlan));
+        let mut hop = ipv6_udp(2152, 18);
+        hop[ETH_HLEN + 6] = 0;
+        assert_eq!(t.classify(&hop), Class::Slow(SlowReason::Ipv6Extension));
+        let mut arp = good.clone();
+        arp[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
+        assert_eq!(t.classify(&arp), Class::Slow(SlowReason::NoMatch));
+    }
+
+    #[test]
+    fn no_prefix_of_any_frame_panics() {
+        let t = tables();
+        for frame in [ipv4_udp(2152, 100), ipv6_udp(2152, 100)] {
+            for cut in 0..frame.len() {
+                let _ = t.classify(&frame[..cut]);
+            }
+        }
+    }
+}

@@ -1,0 +1,496 @@
+//! The config file, as Rust reads it. `config/fastlane.schema.json` describes the same document for
+//! TypeScript; both reject unknown keys and name every error by its JSON path (a JSON Pointer such
+//! as `/ports/0/queues/1/core`).
+
+use serde::Deserialize;
+
+use crate::verdict::PortId;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Lets editors find the schema; ignored.
+    #[serde(rename = "$schema", default)]
+    pub schema: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub backend: BackendKind,
+    /// Network namespace to open the ports in: a name under /run/netns or a path.
+    #[serde(default)]
+    pub netns: Option<String>,
+    pub ports: Vec<PortConfig>,
+    #[serde(default)]
+    pub filter: FilterConfig,
+    #[serde(default)]
+    pub af_xdp: AfXdpConfig,
+    #[serde(default)]
+    pub threads: ThreadsConfig,
+    pub pipeline: Vec<ProcessorSpec>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    AfXdp,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortConfig {
+    pub interface: String,
+    pub queues: Vec<QueueConfig>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueConfig {
+    pub id: u16,
+    /// The CPU the queue's thread is pinned to.
+    pub core: u16,
+}
+
+/// What goes to the fast path; everything else goes to the kernel.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterConfig {
+    #[serde(default)]
+    pub udp_ports: Vec<PortMatch>,
+    #[serde(default)]
+    pub tcp_ports: Vec<PortMatch>,
+    /// IPv4 protocol / IPv6 next-header numbers.
+    #[serde(default)]
+    pub ip_protocols: Vec<u8>,
+    #[serde(default)]
+    pub ether_types: Vec<u16>,
+}
+
+/// A single port or an inclusive range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum PortMatch {
+    One(u16),
+    Range { from: u16, to: u16 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BindMode {
+    /// Zero-copy where the driver supports it, copy otherwise (and say so).
+    #[default]
+    Auto,
+    Copy,
+    ZeroCopy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttachMode {
+    /// Native (driver) XDP where supported, generic (skb) otherwise.
+    #[default]
+    Auto,
+    Native,
+    Generic,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AfXdpConfig {
+    pub bind_mode: BindMode,
+    pub attach_mode: AttachMode,
+    pub need_wakeup: bool,
+    pub busy_poll: Option<BusyPollConfig>,
+    pub rx_ring_size: u32,
+    pub tx_ring_size: u32,
+    pub fill_ring_size: u32,
+    pub completion_ring_size: u32,
+    pub frame_size: u32,
+    /// UMEM frames per thread (shared by every socket the thread serves).
+    pub umem_frames: u32,
+    /// Bytes reserved in front of each received packet, for headers a processor prepends.
+    pub frame_headroom: u32,
+}
+
+impl Default for AfXdpConfig {
+    fn default() -> Self {
+        AfXdpConfig {
+            bind_mode: BindMode::Auto,
+            attach_mode: AttachMode::Auto,
+            need_wakeup: true,
+            busy_poll: None,
+            rx_ring_size: 2048,
+            tx_ring_size: 2048,
+            fill_ring_size: 4096,
+            completion_ring_size: 2048,
+            frame_size: 4096,
+            umem_frames: 8192,
+            frame_headroom: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusyPollConfig {
+    /// SO_BUSY_POLL, in microseconds.
+    #[serde(default = "BusyPollConfig::default_timeout_us")]
+    pub timeout_us: u32,
+    /// SO_BUSY_POLL_BUDGET: packets per busy-poll round.
+    #[serde(default = "BusyPollConfig::default_budget")]
+    pub budget: u16,
+    /// SO_PREFER_BUSY_POLL.
+    #[serde(default = "BusyPollConfig::default_prefer")]
+    pub prefer: bool,
+}
+
+impl BusyPollConfig {
+    fn default_timeout_us() -> u32 {
+        20
+    }
+    fn default_budget() -> u16 {
+        64
+    }
+    fn default_prefer() -> bool {
+        true
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ThreadModel {
+    /// Each thread receives, processes and transmits its own queues' packets.
+    #[default]
+    RunToCompletion,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThreadsConfig {
+    pub model: ThreadModel,
+    /// Packets per receive burst.
+    pub batch_size: u16,
+}
+
+impl Default for ThreadsConfig {
+    fn default() -> Self {
+        ThreadsConfig {
+            model: ThreadModel::RunToCompletion,
+            batch_size: 64,
+        }
+    }
+}
+
+/// One stage of the processor chain: a bare name (`"macswap"`) or an object with a `type`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum ProcessorSpec {
+    Name(SimpleProcessor),
+    Object(ProcessorObject),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SimpleProcessor {
+    Macswap,
+    Drop,
+    Count,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ProcessorObject {
+    Macswap,
+    Drop,
+    Count,
+    /// Forwards each port's packets out of its peer, both ways.
+    L2fwd {
+        pairs: Vec<[PortId; 2]>,
+    },
+}
+
+/// A config error, named by its JSON path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct ConfigError {
+    /// JSON Pointer to the offending value (`""` for the whole document).
+    pub path: String,
+    pub message: String,
+}
+
+/// Every error found in a config; empty means valid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid config:\n{}", .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl Config {
+    /// Parses and checks a config document; a config that passes can start.
+    pub fn from_json(text: &str) -> Result<Config, ConfigErrors> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            ConfigErrors(vec![ConfigError {
+                path: pointer_from_serde_path(&e.path().to_string()),
+                message: e.inner().to_string(),
+            }])
+        })?;
+        config.check(online_cpus())?;
+        Ok(config)
+    }
+
+    /// Checks what the types cannot: ranges, references between fields, cores that exist.
+    pub fn check(&self, cpus: &[u16]) -> Result<(), ConfigErrors> {
+        let mut errors = Vec::new();
+        let mut err = |path: String, message: String| errors.push(ConfigError { path, message });
+        if self.ports.is_empty() {
+            err("/ports".into(), "at least one port is required".into());
+        }
+        for (p, port) in self.ports.iter().enumerate() {
+            if port.interface.is_empty() || port.interface.len() >= libc::IFNAMSIZ {
+                err(
+                    format!("/ports/{p}/interface"),
+                    format!(
+                        "an interface name has 1 to {} characters",
+                        libc::IFNAMSIZ - 1
+                    ),
+                );
+            }
+            if port.queues.is_empty() {
+                err(
+                    format!("/ports/{p}/queues"),
+                    "at least one queue is required".into(),
+                );
+            }
+            for (q, queue) in port.queues.iter().enumerate() {
+                if !cpus.contains(&queue.core) {
+                    err(
+                        format!("/ports/{p}/queues/{q}/core"),
+                        format!(
+                            "core {} does not exist here (usable: {})",
+                            queue.core,
+                            list(cpus)
+                        ),
+                    );
+                }
+                if port.queues[..q].iter().any(|o| o.id == queue.id) {
+                    err(
+                        format!("/ports/{p}/queues/{q}/id"),
+                        format!("queue {} twice", queue.id),
+                    );
+                }
+            }
+            if self.ports[..p]
+                .iter()
+                .any(|o| o.interface == port.interface)
+            {
+                err(
+                    format!("/ports/{p}/interface"),
+                    format!("interface {} is already port {}", port.interface, p),
+                );
+            }
+        }
+        for (kind, ports) in [
+            ("udp_ports", &self.filter.udp_ports),
+            ("tcp_ports", &self.filter.tcp_ports),
+        ] {
+            for (i, m) in ports.iter().enumerate() {
+                if let PortMatch::Range { from, to } = m {
+                    if from > to {
+                        err(
+                            format!("/filter/{kind}/{i}"),
+                            format!("range from {from} to {to} is empty"),
+                        );
+                    }
+                }
+            }
+        }
+        let x = &self.af_xdp;
+        for (name, value) in [
+            ("rx_ring_size", x.rx_ring_size),
+            ("tx_ring_size", x.tx_ring_size),
+            ("fill_ring_size", x.fill_ring_size),
+            ("completion_ring_size", x.completion_ring_size),
+            ("umem_frames", x.umem_frames),
+        ] {
+            if !value.is_power_of_two() {
+                err(
+                    format!("/af_xdp/{name}"),
+                    format!("{value} is not a power of two"),
+                );
+            }
+        }
+        if !matches!(x.frame_size, 2048 | 4096) {
+            err(
+                "/af_xdp/frame_size".into(),
+                "a UMEM frame is 2048 or 4096 bytes".into(),
+            );
+        }
+        if x.frame_headroom > x.frame_size / 2 {
+            err(
+                "/af_xdp/frame_headroom".into(),
+                "headroom exceeds half a frame".into(),
+            );
+        }
+        let batch = self.threads.batch_size;
+        if !(1..=1024).contains(&batch) {
+            err(
+                "/threads/batch_size".into(),
+                format!("{batch} is not within 1..=1024"),
+            );
+        }
+        if self.pipeline.is_empty() {
+            err(
+                "/pipeline".into(),
+                "at least one processor is required".into(),
+            );
+        }
+        for (i, spec) in self.pipeline.iter().enumerate() {
+            if let ProcessorSpec::Object(ProcessorObject::L2fwd { pairs }) = spec {
+                for (j, pair) in pairs.iter().enumerate() {
+                    for (k, port) in pair.iter().enumerate() {
+                        if *port as usize >= self.ports.len() {
+                            err(
+                                format!("/pipeline/{i}/pairs/{j}/{k}"),
+                                format!("port {port} does not exist ({} ports)", self.ports.len()),
+                            );
+                        }
+                    }
+                    if pair[0] == pair[1] {
+                        err(
+                            format!("/pipeline/{i}/pairs/{j}"),
+                            "a port paired with itself".into(),
+                        );
+                    }
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+}
+
+fn list(cpus: &[u16]) -> String {
+    cpus.iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The CPUs this process may run on.
+pub fn online_cpus() -> &'static [u16] {
+    static CPUS: std::sync::OnceLock<Vec<u16>> = std::sync::OnceLock::new();
+    CPUS.get_or_init(|| {
+        // SAFETY: cpu_set_t is plain data; sched_getaffinity writes at most its size.
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        // SAFETY: pid 0 is this thread; the pointer and size describe `set`.
+        let rc = unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) };
+        if rc != 0 {
+            return (0..std::thread::available_parallelism().map_or(1, |n| n.get() as u16))
+                .collect();
+        }
+        (0..libc::CPU_SETSIZE as u16)
+            // SAFETY: i is below CPU_SETSIZE.
+            .filter(|&i| unsafe { libc::CPU_ISSET(i as usize, &set) })
+            .collect()
+    })
+}
+
+/// `ports[0].queues[1].core` → `/ports/0/queues/1/core`.
+fn pointer_from_serde_path(path: &str) -> String {
+    if path == "." {
+        return String::new();
+    }
+    let mut out = String::new();
+    for part in path.split('.') {
+        let (key, rest) = part.split_once('[').unwrap_or((part, ""));
+        if !key.is_empty() {
+            out.push('/');
+            out.push_str(&key.replace('~', "~0").replace('/', "~1"));
+        }
+        for idx in rest.split('[').filter(|s| !s.is_empty()) {
+            out.push('/');
+            out.push_str(idx.trim_end_matches(']'));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"{
+        "backend": "af_xdp",
+        "ports": [{ "interface": "veth0", "queues": [{ "id": 0, "core": 0 }] }],
+        "filter": { "udp_ports": [2152, { "from": 5000, "to": 5010 }] },
+        "pipeline": ["count", { "type": "macswap" }]
+    }"#;
+
+    fn errors(text: &str) -> Vec<ConfigError> {
+        Config::from_json(text).unwrap_err().0
+    }
+
+    #[test]
+    fn a_minimal_config_parses_with_defaults() {
+        let c = Config::from_json(MINIMAL).unwrap();
+        assert_eq!(c.af_xdp.umem_frames, 8192);
+        assert_eq!(c.threads.batch_size, 64);
+        assert_eq!(
+            c.filter.udp_ports[1],
+            PortMatch::Range {
+                from: 5000,
+                to: 5010
+            }
+        );
+        assert_eq!(c.pipeline[0], ProcessorSpec::Name(SimpleProcessor::Count));
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_by_its_path() {
+        let e = errors(&MINIMAL.replace("\"id\": 0", "\"id\": 0, \"colour\": 1"));
+        assert_eq!(e[0].path, "/ports/0/queues/0/colour");
+        assert!(e[0].message.contains("colour"), "{}", e[0].message);
+    }
+
+    #[test]
+    fn a_wrong_type_and_an_unknown_backend_are_named() {
+        let e = errors(&MINIMAL.replace("\"id\": 0", "\"id\": \"zero\""));
+        assert_eq!(e[0].path, "/ports/0/queues/0/id");
+        let e = errors(&MINIMAL.replace("af_xdp", "carrier_pigeon"));
+        assert_eq!(e[0].path, "/backend");
+        assert!(e[0].message.contains("carrier_pigeon"));
+    }
+
+    #[test]
+    fn semantic_errors_are_all_reported() {
+        let c: Config =
+            serde_json::from_str(&MINIMAL.replace("\"core\": 0", "\"core\": 9")).unwrap();
+        let e = c.check(&[0, 1]).unwrap_err().0;
+        assert_eq!(e[0].path, "/ports/0/queues/0/core");
+        assert!(e[0].message.contains("usable: 0,1"));
+
+        let bad = MINIMAL
+            .replace("\"from\": 5000", "\"from\": 6000")
+            .replace("\"pipeline\": [\"count\", { \"type\": \"macswap\" }]", "\"pipeline\": [{\"type\":\"l2fwd\",\"pairs\":[[0,3]]}], \"af_xdp\": {\"rx_ring_size\": 1000}");
+        let e = errors(&bad);
+        let paths: Vec<&str> = e.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/filter/udp_ports/1",
+                "/af_xdp/rx_ring_size",
+                "/pipeline/0/pairs/0/1"
+            ]
+        );
+    }
+
+    #[test]
+    fn serde_paths_become_json_pointers() {
+        assert_eq!(
+            pointer_from_serde_path("ports[0].queues[12].core"),
+            "/ports/0/queues/12/core"
+        );
+        assert_eq!(pointer_from_serde_path("."), "");
+        assert_eq!(pointer_from_serde_path("pipeline[0]"), "/pipeline/0");
+    }
+}
