@@ -1,0 +1,32 @@
+//! The seam between the runtime and a packet I/O backend.
+
+use crate::batch::Batch;
+use crate::counters::QueueCounters;
+use crate::verdict::PortId;
+
+/// One port queue a data-plane thread serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueRef {
+    pub port: PortId,
+    pub queue: u16,
+}
+
+/// The packet I/O of one data-plane thread: every port queue pinned to its core. Built on a setup
+/// thread, then moved to the data-plane thread, which alone calls it from then on.
+pub trait ThreadIo: Send {
+    /// The port queues this thread serves, in the order `receive` and `complete` index them.
+    fn queues(&self) -> &[QueueRef];
+
+    /// Receives one burst from queue `source` into `batch` (through [`Batch::begin_fill`] and
+    /// [`Batch::set_len`]) and returns how many packets arrived; counts them in `counters`.
+    fn receive(&mut self, source: usize, batch: &mut Batch, counters: &QueueCounters) -> usize;
+
+    /// Carries out the verdicts of a batch that `receive` filled from `source`: transmits, hands
+    /// buffers back, and counts what it did in `counters[i]` (indexed like `queues`). Must leave
+    /// no buffer of the batch behind.
+    fn complete(&mut self, source: usize, batch: &mut Batch, counters: &[QueueCounters]);
+
+    /// Called after a round over every queue brought nothing: wait for work (or spin, as the
+    /// config says), returning within about 100 ms so that a stop request is seen.
+    fn idle(&mut self);
+}
