@@ -10,6 +10,7 @@ pub mod classify;
 pub mod config;
 pub mod counters;
 pub mod io;
+pub mod netns;
 pub mod packet;
 pub mod processor;
 pub mod verdict;
