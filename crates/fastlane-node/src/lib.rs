@@ -1,4 +1,9 @@
 //! The napi binding: converts configs, errors and statistics at the edge; no packet logic here.
+//! The hand-written TypeScript in `src-ts/` wraps these classes.
+
+pub mod dataplane;
+pub mod error;
+pub mod testbed;
 
 use napi_derive::napi;
 

@@ -1,0 +1,167 @@
+//! `NativeDataplane`: the runtime's lifecycle and statistics.
+
+use std::collections::HashMap;
+
+use napi_derive::napi;
+
+use crate::error::BindingError;
+
+#[napi]
+#[derive(Debug)]
+pub struct NativeDataplane {
+    inner: fastlane_runtime::Dataplane,
+}
+
+#[napi(object)]
+#[derive(Debug)]
+pub struct XskKernelStats {
+    pub rx_dropped: f64,
+    pub rx_invalid_descs: f64,
+    pub tx_invalid_descs: f64,
+    pub rx_ring_full: f64,
+    pub rx_fill_ring_empty_descs: f64,
+    pub tx_ring_empty_descs: f64,
+}
+
+#[napi(object)]
+#[derive(Debug)]
+pub struct QueueStats {
+    pub port: u32,
+    pub interface: String,
+    pub queue: u32,
+    pub core: u32,
+    pub zero_copy: bool,
+    pub rx_packets: f64,
+    pub rx_bytes: f64,
+    pub tx_packets: f64,
+    pub tx_bytes: f64,
+    pub kernel_packets: f64,
+    pub rx_batches: f64,
+    pub dropped: HashMap<String, f64>,
+    pub xdp: XskKernelStats,
+}
+
+#[napi(object)]
+#[derive(Debug)]
+pub struct PortStats {
+    pub port: u32,
+    pub interface: String,
+    pub attach_mode: String,
+    pub redirected: f64,
+    pub no_socket: f64,
+    pub passed: HashMap<String, f64>,
+}
+
+#[napi(object)]
+#[derive(Debug)]
+pub struct StageStats {
+    pub stage: u32,
+    pub packets: f64,
+    pub bytes: f64,
+}
+
+#[napi(object)]
+#[derive(Debug)]
+pub struct DataplaneStats {
+    pub queues: Vec<QueueStats>,
+    pub ports: Vec<PortStats>,
+    pub pipeline: Vec<StageStats>,
+}
+
+fn named(counts: Vec<(&'static str, u64)>) -> HashMap<String, f64> {
+    counts
+        .into_iter()
+        .map(|(name, n)| (name.to_string(), n as f64))
+        .collect()
+}
+
+#[napi]
+impl NativeDataplane {
+    /// Parses and checks the config; throws listing every error with its JSON path.
+    #[napi(constructor)]
+    pub fn new(config_json: String) -> napi::Result<Self> {
+        let inner =
+            fastlane_runtime::Dataplane::from_json(&config_json).map_err(BindingError::from)?;
+        Ok(NativeDataplane { inner })
+    }
+
+    /// Opens the sockets, attaches the XDP programs and starts the threads, or changes nothing
+    /// and throws with the kernel's context.
+    #[napi]
+    pub fn start(&mut self) -> napi::Result<()> {
+        self.inner.start().map_err(BindingError::from)?;
+        Ok(())
+    }
+
+    /// Stops the threads and detaches the XDP programs; a no-op when stopped.
+    #[napi]
+    pub fn stop(&mut self) {
+        self.inner.stop();
+    }
+
+    #[napi(getter)]
+    pub fn running(&self) -> bool {
+        self.inner.is_running()
+    }
+
+    /// The first failure of a data-plane thread since start, if any.
+    #[napi]
+    pub fn failure(&self) -> Option<String> {
+        self.inner.failure()
+    }
+
+    /// Counters of the running data plane; `null` when stopped.
+    #[napi]
+    pub fn stats(&self) -> Option<DataplaneStats> {
+        let stats = self.inner.stats()?;
+        Some(DataplaneStats {
+            queues: stats
+                .queues
+                .into_iter()
+                .map(|q| QueueStats {
+                    port: q.port.into(),
+                    interface: q.interface,
+                    queue: q.queue.into(),
+                    core: q.core.into(),
+                    zero_copy: q.zero_copy,
+                    rx_packets: q.rx_packets as f64,
+                    rx_bytes: q.rx_bytes as f64,
+                    tx_packets: q.tx_packets as f64,
+                    tx_bytes: q.tx_bytes as f64,
+                    kernel_packets: q.kernel_packets as f64,
+                    rx_batches: q.rx_batches as f64,
+                    dropped: named(q.dropped),
+                    xdp: XskKernelStats {
+                        rx_dropped: q.xdp.rx_dropped as f64,
+                        rx_invalid_descs: q.xdp.rx_invalid_descs as f64,
+                        tx_invalid_descs: q.xdp.tx_invalid_descs as f64,
+                        rx_ring_full: q.xdp.rx_ring_full as f64,
+                        rx_fill_ring_empty_descs: q.xdp.rx_fill_ring_empty_descs as f64,
+                        tx_ring_empty_descs: q.xdp.tx_ring_empty_descs as f64,
+                    },
+                })
+                .collect(),
+            ports: stats
+                .ports
+                .into_iter()
+                .map(|p| PortStats {
+                    port: p.port.into(),
+                    interface: p.interface,
+                    attach_mode: p.attach_mode.to_string(),
+                    redirected: p.redirected as f64,
+                    no_socket: p.no_socket as f64,
+                    passed: named(p.passed),
+                })
+                .collect(),
+            pipeline: stats
+                .pipeline
+                .into_iter()
+                .map(|s| StageStats {
+                    stage: s.stage as u32,
+                    packets: s.packets as f64,
+                    bytes: s.bytes as f64,
+                })
+                .collect(),
+        })
+    }
+}

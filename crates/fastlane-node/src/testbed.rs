@@ -1,0 +1,228 @@
+//! The built-in traffic tools behind `fastlane demo`, the end-to-end tests and the benchmarks.
+
+use std::time::Duration;
+
+use napi::bindgen_prelude::{AsyncTask, Buffer};
+use napi::{Env, Task};
+use napi_derive::napi;
+
+use crate::error::BindingError;
+
+#[napi(object)]
+#[allow(missing_debug_implementations)] // a JavaScript Buffer has no Debug
+pub struct GeneratorOptions {
+    /// Network namespace of the generator's interface.
+    pub netns: Option<String>,
+    pub interface: String,
+    /// The frame sent again and again.
+    pub frame: Buffer,
+    /// CPU the sending thread is pinned to.
+    pub core: Option<u32>,
+    /// Returning frames with this UDP destination port are counted (and dropped).
+    pub match_udp_port: u32,
+    /// Paces the generator; omitted means as fast as it can.
+    pub rate_pps: Option<f64>,
+}
+
+#[napi(object)]
+#[derive(Debug)]
+pub struct GeneratorStats {
+    pub sent_packets: f64,
+    pub returned_packets: f64,
+    pub returned_bytes: f64,
+}
+
+impl From<fastlane_testbed::GeneratorStats> for GeneratorStats {
+    fn from(s: fastlane_testbed::GeneratorStats) -> Self {
+        GeneratorStats {
+            sent_packets: s.sent_packets as f64,
+            returned_packets: s.returned_packets as f64,
+            returned_bytes: s.returned_bytes as f64,
+        }
+    }
+}
+
+fn port(value: u32, what: &str) -> Result<u16, BindingError> {
+    u16::try_from(value)
+        .map_err(|_| BindingError::InvalidArgument(format!("{what}: {value} is not a port")))
+}
+
+fn mac(text: &str, what: &str) -> Result<[u8; 6], BindingError> {
+    let bad = || BindingError::InvalidArgument(format!("{what}: {text:?} is not a MAC address"));
+    let bytes: Vec<u8> = text
+        .split(':')
+        .map(|b| u8::from_str_radix(b, 16).map_err(|_| bad()))
+        .collect::<Result<_, _>>()?;
+    bytes.try_into().map_err(|_| bad())
+}
+
+fn mac_text(mac: [u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// A traffic generator on one interface: sends a frame template at full speed (or paced) and
+/// counts the frames that come back.
+#[napi]
+#[derive(Debug)]
+pub struct TrafficGenerator {
+    config: Option<fastlane_testbed::GeneratorConfig>,
+    running: Option<fastlane_testbed::Generator>,
+}
+
+#[napi]
+impl TrafficGenerator {
+    #[napi(constructor)]
+    pub fn new(options: GeneratorOptions) -> napi::Result<Self> {
+        let core = options
+            .core
+            .map(|c| {
+                u16::try_from(c).map_err(|_| BindingError::InvalidArgument(format!("core: {c}")))
+            })
+            .transpose()?;
+        let config = fastlane_testbed::GeneratorConfig {
+            netns: options.netns,
+            interface: options.interface,
+            frame: options.frame.to_vec(),
+            core,
+            match_udp_port: port(options.match_udp_port, "matchUdpPort")?,
+            rate_pps: options.rate_pps.map(|r| r as u64),
+        };
+        Ok(TrafficGenerator {
+            config: Some(config),
+            running: None,
+        })
+    }
+
+    #[napi]
+    pub fn start(&mut self) -> napi::Result<()> {
+        let Some(config) = self.config.clone() else {
+            return Err(
+                BindingError::InvalidArgument("the generator was already used".into()).into(),
+            );
+        };
+        if self.running.is_none() {
+            self.running =
+                Some(fastlane_testbed::Generator::start(config).map_err(BindingError::from)?);
+        }
+        Ok(())
+    }
+
+    #[napi]
+    pub fn stats(&self) -> GeneratorStats {
+        self.running
+            .as_ref()
+            .map(|g| g.stats())
+            .unwrap_or_default()
+            .into()
+    }
+
+    /// Stops sending, detaches the counting program and returns the final counts.
+    #[napi]
+    pub fn stop(&mut self) -> napi::Result<GeneratorStats> {
+        match self.running.take() {
+            Some(generator) => {
+                self.config = None;
+                Ok(generator.stop().map_err(BindingError::from)?.into())
+            }
+            None => Ok(fastlane_testbed::GeneratorStats::default().into()),
+        }
+    }
+}
+
+#[napi(object)]
+#[derive(Debug)]
+pub struct UdpFrameOptions {
+    pub src_mac: String,
+    pub dst_mac: String,
+    pub src_ip: String,
+    pub dst_ip: String,
+    pub src_port: u32,
+    pub dst_port: u32,
+}
+
+/// Builds an IPv4/UDP frame of exactly `frame_len` bytes (at least 60, FCS excluded).
+#[napi]
+pub fn udp_frame(options: UdpFrameOptions, frame_len: u32) -> napi::Result<Buffer> {
+    let ip = |text: &str, what: &str| {
+        text.parse().map_err(|_| {
+            BindingError::InvalidArgument(format!("{what}: {text:?} is not an IPv4 address"))
+        })
+    };
+    if frame_len < 60 {
+        return Err(
+            BindingError::InvalidArgument(format!("frameLen: {frame_len} is below 60")).into(),
+        );
+    }
+    let spec = fastlane_testbed::UdpFrameSpec {
+        src_mac: mac(&options.src_mac, "srcMac")?,
+        dst_mac: mac(&options.dst_mac, "dstMac")?,
+        src_ip: ip(&options.src_ip, "srcIp")?,
+        dst_ip: ip(&options.dst_ip, "dstIp")?,
+        src_port: port(options.src_port, "srcPort")?,
+        dst_port: port(options.dst_port, "dstPort")?,
+    };
+    Ok(fastlane_testbed::udp_frame(&spec, frame_len as usize).into())
+}
+
+/// The MAC address of an interface, as `aa:bb:cc:dd:ee:ff`.
+#[napi]
+pub fn interface_mac(netns: Option<String>, interface: String) -> napi::Result<String> {
+    let mac = fastlane_testbed::interface_mac(netns.as_deref(), &interface)
+        .map_err(BindingError::from)?;
+    Ok(mac_text(mac))
+}
+
+#[derive(Debug)]
+pub struct Exchange {
+    netns: Option<String>,
+    interface: String,
+    frames: Vec<Vec<u8>>,
+    match_udp_port: u16,
+    expect: usize,
+    timeout: Duration,
+}
+
+impl Task for Exchange {
+    type Output = Vec<Vec<u8>>;
+    type JsValue = Vec<Buffer>;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        Ok(fastlane_testbed::exchange(
+            self.netns.as_deref(),
+            &self.interface,
+            &self.frames,
+            self.match_udp_port,
+            self.expect,
+            self.timeout,
+        )
+        .map_err(BindingError::from)?)
+    }
+
+    fn resolve(&mut self, _env: Env, output: Self::Output) -> napi::Result<Self::JsValue> {
+        Ok(output.into_iter().map(Buffer::from).collect())
+    }
+}
+
+/// Sends `frames` out of `interface` and resolves with the frames that came back to UDP port
+/// `matchUdpPort`, once `expect` have arrived or `timeoutMs` has passed.
+#[napi(ts_return_type = "Promise<Buffer[]>")]
+pub fn exchange_frames(
+    netns: Option<String>,
+    interface: String,
+    frames: Vec<Buffer>,
+    match_udp_port: u32,
+    expect: u32,
+    timeout_ms: u32,
+) -> napi::Result<AsyncTask<Exchange>> {
+    Ok(AsyncTask::new(Exchange {
+        netns,
+        interface,
+        frames: frames.iter().map(|f| f.to_vec()).collect(),
+        match_udp_port: port(match_udp_port, "matchUdpPort")?,
+        expect: expect as usize,
+        timeout: Duration::from_millis(timeout_ms.into()),
+    }))
+}
