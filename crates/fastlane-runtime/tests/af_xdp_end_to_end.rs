@@ -1,0 +1,267 @@
+//! End to end on a veth test bed (needs root): the fast path reflects UDP to the configured port
+//! through AF_XDP while ARP, ping and TCP keep working through the kernel on the same interface.
+
+mod common;
+
+use std::time::Duration;
+
+use common::TestBed;
+use fastlane_core::classify::SlowReason;
+use fastlane_core::{Class, FilterTables};
+use fastlane_runtime::{Dataplane, Stats};
+use fastlane_testbed::{exchange, interface_mac, udp_frame, UdpFrameSpec};
+
+const FAST_PORT: u16 = 9000;
+
+fn config(bed: &TestBed, extra_ports: &str) -> String {
+    let core = fastlane_core::config::online_cpus()
+        .last()
+        .copied()
+        .unwrap_or(0);
+    format!(
+        r#"{{
+        "backend": "af_xdp",
+        "netns": "{ns}",
+        "ports": [{{ "interface": "{iface}", "queues": [{{ "id": 0, "core": {core} }}] }}{extra_ports}],
+        "filter": {{ "udp_ports": [{FAST_PORT}] }},
+        "af_xdp": {{ "attach_mode": "native", "bind_mode": "auto", "umem_frames": 4096 }},
+        "pipeline": ["count", "macswap"]
+    }}"#,
+        ns = bed.fwd_ns,
+        iface = bed.fwd_if
+    )
+}
+
+fn spec(bed: &TestBed, dst_port: u16) -> UdpFrameSpec {
+    UdpFrameSpec {
+        src_mac: interface_mac(Some(&bed.gen_ns), &bed.gen_if).unwrap(),
+        dst_mac: interface_mac(Some(&bed.fwd_ns), &bed.fwd_if).unwrap(),
+        src_ip: bed.gen_ip.parse().unwrap(),
+        dst_ip: bed.fwd_ip.parse().unwrap(),
+        src_port: 40000,
+        dst_port,
+    }
+}
+
+fn passed(stats: &Stats, reason: SlowReason) -> u64 {
+    stats.ports[0]
+        .passed
+        .iter()
+        .find(|(name, _)| *name == reason.name())
+        .unwrap()
+        .1
+}
+
+fn dropped_total(stats: &Stats) -> u64 {
+    stats.queues[0].dropped.iter().map(|(_, n)| n).sum()
+}
+
+#[test]
+fn udp_is_reflected_by_af_xdp_while_the_kernel_keeps_ping_and_tcp() {
+    let bed = TestBed::up("a");
+    let mut dataplane = Dataplane::from_json(&config(&bed, "")).unwrap();
+    dataplane.start().unwrap();
+    assert!(
+        bed.fwd_link().contains("xdp"),
+        "no XDP program attached:\n{}",
+        bed.fwd_link()
+    );
+
+    // The kernel still owns ARP and ICMP on the same interface (ARP first: the frames we
+    // send below carry explicit MACs, but ping needs neighbour resolution both ways).
+    let ping = bed.exec(
+        &bed.gen_ns,
+        &["ping", "-c", "3", "-i", "0.2", "-W", "2", &bed.fwd_ip],
+    );
+    assert!(
+        ping.status.success(),
+        "ping failed: {}",
+        String::from_utf8_lossy(&ping.stdout)
+    );
+
+    // The fast path: every frame comes back with its MACs swapped, and nothing else changed.
+    let spec = spec(&bed, FAST_PORT);
+    let frames: Vec<Vec<u8>> = (0..100)
+        .map(|i| {
+            let mut f = udp_frame(&spec, 60 + i * 10);
+            *f.last_mut().unwrap() = i as u8;
+            f
+        })
+        .collect();
+    let sent_bytes: usize = frames.iter().map(Vec::len).sum();
+    let back = exchange(
+        Some(&bed.gen_ns),
+        &bed.gen_if,
+        &frames,
+        FAST_PORT,
+        100,
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    assert_eq!(back.len(), 100);
+    let mut back_sorted = back.clone();
+    back_sorted.sort_by_key(Vec::len);
+    for (sent, got) in frames.iter().zip(&back_sorted) {
+        assert_eq!(got.len(), sent.len());
+        assert_eq!(&got[..6], &sent[6..12], "destination MAC is the sender's");
+        assert_eq!(&got[6..12], &sent[..6], "source MAC is the forwarder's");
+        assert_eq!(
+            &got[12..],
+            &sent[12..],
+            "the rest of the frame is untouched"
+        );
+    }
+
+    // A TCP service in the forwarder's namespace answers through the kernel.
+    let server = std::process::Command::new("ip")
+        .args(["netns", "exec", &bed.fwd_ns, "python3", "-c"])
+        .arg(format!(
+            "import socket\ns=socket.create_server(('{}', 8080))\nc,_=s.accept()\nc.sendall(b'kernel says hi')\nc.close()",
+            bed.fwd_ip
+        ))
+        .spawn()
+        .unwrap();
+    let client = bed.exec(
+        &bed.gen_ns,
+        &[
+            "python3",
+            "-c",
+            &format!(
+                "import socket,time\nfor _ in range(50):\n  try:\n    c=socket.create_connection(('{}',8080),timeout=2); break\n  except OSError: time.sleep(0.1)\nprint(c.recv(100).decode())",
+                bed.fwd_ip
+            ),
+        ],
+    );
+    let mut server = server;
+    let _ = server.wait();
+    assert_eq!(
+        String::from_utf8_lossy(&client.stdout).trim(),
+        "kernel says hi"
+    );
+
+    // Counters equal what was sent, and the slow path did not leak into the fast path.
+    let stats = dataplane.stats().unwrap();
+    let q = &stats.queues[0];
+    assert_eq!((q.rx_packets, q.tx_packets), (100, 100), "{q:?}");
+    assert_eq!(
+        (q.rx_bytes, q.tx_bytes),
+        (sent_bytes as u64, sent_bytes as u64)
+    );
+    assert_eq!(dropped_total(&stats), 0);
+    assert_eq!(stats.ports[0].redirected, 100);
+    assert_eq!(stats.ports[0].no_socket, 0);
+    assert!(
+        passed(&stats, SlowReason::NoMatch) > 0,
+        "ARP, ICMP and TCP went to the kernel"
+    );
+    assert_eq!(stats.pipeline[0].packets, 100);
+    assert!(dataplane.failure().is_none());
+
+    dataplane.stop();
+    assert!(
+        !bed.fwd_link().contains("prog/xdp"),
+        "XDP left attached:\n{}",
+        bed.fwd_link()
+    );
+}
+
+#[test]
+fn malformed_frames_never_reach_the_fast_path_or_crash_it() {
+    let bed = TestBed::up("m");
+    let mut dataplane = Dataplane::from_json(&config(&bed, "")).unwrap();
+    dataplane.start().unwrap();
+    let good = udp_frame(&spec(&bed, FAST_PORT), 60);
+    let eth = 14;
+    let mut cases: Vec<(&str, Vec<u8>)> = Vec::new();
+    let mut edit = |name, f: &dyn Fn(&mut Vec<u8>)| {
+        let mut frame = good.clone();
+        f(&mut frame);
+        cases.push((name, frame));
+    };
+    edit("truncated udp header", &|f| {
+        f[eth + 2..eth + 4].copy_from_slice(&24u16.to_be_bytes());
+        f.truncate(eth + 24)
+    });
+    edit("ihl below 5", &|f| f[eth] = 0x43);
+    edit("ihl beyond the frame", &|f| f[eth] = 0x4f);
+    edit("total length beyond the frame", &|f| {
+        f[eth + 2..eth + 4].copy_from_slice(&1500u16.to_be_bytes())
+    });
+    edit("version 5", &|f| f[eth] = 0x55);
+    edit("first fragment", &|f| f[eth + 6] |= 0x20);
+    edit("later fragment", &|f| f[eth + 7] = 0x10);
+    edit("vlan tag", &|f| {
+        f.splice(12..12, [0x81, 0x00, 0x00, 0x05]).for_each(drop)
+    });
+    edit("ipv6 ethertype on an ipv4 packet", &|f| {
+        f[12..14].copy_from_slice(&[0x86, 0xdd])
+    });
+    let tables = FilterTables::new(&dataplane.config().filter);
+    let before = dataplane.stats().unwrap();
+    let frames: Vec<Vec<u8>> = cases.iter().map(|(_, f)| f.clone()).collect();
+    let back = exchange(
+        Some(&bed.gen_ns),
+        &bed.gen_if,
+        &frames,
+        FAST_PORT,
+        1,
+        Duration::from_millis(800),
+    )
+    .unwrap();
+    assert!(back.is_empty(), "a malformed frame was reflected");
+    let after = dataplane.stats().unwrap();
+    assert_eq!(
+        after.queues[0].rx_packets, before.queues[0].rx_packets,
+        "fast path saw a malformed frame"
+    );
+    for reason in SlowReason::ALL {
+        let expected = cases
+            .iter()
+            .filter(|(_, f)| tables.classify(f) == Class::Slow(reason))
+            .count() as u64;
+        let got = passed(&after, reason) - passed(&before, reason);
+        // Other traffic (IPv6 neighbour discovery, for one) may add to no_match, never to the rest.
+        if reason == SlowReason::NoMatch {
+            assert!(got >= expected, "{}: {got} < {expected}", reason.name());
+        } else {
+            assert_eq!(got, expected, "frames passed for {}", reason.name());
+        }
+    }
+    assert!(dataplane.failure().is_none());
+    // The data plane still forwards after all that.
+    let back = exchange(
+        Some(&bed.gen_ns),
+        &bed.gen_if,
+        &[good],
+        FAST_PORT,
+        1,
+        Duration::from_secs(3),
+    )
+    .unwrap();
+    assert_eq!(back.len(), 1);
+    dataplane.stop();
+}
+
+#[test]
+fn a_failed_start_leaves_nothing_attached() {
+    let bed = TestBed::up("f");
+    let core = fastlane_core::config::online_cpus()[0];
+    let second =
+        format!(r#", {{ "interface": "flnosuch0", "queues": [{{ "id": 0, "core": {core} }}] }}"#);
+    let mut dataplane = Dataplane::from_json(&config(&bed, &second)).unwrap();
+    let error = dataplane.start().unwrap_err().to_string();
+    assert!(
+        error.contains("flnosuch0"),
+        "the error names the interface: {error}"
+    );
+    assert!(!dataplane.is_running());
+    assert!(
+        !bed.fwd_link().contains("prog/xdp"),
+        "XDP left attached:\n{}",
+        bed.fwd_link()
+    );
+    // And the same data plane starts once the config is fixed.
+    let mut dataplane = Dataplane::from_json(&config(&bed, "")).unwrap();
+    dataplane.start().unwrap();
+    dataplane.stop();
+}
