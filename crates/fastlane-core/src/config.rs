@@ -24,6 +24,10 @@ pub struct Config {
     #[serde(default)]
     pub af_xdp: AfXdpConfig,
     #[serde(default)]
+    pub dpdk: DpdkConfig,
+    #[serde(default)]
+    pub af_packet: AfPacketConfig,
+    #[serde(default)]
     pub threads: ThreadsConfig,
     pub pipeline: Vec<ProcessorSpec>,
 }
@@ -32,6 +36,15 @@ pub struct Config {
 #[serde(rename_all = "snake_case")]
 pub enum BackendKind {
     AfXdp,
+    Dpdk,
+    AfPacket,
+}
+
+impl BackendKind {
+    /// Whether the backend takes the whole port, so that the slow path needs a TAP device.
+    pub fn owns_port(self) -> bool {
+        !matches!(self, BackendKind::AfXdp)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -39,6 +52,26 @@ pub enum BackendKind {
 pub struct PortConfig {
     pub interface: String,
     pub queues: Vec<QueueConfig>,
+    /// The kernel's view of the port for backends that take it whole (dpdk, af_packet).
+    #[serde(default)]
+    pub tap: Option<TapConfig>,
+}
+
+/// The TAP device that carries a port's slow path when the backend owns the port.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TapConfig {
+    /// Device name; default `fl-` followed by the interface name, cut to 15 characters.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// MAC address `aa:bb:cc:dd:ee:ff`; default the port's own.
+    #[serde(default)]
+    pub mac: Option<String>,
+    /// Addresses in CIDR notation (`10.0.0.2/24`, `fd00::2/64`).
+    #[serde(default)]
+    pub addresses: Vec<String>,
+    #[serde(default)]
+    pub mtu: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -124,6 +157,88 @@ impl Default for AfXdpConfig {
             frame_size: 4096,
             umem_frames: 8192,
             frame_headroom: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DpdkConfig {
+    /// The DPDK device of each port, by the port's `interface`: a PCI address (`0000:3b:00.0`)
+    /// or a vdev string (`net_af_xdp0,iface=eth0`).
+    pub devices: std::collections::BTreeMap<String, String>,
+    /// EAL memory in MiB.
+    pub memory_mb: u32,
+    /// Back memory with hugepages (`false` passes `--no-huge`).
+    pub huge_pages: bool,
+    /// hugetlbfs mount to use; default: EAL's choice.
+    pub huge_dir: Option<String>,
+    /// `--in-memory`: no files left in hugetlbfs or /var/run.
+    pub in_memory: bool,
+    /// `--file-prefix`, so that several instances coexist; default `fastlane-<pid>`.
+    pub file_prefix: Option<String>,
+    pub mbufs: u32,
+    pub mbuf_cache: u32,
+    pub rx_ring_size: u16,
+    pub tx_ring_size: u16,
+    /// Extra EAL arguments, passed last.
+    pub eal_args: Vec<String>,
+}
+
+impl Default for DpdkConfig {
+    fn default() -> Self {
+        DpdkConfig {
+            devices: Default::default(),
+            memory_mb: 512,
+            huge_pages: true,
+            huge_dir: None,
+            in_memory: true,
+            file_prefix: None,
+            mbufs: 16384,
+            mbuf_cache: 256,
+            rx_ring_size: 1024,
+            tx_ring_size: 1024,
+            eal_args: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FanoutMode {
+    /// By flow hash: keeps each flow on one queue.
+    #[default]
+    Hash,
+    Cpu,
+    LoadBalance,
+    QueueMapping,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AfPacketConfig {
+    /// TPACKET_V3 block size in bytes (a power of two, at least a page).
+    pub block_size: u32,
+    pub block_count: u32,
+    /// Largest frame the ring holds.
+    pub frame_size: u32,
+    /// How long the kernel waits before handing over a partly filled block.
+    pub block_timeout_ms: u32,
+    /// How PACKET_FANOUT spreads a port's packets over its queues.
+    pub fanout: FanoutMode,
+    /// Keep the kernel's stack from also handling fast-path packets (a tc ingress filter).
+    pub suppress_kernel: bool,
+}
+
+impl Default for AfPacketConfig {
+    fn default() -> Self {
+        AfPacketConfig {
+            block_size: 1 << 18,
+            block_count: 64,
+            frame_size: 2048,
+            block_timeout_ms: 1,
+            fanout: FanoutMode::Hash,
+            suppress_kernel: true,
         }
     }
 }
@@ -231,12 +346,14 @@ impl Config {
                 message: e.inner().to_string(),
             }])
         })?;
-        config.check(online_cpus())?;
+        config.check(&SystemFacts::read())?;
         Ok(config)
     }
 
-    /// Checks what the types cannot: ranges, references between fields, cores that exist.
-    pub fn check(&self, cpus: &[u16]) -> Result<(), ConfigErrors> {
+    /// Checks what the types cannot: ranges, references between fields, and that the cores,
+    /// devices and hugepages the config names exist on this system.
+    pub fn check(&self, system: &SystemFacts) -> Result<(), ConfigErrors> {
+        let cpus = &system.cpus[..];
         let mut errors = Vec::new();
         let mut err = |path: String, message: String| errors.push(ConfigError { path, message });
         if self.ports.is_empty() {
@@ -361,10 +478,212 @@ impl Config {
                 }
             }
         }
+        for (p, port) in self.ports.iter().enumerate() {
+            if let Some(tap) = &port.tap {
+                check_tap(tap, &format!("/ports/{p}/tap"), &mut err);
+            }
+        }
+        if self.backend == BackendKind::Dpdk {
+            self.check_dpdk(system, &mut err);
+        }
+        let ap = &self.af_packet;
+        if !ap.block_size.is_power_of_two() || ap.block_size < 4096 {
+            err(
+                "/af_packet/block_size".into(),
+                "a power of two of at least 4096".into(),
+            );
+        }
+        if ap.frame_size < 128 || !ap.frame_size.is_multiple_of(16) || ap.frame_size > ap.block_size {
+            err(
+                "/af_packet/frame_size".into(),
+                "a multiple of 16, at least 128 and at most block_size".into(),
+            );
+        }
+        if ap.block_count == 0 {
+            err("/af_packet/block_count".into(), "at least one block".into());
+        }
         if errors.is_empty() {
             Ok(())
         } else {
             Err(ConfigErrors(errors))
+        }
+    }
+
+    fn check_dpdk(&self, system: &SystemFacts, err: &mut impl FnMut(String, String)) {
+        let d = &self.dpdk;
+        for (p, port) in self.ports.iter().enumerate() {
+            if !d.devices.contains_key(&port.interface) {
+                err(
+                    "/dpdk/devices".into(),
+                    format!(
+                        "no device for port {p} (\"{}\"): add \"{}\": \"<PCI address or vdev>\"",
+                        port.interface, port.interface
+                    ),
+                );
+            }
+        }
+        for (interface, device) in &d.devices {
+            let path = format!(
+                "/dpdk/devices/{}",
+                interface.replace('~', "~0").replace('/', "~1")
+            );
+            if !self.ports.iter().any(|p| &p.interface == interface) {
+                err(
+                    path.clone(),
+                    format!("no port has interface \"{interface}\""),
+                );
+            }
+            if let Some(pci) = pci_address(device) {
+                if !system.pci_devices.iter().any(|d| d == &pci) {
+                    err(
+                        path,
+                        format!("PCI device {pci} does not exist on this system"),
+                    );
+                }
+            } else if !device.starts_with("net_") {
+                err(
+                    path,
+                    format!("\"{device}\" is neither a PCI address nor a vdev (net_...)"),
+                );
+            }
+        }
+        if d.huge_pages && system.free_hugepage_mb < d.memory_mb as u64 {
+            err(
+                "/dpdk/huge_pages".into(),
+                format!(
+                    "{} MiB of hugepages needed, {} MiB free: reserve more (echo N > /proc/sys/vm/nr_hugepages) or set huge_pages to false",
+                    d.memory_mb, system.free_hugepage_mb
+                ),
+            );
+        }
+        if d.memory_mb < 64 {
+            err("/dpdk/memory_mb".into(), "at least 64 MiB".into());
+        }
+        if d.mbufs < 1024 {
+            err("/dpdk/mbufs".into(), "at least 1024 mbufs".into());
+        }
+        for (name, size) in [
+            ("rx_ring_size", d.rx_ring_size),
+            ("tx_ring_size", d.tx_ring_size),
+        ] {
+            if !size.is_power_of_two() {
+                err(
+                    format!("/dpdk/{name}"),
+                    format!("{size} is not a power of two"),
+                );
+            }
+        }
+    }
+}
+
+fn check_tap(tap: &TapConfig, at: &str, err: &mut impl FnMut(String, String)) {
+    if let Some(name) = &tap.name {
+        if name.is_empty() || name.len() >= libc::IFNAMSIZ {
+            err(
+                format!("{at}/name"),
+                format!("a device name has 1 to {} characters", libc::IFNAMSIZ - 1),
+            );
+        }
+    }
+    if let Some(mac) = &tap.mac {
+        if parse_mac(mac).is_none() {
+            err(
+                format!("{at}/mac"),
+                format!("\"{mac}\" is not a MAC address (aa:bb:cc:dd:ee:ff)"),
+            );
+        }
+    }
+    for (i, address) in tap.addresses.iter().enumerate() {
+        if parse_cidr(address).is_none() {
+            err(
+                format!("{at}/addresses/{i}"),
+                format!("\"{address}\" is not an address/prefix"),
+            );
+        }
+    }
+    if let Some(mtu) = tap.mtu {
+        if !(68..=65535).contains(&mtu) {
+            err(
+                format!("{at}/mtu"),
+                format!("{mtu} is not within 68..=65535"),
+            );
+        }
+    }
+}
+
+/// `aa:bb:cc:dd:ee:ff` → bytes.
+pub fn parse_mac(text: &str) -> Option<[u8; 6]> {
+    let bytes: Vec<u8> = text
+        .split(':')
+        .map(|b| {
+            if b.len() == 2 {
+                u8::from_str_radix(b, 16).ok()
+            } else {
+                None
+            }
+        })
+        .collect::<Option<_>>()?;
+    bytes.try_into().ok()
+}
+
+/// `10.0.0.2/24` or `fd00::2/64` → address and prefix length.
+pub fn parse_cidr(text: &str) -> Option<(std::net::IpAddr, u8)> {
+    let (addr, len) = text.split_once('/')?;
+    let addr: std::net::IpAddr = addr.parse().ok()?;
+    let len: u8 = len.parse().ok()?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    (len <= max).then_some((addr, len))
+}
+
+/// A PCI address in DPDK's forms (`0000:3b:00.0` or `3b:00.0`), normalised with its domain.
+fn pci_address(device: &str) -> Option<String> {
+    let id = device.split(',').next()?;
+    let full = if id.matches(':').count() == 1 {
+        format!("0000:{id}")
+    } else {
+        id.to_string()
+    };
+    let ok = full.len() == 12
+        && full.char_indices().all(|(i, c)| match i {
+            4 | 7 => c == ':',
+            10 => c == '.',
+            _ => c.is_ascii_hexdigit(),
+        });
+    ok.then(|| full.to_ascii_lowercase())
+}
+
+/// What the config check needs to know about this machine.
+#[derive(Debug, Clone, Default)]
+pub struct SystemFacts {
+    /// CPUs this process may run on.
+    pub cpus: Vec<u16>,
+    /// Free hugepage memory of the default size.
+    pub free_hugepage_mb: u64,
+    /// PCI addresses present (`0000:3b:00.0`).
+    pub pci_devices: Vec<String>,
+}
+
+impl SystemFacts {
+    pub fn read() -> SystemFacts {
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let field = |name: &str| {
+            meminfo
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let free_hugepage_mb = field("HugePages_Free:") * field("Hugepagesize:") / 1024;
+        let pci_devices = std::fs::read_dir("/sys/bus/pci/devices")
+            .map(|dir| {
+                dir.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        SystemFacts {
+            cpus: online_cpus().to_vec(),
+            free_hugepage_mb,
+            pci_devices,
         }
     }
 }
@@ -465,7 +784,11 @@ mod tests {
     fn semantic_errors_are_all_reported() {
         let c: Config =
             serde_json::from_str(&MINIMAL.replace("\"core\": 0", "\"core\": 9")).unwrap();
-        let e = c.check(&[0, 1]).unwrap_err().0;
+        let facts = SystemFacts {
+            cpus: vec![0, 1],
+            ..Default::default()
+        };
+        let e = c.check(&facts).unwrap_err().0;
         assert_eq!(e[0].path, "/ports/0/queues/0/core");
         assert!(e[0].message.contains("usable: 0,1"));
 
@@ -482,6 +805,70 @@ mod tests {
                 "/pipeline/0/pairs/0/1"
             ]
         );
+    }
+
+    #[test]
+    fn dpdk_devices_hugepages_and_taps_are_checked_against_the_system() {
+        let dpdk = MINIMAL.replace("\"af_xdp\"", "\"dpdk\"").replace(
+            "\"pipeline\"",
+            r#""dpdk": { "devices": { "veth0": "0000:3b:00.0", "eth9": "bogus" }, "memory_mb": 256 },
+               "pipeline""#,
+        );
+        let c: Config = serde_json::from_str(&dpdk).unwrap();
+        let facts = SystemFacts {
+            cpus: vec![0],
+            free_hugepage_mb: 128,
+            pci_devices: vec![],
+        };
+        let e = c.check(&facts).unwrap_err().0;
+        let paths: Vec<&str> = e.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/dpdk/devices/eth9",
+                "/dpdk/devices/eth9",
+                "/dpdk/devices/veth0",
+                "/dpdk/huge_pages"
+            ]
+        );
+        assert!(e[2].message.contains("0000:3b:00.0 does not exist"));
+        let facts = SystemFacts {
+            cpus: vec![0],
+            free_hugepage_mb: 512,
+            pci_devices: vec!["0000:3b:00.0".into()],
+        };
+        let fixed: Config =
+            serde_json::from_str(&dpdk.replace(", \"eth9\": \"bogus\"", "")).unwrap();
+        fixed.check(&facts).unwrap();
+
+        let missing: Config =
+            serde_json::from_str(&MINIMAL.replace("\"af_xdp\"", "\"dpdk\"")).unwrap();
+        let e = missing.check(&facts).unwrap_err().0;
+        assert_eq!(e[0].path, "/dpdk/devices");
+        assert!(e[0].message.contains("veth0"));
+
+        let tap = MINIMAL.replace(
+            "\"queues\"",
+            r#""tap": { "mac": "02:00:00:00:00", "addresses": ["10.0.0.2/24", "10.0.0.3/33"], "mtu": 9 }, "queues""#,
+        );
+        let paths: Vec<String> = errors(&tap).into_iter().map(|e| e.path).collect();
+        assert_eq!(
+            paths,
+            [
+                "/ports/0/tap/mac",
+                "/ports/0/tap/addresses/1",
+                "/ports/0/tap/mtu"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_option_of_another_backend_is_an_unknown_key() {
+        let e = errors(&MINIMAL.replace(
+            "\"pipeline\"",
+            r#""af_xdp": { "eal_args": [] }, "pipeline""#,
+        ));
+        assert_eq!(e[0].path, "/af_xdp/eal_args");
     }
 
     #[test]

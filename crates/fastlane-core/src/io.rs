@@ -23,10 +23,27 @@ pub trait ThreadIo: Send {
 
     /// Carries out the verdicts of a batch that `receive` filled from `source`: transmits, hands
     /// buffers back, and counts what it did in `counters[i]` (indexed like `queues`). Must leave
-    /// no buffer of the batch behind.
+    /// no buffer of the batch behind. A `Kernel` verdict means the runtime has already copied the
+    /// packet to the slow path: release the buffer without counting it.
     fn complete(&mut self, source: usize, batch: &mut Batch, counters: &[QueueCounters]);
 
+    /// Whether this backend splits fast from slow path before `receive` (AF_XDP's XDP program
+    /// does); when not, the runtime classifies every received packet and hands the slow ones to
+    /// the kernel through a TAP device.
+    fn splits_in_kernel(&self) -> bool;
+
+    /// Sends copies of `frames` (from the kernel's slow path) out of queue `source`'s port, as
+    /// far as buffers and ring space allow, and returns how many were queued; counts them as
+    /// transmitted in `counters`.
+    fn transmit_copies(
+        &mut self,
+        source: usize,
+        frames: &[&[u8]],
+        counters: &QueueCounters,
+    ) -> usize;
+
     /// Called after a round over every queue brought nothing: wait for work (or spin, as the
-    /// config says), returning within about 100 ms so that a stop request is seen.
-    fn idle(&mut self);
+    /// config says), returning within about 100 ms so that a stop request is seen, and at once
+    /// when one of `also_wake_on` (the slow path's TAP descriptors) becomes readable.
+    fn idle(&mut self, also_wake_on: &[std::os::fd::RawFd]);
 }

@@ -44,6 +44,8 @@ pub enum RuntimeError {
     },
     #[error("data-plane thread for core {core}: {message}")]
     Thread { core: u16, message: String },
+    #[error("backend {0:?} is not available in this build")]
+    Unsupported(BackendKind),
     #[error("the data plane is already running")]
     AlreadyRunning,
 }
@@ -117,7 +119,9 @@ impl Dataplane {
         if self.running.is_some() {
             return Err(RuntimeError::AlreadyRunning);
         }
-        let BackendKind::AfXdp = self.config.backend;
+        if self.config.backend != BackendKind::AfXdp {
+            return Err(RuntimeError::Unsupported(self.config.backend));
+        }
         let config = &self.config;
         let (workers, queues, ports) = netns::run_in(config.netns.as_deref(), || build(config))??;
         let stages = workers

@@ -57,7 +57,7 @@ impl Worker {
                 }
             }
             if received == 0 {
-                self.io.idle();
+                self.io.idle(&[]);
             }
         }
     }
