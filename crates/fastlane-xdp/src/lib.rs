@@ -90,7 +90,9 @@ pub enum XdpError {
     #[error("{interface}: no such interface in this network namespace: {errno}")]
     NoSuchInterface { interface: String, errno: io::Error },
     /// The verifier refused the program; `verifier_log` is its output, verbatim.
-    #[error("{interface}: BPF_PROG_LOAD of the XDP program: {errno}\nverifier log:\n{verifier_log}")]
+    #[error(
+        "{interface}: BPF_PROG_LOAD of the XDP program: {errno}\nverifier log:\n{verifier_log}"
+    )]
     Verifier {
         interface: String,
         errno: io::Error,
@@ -115,7 +117,11 @@ pub enum XdpError {
 }
 
 impl XdpError {
-    fn kernel(interface: &str, operation: &'static str, error: &(dyn std::error::Error + 'static)) -> Self {
+    fn kernel(
+        interface: &str,
+        operation: &'static str,
+        error: &(dyn std::error::Error + 'static),
+    ) -> Self {
         let mut cause = error.to_string();
         let mut errno = None;
         let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
@@ -261,11 +267,10 @@ impl XdpPort {
         const OPERATION: &str = "write the filter map";
         let interface = &self.interface;
         let bytes = filter.as_bytes();
-        let value: &[u8; FILTER_SIZE] =
-            bytes.try_into().map_err(|_| XdpError::FilterSize {
-                interface: interface.clone(),
-                size: bytes.len(),
-            })?;
+        let value: &[u8; FILTER_SIZE] = bytes.try_into().map_err(|_| XdpError::FilterSize {
+            interface: interface.clone(),
+            size: bytes.len(),
+        })?;
         let map = self
             .ebpf
             .map_mut(FILTER_MAP)

@@ -145,7 +145,11 @@ fn native_attach_shows_on_the_link_and_detach_and_drop_remove_it() {
     assert!(!has_xdp(&details), "still attached after detach: {details}");
 
     let port = bed.attach(&veth, AttachMode::Auto, &tables).unwrap();
-    assert_eq!(port.mode(), AttachedMode::Native, "veth supports native XDP");
+    assert_eq!(
+        port.mode(),
+        AttachedMode::Native,
+        "veth supports native XDP"
+    );
     assert!(has_xdp(&bed.link_details(&veth)));
     drop(port);
     let details = bed.link_details(&veth);
@@ -225,7 +229,10 @@ fn errors_name_the_interface_and_the_operation() {
         .unwrap_err();
     let text = second.to_string();
     assert!(
-        text.starts_with(&format!("{}: attach the XDP program in native mode", bed.veth(0))),
+        text.starts_with(&format!(
+            "{}: attach the XDP program in native mode",
+            bed.veth(0)
+        )),
         "{text}"
     );
     assert_eq!(second.errno(), Some(libc::EBUSY), "{text}");

@@ -32,7 +32,9 @@ impl Testbed {
             name: name.to_string(),
         };
         let (a, b) = (bed.veth(0), bed.veth(1));
-        ip(&["-n", name, "link", "add", &a, "type", "veth", "peer", "name", &b]);
+        ip(&[
+            "-n", name, "link", "add", &a, "type", "veth", "peer", "name", &b,
+        ]);
         bed
     }
 
@@ -61,6 +63,8 @@ impl Testbed {
 impl Drop for Testbed {
     fn drop(&mut self) {
         // Deleting the namespace deletes the veth pair and whatever XDP program is on it.
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
     }
 }

@@ -148,6 +148,26 @@ pub fn malformed() -> Vec<Vec<u8>> {
     for next in [0u8, 43, 44, 60, 135, 139, 140] {
         edit(&v6, &|f| f[IPV6_NEXT] = next);
     }
+    // L4 headers cut short inside IP packets whose length fields agree with the cut.
+    for port in [179, 2152, 8000, 9] {
+        for (base, l4, length_field) in [
+            (ipv4_udp(port, 18), ETH_HLEN + 20, ETH_HLEN + 2),
+            (ipv4_tcp(port, 6), ETH_HLEN + 20, ETH_HLEN + 2),
+            (ipv6_udp(port, 18), ETH_HLEN + 40, ETH_HLEN + 4),
+            (ipv6_tcp(port, 6), ETH_HLEN + 40, ETH_HLEN + 4),
+        ] {
+            for cut in 0..=20 {
+                let mut f = base[..l4 + cut].to_vec();
+                let ip_len = if length_field == ETH_HLEN + 2 {
+                    l4 + cut - ETH_HLEN
+                } else {
+                    cut
+                };
+                set_be16(&mut f, length_field, ip_len as u16);
+                frames.push(f);
+            }
+        }
+    }
     // IPv4 inside an IPv6 EtherType and the other way round.
     frames.push(with_ether_type(v4.clone(), ETHERTYPE_IPV6));
     frames.push(with_ether_type(v6.clone(), ETHERTYPE_IPV4));
@@ -216,10 +236,14 @@ pub fn mutations(bases: &[Vec<u8>], count: usize, seed: u64) -> Vec<Vec<u8>> {
                 }
                 5 if f.len() > IPV4_PROTO => {
                     let proto = PROTOCOLS[rng.below(PROTOCOLS.len())];
-                    let at = if rng.below(2) == 0 { IPV4_PROTO } else { IPV6_NEXT };
+                    let at = if rng.below(2) == 0 {
+                        IPV4_PROTO
+                    } else {
+                        IPV6_NEXT
+                    };
                     f[at] = proto;
                 }
-                6 if f.len() > ETH_HLEN + 4 => {
+                6 if f.len() >= ETH_HLEN + 6 => {
                     // A length field (IPv4 total or IPv6 payload) near the frame's own length.
                     let at = ETH_HLEN + 2 * (1 + rng.below(2));
                     let near = f.len() as i64 - ETH_HLEN as i64 + rng.below(90) as i64 - 60;
