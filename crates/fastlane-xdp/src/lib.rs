@@ -81,8 +81,10 @@ pub struct TestRun {
     pub frame: Vec<u8>,
 }
 
-/// `XDP_PASS` of linux/bpf.h.
+/// `XDP_PASS` of linux/bpf.h: the frame goes to the kernel stack.
 pub const XDP_PASS: u32 = 2;
+/// `XDP_REDIRECT` of linux/bpf.h: the frame goes to an AF_XDP socket.
+pub const XDP_REDIRECT: u32 = 4;
 
 /// Why an XDP operation failed.
 #[derive(Debug, thiserror::Error)]

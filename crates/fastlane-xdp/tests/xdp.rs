@@ -8,7 +8,9 @@ use common::Testbed;
 use fastlane_core::config::{AttachMode, FilterConfig, PortMatch};
 use fastlane_core::wire::testing::{ipv4_udp, ipv6_udp};
 use fastlane_core::{Class, FilterTables, SlowReason};
-use fastlane_xdp::{AttachedMode, XdpCounters, XdpError, XdpPort, XDP_PASS};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use fastlane_xdp::{AttachedMode, XdpCounters, XdpError, XdpPort, XDP_PASS, XDP_REDIRECT};
 
 fn filter(config: FilterConfig) -> Box<FilterTables> {
     FilterTables::new(&config)
@@ -246,6 +248,46 @@ fn errors_name_the_interface_and_the_operation() {
         .unwrap_err();
     assert!(refused.to_string().contains("xsks map"), "{refused}");
     assert!(refused.errno().is_some(), "{refused}");
+}
+
+#[test]
+fn fast_frames_of_a_queue_with_a_socket_are_redirected() {
+    let bed = Testbed::new("flxsk");
+    let mut port = bed
+        .attach(&bed.veth(0), AttachMode::Native, &ports_filter())
+        .unwrap();
+    // The map takes any AF_XDP socket; BPF_PROG_TEST_RUN reports the action without delivering
+    // the frame, so the socket needs no UMEM or rings here.
+    // SAFETY: plain socket(2); the result is checked and owned right away.
+    let raw = unsafe { libc::socket(libc::AF_XDP, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+    assert!(
+        raw >= 0,
+        "socket(AF_XDP): {}",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: `raw` is a fresh descriptor nothing else owns.
+    let xsk = unsafe { OwnedFd::from_raw_fd(raw) };
+    // Test runs arrive on queue 0.
+    port.register_socket(0, xsk.as_raw_fd()).unwrap();
+
+    assert_eq!(
+        port.test_run(&ipv4_udp(2152, 8)).unwrap().action,
+        XDP_REDIRECT
+    );
+    assert_eq!(
+        port.test_run(&ipv6_udp(5000, 8)).unwrap().action,
+        XDP_REDIRECT
+    );
+    assert_eq!(port.test_run(&ipv4_udp(2153, 8)).unwrap().action, XDP_PASS);
+    let counters = port.counters().unwrap();
+    assert_eq!(
+        (
+            counters.redirected,
+            counters.no_socket,
+            counters.passed_for(SlowReason::NoMatch)
+        ),
+        (2, 0, 1)
+    );
 }
 
 #[test]
