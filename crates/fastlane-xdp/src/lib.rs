@@ -6,15 +6,15 @@
 //! [`FilterTables::classify`]; the tests hold the two to the same answers.
 //!
 //! Each [`XdpPort`] is a fresh instance of the program with its own maps, attached through a
-//! bpf_link: the kernel detaches it when the port is dropped or the process dies.
+//! bpf_link: dropping the port detaches it, and so does the kernel if the process dies.
 
 mod sys;
 
 use std::io;
-use std::os::fd::{AsFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd, RawFd};
 
 use aya::maps::{Array, MapData, PerCpuArray, XskMap};
-use aya::programs::{ProgramError, Xdp, XdpFlags};
+use aya::programs::{ProgramError, Xdp};
 use aya::{Ebpf, EbpfLoader};
 use fastlane_core::config::AttachMode;
 use fastlane_core::{FilterTables, SlowReason};
@@ -46,10 +46,10 @@ pub enum AttachedMode {
 }
 
 impl AttachedMode {
-    fn flags(self) -> XdpFlags {
+    fn flags(self) -> u32 {
         match self {
-            AttachedMode::Native => XdpFlags::DRV_MODE,
-            AttachedMode::Generic => XdpFlags::SKB_MODE,
+            AttachedMode::Native => sys::XDP_FLAGS_DRV_MODE,
+            AttachedMode::Generic => sys::XDP_FLAGS_SKB_MODE,
         }
     }
 }
@@ -161,6 +161,8 @@ impl XdpError {
 #[derive(Debug)]
 pub struct XdpPort {
     ebpf: Ebpf,
+    /// The bpf_link that holds the program on the interface; `None` once detached.
+    link: Option<OwnedFd>,
     interface: String,
     ifindex: u32,
     mode: AttachedMode,
@@ -179,75 +181,52 @@ impl XdpPort {
                 interface: interface.to_string(),
                 errno,
             })?;
-        let ebpf = EbpfLoader::new()
+        let mut ebpf = EbpfLoader::new()
             .btf(None)
             .load(program_object())
             .map_err(|e| XdpError::kernel(interface, "create the maps of the XDP program", &e))?;
-        let mut port = XdpPort {
+        write_filter(&mut ebpf, interface, filter)?;
+        xdp_program_mut(&mut ebpf, interface)?
+            .load()
+            .map_err(|e| match e {
+                ProgramError::LoadError {
+                    io_error,
+                    verifier_log,
+                } => XdpError::Verifier {
+                    interface: interface.to_string(),
+                    errno: io_error,
+                    verifier_log: verifier_log.to_string(),
+                },
+                e => XdpError::kernel(interface, "load the XDP program", &e),
+            })?;
+        let program = xdp_program(&ebpf, interface)?;
+        let attach = |mode: AttachedMode| {
+            let operation = match mode {
+                AttachedMode::Native => "attach the XDP program in native mode",
+                AttachedMode::Generic => "attach the XDP program in generic mode",
+            };
+            let fd = program
+                .fd()
+                .map_err(|e| XdpError::kernel(interface, operation, &e))?;
+            sys::xdp_link_create(fd.as_fd(), ifindex, mode.flags())
+                .map(|link| (link, mode))
+                .map_err(|e| XdpError::kernel(interface, operation, &e))
+        };
+        let (link, mode) = match mode {
+            AttachMode::Native => attach(AttachedMode::Native)?,
+            AttachMode::Generic => attach(AttachedMode::Generic)?,
+            AttachMode::Auto => attach(AttachedMode::Native).or_else(|native| {
+                log::info!("{native}; attaching in generic mode instead");
+                attach(AttachedMode::Generic)
+            })?,
+        };
+        Ok(XdpPort {
             ebpf,
+            link: Some(link),
             interface: interface.to_string(),
             ifindex,
-            mode: AttachedMode::Native,
-        };
-        port.set_filter(filter)?;
-        port.program_mut()?.load().map_err(|e| match e {
-            ProgramError::LoadError {
-                io_error,
-                verifier_log,
-            } => XdpError::Verifier {
-                interface: interface.to_string(),
-                errno: io_error,
-                verifier_log: verifier_log.to_string(),
-            },
-            e => XdpError::kernel(interface, "load the XDP program", &e),
-        })?;
-        port.mode = match mode {
-            AttachMode::Native => port.attach_in(AttachedMode::Native)?,
-            AttachMode::Generic => port.attach_in(AttachedMode::Generic)?,
-            AttachMode::Auto => match port.attach_in(AttachedMode::Native) {
-                Ok(mode) => mode,
-                Err(native) => {
-                    log::info!("{native}; attaching in generic mode instead");
-                    port.attach_in(AttachedMode::Generic)?
-                }
-            },
-        };
-        Ok(port)
-    }
-
-    fn attach_in(&mut self, mode: AttachedMode) -> Result<AttachedMode, XdpError> {
-        let ifindex = self.ifindex;
-        let operation = match mode {
-            AttachedMode::Native => "attach the XDP program in native mode",
-            AttachedMode::Generic => "attach the XDP program in generic mode",
-        };
-        let result = self
-            .program_mut()?
-            .attach_to_if_index(ifindex, mode.flags());
-        result.map_err(|e| XdpError::kernel(&self.interface, operation, &e))?;
-        Ok(mode)
-    }
-
-    fn program_mut(&mut self) -> Result<&mut Xdp, XdpError> {
-        let interface = &self.interface;
-        let program = self
-            .ebpf
-            .program_mut(PROGRAM)
-            .ok_or_else(|| missing(interface, PROGRAM))?;
-        program
-            .try_into()
-            .map_err(|e: ProgramError| XdpError::kernel(interface, "find the XDP program", &e))
-    }
-
-    fn program(&self) -> Result<&Xdp, XdpError> {
-        let interface = &self.interface;
-        let program = self
-            .ebpf
-            .program(PROGRAM)
-            .ok_or_else(|| missing(interface, PROGRAM))?;
-        program
-            .try_into()
-            .map_err(|e: ProgramError| XdpError::kernel(interface, "find the XDP program", &e))
+            mode,
+        })
     }
 
     /// How the program is attached.
@@ -266,22 +245,7 @@ impl XdpPort {
     /// Replaces the filter. The program sees the new tables from its next frame on; a frame
     /// being classified while the map is written may see a mix of the two.
     pub fn set_filter(&mut self, filter: &FilterTables) -> Result<(), XdpError> {
-        const OPERATION: &str = "write the filter map";
-        let interface = &self.interface;
-        let bytes = filter.as_bytes();
-        let value: &[u8; FILTER_SIZE] = bytes.try_into().map_err(|_| XdpError::FilterSize {
-            interface: interface.clone(),
-            size: bytes.len(),
-        })?;
-        let map = self
-            .ebpf
-            .map_mut(FILTER_MAP)
-            .ok_or_else(|| missing(interface, FILTER_MAP))?;
-        let mut array: Array<&mut MapData, [u8; FILTER_SIZE]> =
-            Array::try_from(map).map_err(|e| XdpError::kernel(interface, OPERATION, &e))?;
-        array
-            .set(0, value, 0)
-            .map_err(|e| XdpError::kernel(interface, OPERATION, &e))
+        write_filter(&mut self.ebpf, &self.interface, filter)
     }
 
     /// Sends the fast-path frames of `queue` to the AF_XDP socket `xsk_fd` (bound to this
@@ -331,7 +295,7 @@ impl XdpPort {
     pub fn test_run(&self, frame: &[u8]) -> Result<TestRun, XdpError> {
         const OPERATION: &str = "BPF_PROG_TEST_RUN of the XDP program";
         let interface = &self.interface;
-        let program = self.program()?;
+        let program = xdp_program(&self.ebpf, interface)?;
         let fd = program
             .fd()
             .map_err(|e| XdpError::kernel(interface, OPERATION, &e))?;
@@ -345,11 +309,59 @@ impl XdpPort {
 
     /// Detaches the program and frees its maps.
     pub fn detach(mut self) -> Result<(), XdpError> {
-        // The port holds the only reference to the link: closing it detaches the program.
-        self.program_mut()?
-            .unload()
-            .map_err(|e| XdpError::kernel(&self.interface, "detach the XDP program", &e))
+        match self.link.take() {
+            Some(link) => sys::link_detach(link.as_fd())
+                .map_err(|e| XdpError::kernel(&self.interface, "detach the XDP program", &e)),
+            None => Ok(()),
+        }
     }
+}
+
+impl Drop for XdpPort {
+    fn drop(&mut self) {
+        // Closing the link alone would leave the program attached while a child process forked
+        // by any thread still holds a copy of the descriptor.
+        if let Some(link) = self.link.take() {
+            if let Err(e) = sys::link_detach(link.as_fd()) {
+                log::warn!("{}: detach the XDP program: {e}", self.interface);
+            }
+        }
+    }
+}
+
+fn xdp_program<'a>(ebpf: &'a Ebpf, interface: &str) -> Result<&'a Xdp, XdpError> {
+    let program = ebpf
+        .program(PROGRAM)
+        .ok_or_else(|| missing(interface, PROGRAM))?;
+    program
+        .try_into()
+        .map_err(|e: ProgramError| XdpError::kernel(interface, "find the XDP program", &e))
+}
+
+fn xdp_program_mut<'a>(ebpf: &'a mut Ebpf, interface: &str) -> Result<&'a mut Xdp, XdpError> {
+    let program = ebpf
+        .program_mut(PROGRAM)
+        .ok_or_else(|| missing(interface, PROGRAM))?;
+    program
+        .try_into()
+        .map_err(|e: ProgramError| XdpError::kernel(interface, "find the XDP program", &e))
+}
+
+fn write_filter(ebpf: &mut Ebpf, interface: &str, filter: &FilterTables) -> Result<(), XdpError> {
+    const OPERATION: &str = "write the filter map";
+    let bytes = filter.as_bytes();
+    let value: &[u8; FILTER_SIZE] = bytes.try_into().map_err(|_| XdpError::FilterSize {
+        interface: interface.to_string(),
+        size: bytes.len(),
+    })?;
+    let map = ebpf
+        .map_mut(FILTER_MAP)
+        .ok_or_else(|| missing(interface, FILTER_MAP))?;
+    let mut array: Array<&mut MapData, [u8; FILTER_SIZE]> =
+        Array::try_from(map).map_err(|e| XdpError::kernel(interface, OPERATION, &e))?;
+    array
+        .set(0, value, 0)
+        .map_err(|e| XdpError::kernel(interface, OPERATION, &e))
 }
 
 fn missing(interface: &str, name: &'static str) -> XdpError {

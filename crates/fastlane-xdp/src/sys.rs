@@ -1,10 +1,78 @@
-//! The raw syscalls aya does not wrap: interface lookup and `BPF_PROG_TEST_RUN`.
+//! The raw syscalls aya does not wrap, or wraps without the control needed here: interface
+//! lookup, XDP bpf_links, and `BPF_PROG_TEST_RUN`.
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 const BPF_PROG_TEST_RUN: libc::c_int = 10;
+const BPF_LINK_CREATE: libc::c_int = 28;
+const BPF_LINK_DETACH: libc::c_int = 34;
+const BPF_XDP: u32 = 37;
+
+pub(crate) const XDP_FLAGS_SKB_MODE: u32 = 1 << 1;
+pub(crate) const XDP_FLAGS_DRV_MODE: u32 = 1 << 2;
+
+/// The XDP part of the `link_create` member of `union bpf_attr`.
+#[repr(C)]
+struct LinkCreateAttr {
+    prog_fd: u32,
+    target_ifindex: u32,
+    attach_type: u32,
+    flags: u32,
+}
+
+/// The `link_detach` member of `union bpf_attr`.
+#[repr(C)]
+struct LinkDetachAttr {
+    link_fd: u32,
+}
+
+/// `bpf(cmd, attr, sizeof attr)`. Every attr type here has no padding, so the kernel's check
+/// that unused bytes are zero holds.
+///
+/// # Safety
+///
+/// `attr` must be the member of `union bpf_attr` that `cmd` takes, and any pointers in it must
+/// be valid for what the kernel does with them.
+unsafe fn bpf<T>(cmd: libc::c_int, attr: &mut T) -> io::Result<libc::c_long> {
+    // SAFETY: the caller vouches for `attr`; the size passed is its own.
+    let rc = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr as *mut T, std::mem::size_of::<T>()) };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc)
+    }
+}
+
+/// Attaches XDP program `prog` to interface `ifindex` of the calling thread's network namespace
+/// with a bpf_link; `flags` selects the mode. The program stays attached while the link lives.
+pub(crate) fn xdp_link_create(
+    prog: BorrowedFd<'_>,
+    ifindex: u32,
+    flags: u32,
+) -> io::Result<OwnedFd> {
+    let mut attr = LinkCreateAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        target_ifindex: ifindex,
+        attach_type: BPF_XDP,
+        flags,
+    };
+    // SAFETY: BPF_LINK_CREATE takes `link_create`, of which `attr` is the XDP prefix.
+    let fd = unsafe { bpf(BPF_LINK_CREATE, &mut attr) }?;
+    // SAFETY: on success the kernel returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
+}
+
+/// Detaches the program of `link` now, even if other processes still hold copies of the
+/// descriptor (as a child does between fork and exec).
+pub(crate) fn link_detach(link: BorrowedFd<'_>) -> io::Result<()> {
+    let mut attr = LinkDetachAttr {
+        link_fd: link.as_raw_fd() as u32,
+    };
+    // SAFETY: BPF_LINK_DETACH takes `link_detach`.
+    unsafe { bpf(BPF_LINK_DETACH, &mut attr) }.map(drop)
+}
 
 /// The `test` member of `union bpf_attr` (linux/bpf.h), up to `batch_size`.
 #[repr(C)]
@@ -59,19 +127,9 @@ pub(crate) fn prog_test_run(
         repeat: 1,
         ..TestRunAttr::default()
     };
-    // SAFETY: `attr` is a valid `bpf_attr` prefix of the size passed; the kernel reads
-    // `data_size_in` bytes from `data_in` and writes at most `data_size_out` bytes to `data_out`,
-    // both live borrows for the duration of the call.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_PROG_TEST_RUN,
-            &mut attr as *mut TestRunAttr,
-            std::mem::size_of::<TestRunAttr>(),
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    // SAFETY: BPF_PROG_TEST_RUN takes `test`; the kernel reads `data_size_in` bytes from
+    // `data_in` and writes at most `data_size_out` bytes to `data_out`, both borrowed for the
+    // whole call.
+    unsafe { bpf(BPF_PROG_TEST_RUN, &mut attr) }?;
     Ok((attr.retval, attr.data_size_out as usize))
 }

@@ -158,6 +158,55 @@ fn native_attach_shows_on_the_link_and_detach_and_drop_remove_it() {
     assert!(!has_xdp(&details), "still attached after drop: {details}");
 }
 
+/// Set in the child process of the next test: the namespace to attach in before dying.
+const DIE_ATTACHED_IN: &str = "FLX_DIE_ATTACHED_IN";
+
+#[test]
+fn the_kernel_detaches_the_program_of_a_process_that_dies() {
+    if let Ok(name) = std::env::var(DIE_ATTACHED_IN) {
+        // The child: attach in the parent's namespace and die without running any destructor.
+        let veth = format!("{name}0");
+        let port = fastlane_core::netns::run_in(Some(&name), || {
+            XdpPort::attach(&veth, AttachMode::Native, &ports_filter())
+        })
+        .unwrap()
+        .unwrap();
+        assert!(has_xdp(&common::ip(&[
+            "-n", &name, "-d", "link", "show", &veth
+        ])));
+        println!("attached as {}", port.ifindex());
+        // SAFETY: kill(2) of this very process; SIGKILL runs no handler and dumps no core.
+        unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+        unreachable!("survived SIGKILL");
+    }
+    let bed = Testbed::new("flxdie");
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "the_kernel_detaches_the_program_of_a_process_that_dies",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(DIE_ATTACHED_IN, &bed.name)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&child.stdout);
+    assert!(
+        stdout.contains("attached as"),
+        "the child did not attach: {stdout}{}",
+        String::from_utf8_lossy(&child.stderr)
+    );
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&child.status),
+        Some(libc::SIGKILL)
+    );
+    let details = bed.link_details(&bed.veth(0));
+    assert!(
+        !has_xdp(&details),
+        "left attached by a dead process: {details}"
+    );
+}
+
 #[test]
 fn generic_attach_and_auto_fallback_where_the_driver_refuses() {
     let bed = Testbed::new("flxgen");
