@@ -1,0 +1,198 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// Fastlane's fast/slow split. Frames that pass the filter go to the AF_XDP socket bound to the
+// queue they arrived on; every other frame goes to the kernel stack. The rules are exactly those
+// of `FilterTables::classify` (crates/fastlane-core/src/classify.rs), in the same order and with
+// the same reasons; a test of the loader holds the two to the same answers.
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#define ETH_HLEN 14
+#define IPV4_HLEN 20
+#define IPV6_HLEN 40
+#define UDP_HLEN 8
+#define TCP_HLEN 20
+
+#define ETHERTYPE_IPV4 0x0800
+#define ETHERTYPE_IPV6 0x86dd
+#define ETHERTYPE_VLAN 0x8100
+#define ETHERTYPE_QINQ 0x88a8
+
+#define IPPROTO_TCP_ 6
+#define IPPROTO_UDP_ 17
+
+// `SlowReason` of fastlane-core, same values.
+enum fl_slow_reason {
+	FL_NO_MATCH = 0,
+	FL_TRUNCATED = 1,
+	FL_BAD_HEADER = 2,
+	FL_FRAGMENT = 3,
+	FL_VLAN = 4,
+	FL_IPV6_EXTENSION = 5,
+	FL_SLOW_REASONS = 6,
+};
+
+// What `classify` returns for the fast path; any other value is an `fl_slow_reason`.
+#define FL_FAST (-1)
+
+// Indexes into `counters`.
+enum fl_counter {
+	FL_COUNT_REDIRECTED = 0,
+	FL_COUNT_NO_SOCKET = 1,
+	FL_COUNT_PASSED = 2, // + fl_slow_reason
+	FL_COUNTERS = FL_COUNT_PASSED + FL_SLOW_REASONS,
+};
+
+// Byte for byte `FilterTables` of fastlane-core: one bit per port, EtherType and IP protocol.
+struct fl_filter {
+	__u64 udp_ports[1024];
+	__u64 tcp_ports[1024];
+	__u64 ether_types[1024];
+	__u64 ip_protocols[4];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fl_filter);
+} filter SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_XSKMAP);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, __u32);
+} xsks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FL_COUNTERS);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+// The masks keep every index inside its table, whatever the verifier knows of the value.
+static __always_inline int bit_16(const __u64 *words, __u32 i)
+{
+	return (words[(i >> 6) & 1023] >> (i & 63)) & 1;
+}
+
+static __always_inline int bit_8(const __u64 *words, __u32 i)
+{
+	return (words[(i >> 6) & 3] >> (i & 63)) & 1;
+}
+
+static __always_inline __u32 be16_at(const __u8 *p)
+{
+	return ((__u32)p[0] << 8) | p[1];
+}
+
+static __always_inline int classify(const struct fl_filter *f, void *data, void *data_end)
+{
+	if (data + ETH_HLEN > data_end)
+		return FL_TRUNCATED;
+	__u32 ether_type = be16_at((const __u8 *)data + 12);
+	if (bit_16(f->ether_types, ether_type))
+		return FL_FAST;
+
+	__u8 *l3 = (__u8 *)data + ETH_HLEN;
+	__u8 *l4;
+	__u32 proto;
+	switch (ether_type) {
+	case ETHERTYPE_VLAN:
+	case ETHERTYPE_QINQ:
+		return FL_VLAN;
+	case ETHERTYPE_IPV4: {
+		if ((void *)(l3 + IPV4_HLEN) > data_end)
+			return FL_TRUNCATED;
+		__u32 ihl = (l3[0] & 0x0f) * 4;
+		if ((l3[0] >> 4) != 4 || ihl < IPV4_HLEN)
+			return FL_BAD_HEADER;
+		if ((void *)(l3 + ihl) > data_end)
+			return FL_TRUNCATED;
+		__u32 total = be16_at(l3 + 2);
+		if (total < ihl)
+			return FL_BAD_HEADER;
+		if ((void *)(l3 + total) > data_end)
+			return FL_TRUNCATED;
+		if (be16_at(l3 + 6) & 0x3fff)
+			return FL_FRAGMENT;
+		proto = l3[9];
+		l4 = l3 + ihl;
+		break;
+	}
+	case ETHERTYPE_IPV6: {
+		if ((void *)(l3 + IPV6_HLEN) > data_end)
+			return FL_TRUNCATED;
+		if ((l3[0] >> 4) != 6)
+			return FL_BAD_HEADER;
+		__u32 payload = be16_at(l3 + 4);
+		if ((void *)(l3 + IPV6_HLEN + payload) > data_end)
+			return FL_TRUNCATED;
+		proto = l3[6];
+		switch (proto) {
+		case 44:
+			return FL_FRAGMENT;
+		case 0:
+		case 43:
+		case 60:
+		case 135:
+		case 139:
+		case 140:
+			return FL_IPV6_EXTENSION;
+		}
+		l4 = l3 + IPV6_HLEN;
+		break;
+	}
+	default:
+		return FL_NO_MATCH;
+	}
+
+	if (bit_8(f->ip_protocols, proto))
+		return FL_FAST;
+	const __u64 *ports;
+	if (proto == IPPROTO_UDP_) {
+		if ((void *)(l4 + UDP_HLEN) > data_end)
+			return FL_TRUNCATED;
+		ports = f->udp_ports;
+	} else if (proto == IPPROTO_TCP_) {
+		if ((void *)(l4 + TCP_HLEN) > data_end)
+			return FL_TRUNCATED;
+		ports = f->tcp_ports;
+	} else {
+		return FL_NO_MATCH;
+	}
+	return bit_16(ports, be16_at(l4 + 2)) ? FL_FAST : FL_NO_MATCH;
+}
+
+static __always_inline void count(__u32 index)
+{
+	__u64 *n = bpf_map_lookup_elem(&counters, &index);
+	if (n)
+		*n += 1; // per CPU: no other writer
+}
+
+SEC("xdp")
+int fastlane(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u32 zero = 0;
+	const struct fl_filter *f = bpf_map_lookup_elem(&filter, &zero);
+	if (!f)
+		return XDP_PASS; // cannot happen: an array map always has its entry
+
+	int class = classify(f, data, data_end);
+	if (class == FL_FAST) {
+		// The low bits of the flags are the action when the queue has no socket.
+		long action = bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_PASS);
+		count(action == XDP_REDIRECT ? FL_COUNT_REDIRECTED : FL_COUNT_NO_SOCKET);
+		return action;
+	}
+	count(FL_COUNT_PASSED + class);
+	return XDP_PASS;
+}
+
+char LICENSE[] SEC("license") = "Apache-2.0";

@@ -1,0 +1,359 @@
+//! The XDP program in the kernel (these tests need root): it classifies exactly like
+//! `FilterTables::classify`, attaches and detaches cleanly, and follows filter updates.
+
+mod common;
+mod corpus;
+
+use common::Testbed;
+use fastlane_core::config::{AttachMode, FilterConfig, PortMatch};
+use fastlane_core::wire::testing::{ipv4_udp, ipv6_udp};
+use fastlane_core::{Class, FilterTables, SlowReason};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use fastlane_xdp::{AttachedMode, XdpCounters, XdpError, XdpPort, XDP_PASS, XDP_REDIRECT};
+
+fn filter(config: FilterConfig) -> Box<FilterTables> {
+    FilterTables::new(&config)
+}
+
+/// Ports, one range per protocol, two IP protocols and a custom EtherType.
+fn ports_filter() -> Box<FilterTables> {
+    filter(FilterConfig {
+        udp_ports: vec![
+            PortMatch::One(0),
+            PortMatch::One(2152),
+            PortMatch::Range {
+                from: 5000,
+                to: 5002,
+            },
+            PortMatch::One(65535),
+        ],
+        tcp_ports: vec![
+            PortMatch::One(179),
+            PortMatch::Range {
+                from: 8000,
+                to: 8080,
+            },
+        ],
+        ip_protocols: vec![47, 132],
+        ether_types: vec![0x88b5],
+    })
+}
+
+/// Whole protocols and EtherTypes that take precedence over the later rules: UDP by protocol
+/// (even with its header cut), all VLAN traffic, ARP, and the IPv6 EtherType itself.
+fn protocols_filter() -> Box<FilterTables> {
+    filter(FilterConfig {
+        udp_ports: vec![],
+        tcp_ports: vec![PortMatch::One(179)],
+        ip_protocols: vec![17, 0, 255],
+        ether_types: vec![0x8100, 0x0806, 0x86dd, 0xffff],
+    })
+}
+
+fn hex(frame: &[u8]) -> String {
+    frame.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Runs every frame through the program and checks the action, the frame and the counter that
+/// moved against the classifier. Returns how many frames took the fast path.
+fn check_equivalence(port: &XdpPort, tables: &FilterTables, frames: &[Vec<u8>]) -> usize {
+    let mut fast = 0;
+    let mut before = port.counters().expect("read counters");
+    for frame in frames {
+        let run = port.test_run(frame).expect("BPF_PROG_TEST_RUN");
+        let after = port.counters().expect("read counters");
+        let class = tables.classify(frame);
+        let mut expected = before;
+        match class {
+            // No socket is registered: the fast path falls back to the kernel.
+            Class::Fast => {
+                expected.no_socket += 1;
+                fast += 1;
+            }
+            Class::Slow(reason) => expected.passed[reason as usize] += 1,
+        }
+        assert_eq!(
+            after,
+            expected,
+            "classify says {class:?} for {} bytes: {}",
+            frame.len(),
+            hex(frame)
+        );
+        assert_eq!(run.action, XDP_PASS, "action for {}", hex(frame));
+        assert_eq!(&run.frame, frame, "the program must not change the frame");
+        before = after;
+    }
+    fast
+}
+
+fn corpus() -> Vec<Vec<u8>> {
+    let mut bases = corpus::well_formed();
+    bases.extend(corpus::malformed());
+    let mut frames = bases.clone();
+    for base in &bases {
+        frames.extend(corpus::truncations(base).filter(|f| f.len() <= 200));
+    }
+    frames.extend(corpus::mutations(&bases, 4000, 0x5eed_f1a5_7a11_0001));
+    frames
+}
+
+#[test]
+fn the_program_classifies_exactly_like_filter_tables() {
+    let bed = Testbed::new("flxeq");
+    let first = ports_filter();
+    let mut port = bed
+        .attach(&bed.veth(0), AttachMode::Native, &first)
+        .expect("attach");
+    let frames = corpus();
+    let mut seen = [false; 6];
+    for (name, tables) in [("ports", first), ("protocols", protocols_filter())] {
+        port.set_filter(&tables).expect("set filter");
+        let fast = check_equivalence(&port, &tables, &frames);
+        // The corpus must exercise both sides and every reason, or it proves little.
+        for frame in &frames {
+            if let Class::Slow(reason) = tables.classify(frame) {
+                seen[reason as usize] = true;
+            }
+        }
+        assert!(fast > 100, "{name}: only {fast} fast-path frames");
+        eprintln!("{name}: {} frames, {fast} fast", frames.len());
+    }
+    for reason in SlowReason::ALL {
+        assert!(seen[reason as usize], "no {reason:?} frame");
+    }
+    port.detach().expect("detach");
+}
+
+fn has_xdp(details: &str) -> bool {
+    details.contains("prog/xdp")
+}
+
+#[test]
+fn native_attach_shows_on_the_link_and_detach_and_drop_remove_it() {
+    let bed = Testbed::new("flxat");
+    let veth = bed.veth(0);
+    let tables = ports_filter();
+    assert!(!has_xdp(&bed.link_details(&veth)));
+
+    let port = bed.attach(&veth, AttachMode::Native, &tables).unwrap();
+    assert_eq!(port.mode(), AttachedMode::Native);
+    assert_eq!(port.interface(), veth);
+    let details = bed.link_details(&veth);
+    assert!(has_xdp(&details), "{details}");
+    assert!(details.contains(&format!("{}: {veth}", port.ifindex())));
+    port.detach().expect("detach");
+    let details = bed.link_details(&veth);
+    assert!(!has_xdp(&details), "still attached after detach: {details}");
+
+    let port = bed.attach(&veth, AttachMode::Auto, &tables).unwrap();
+    assert_eq!(
+        port.mode(),
+        AttachedMode::Native,
+        "veth supports native XDP"
+    );
+    assert!(has_xdp(&bed.link_details(&veth)));
+    drop(port);
+    let details = bed.link_details(&veth);
+    assert!(!has_xdp(&details), "still attached after drop: {details}");
+}
+
+/// Set in the child process of the next test: the namespace to attach in before dying.
+const DIE_ATTACHED_IN: &str = "FLX_DIE_ATTACHED_IN";
+
+#[test]
+fn the_kernel_detaches_the_program_of_a_process_that_dies() {
+    if let Ok(name) = std::env::var(DIE_ATTACHED_IN) {
+        // The child: attach in the parent's namespace and die without running any destructor.
+        let veth = format!("{name}0");
+        let port = fastlane_core::netns::run_in(Some(&name), || {
+            XdpPort::attach(&veth, AttachMode::Native, &ports_filter())
+        })
+        .unwrap()
+        .unwrap();
+        assert!(has_xdp(&common::ip(&[
+            "-n", &name, "-d", "link", "show", &veth
+        ])));
+        println!("attached as {}", port.ifindex());
+        // SAFETY: kill(2) of this very process; SIGKILL runs no handler and dumps no core.
+        unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+        unreachable!("survived SIGKILL");
+    }
+    let bed = Testbed::new("flxdie");
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "the_kernel_detaches_the_program_of_a_process_that_dies",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(DIE_ATTACHED_IN, &bed.name)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&child.stdout);
+    assert!(
+        stdout.contains("attached as"),
+        "the child did not attach: {stdout}{}",
+        String::from_utf8_lossy(&child.stderr)
+    );
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&child.status),
+        Some(libc::SIGKILL)
+    );
+    let details = bed.link_details(&bed.veth(0));
+    assert!(
+        !has_xdp(&details),
+        "left attached by a dead process: {details}"
+    );
+}
+
+#[test]
+fn generic_attach_and_auto_fallback_where_the_driver_refuses() {
+    let bed = Testbed::new("flxgen");
+    let tables = ports_filter();
+    let port = bed
+        .attach(&bed.veth(1), AttachMode::Generic, &tables)
+        .unwrap();
+    assert_eq!(port.mode(), AttachedMode::Generic);
+    let details = bed.link_details(&bed.veth(1));
+    assert!(details.contains("xdpgeneric"), "{details}");
+    drop(port);
+    assert!(!has_xdp(&bed.link_details(&bed.veth(1))));
+
+    // Loopback has no native XDP.
+    let native = bed.attach("lo", AttachMode::Native, &tables).unwrap_err();
+    assert!(native.to_string().contains("lo: attach"), "{native}");
+    assert!(native.errno().is_some(), "{native}");
+    let port = bed.attach("lo", AttachMode::Auto, &tables).unwrap();
+    assert_eq!(port.mode(), AttachedMode::Generic);
+    assert!(has_xdp(&bed.link_details("lo")));
+    port.detach().unwrap();
+    assert!(!has_xdp(&bed.link_details("lo")));
+}
+
+#[test]
+fn a_new_filter_takes_effect_on_the_next_frame() {
+    let bed = Testbed::new("flxup");
+    let mut port = bed
+        .attach(&bed.veth(0), AttachMode::Native, &ports_filter())
+        .unwrap();
+    let frame = ipv6_udp(7000, 32);
+    let count = |port: &XdpPort| -> XdpCounters {
+        let run = port.test_run(&frame).unwrap();
+        assert_eq!(run.action, XDP_PASS);
+        port.counters().unwrap()
+    };
+    assert_eq!(count(&port).passed_for(SlowReason::NoMatch), 1);
+    port.set_filter(&filter(FilterConfig {
+        udp_ports: vec![PortMatch::One(7000)],
+        ..FilterConfig::default()
+    }))
+    .unwrap();
+    let after = count(&port);
+    assert_eq!(
+        (after.no_socket, after.passed_for(SlowReason::NoMatch)),
+        (1, 1)
+    );
+    port.set_filter(&ports_filter()).unwrap();
+    assert_eq!(count(&port).passed_for(SlowReason::NoMatch), 2);
+}
+
+#[test]
+fn errors_name_the_interface_and_the_operation() {
+    let bed = Testbed::new("flxerr");
+    let tables = ports_filter();
+    let missing = bed
+        .attach("flxerr9", AttachMode::Auto, &tables)
+        .unwrap_err();
+    assert!(
+        matches!(missing, XdpError::NoSuchInterface { .. }),
+        "{missing}"
+    );
+    assert!(missing.to_string().starts_with("flxerr9: "), "{missing}");
+
+    // One program per interface and mode: a second attach is refused, the first stays.
+    let first = bed
+        .attach(&bed.veth(0), AttachMode::Native, &tables)
+        .unwrap();
+    let second = bed
+        .attach(&bed.veth(0), AttachMode::Native, &tables)
+        .unwrap_err();
+    let text = second.to_string();
+    assert!(
+        text.starts_with(&format!(
+            "{}: attach the XDP program in native mode",
+            bed.veth(0)
+        )),
+        "{text}"
+    );
+    assert_eq!(second.errno(), Some(libc::EBUSY), "{text}");
+    assert!(has_xdp(&bed.link_details(&bed.veth(0))));
+
+    // Only AF_XDP sockets go into the xsks map.
+    let mut first = first;
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let refused = first
+        .register_socket(0, std::os::fd::AsRawFd::as_raw_fd(&udp))
+        .unwrap_err();
+    assert!(refused.to_string().contains("xsks map"), "{refused}");
+    assert!(refused.errno().is_some(), "{refused}");
+}
+
+#[test]
+fn fast_frames_of_a_queue_with_a_socket_are_redirected() {
+    let bed = Testbed::new("flxsk");
+    let mut port = bed
+        .attach(&bed.veth(0), AttachMode::Native, &ports_filter())
+        .unwrap();
+    // The map takes any AF_XDP socket; BPF_PROG_TEST_RUN reports the action without delivering
+    // the frame, so the socket needs no UMEM or rings here.
+    // SAFETY: plain socket(2); the result is checked and owned right away.
+    let raw = unsafe { libc::socket(libc::AF_XDP, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+    assert!(
+        raw >= 0,
+        "socket(AF_XDP): {}",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: `raw` is a fresh descriptor nothing else owns.
+    let xsk = unsafe { OwnedFd::from_raw_fd(raw) };
+    // Test runs arrive on queue 0.
+    port.register_socket(0, xsk.as_raw_fd()).unwrap();
+
+    assert_eq!(
+        port.test_run(&ipv4_udp(2152, 8)).unwrap().action,
+        XDP_REDIRECT
+    );
+    assert_eq!(
+        port.test_run(&ipv6_udp(5000, 8)).unwrap().action,
+        XDP_REDIRECT
+    );
+    assert_eq!(port.test_run(&ipv4_udp(2153, 8)).unwrap().action, XDP_PASS);
+    let counters = port.counters().unwrap();
+    assert_eq!(
+        (
+            counters.redirected,
+            counters.no_socket,
+            counters.passed_for(SlowReason::NoMatch)
+        ),
+        (2, 0, 1)
+    );
+}
+
+#[test]
+fn ports_move_between_threads() {
+    fn send<T: Send>() {}
+    send::<XdpPort>();
+    // Frames of both families at a listed port take the fast path in the kernel too.
+    let bed = Testbed::new("flxsnd");
+    let port = bed
+        .attach(&bed.veth(0), AttachMode::Native, &ports_filter())
+        .unwrap();
+    let port = std::thread::spawn(move || {
+        port.test_run(&ipv4_udp(2152, 8)).unwrap();
+        port.test_run(&ipv6_udp(5002, 8)).unwrap();
+        port
+    })
+    .join()
+    .unwrap();
+    assert_eq!(port.counters().unwrap().no_socket, 2);
+}
