@@ -32,4 +32,3 @@ impl From<BindingError> for napi::Error {
         napi::Error::new(napi::Status::GenericFailure, format!("[{}] {e}", e.code()))
     }
 }
-
