@@ -11,6 +11,20 @@ pub struct QueueRef {
     pub queue: u16,
 }
 
+/// Where the fast/slow split happens for a backend, and so what the runtime does about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    /// The backend receives only fast-path packets; the kernel keeps the rest (AF_XDP's XDP
+    /// program, AF_PACKET's socket filter).
+    InKernel,
+    /// The backend receives every packet and the kernel none (DPDK): the runtime classifies and
+    /// writes the slow ones into a TAP device, and sends what the kernel writes there.
+    ViaTap,
+    /// The backend receives a copy of every packet and the kernel gets the packet too (AF_PACKET
+    /// without a socket filter): the runtime classifies and leaves the slow ones to the kernel.
+    Shared,
+}
+
 /// The packet I/O of one data-plane thread: every port queue pinned to its core. Built on a setup
 /// thread, then moved to the data-plane thread, which alone calls it from then on.
 pub trait ThreadIo: Send {
@@ -27,10 +41,8 @@ pub trait ThreadIo: Send {
     /// packet to the slow path: release the buffer without counting it.
     fn complete(&mut self, source: usize, batch: &mut Batch, counters: &[QueueCounters]);
 
-    /// Whether this backend splits fast from slow path before `receive` (AF_XDP's XDP program
-    /// does); when not, the runtime classifies every received packet and hands the slow ones to
-    /// the kernel through a TAP device.
-    fn splits_in_kernel(&self) -> bool;
+    /// Where this backend splits the fast path from the slow path.
+    fn split(&self) -> Split;
 
     /// Sends copies of `frames` (from the kernel's slow path) out of queue `source`'s port, as
     /// far as buffers and ring space allow, and returns how many were queued; counts them as
