@@ -81,8 +81,9 @@ def drain(sock, expected, received, wrong, wait_s):
 
 
 def check_echo(args) -> bool:
+    # Unconnected: a kernel ICMP error (nothing listening) must not abort the check.
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.connect((args.dst_ip, args.port))
+    server = (args.dst_ip, args.port)
     sock.settimeout(0.0)
     expected = set()
     sent = received = 0
@@ -92,18 +93,18 @@ def check_echo(args) -> bool:
         deadline = time.monotonic() + wait_s
         while expected and time.monotonic() < deadline:
             try:
-                data = sock.recv(65536)
+                data, source = sock.recvfrom(65536)
             except BlockingIOError:
                 time.sleep(0.0005)
                 continue
-            if data in expected:
+            if source == server and data in expected:
                 expected.discard(data)
                 received += 1
 
     for i in range(args.count):
         payload = f"flb-echo-{i:08d}".encode().ljust(args.size, b".")
         expected.add(payload)
-        sock.send(payload)
+        sock.sendto(payload, server)
         sent += 1
         if sent % BURST == 0:
             receive(0.002)
