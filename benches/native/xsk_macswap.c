@@ -481,6 +481,16 @@ static int run(struct forwarder *f, const struct options *opt)
 	return 0;
 }
 
+// Without --copy the kernel picks zero-copy when the driver supports it: report what it chose.
+static bool bound_zero_copy(int fd)
+{
+	struct xdp_options xo = { 0 };
+	socklen_t len = sizeof(xo);
+
+	return getsockopt(fd, SOL_XDP, XDP_OPTIONS, &xo, &len) == 0 &&
+	       (xo.flags & XDP_OPTIONS_ZEROCOPY);
+}
+
 static void print_stats(const struct forwarder *f)
 {
 	struct xdp_statistics st = { 0 };
@@ -533,8 +543,8 @@ int main(int argc, char **argv)
 	if (opt.duration)
 		alarm(opt.duration);
 	fprintf(stderr, "xsk_macswap: %s queue %u udp port %u, %s mode%s, batch %u\n", opt.ifname,
-		opt.queue, opt.port, opt.copy ? "copy" : "auto", opt.busy_poll ? ", busy poll" : "",
-		opt.batch);
+		opt.queue, opt.port, bound_zero_copy(f.fd) ? "zero-copy" : "copy",
+		opt.busy_poll ? ", busy poll" : "", opt.batch);
 
 	if (run(&f, &opt) == 0)
 		status = 0;
