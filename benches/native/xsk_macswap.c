@@ -37,10 +37,14 @@
 #define BIND_RETRY_MS 2000
 #define BIND_RETRY_STEP_MS 20
 #define BUSY_POLL_USECS 20
-// Copy-mode transmit handles at most 32 frames per sendto(): enough kicks to drain a full tx ring.
-#define MAX_TX_KICKS (TX_RING_SIZE / 32)
+#define KERNEL_TX_BATCH 32 // frames a copy-mode sendto() handles without XDP_MAX_TX_SKB_BUDGET
+// Enough kicks to drain a full tx ring 32 frames at a time.
+#define MAX_TX_KICKS (TX_RING_SIZE / KERNEL_TX_BATCH)
 #define ETH_ADDRS_LEN 12
 
+#ifndef XDP_MAX_TX_SKB_BUDGET
+#define XDP_MAX_TX_SKB_BUDGET 9 // Linux 6.17
+#endif
 #ifndef SO_PREFER_BUSY_POLL
 #define SO_PREFER_BUSY_POLL 69
 #endif
@@ -277,6 +281,18 @@ static int set_busy_poll(int fd, uint32_t batch)
 	return 0;
 }
 
+// Lets one copy-mode sendto() send a whole batch instead of 32 frames. Older kernels lack
+// the option (ENOPROTOOPT): kick_tx() then simply kicks more than once.
+static void set_tx_budget(int fd, uint32_t batch)
+{
+	const unsigned int budget = batch > KERNEL_TX_BATCH ? batch : KERNEL_TX_BATCH;
+
+	if (setsockopt(fd, SOL_XDP, XDP_MAX_TX_SKB_BUDGET, &budget, sizeof(budget)) &&
+	    errno != ENOPROTOOPT)
+		fprintf(stderr, "setsockopt(XDP_MAX_TX_SKB_BUDGET, %u): %s\n", budget,
+			strerror(errno));
+}
+
 static int create_socket(const struct options *opt, struct forwarder *f)
 {
 	const struct xsk_umem_config umem_cfg = {
@@ -337,6 +353,7 @@ static int create_socket(const struct options *opt, struct forwarder *f)
 	f->fd = xsk_socket__fd(f->xsk);
 	if (opt->busy_poll && set_busy_poll(f->fd, opt->batch))
 		return -1;
+	set_tx_budget(f->fd, opt->batch);
 
 	// Every frame starts on the fill ring.
 	if (xsk_ring_prod__reserve(&f->fill, NUM_FRAMES, &idx) != NUM_FRAMES) {
@@ -376,7 +393,7 @@ static void recycle_completions(struct forwarder *f)
 	f->tx_packets += n;
 }
 
-// Copy mode sends at most 32 frames per call and answers EAGAIN while more are waiting.
+// Copy mode sends at most its budget per call and answers EAGAIN while more are waiting.
 static int kick_tx(struct forwarder *f)
 {
 	for (int kicks = 0; kicks < MAX_TX_KICKS; kicks++) {
