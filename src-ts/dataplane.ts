@@ -8,7 +8,7 @@ import { native, type DataplaneStats, type NativeDataplane } from './native';
 import { assertValidConfig, loadConfigFile } from './validate';
 
 export interface DataplaneOptions {
-  /** How often, in ms, to check that the native threads still run while started; 0 turns it off. */
+  /** How often, in ms, to check that the native threads still run while started (default 500). */
   watchIntervalMs?: number;
 }
 
@@ -36,6 +36,9 @@ export class Dataplane extends EventEmitter<DataplaneEvents> {
     assertValidConfig(config);
     this.config = structuredClone(config);
     this.#watchIntervalMs = options.watchIntervalMs ?? 500;
+    if (!(this.#watchIntervalMs > 0)) {
+      throw new RangeError(`watchIntervalMs must be above 0, not ${this.#watchIntervalMs}`);
+    }
     this.#native = new (native('NativeDataplane'))(JSON.stringify(this.config));
   }
 
@@ -68,18 +71,16 @@ export class Dataplane extends EventEmitter<DataplaneEvents> {
     return this.#native.stats();
   }
 
+  // The watch also keeps the process alive while the data plane runs, as a listening server does:
+  // the native threads hold nothing in Node's event loop.
   #startWatch(): void {
-    if (this.#watchIntervalMs <= 0) {
-      return;
-    }
+    this.#stopWatch();
     this.#watch = setInterval(() => {
       if (!this.#native.running) {
         this.#stopWatch();
         this.emit('error', new Error('the data plane stopped without stop() being called'));
       }
     }, this.#watchIntervalMs);
-    // The watch alone must not keep the process alive.
-    this.#watch.unref();
   }
 
   #stopWatch(): void {

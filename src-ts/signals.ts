@@ -60,10 +60,15 @@ export class StopLatch {
     });
   }
 
-  /** Resolves once the latch trips. */
+  /** Resolves once the latch trips; keeps the process alive meanwhile (signal handlers do not). */
   async wait(): Promise<void> {
-    while (!this.stopped) {
-      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    const keepAlive = setInterval(() => {}, 1 << 30);
+    try {
+      while (!this.stopped) {
+        await new Promise<void>((resolve) => this.#waiters.push(resolve));
+      }
+    } finally {
+      clearInterval(keepAlive);
     }
   }
 
