@@ -153,9 +153,14 @@ function explainOneOf(e: ErrorObject, base: string): ConfigIssue[] {
   // the very object from the document, so its pointer names each branch absolutely.
   const parent = e.parentSchema === undefined ? undefined : pointers.get(e.parentSchema);
   let best: ErrorObject[] | undefined;
+  let passing = 0;
   branches.forEach((_, i) => {
     const branch = parent === undefined ? undefined : ajv.getSchema(`${id}#${parent}/oneOf/${i}`);
-    if (branch === undefined || branch(e.data)) {
+    if (branch === undefined) {
+      return;
+    }
+    if (branch(e.data)) {
+      passing += 1;
       return;
     }
     const errs = branch.errors ?? [];
@@ -166,6 +171,9 @@ function explainOneOf(e: ErrorObject, base: string): ConfigIssue[] {
       best = errs;
     }
   });
+  if (passing > 1) {
+    return [{ path: at, message: `matches ${passing} alternatives where exactly one is allowed` }];
+  }
   if (best !== undefined) {
     return explain(best, at);
   }
