@@ -1,0 +1,25 @@
+// fastlane-dataplane: the public API.
+
+export type * from './config';
+export { ConfigBuilder } from './builder';
+export { Dataplane, type DataplaneEvents, type DataplaneOptions } from './dataplane';
+export type { DataplaneStats, PortStats, QueueStats, StageStats, XdpSocketStats } from './native';
+export { Testbed, testbedNames, type TestbedEnd, type TestbedOptions } from './testbed';
+export {
+  TrafficGenerator,
+  exchangeFrames,
+  udpFrame,
+  type GeneratorStats,
+  type TrafficGeneratorOptions,
+  type UdpFrameFields,
+} from './traffic';
+export {
+  ConfigError,
+  SCHEMA_PATH,
+  assertValidConfig,
+  loadConfigFile,
+  parseConfig,
+  schemaIssues,
+  validateConfig,
+  type ConfigIssue,
+} from './validate';

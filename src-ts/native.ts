@@ -1,0 +1,134 @@
+// The native addon's surface, typed here so the TypeScript side states what it relies on. The
+// napi-generated loader (`index.js` at the package root) is loaded on first use, so importing the
+// package (for validation of the schema alone, or for types) does not need the addon.
+
+import * as path from 'node:path';
+
+/** One config error, named by its JSON Pointer (`""` for the whole document). */
+export interface ConfigIssue {
+  path: string;
+  message: string;
+}
+
+/** Kernel AF_XDP socket counters (XDP_STATISTICS). */
+export interface XdpSocketStats {
+  rxDropped: number;
+  rxInvalidDescs: number;
+  txInvalidDescs: number;
+  rxRingFull: number;
+  rxFillRingEmptyDescs: number;
+  txRingEmptyDescs: number;
+}
+
+export interface QueueStats {
+  port: number;
+  interface: string;
+  queue: number;
+  core: number;
+  zeroCopy: boolean;
+  rxPackets: number;
+  rxBytes: number;
+  txPackets: number;
+  txBytes: number;
+  /** Fast-path packets a processor handed back to the kernel. */
+  kernelPackets: number;
+  rxBatches: number;
+  /** Dropped packets by reason. */
+  dropped: Record<string, number>;
+  xdp: XdpSocketStats;
+}
+
+export interface PortStats {
+  port: number;
+  interface: string;
+  attachMode: 'native' | 'generic';
+  /** Packets the XDP program redirected to a socket. */
+  redirected: number;
+  /** Fast-path packets that found no socket on their queue. */
+  noSocket: number;
+  /** Packets passed to the kernel, by reason. */
+  passed: Record<string, number>;
+}
+
+export interface StageStats {
+  stage: string;
+  packets: number;
+  bytes: number;
+}
+
+export interface DataplaneStats {
+  queues: QueueStats[];
+  ports: PortStats[];
+  pipeline: StageStats[];
+}
+
+export interface NativeDataplane {
+  /** Opens every port and starts every thread; throws with kernel context, leaving nothing half-started. */
+  start(): void;
+  stop(): void;
+  stats(): DataplaneStats;
+  readonly running: boolean;
+}
+
+export interface TrafficGeneratorOptions {
+  /** Namespace the interface lives in. */
+  netns: string;
+  interface: string;
+  /** The frame sent over and over. */
+  frame: Buffer;
+  /** CPU the generator runs on. */
+  core?: number;
+  /** Returned frames are counted when their UDP destination port is this one. */
+  matchUdpPort: number;
+  /** Packets per second; unlimited when absent. */
+  ratePps?: number;
+}
+
+export interface GeneratorStats {
+  sentPackets: number;
+  returnedPackets: number;
+  returnedBytes: number;
+}
+
+export interface NativeTrafficGenerator {
+  start(): void;
+  stop(): GeneratorStats;
+  stats(): GeneratorStats;
+}
+
+export interface UdpFrameFields {
+  srcMac: string;
+  dstMac: string;
+  srcIp: string;
+  dstIp: string;
+  srcPort: number;
+  dstPort: number;
+}
+
+export interface NativeBinding {
+  checkConfig(json: string): ConfigIssue[];
+  NativeDataplane: new (configJson: string) => NativeDataplane;
+  TrafficGenerator: new (options: TrafficGeneratorOptions) => NativeTrafficGenerator;
+  udpFrame(fields: UdpFrameFields, frameLen: number): Buffer;
+  exchangeFrames(
+    netns: string,
+    iface: string,
+    frames: Buffer[],
+    matchUdpPort: number,
+    expect: number,
+    timeoutMs: number,
+  ): Promise<Buffer[]>;
+}
+
+let loaded: Partial<NativeBinding> | undefined;
+
+/** The addon's export `name`; throws a clear error when the addon lacks it. */
+export function native<K extends keyof NativeBinding>(name: K): NativeBinding[K] {
+  // The loader sits at the package root, one level above both src-ts/ and dist/.
+  loaded ??= require(path.join(__dirname, '..', 'index.js')) as Partial<NativeBinding>;
+  const value = loaded[name];
+  if (value === undefined) {
+    throw new Error(`the native addon does not export ${name}: rebuild it (npm run build:native)`);
+  }
+  return value as NativeBinding[K];
+}

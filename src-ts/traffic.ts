@@ -1,0 +1,61 @@
+// Test traffic, made and counted natively: a generator that sends one frame over and over and counts
+// what comes back, a UDP frame builder, and a send-and-collect exchange for functional tests.
+
+import {
+  native,
+  type GeneratorStats,
+  type NativeTrafficGenerator,
+  type TrafficGeneratorOptions,
+  type UdpFrameFields,
+} from './native';
+
+export type { GeneratorStats, TrafficGeneratorOptions, UdpFrameFields };
+
+export class TrafficGenerator {
+  readonly #native: NativeTrafficGenerator;
+  #running = false;
+
+  constructor(options: TrafficGeneratorOptions) {
+    this.#native = new (native('TrafficGenerator'))(options);
+  }
+
+  get running(): boolean {
+    return this.#running;
+  }
+
+  start(): void {
+    this.#native.start();
+    this.#running = true;
+  }
+
+  /** Stops sending and returns the final counts. */
+  stop(): GeneratorStats {
+    this.#running = false;
+    return this.#native.stop();
+  }
+
+  /** Counts so far. */
+  stats(): GeneratorStats {
+    return this.#native.stats();
+  }
+}
+
+/** An Ethernet/IPv4/UDP frame of `frameLen` bytes (without FCS), checksums filled in. */
+export function udpFrame(fields: UdpFrameFields, frameLen: number): Buffer {
+  return native('udpFrame')(fields, frameLen);
+}
+
+/**
+ * Sends `frames` out of `iface` in `netns` and collects up to `expect` frames coming back with UDP
+ * destination port `matchUdpPort`, waiting at most `timeoutMs`.
+ */
+export function exchangeFrames(
+  netns: string,
+  iface: string,
+  frames: Buffer[],
+  matchUdpPort: number,
+  expect: number,
+  timeoutMs: number,
+): Promise<Buffer[]> {
+  return native('exchangeFrames')(netns, iface, frames, matchUdpPort, expect, timeoutMs);
+}
