@@ -66,9 +66,13 @@ export class Dataplane extends EventEmitter<DataplaneEvents> {
     }
   }
 
-  /** Counters per queue, per port and per pipeline stage, since start. */
+  /** Counters per queue, per port and per pipeline stage since start (after stop: the final ones). */
   stats(): DataplaneStats {
-    return this.#native.stats();
+    const stats = this.#native.stats();
+    if (stats === null) {
+      throw new Error('the data plane has not been started');
+    }
+    return stats;
   }
 
   // The watch also keeps the process alive while the data plane runs, as a listening server does:
@@ -78,7 +82,8 @@ export class Dataplane extends EventEmitter<DataplaneEvents> {
     this.#watch = setInterval(() => {
       if (!this.#native.running) {
         this.#stopWatch();
-        this.emit('error', new Error('the data plane stopped without stop() being called'));
+        const why = this.#native.failure() ?? 'the data plane stopped without stop() being called';
+        this.emit('error', new Error(why));
       }
     }, this.#watchIntervalMs);
   }

@@ -38,9 +38,9 @@ export function formatStats(stats: DataplaneStats): string {
         `passed to kernel: ${formatReasons(p.passed)}`,
     );
   }
-  stats.pipeline.forEach((s, i) => {
-    lines.push(`stage ${i} ${s.stage}: ${s.packets} pkts ${s.bytes} B`);
-  });
+  for (const s of stats.pipeline) {
+    lines.push(`pipeline stage ${s.stage} (count): ${s.packets} pkts ${s.bytes} B`);
+  }
   return lines.join('\n');
 }
 

@@ -51,7 +51,8 @@ export interface PortStats {
 }
 
 export interface StageStats {
-  stage: string;
+  /** Index of the `count` stage in the config's pipeline. */
+  stage: number;
   packets: number;
   bytes: number;
 }
@@ -66,8 +67,12 @@ export interface NativeDataplane {
   /** Opens every port and starts every thread; throws with kernel context, leaving nothing half-started. */
   start(): void;
   stop(): void;
-  stats(): DataplaneStats;
+  /** Counters since start; after stop, the final counters; null before the first start. */
+  stats(): DataplaneStats | null;
+  /** Started and no data-plane thread has failed. */
   readonly running: boolean;
+  /** Why a data-plane thread ended on its own (a panicking processor), if one did. */
+  failure(): string | null;
 }
 
 export interface TrafficGeneratorOptions {

@@ -99,9 +99,10 @@ impl NativeDataplane {
         self.inner.stop();
     }
 
+    /// Started, and no data-plane thread has failed since.
     #[napi(getter)]
     pub fn running(&self) -> bool {
-        self.inner.is_running()
+        self.inner.is_running() && self.inner.failure().is_none()
     }
 
     /// The first failure of a data-plane thread since start, if any.
@@ -110,7 +111,7 @@ impl NativeDataplane {
         self.inner.failure()
     }
 
-    /// Counters of the running data plane; `null` when stopped.
+    /// Counters since start; once stopped, the final counters; `null` before the first start.
     #[napi]
     pub fn stats(&self) -> Option<DataplaneStats> {
         let stats = self.inner.stats()?;

@@ -55,6 +55,8 @@ pub enum RuntimeError {
 pub struct Dataplane {
     config: Config,
     running: Option<Running>,
+    /// The counters as they were when the data plane last stopped.
+    last_stats: Option<Stats>,
 }
 
 /// What exists while the data plane runs. Field order is drop order: threads are joined (by
@@ -97,6 +99,7 @@ impl Dataplane {
         Dataplane {
             config,
             running: None,
+            last_stats: None,
         }
     }
 
@@ -176,14 +179,20 @@ impl Dataplane {
 
     /// Stops the threads and detaches the XDP programs. Stopping a stopped data plane is a no-op.
     pub fn stop(&mut self) {
+        if let Some(running) = self.running.as_mut() {
+            running.stop_threads();
+            self.last_stats = self.stats();
+        }
         if let Some(mut running) = self.running.take() {
             running.shut_down();
         }
     }
 
-    /// Counters of the running data plane; `None` when stopped.
+    /// Counters since start; once stopped, the final counters; `None` before the first start.
     pub fn stats(&self) -> Option<Stats> {
-        let running = self.running.as_ref()?;
+        let Some(running) = self.running.as_ref() else {
+            return self.last_stats.clone();
+        };
         let interface = |port: PortId| self.config.ports[port as usize].interface.clone();
         let queues = running
             .queues
@@ -259,11 +268,15 @@ impl Drop for Dataplane {
 }
 
 impl Running {
-    fn shut_down(&mut self) {
+    fn stop_threads(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
+    }
+
+    fn shut_down(&mut self) {
+        self.stop_threads();
         for port in self.ports.drain(..) {
             let port = port.into_inner().unwrap_or_else(|e| e.into_inner());
             let interface = port.interface().to_string();
