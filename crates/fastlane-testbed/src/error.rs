@@ -11,7 +11,7 @@ pub enum TestbedError {
         source: std::io::Error,
     },
     #[error("load the embedded test traffic object: {0}")]
-    Load(#[source] aya::EbpfError),
+    Load(#[source] Box<aya::EbpfError>),
     #[error("the embedded test traffic object has no {kind} {name}")]
     Missing {
         kind: &'static str,
@@ -22,12 +22,12 @@ pub enum TestbedError {
         action: &'static str,
         program: &'static str,
         interface: String,
-        source: aya::programs::ProgramError,
+        source: Box<aya::programs::ProgramError>,
     },
     #[error("map {map}: {source}")]
     Map {
         map: &'static str,
-        source: aya::maps::MapError,
+        source: Box<aya::maps::MapError>,
     },
     #[error("duplicate the descriptor of map {map}: {source}")]
     MapFd {

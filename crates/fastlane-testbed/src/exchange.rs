@@ -12,6 +12,12 @@ const PACE: Duration = Duration::from_millis(1);
 /// Larger than any frame on an interface with a 9000-byte MTU.
 const RECV_BUF: usize = 16 * 1024;
 
+/// Whether an attach failed because the interface has an XDP program already.
+fn already_attached(err: &ProgramError) -> bool {
+    matches!(err, ProgramError::SyscallError(e)
+        if matches!(e.io_error.raw_os_error(), Some(libc::EBUSY | libc::EEXIST)))
+}
+
 /// Sends `frames` out of `interface` in `netns` with an AF_PACKET socket, one every millisecond,
 /// and returns the frames received on it (not our own outgoing copies) whose UDP destination
 /// port is `match_udp_port`, in arrival order, once `expect` of them arrived or `timeout` passed
@@ -34,10 +40,7 @@ pub fn exchange(
     match programs::attach_native(&mut pass, programs::PASS, netns, interface) {
         Ok(()) => {}
         // Another XDP program is attached already.
-        Err(TestbedError::Program {
-            source: ProgramError::SyscallError(ref e),
-            ..
-        }) if matches!(e.io_error.raw_os_error(), Some(libc::EBUSY | libc::EEXIST)) => {}
+        Err(TestbedError::Program { ref source, .. }) if already_attached(source) => {}
         Err(e) => return Err(e),
     }
     let received = fastlane_core::netns::run_in(netns, || {

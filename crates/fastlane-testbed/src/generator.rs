@@ -102,17 +102,12 @@ impl Generator {
                 action: "find the descriptor of",
                 program: programs::GEN,
                 interface: interface.clone(),
-                source,
+                source: Box::new(source),
             })?
             .as_fd()
             .try_clone_to_owned()
             .map_err(|source| TestbedError::sys("dup (fl_gen)", &interface, source))?;
-        programs::attach_native(
-            &mut ebpf,
-            programs::SINK,
-            cfg.netns.as_deref(),
-            &interface,
-        )?;
+        programs::attach_native(&mut ebpf, programs::SINK, cfg.netns.as_deref(), &interface)?;
 
         let stop = Arc::new(AtomicBool::new(false));
         let (ready_tx, ready_rx) = mpsc::channel();
@@ -129,7 +124,9 @@ impl Generator {
         let thread = std::thread::Builder::new()
             .name("fl-generator".into())
             .spawn(move || fastlane_core::netns::run_in(netns.as_deref(), || sender.run())?)
-            .map_err(|source| TestbedError::sys("spawn the generator thread", &interface, source))?;
+            .map_err(|source| {
+                TestbedError::sys("spawn the generator thread", &interface, source)
+            })?;
         let mut generator = Generator {
             interface,
             stop,
@@ -153,8 +150,7 @@ impl Generator {
         let [sent_packets, _] =
             sys::percpu_sums::<2>(self.gen_counts.as_fd(), self.possible_cpus).unwrap_or([0; 2]);
         let [returned_packets, returned_bytes] =
-            sys::percpu_sums::<2>(self.sink_counts.as_fd(), self.possible_cpus)
-                .unwrap_or([0; 2]);
+            sys::percpu_sums::<2>(self.sink_counts.as_fd(), self.possible_cpus).unwrap_or([0; 2]);
         GeneratorStats {
             sent_packets,
             returned_packets,
@@ -176,11 +172,9 @@ impl Generator {
         let Some(thread) = self.sender.take() else {
             return Ok(());
         };
-        thread
-            .join()
-            .map_err(|_| TestbedError::GeneratorPanicked {
-                interface: self.interface.clone(),
-            })?
+        thread.join().map_err(|_| TestbedError::GeneratorPanicked {
+            interface: self.interface.clone(),
+        })?
     }
 }
 
@@ -218,9 +212,8 @@ impl Sender {
     }
 
     fn send(&mut self, ifindex: u32, repeat: u32) -> Result<(), TestbedError> {
-        sys::xdp_run_live(self.prog.as_fd(), &self.frame, ifindex, repeat).map_err(|e| {
-            TestbedError::sys("BPF_PROG_RUN (XDP live frames)", &self.interface, e)
-        })?;
+        sys::xdp_run_live(self.prog.as_fd(), &self.frame, ifindex, repeat)
+            .map_err(|e| TestbedError::sys("BPF_PROG_RUN (XDP live frames)", &self.interface, e))?;
         if let Some(ready) = self.ready.take() {
             // The receiver only disappears once start() returned; nobody waits then.
             let _ = ready.send(());

@@ -22,7 +22,7 @@ pub const GEN_HEADER_LEN: usize = 64;
 
 /// A fresh copy of every map and program of the object (programs not yet loaded).
 pub fn open() -> Result<Ebpf, TestbedError> {
-    Ebpf::load(OBJECT).map_err(TestbedError::Load)
+    Ebpf::load(OBJECT).map_err(|e| TestbedError::Load(Box::new(e)))
 }
 
 /// Loads XDP program `name` into the kernel.
@@ -42,7 +42,7 @@ pub fn load<'a>(
         action: "load",
         program: name,
         interface: interface.to_string(),
-        source,
+        source: Box::new(source),
     })?;
     Ok(xdp)
 }
@@ -63,13 +63,16 @@ pub fn attach_native(
             action: "attach (native)",
             program: name,
             interface: interface.to_string(),
-            source,
+            source: Box::new(source),
         })
 }
 
 /// Writes entry 0 of array map `name`.
 pub fn set<V: aya::Pod>(ebpf: &mut Ebpf, name: &'static str, value: V) -> Result<(), TestbedError> {
-    let map_err = |source| TestbedError::Map { map: name, source };
+    let map_err = |source| TestbedError::Map {
+        map: name,
+        source: Box::new(source),
+    };
     let mut array: Array<&mut MapData, V> = ebpf
         .map_mut(name)
         .ok_or(MapError::InvalidName {
@@ -84,7 +87,10 @@ pub fn set<V: aya::Pod>(ebpf: &mut Ebpf, name: &'static str, value: V) -> Result
 /// any thread.
 pub fn percpu_array_fd(ebpf: &Ebpf, name: &'static str) -> Result<OwnedFd, TestbedError> {
     let Some(aya::maps::Map::PerCpuArray(data)) = ebpf.map(name) else {
-        return Err(TestbedError::Missing { kind: "per-CPU array", name });
+        return Err(TestbedError::Missing {
+            kind: "per-CPU array",
+            name,
+        });
     };
     data.fd()
         .as_fd()

@@ -61,8 +61,18 @@ impl VethPair {
             ip_ok(&["-n", ns, "link", "set", "lo", "up"]);
         }
         ip_ok(&[
-            "link", "add", &pair.near, "netns", &pair.near_ns, "type", "veth", "peer", "name",
-            &pair.far, "netns", &pair.far_ns,
+            "link",
+            "add",
+            &pair.near,
+            "netns",
+            &pair.near_ns,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &pair.far,
+            "netns",
+            &pair.far_ns,
         ]);
         for (ns, dev, addr) in [
             (&pair.near_ns, &pair.near, NEAR_IP),
@@ -96,7 +106,18 @@ impl VethPair {
     /// Replies to `count` pings from near to far, sent 0.1 s apart.
     fn pings(&self, count: u32) -> u32 {
         let out = Command::new("ip")
-            .args(["netns", "exec", &self.near_ns, "ping", "-n", "-q", "-i", "0.1", "-W", "1"])
+            .args([
+                "netns",
+                "exec",
+                &self.near_ns,
+                "ping",
+                "-n",
+                "-q",
+                "-i",
+                "0.1",
+                "-W",
+                "1",
+            ])
             .args(["-c", &count.to_string(), &FAR_IP.to_string()])
             .output()
             .expect("run ping");
@@ -138,7 +159,10 @@ fn generator_traffic_returns_through_a_reflector_and_ping_still_works() {
     let frame = udp_frame(&pair.spec(), 64);
     let generator = Generator::start(config(&pair, frame, None)).unwrap();
     let started = Instant::now();
-    assert!(VethPair::has_xdp(&pair.near_ns, &pair.near), "sink attached");
+    assert!(
+        VethPair::has_xdp(&pair.near_ns, &pair.near),
+        "sink attached"
+    );
     // Ping while traffic flows: the sink and the reflector must pass ICMP and ARP.
     let replies = pair.pings(10);
     std::thread::sleep(Duration::from_millis(1000).saturating_sub(started.elapsed()));
@@ -160,9 +184,15 @@ fn generator_traffic_returns_through_a_reflector_and_ping_still_works() {
         stats.returned_packets as f64 / seconds / 1e6,
     );
 
-    assert!(!VethPair::has_xdp(&pair.near_ns, &pair.near), "sink left behind");
+    assert!(
+        !VethPair::has_xdp(&pair.near_ns, &pair.near),
+        "sink left behind"
+    );
     drop(reflector);
-    assert!(!VethPair::has_xdp(&pair.far_ns, &pair.far), "reflector left behind");
+    assert!(
+        !VethPair::has_xdp(&pair.far_ns, &pair.far),
+        "reflector left behind"
+    );
 }
 
 #[test]
@@ -232,7 +262,36 @@ fn exchange_returns_every_frame_with_its_macs_swapped() {
         assert_eq!(got, &swapped);
         assert_eq!(udp_dst_port(got), Some(PORT));
     }
-    assert!(!VethPair::has_xdp(&pair.near_ns, &pair.near), "fl_pass left behind");
+    assert!(
+        !VethPair::has_xdp(&pair.near_ns, &pair.near),
+        "fl_pass left behind"
+    );
+}
+
+#[test]
+fn exchange_works_beside_a_generator_of_other_traffic() {
+    let pair = VethPair::new('b');
+    let _reflector = Reflector::attach(Some(&pair.far_ns), &pair.far).unwrap();
+    let mut other = pair.spec();
+    other.dst_port = PORT + 1;
+    let mut cfg = config(&pair, udp_frame(&other, 64), Some(20_000));
+    cfg.match_udp_port = PORT + 1;
+    let generator = Generator::start(cfg).unwrap();
+    // The sink is the interface's XDP program now: exchange uses it, and it passes our port.
+    let frames = vec![udp_frame(&pair.spec(), 100); 5];
+    let back = exchange(
+        Some(&pair.near_ns),
+        &pair.near,
+        &frames,
+        PORT,
+        frames.len(),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let stats = generator.stop().unwrap();
+    assert_eq!(back.len(), frames.len());
+    assert!(stats.returned_packets > 0, "{stats:?}");
+    assert_eq!(stats.returned_bytes, 64 * stats.returned_packets);
 }
 
 #[test]
@@ -246,7 +305,10 @@ fn errors_name_the_interface() {
     assert!(matches!(err, TestbedError::Program { .. }), "{err}");
     assert!(err.to_string().contains("flt-missing"), "{err}");
     let err = interface_mac(Some(&pair.near_ns), "flt-missing").unwrap_err();
-    assert!(err.to_string().contains("SIOCGIFHWADDR on flt-missing"), "{err}");
+    assert!(
+        err.to_string().contains("SIOCGIFHWADDR on flt-missing"),
+        "{err}"
+    );
     let short = config(&pair, vec![0; 59], None);
     assert!(matches!(
         Generator::start(short),
