@@ -199,7 +199,7 @@ fn generator_traffic_returns_through_a_reflector_and_ping_still_works() {
 fn a_paced_generator_keeps_its_rate() {
     let pair = VethPair::new('r');
     let _reflector = Reflector::attach(Some(&pair.far_ns), &pair.far).unwrap();
-    let frame = udp_frame(&pair.spec(), 128);
+    let frame = udp_frame(&pair.spec(), 1400);
     let rate = 50_000;
     let generator = Generator::start(config(&pair, frame, Some(rate))).unwrap();
     let started = Instant::now();
@@ -216,6 +216,7 @@ fn a_paced_generator_keeps_its_rate() {
     // Far below the reflector's capacity: everything comes back.
     assert!(stats.returned_packets as f64 >= 0.95 * sent, "{stats:?}");
     assert!(stats.returned_packets <= stats.sent_packets, "{stats:?}");
+    assert_eq!(stats.returned_bytes, 1400 * stats.returned_packets);
 }
 
 #[test]
@@ -308,6 +309,18 @@ fn errors_name_the_interface() {
     assert!(
         err.to_string().contains("SIOCGIFHWADDR on flt-missing"),
         "{err}"
+    );
+    // Live frames must fit a page with the kernel's headroom and tailroom.
+    let jumbo = config(&pair, udp_frame(&pair.spec(), 4000), None);
+    let err = Generator::start(jumbo).unwrap_err();
+    assert!(
+        matches!(&err, TestbedError::Sys { call, source, .. }
+            if call.starts_with("BPF_PROG_RUN") && source.raw_os_error() == Some(libc::EINVAL)),
+        "{err}"
+    );
+    assert!(
+        !VethPair::has_xdp(&pair.near_ns, &pair.near),
+        "sink left after a failed start"
     );
     let short = config(&pair, vec![0; 59], None);
     assert!(matches!(
