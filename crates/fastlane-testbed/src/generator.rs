@@ -26,7 +26,9 @@ pub struct GeneratorConfig {
     pub core: Option<u16>,
     /// Returning IPv4/IPv6 UDP frames to this destination port are counted and dropped.
     pub match_udp_port: u16,
-    /// Packets per second; `None` sends as fast as one core can.
+    /// Packets per second, on average over a few tenths of a second: a test run cannot space its
+    /// frames, so they leave in bursts at full speed, one burst per `BPF_PROG_RUN` call (at
+    /// least 10 ms worth). `None` sends as fast as one core can.
     pub rate_pps: Option<u64>,
 }
 
@@ -41,17 +43,21 @@ pub struct GeneratorStats {
     pub returned_bytes: u64,
 }
 
-/// How long one full-speed `BPF_PROG_RUN` should last: long enough that the RCU grace period
-/// each call ends with costs little, short enough that stopping is quick.
-const CALL_TARGET: Duration = Duration::from_millis(50);
+/// How long one full-speed `BPF_PROG_RUN` should last. Each call carries a fixed cost of 20-75 ms
+/// on this kind of VM (the live-frames teardown waits out an RCU grace period), whatever its
+/// `repeat`: measured at 64 B, 50 ms calls reach about half the rate of 400 ms calls, 200 ms
+/// calls about 90%. Stopping waits for the current call.
+const CALL_TARGET: Duration = Duration::from_millis(200);
 /// The first full-speed call, which measures how fast runs go.
-const FIRST_REPEAT: u32 = 1 << 14;
+const FIRST_REPEAT: u32 = 1 << 16;
 const MIN_REPEAT: u32 = 256;
 const MAX_REPEAT: u32 = 1 << 26;
-/// A paced generator sends one burst per slice at most...
+/// A paced generator sends one burst per slice at most (at full speed: a test run cannot space
+/// its frames), in practice one per call since a call's fixed cost exceeds the slice...
 const PACE_SLICE: Duration = Duration::from_millis(10);
-/// ...and never more than this much time's worth at once when it fell behind.
-const PACE_MAX_BURST: Duration = Duration::from_millis(100);
+/// ...and never more than this much time's worth at once: near its capacity a paced generator
+/// needs bursts of several call costs' worth to keep up; beyond that it gives up the backlog.
+const PACE_MAX_BURST: Duration = Duration::from_millis(500);
 /// After the last run, frames still in flight get this long to come back before the final count.
 const SETTLE: Duration = Duration::from_millis(20);
 
