@@ -493,7 +493,8 @@ impl Config {
                 "a power of two of at least 4096".into(),
             );
         }
-        if ap.frame_size < 128 || !ap.frame_size.is_multiple_of(16) || ap.frame_size > ap.block_size {
+        if ap.frame_size < 128 || !ap.frame_size.is_multiple_of(16) || ap.frame_size > ap.block_size
+        {
             err(
                 "/af_packet/frame_size".into(),
                 "a multiple of 16, at least 128 and at most block_size".into(),

@@ -163,6 +163,7 @@ pub fn udp_frame(options: UdpFrameOptions, frame_len: u32) -> napi::Result<Buffe
         dst_ip: ip(&options.dst_ip, "dstIp")?,
         src_port: port(options.src_port, "srcPort")?,
         dst_port: port(options.dst_port, "dstPort")?,
+        udp_checksum: true,
     };
     Ok(fastlane_testbed::udp_frame(&spec, frame_len as usize).into())
 }

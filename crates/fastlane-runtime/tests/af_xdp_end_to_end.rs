@@ -40,6 +40,7 @@ fn spec(bed: &TestBed, dst_port: u16) -> UdpFrameSpec {
         dst_ip: bed.fwd_ip.parse().unwrap(),
         src_port: 40000,
         dst_port,
+        udp_checksum: true,
     }
 }
 
