@@ -1,0 +1,250 @@
+// Single-core macswap throughput on a veth test bed: Fastlane (AF_XDP) against a plain C AF_XDP
+// forwarder and a kernel UDP socket echo, run side by side in one invocation.
+//
+//   npm run bench:macswap -- [--seconds 5] [--rounds 5] [--sizes 64,1400] [--write]
+//
+// The built-in generator floods from CPU 0; each forwarder runs pinned to CPU 1 in its own
+// process. Each round runs every forwarder once, in an order rotated from round to round, so that
+// slow drift of this noisy machine hits all of them alike; the figure quoted for a forwarder is the
+// median of its rounds, and its ratio is the median of the per-round ratios to the baseline.
+// `--write` replaces the macswap section of benches/RESULTS.md.
+
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { Testbed, type TestbedEnd } from '../src-ts/testbed';
+import { TrafficGenerator, udpFrame } from '../src-ts/traffic';
+
+const ROOT = path.join(__dirname, '..');
+const NATIVE = path.join(ROOT, 'benches', 'native', 'build');
+const PORT = 9000;
+const FWD_CORE = 1;
+const GEN_CORE = 0;
+
+interface Options {
+  seconds: number;
+  rounds: number;
+  sizes: number[];
+  write: boolean;
+}
+
+function parseOptions(argv: string[]): Options {
+  const options: Options = { seconds: 5, rounds: 5, sizes: [64, 1400], write: false };
+  for (let i = 0; i < argv.length; i++) {
+    const value = argv[i + 1];
+    switch (argv[i]) {
+      case '--seconds':
+        options.seconds = Number(value);
+        i++;
+        break;
+      case '--rounds':
+        options.rounds = Number(value);
+        i++;
+        break;
+      case '--sizes':
+        options.sizes = String(value).split(',').map(Number);
+        i++;
+        break;
+      case '--write':
+        options.write = true;
+        break;
+      default:
+        throw new Error(`unknown option ${argv[i]}`);
+    }
+  }
+  return options;
+}
+
+interface Forwarder {
+  name: string;
+  /** Starts the forwarder; resolves once it is ready, with the process to stop afterwards. */
+  start(fwd: TestbedEnd, gen: TestbedEnd): Promise<ChildProcess>;
+}
+
+/** Spawns `command` and resolves when `ready` appears on its output. */
+function spawnUntil(command: string, args: string[], ready: RegExp): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGTERM');
+      reject(new Error(`${command} ${args.join(' ')}: not ready after 20 s:\n${output}`));
+    }, 20_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (ready.test(output)) {
+        clearTimeout(timer);
+        resolve(child);
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${command} exited with ${code} before it was ready:\n${output}`));
+    });
+  });
+}
+
+function stopProcess(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null) {
+      resolve();
+      return;
+    }
+    child.removeAllListeners('exit');
+    child.on('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+}
+
+const inNetns = (netns: string, ...command: string[]) => [`--net=/run/netns/${netns}`, 'taskset', '-c', `${FWD_CORE}`, ...command];
+
+const forwarders: Forwarder[] = [
+  {
+    name: 'Fastlane AF_XDP',
+    start: (fwd) => {
+      const config = {
+        name: 'bench-macswap',
+        backend: 'af_xdp',
+        netns: fwd.netns,
+        ports: [{ interface: fwd.interface, queues: [{ id: 0, core: FWD_CORE }] }],
+        filter: { udp_ports: [PORT] },
+        af_xdp: { bind_mode: 'copy', attach_mode: 'native', need_wakeup: true, umem_frames: 8192, frame_size: 4096 },
+        threads: { batch_size: 64 },
+        pipeline: ['macswap'],
+      };
+      const file = path.join(os.tmpdir(), `fastlane-bench-${process.pid}.json`);
+      fs.writeFileSync(file, JSON.stringify(config));
+      const cli = path.join(ROOT, 'dist', 'cli.js');
+      return spawnUntil('taskset', ['-c', `${FWD_CORE}`, process.execPath, cli, 'run', file], /fastlane: running/);
+    },
+  },
+  {
+    name: 'C AF_XDP (libxdp)',
+    start: (fwd) =>
+      spawnUntil('nsenter', inNetns(fwd.netns, path.join(NATIVE, 'xsk_macswap'), fwd.interface, '--port', `${PORT}`, '--copy'), /xsk_macswap: /),
+  },
+  {
+    name: 'kernel UDP echo',
+    start: (fwd, gen) => {
+      // Generator frames arrive through the XDP path: the receiving end needs a native program.
+      execFileSync('ip', ['-n', fwd.netns, 'link', 'set', 'dev', fwd.interface, 'xdpdrv', 'obj', path.join(NATIVE, 'xdp_pass.bpf.o'), 'sec', 'xdp']);
+      execFileSync('ip', ['-n', fwd.netns, 'neigh', 'replace', gen.address, 'lladdr', gen.mac, 'dev', fwd.interface, 'nud', 'permanent']);
+      return spawnUntil('nsenter', inNetns(fwd.netns, path.join(NATIVE, 'udp_echo'), `${fwd.address}:${PORT}`), /udp_echo: listening/);
+    },
+  },
+];
+
+function detachPass(fwd: TestbedEnd): void {
+  execFileSync('ip', ['-n', fwd.netns, 'link', 'set', 'dev', fwd.interface, 'xdpdrv', 'off']);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function measure(forwarder: Forwarder, bed: Testbed, size: number, seconds: number): Promise<number> {
+  const { gen, fwd } = bed;
+  const child = await forwarder.start(fwd, gen);
+  try {
+    // Frame sizes are quoted with the 4-byte FCS the wire adds; the frame we build has none.
+    const frame = udpFrame(
+      { srcMac: gen.mac, dstMac: fwd.mac, srcIp: gen.address, dstIp: fwd.address, srcPort: PORT, dstPort: PORT },
+      size - 4,
+    );
+    const generator = new TrafficGenerator({ netns: gen.netns, interface: gen.interface, frame, core: GEN_CORE, matchUdpPort: PORT });
+    generator.start();
+    try {
+      await sleep(1000);
+      const before = generator.stats();
+      const t0 = performance.now();
+      await sleep(seconds * 1000);
+      const after = generator.stats();
+      const elapsed = (performance.now() - t0) / 1000;
+      return (after.returnedPackets - before.returnedPackets) / elapsed;
+    } finally {
+      generator.stop();
+    }
+  } finally {
+    await stopProcess(child);
+    if (forwarder.name === 'kernel UDP echo') {
+      detachPass(fwd);
+    }
+  }
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  execFileSync('make', ['-s', '-C', path.join(ROOT, 'benches', 'native')], { stdio: 'inherit' });
+  const bed = Testbed.up({ prefix: `flb${process.pid % 10000}`, subnet: 190 });
+  const cleanup = () => bed.down();
+  process.on('SIGINT', () => {
+    cleanup();
+    process.exit(130);
+  });
+  const rows: string[] = [];
+  try {
+    for (const size of options.sizes) {
+      const rates = new Map<string, number[]>(forwarders.map((f) => [f.name, []]));
+      for (let round = 0; round < options.rounds; round++) {
+        const order = forwarders.map((_, i) => forwarders[(i + round) % forwarders.length]!);
+        for (const forwarder of order) {
+          const pps = await measure(forwarder, bed, size, options.seconds);
+          rates.get(forwarder.name)!.push(pps);
+          console.log(`${size} B round ${round + 1}: ${forwarder.name} ${(pps / 1e6).toFixed(3)} Mpps`);
+        }
+      }
+      const baseline = rates.get('C AF_XDP (libxdp)')!;
+      for (const forwarder of forwarders) {
+        const mine = rates.get(forwarder.name)!;
+        const ratios = mine.map((r, i) => r / baseline[i]!);
+        rows.push(
+          `| ${forwarder.name} | ${size} B | ${(median(mine) / 1e6).toFixed(3)} | ` +
+            `${mine.map((r) => (r / 1e6).toFixed(2)).join(' / ')} | ${median(ratios).toFixed(3)} |`,
+        );
+      }
+    }
+  } finally {
+    cleanup();
+  }
+  const table = [
+    '| forwarder (1 core, macswap) | frame | returned Mpps (median) | per round | median ratio to C AF_XDP |',
+    '|---|---|---|---|---|',
+    ...rows,
+  ].join('\n');
+  const command = `npm run bench:macswap -- --seconds ${options.seconds} --rounds ${options.rounds} --sizes ${options.sizes.join(',')}${options.write ? ' --write' : ''}`;
+  const section = [
+    '<!-- macswap:begin -->',
+    `Measured ${new Date().toISOString().slice(0, 10)} on ${os.cpus().length} vCPUs, kernel ${os.release()}, commit ` +
+      `${execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim()}, with:`,
+    '',
+    '```sh',
+    command,
+    '```',
+    '',
+    table,
+    '<!-- macswap:end -->',
+  ].join('\n');
+  console.log(`\n${section}`);
+  if (options.write) {
+    const file = path.join(ROOT, 'benches', 'RESULTS.md');
+    const text = fs.readFileSync(file, 'utf8');
+    const replaced = text.replace(/<!-- macswap:begin -->[\s\S]*<!-- macswap:end -->/, section);
+    if (replaced === text && !text.includes(section)) {
+      throw new Error('benches/RESULTS.md lacks the <!-- macswap:begin/end --> markers');
+    }
+    fs.writeFileSync(file, replaced);
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});
