@@ -168,7 +168,7 @@ fn mac_text(mac: [u8; 6]) -> String {
 pub struct Tap {
     name: String,
     queues: Vec<Option<OwnedFd>>,
-    frame_capacity: usize,
+    max_frame_len: usize,
 }
 
 impl Tap {
@@ -247,7 +247,7 @@ impl Tap {
         Ok(Tap {
             name: device.to_string(),
             queues,
-            frame_capacity: mtu as usize + FRAME_OVERHEAD,
+            max_frame_len: mtu as usize + FRAME_OVERHEAD,
         })
     }
 
@@ -275,8 +275,8 @@ impl Tap {
             .unwrap_or_else(|| panic!("queue {i} of TAP {} was already taken", self.name));
         TapQueue {
             fd,
-            frame_capacity: self.frame_capacity,
-            arena: vec![0; MAX_READ_BURST * self.frame_capacity].into_boxed_slice(),
+            slot_len: self.max_frame_len + 1,
+            arena: vec![0; MAX_READ_BURST * (self.max_frame_len + 1)].into_boxed_slice(),
         }
     }
 }
@@ -338,8 +338,10 @@ pub struct WriteOutcome {
 /// queue. Its descriptor is non-blocking: poll [`TapQueue::fd`] to wait for the kernel's frames.
 pub struct TapQueue {
     fd: OwnedFd,
-    frame_capacity: usize,
-    /// `MAX_READ_BURST` slots of `frame_capacity` bytes that frames are read into.
+    /// One byte more than the longest frame expected: the tun driver silently cuts a frame to the
+    /// buffer it is given, so a read that fills a whole slot was cut.
+    slot_len: usize,
+    /// `MAX_READ_BURST` slots of `slot_len` bytes that frames are read into.
     arena: Box<[u8]>,
 }
 
@@ -347,7 +349,7 @@ impl fmt::Debug for TapQueue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TapQueue")
             .field("fd", &self.fd)
-            .field("frame_capacity", &self.frame_capacity)
+            .field("slot_len", &self.slot_len)
             .finish_non_exhaustive()
     }
 }
@@ -378,16 +380,15 @@ impl TapQueue {
     /// none is left. The frames live in this queue's arena until the next call; nothing is
     /// allocated.
     pub fn read_frames(&mut self, max: usize) -> ReadBurst<'_> {
-        let capacity = self.frame_capacity;
+        let slot_len = self.slot_len;
         let mut lens = [0usize; MAX_READ_BURST];
         let mut count = 0;
         let mut oversized = 0;
         let mut error = None;
         for _ in 0..max.min(MAX_READ_BURST) {
-            let slot = &mut self.arena[count * capacity..(count + 1) * capacity];
+            let slot = &mut self.arena[count * slot_len..(count + 1) * slot_len];
             match sys::read_frame(self.fd.as_fd(), slot) {
-                // The tun driver reports a frame's full length even when it copied only a part.
-                Ok(len) if len > capacity => oversized += 1,
+                Ok(len) if len == slot_len => oversized += 1,
                 Ok(0) => break,
                 Ok(len) => {
                     lens[count] = len;
@@ -404,7 +405,7 @@ impl TapQueue {
         let mut frames: [&[u8]; MAX_READ_BURST] = [&[]; MAX_READ_BURST];
         for ((frame, slot), &len) in frames
             .iter_mut()
-            .zip(self.arena.chunks_exact(capacity))
+            .zip(self.arena.chunks_exact(slot_len))
             .zip(&lens[..count])
         {
             *frame = &slot[..len];
@@ -451,8 +452,8 @@ impl fmt::Debug for ReadBurst<'_> {
 }
 
 impl ReadBurst<'_> {
-    /// Frames longer than the queue's slots (the MTU was raised after the queue was taken):
-    /// read and dropped.
+    /// Frames longer than the queue's slots (the MTU was raised after the queue was taken): read,
+    /// found cut short, and dropped.
     pub fn oversized(&self) -> usize {
         self.oversized
     }

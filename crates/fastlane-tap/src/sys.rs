@@ -223,8 +223,8 @@ pub fn receive(socket: BorrowedFd<'_>, buffer: &mut [u8]) -> io::Result<usize> {
     }
 }
 
-/// Reads one frame from a TAP queue into `buffer` and returns the frame's full length, which
-/// exceeds `buffer.len()` when the frame did not fit (the tun driver then copies only a part).
+/// Reads one frame from a TAP queue into `buffer` and returns its length. A frame longer than
+/// `buffer` is cut to it without notice.
 pub fn read_frame(queue: BorrowedFd<'_>, buffer: &mut [u8]) -> io::Result<usize> {
     // SAFETY: the pointer and length describe `buffer`, which is writable.
     let n = unsafe { libc::read(queue.as_raw_fd(), buffer.as_mut_ptr().cast(), buffer.len()) };

@@ -385,3 +385,34 @@ fn bad_specs_are_refused_with_a_message_naming_the_culprit() {
         "the kernel's own text: {error}"
     );
 }
+
+#[test]
+fn frames_longer_than_the_read_slots_are_counted_not_returned() {
+    let ns = Namespace::new("o");
+    let spec = TapSpec {
+        queues: 1,
+        ..spec("flpto")
+    };
+    let mut tap = ns.run(|| Tap::create(&spec)).expect("create the TAP");
+    let mut queues = [tap.take_queue(0)];
+    // The slots were sized for MTU 1400; a bigger MTU lets the kernel send longer frames.
+    ns.command(&["ip", "-n", &ns.name, "link", "set", "flpto", "mtu", "3000"]);
+    let request = arp_request(TAP_IP);
+    let payload = vec![0x5a; 2000];
+    let ping = echo_request(0x4c50, 1, &payload);
+    let outcome = queues[0].write_frames([&request[..], &ping[..]].into_iter());
+    assert_eq!((outcome.written, outcome.dropped), (2, 0));
+
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut oversized = 0;
+    while oversized == 0 {
+        assert!(Instant::now() < deadline, "no oversized frame seen");
+        let burst = queues[0].read_frames(64);
+        assert!(burst.error().is_none(), "read: {:?}", burst.error());
+        assert!(burst.iter().all(|frame| frame.len() <= 1400 + 22));
+        oversized += burst.oversized();
+        drop(burst);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(oversized, 1);
+}
