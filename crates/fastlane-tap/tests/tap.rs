@@ -1,6 +1,9 @@
 //! The TAP device in fresh network namespaces (`flp…`, removed when a test ends, even by a panic):
-//! what the kernel makes of it, and the kernel answering ARP and ping written into it.
+//! what the kernel makes of it, the kernel answering ARP and ping written into it, and queue I/O
+//! that never allocates.
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::AsRawFd;
 use std::process::{Command, Output};
@@ -8,6 +11,31 @@ use std::time::{Duration, Instant};
 
 use fastlane_tap::{Tap, TapError, TapQueue, TapSpec};
 use serde_json::Value;
+
+/// The system allocator, counting the allocations of threads that asked for it.
+struct CountingAllocator;
+
+thread_local! {
+    /// Allocations of this thread since counting began, or `None` when not counting.
+    static ALLOCATIONS: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+// SAFETY: every call is passed on to the system allocator unchanged.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|count| count.set(count.get().map(|n| n + 1)));
+        // SAFETY: the caller's guarantees about `layout` hold for the system allocator too.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `alloc` above, that is from the system allocator.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 const TAP_MAC: [u8; 6] = [0x02, 0x46, 0x4c, 0x50, 0x00, 0x02];
 const PEER_MAC: [u8; 6] = [0x02, 0x46, 0x4c, 0x50, 0x00, 0x01];
@@ -415,4 +443,34 @@ fn frames_longer_than_the_read_slots_are_counted_not_returned() {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(oversized, 1);
+}
+
+#[test]
+fn queue_reads_and_writes_do_not_allocate() {
+    let ns = Namespace::new("m");
+    let spec = TapSpec {
+        queues: 1,
+        ..spec("flptm")
+    };
+    let mut tap = ns.run(|| Tap::create(&spec)).expect("create the TAP");
+    let mut queue = tap.take_queue(0);
+    let request = arp_request(TAP_IP);
+    let ping = echo_request(0x4c50, 3, &[0x11; 32]);
+
+    ALLOCATIONS.with(|count| count.set(Some(0)));
+    let outcome = queue.write_frames([&request[..], &ping[..]].into_iter());
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut replies = 0;
+    while replies < 2 && Instant::now() < deadline {
+        let burst = queue.read_frames(64);
+        replies += burst
+            .iter()
+            .filter(|f| f.len() > 14 && (f[12..14] == [0x08, 0x06] || f[12..14] == [0x08, 0x00]))
+            .count();
+        drop(burst);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let allocations = ALLOCATIONS.with(|count| count.replace(None));
+    assert_eq!((outcome.written, replies), (2, 2));
+    assert_eq!(allocations, Some(0));
 }
