@@ -27,8 +27,10 @@ pub struct QueueCounters {
     pub rx_bytes: Counter,
     pub tx_packets: Counter,
     pub tx_bytes: Counter,
-    /// Packets a processor handed to the kernel.
+    /// Packets handed to the kernel's slow path (classified slow, or a processor's `Kernel`).
     pub kernel_packets: Counter,
+    /// Packets the kernel's slow path sent out of this queue (read from the TAP device).
+    pub from_kernel_packets: Counter,
     /// Receive bursts that brought at least one packet.
     pub rx_batches: Counter,
     pub dropped: [Counter; DropReason::COUNT],

@@ -42,10 +42,12 @@ pub enum DropReason {
     NoSlowPath = 5,
     /// No free buffer to copy it into (cross-port transmit without a shared buffer pool).
     NoBuffer = 6,
+    /// The slow path's TAP device did not take it (its queue was full).
+    SlowPathFull = 7,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 7] = [
+    pub const ALL: [DropReason; 8] = [
         DropReason::Processor,
         DropReason::NoVerdict,
         DropReason::Malformed,
@@ -53,6 +55,7 @@ impl DropReason {
         DropReason::NoSuchPort,
         DropReason::NoSlowPath,
         DropReason::NoBuffer,
+        DropReason::SlowPathFull,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -66,6 +69,7 @@ impl DropReason {
             DropReason::NoSuchPort => "no_such_port",
             DropReason::NoSlowPath => "no_slow_path",
             DropReason::NoBuffer => "no_buffer",
+            DropReason::SlowPathFull => "slow_path_full",
         }
     }
 }

@@ -23,7 +23,7 @@ use fastlane_core::{FilterTables, Pipeline, PortId, QueueCounters};
 use fastlane_xdp::{AttachedMode, XdpPort};
 
 pub use stats::{PortStats, QueueStats, StageStats, Stats, XskKernelStats};
-use worker::Worker;
+use worker::{SlowPath, Worker};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -303,6 +303,7 @@ fn build(config: &Config) -> Result<Built, RuntimeError> {
         }
     }
     let batch_size = config.threads.batch_size as usize;
+    let filter = Arc::new(*FilterTables::new(&config.filter));
     let mut workers = Vec::new();
     let mut queues = Vec::new();
     let mut sockets = Vec::new();
@@ -329,9 +330,12 @@ fn build(config: &Config) -> Result<Built, RuntimeError> {
             pipeline: Pipeline::build(&config.pipeline),
             counters,
             batch_size,
+            slow_path: SlowPath {
+                filter: filter.clone(),
+                taps: Vec::new(),
+            },
         });
     }
-    let filter = FilterTables::new(&config.filter);
     let mut ports = Vec::new();
     for (p, port) in config.ports.iter().enumerate() {
         let xdp_error = |source| RuntimeError::Xdp {

@@ -1,9 +1,13 @@
 //! A data-plane thread: run to completion over the port queues pinned to one core.
 
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
-use fastlane_core::{Batch, Pipeline, QueueCounters, ThreadIo};
+use fastlane_core::{
+    Batch, Class, DropReason, FilterTables, Pipeline, QueueCounters, Split, ThreadIo, Verdict,
+};
+use fastlane_tap::{TapQueue, MAX_READ_BURST};
 
 use crate::sys;
 
@@ -14,6 +18,15 @@ pub(crate) struct Worker {
     pub pipeline: Pipeline,
     pub counters: Arc<[QueueCounters]>,
     pub batch_size: usize,
+    pub slow_path: SlowPath,
+}
+
+/// How a thread's packets reach the kernel and come back from it.
+pub(crate) struct SlowPath {
+    /// The filter, for backends that do not split in the kernel.
+    pub filter: Arc<FilterTables>,
+    /// One TAP queue per source, for backends that split through a TAP device.
+    pub taps: Vec<TapQueue>,
 }
 
 impl Worker {
@@ -46,18 +59,89 @@ impl Worker {
     fn forward(&mut self, stop: &AtomicBool) {
         let mut batch = Batch::with_capacity(self.batch_size);
         let queues = self.io.queues().len();
+        let split = self.io.split();
+        let tap_fds: Vec<RawFd> = self.slow_path.taps.iter().map(TapQueue::fd).collect();
         while !stop.load(Ordering::Relaxed) {
-            let mut received = 0;
+            let mut work = 0;
             for source in 0..queues {
-                let n = self.io.receive(source, &mut batch, &self.counters[source]);
+                let counters = &self.counters[source];
+                let n = self.io.receive(source, &mut batch, counters);
                 if n > 0 {
+                    if split != Split::InKernel {
+                        mark_slow(&self.slow_path.filter, &mut batch);
+                    }
                     self.pipeline.processor.process(&mut batch);
+                    self.slow_path.deliver(split, source, &mut batch, counters);
                     self.io.complete(source, &mut batch, &self.counters);
-                    received += n;
+                    work += n;
+                }
+                if let Some(tap) = self.slow_path.taps.get_mut(source) {
+                    let burst = tap.read_frames(MAX_READ_BURST);
+                    if !burst.is_empty() {
+                        let sent = self.io.transmit_copies(source, &burst, counters);
+                        counters.from_kernel_packets.add(sent as u64);
+                        counters.drop(DropReason::TxRingFull, (burst.len() - sent) as u64);
+                        work += burst.len();
+                    }
                 }
             }
-            if received == 0 {
-                self.io.idle(&[]);
+            if work == 0 {
+                self.io.idle(&tap_fds);
+            }
+        }
+    }
+}
+
+/// Gives the kernel every frame the filter does not send to the fast path, before any processor
+/// sees the batch.
+fn mark_slow(filter: &FilterTables, batch: &mut Batch) {
+    for slot in batch.slots_mut() {
+        if let Class::Slow(_) = filter.classify(slot.data()) {
+            slot.set_verdict(Verdict::Kernel);
+        }
+    }
+}
+
+impl SlowPath {
+    /// Carries out the `Kernel` verdicts of a batch, as far as this backend has a way into the
+    /// kernel; what cannot go there is dropped and counted.
+    fn deliver(
+        &mut self,
+        split: Split,
+        source: usize,
+        batch: &mut Batch,
+        counters: &QueueCounters,
+    ) {
+        let kernel = batch
+            .slots()
+            .iter()
+            .filter(|s| s.verdict() == Verdict::Kernel)
+            .count();
+        if kernel == 0 {
+            return;
+        }
+        match (split, self.taps.get_mut(source)) {
+            (Split::ViaTap, Some(tap)) => {
+                let frames = batch
+                    .slots()
+                    .iter()
+                    .filter(|s| s.verdict() == Verdict::Kernel);
+                let outcome = tap.write_frames(frames.map(|s| s.data()));
+                counters.kernel_packets.add(outcome.written as u64);
+                counters.drop(DropReason::SlowPathFull, outcome.dropped as u64);
+            }
+            // The kernel received its own copy of the frame.
+            (Split::Shared, _) => counters.kernel_packets.add(kernel as u64),
+            // Frames the XDP program redirected cannot be passed back, nor can frames without
+            // a TAP device.
+            (Split::InKernel, _) | (Split::ViaTap, None) => {
+                for slot in batch
+                    .slots_mut()
+                    .iter_mut()
+                    .filter(|s| s.verdict() == Verdict::Kernel)
+                {
+                    slot.set_verdict(Verdict::Drop(DropReason::NoSlowPath));
+                }
             }
         }
     }
