@@ -1,0 +1,319 @@
+//! One data-plane thread's packet I/O over DPDK queues.
+
+use std::sync::Arc;
+use std::thread::ThreadId;
+
+use fastlane_core::{Batch, DropReason, PortId, QueueCounters, QueueRef, ThreadIo, Verdict};
+
+use crate::dpdk::Shared;
+use crate::sys::rte_mbuf;
+use crate::DpdkQueue;
+
+/// The DPDK queues one data-plane thread serves. Built on a setup thread, then moved to the
+/// data-plane thread; its first call there registers that thread with DPDK, so that it has an
+/// lcore id (and so a mempool cache).
+#[derive(Debug)]
+pub struct DpdkThread {
+    shared: Arc<Shared>,
+    queues: Vec<QueueRef>,
+    /// The ethdev port id and queue of each entry of `queues`.
+    ethdev: Vec<(u16, u16)>,
+    /// For each config port, the index in `queues` of the first queue this thread serves there.
+    port_queue: Vec<Option<usize>>,
+    /// Receive scratch, `batch_size` long.
+    rx: Vec<*mut rte_mbuf>,
+    /// Mbufs to transmit, per entry of `queues`.
+    tx: Vec<Vec<*mut rte_mbuf>>,
+    /// Entries of `tx` holding mbufs in the current `complete`.
+    tx_touched: Vec<usize>,
+    /// Mbufs to hand back to the pool.
+    free: Vec<*mut rte_mbuf>,
+    /// In `transmit_copies`: the index in its chunk of each frame copied into an mbuf.
+    copied: Vec<usize>,
+    registered: Option<ThreadId>,
+}
+
+// SAFETY: the mbuf pointers are buffers this thread alone owns until it hands them to DPDK, and
+// its queues are used by no other thread; moving it moves that ownership along.
+unsafe impl Send for DpdkThread {}
+
+impl DpdkThread {
+    pub(crate) fn new(shared: Arc<Shared>, queues: &[DpdkQueue], batch_size: usize) -> DpdkThread {
+        let mut port_queue = vec![None; shared.ports.len()];
+        for (i, q) in queues.iter().enumerate() {
+            port_queue[q.port as usize].get_or_insert(i);
+        }
+        let ethdev = queues
+            .iter()
+            .map(|q| (shared.ports[q.port as usize].ethdev, q.queue))
+            .collect();
+        DpdkThread {
+            queues: queues
+                .iter()
+                .map(|q| QueueRef {
+                    port: q.port,
+                    queue: q.queue,
+                })
+                .collect(),
+            ethdev,
+            port_queue,
+            rx: vec![std::ptr::null_mut(); batch_size],
+            tx: queues
+                .iter()
+                .map(|_| Vec::with_capacity(batch_size))
+                .collect(),
+            tx_touched: Vec::with_capacity(queues.len()),
+            free: Vec::with_capacity(batch_size),
+            copied: Vec::with_capacity(batch_size),
+            registered: None,
+            shared,
+        }
+    }
+
+    /// Registers the calling thread with DPDK the first time it uses this queue set.
+    #[inline]
+    fn register(&mut self) {
+        if self.registered.is_some() {
+            return;
+        }
+        self.registered = Some(std::thread::current().id());
+        // SAFETY: registers the calling thread; undone in Drop on the same thread.
+        if unsafe { (self.shared.shim.thread_register)() } != 0 {
+            let (_, text) = self.shared.shim.last_error();
+            log::warn!("rte_thread_register: {text}; the mbuf pool is used without a cache");
+        }
+    }
+
+    /// Hands every mbuf in `free` back to its pool.
+    fn release(&mut self) {
+        if !self.free.is_empty() {
+            // SAFETY: every pointer in `free` is an mbuf this thread owns and no longer uses.
+            unsafe { (self.shared.shim.free_bulk)(self.free.as_mut_ptr(), self.free.len() as u32) };
+            self.free.clear();
+        }
+    }
+
+    /// The queue `TransmitOn(port)` goes out of.
+    fn queue_of(&self, port: PortId) -> Option<usize> {
+        self.port_queue.get(port as usize).copied().flatten()
+    }
+}
+
+impl ThreadIo for DpdkThread {
+    fn queues(&self) -> &[QueueRef] {
+        &self.queues
+    }
+
+    fn receive(&mut self, source: usize, batch: &mut Batch, counters: &QueueCounters) -> usize {
+        self.register();
+        let QueueRef { port, queue } = self.queues[source];
+        let (ethdev, ethdev_queue) = self.ethdev[source];
+        let slots = batch.begin_fill(port, queue);
+        let want = slots.len().min(self.rx.len()) as u16;
+        // SAFETY: `rx` has room for `want` pointers; this thread alone serves the queue.
+        let n = unsafe {
+            (self.shared.shim.rx_burst)(ethdev, ethdev_queue, self.rx.as_mut_ptr(), want)
+        } as usize;
+        let mut filled = 0;
+        let mut bytes = 0u64;
+        for &m in &self.rx[..n] {
+            // SAFETY: the driver handed us `m`, a valid mbuf we now own.
+            let mbuf = unsafe { &*m };
+            bytes += mbuf.pkt_len as u64;
+            if mbuf.nb_segs != 1 {
+                // Processors see one contiguous buffer; a chained frame cannot be one.
+                self.free.push(m);
+                continue;
+            }
+            // SAFETY: the mbuf's data buffer is `buf_len` bytes at `buf_addr`, ours until
+            // `complete` hands it on, and the driver keeps data_off + data_len within it.
+            unsafe {
+                slots[filled].set(
+                    mbuf.buf_addr.cast(),
+                    mbuf.buf_len as u32,
+                    mbuf.data_off as u32,
+                    mbuf.data_len as u32,
+                    m as u64,
+                )
+            };
+            filled += 1;
+        }
+        batch.set_len(filled);
+        if n > 0 {
+            counters.rx_packets.add(n as u64);
+            counters.rx_bytes.add(bytes);
+            counters.rx_batches.add(1);
+        }
+        if !self.free.is_empty() {
+            counters.drop(DropReason::Malformed, self.free.len() as u64);
+            self.release();
+        }
+        filled
+    }
+
+    fn complete(&mut self, source: usize, batch: &mut Batch, counters: &[QueueCounters]) {
+        let mut dropped = [0u64; DropReason::COUNT];
+        for slot in batch.slots() {
+            let m = slot.handle() as *mut rte_mbuf;
+            let target = match slot.verdict() {
+                Verdict::Transmit => source,
+                Verdict::TransmitOn(port) => match self.queue_of(port) {
+                    Some(target) => target,
+                    None => {
+                        dropped[DropReason::NoSuchPort as usize] += 1;
+                        self.free.push(m);
+                        continue;
+                    }
+                },
+                // The runtime already copied it to the kernel.
+                Verdict::Kernel => {
+                    self.free.push(m);
+                    continue;
+                }
+                Verdict::Drop(reason) => {
+                    dropped[reason as usize] += 1;
+                    self.free.push(m);
+                    continue;
+                }
+                Verdict::Pending => {
+                    dropped[DropReason::NoVerdict as usize] += 1;
+                    self.free.push(m);
+                    continue;
+                }
+            };
+            // SAFETY: `m` is the single-segment mbuf behind the slot, still ours; processors
+            // kept offset + len within its buffer (buf_len < 64 KiB, so both fit in u16).
+            unsafe {
+                (*m).data_off = slot.offset() as u16;
+                (*m).data_len = slot.len() as u16;
+                (*m).pkt_len = slot.len();
+            }
+            if self.tx[target].is_empty() {
+                self.tx_touched.push(target);
+            }
+            self.tx[target].push(m);
+        }
+        batch.set_len(0);
+
+        for k in 0..self.tx_touched.len() {
+            let target = self.tx_touched[k];
+            let (ethdev, queue) = self.ethdev[target];
+            let mbufs = &mut self.tx[target];
+            // SAFETY: the mbufs are ours until tx_burst takes them.
+            let total: u64 = mbufs.iter().map(|&m| unsafe { (*m).pkt_len } as u64).sum();
+            // SAFETY: `mbufs` holds that many valid mbufs; this thread alone serves the queue.
+            let sent = unsafe {
+                (self.shared.shim.tx_burst)(ethdev, queue, mbufs.as_mut_ptr(), mbufs.len() as u16)
+            } as usize;
+            // SAFETY: the driver did not take the unsent ones; they are still ours.
+            let unsent: u64 = mbufs[sent..]
+                .iter()
+                .map(|&m| unsafe { (*m).pkt_len } as u64)
+                .sum();
+            counters[target].tx_packets.add(sent as u64);
+            counters[target].tx_bytes.add(total - unsent);
+            dropped[DropReason::TxRingFull as usize] += (mbufs.len() - sent) as u64;
+            self.free.extend_from_slice(&mbufs[sent..]);
+            mbufs.clear();
+        }
+        self.tx_touched.clear();
+        self.release();
+        for (reason, &n) in DropReason::ALL.iter().zip(&dropped) {
+            if n > 0 {
+                counters[source].drop(*reason, n);
+            }
+        }
+    }
+
+    fn splits_in_kernel(&self) -> bool {
+        false
+    }
+
+    /// Frames too large for an mbuf are dropped (counted as `NoBuffer`) and count as handled:
+    /// the return value is how many of `frames`, from the first, need no retry.
+    fn transmit_copies(
+        &mut self,
+        source: usize,
+        frames: &[&[u8]],
+        counters: &QueueCounters,
+    ) -> usize {
+        self.register();
+        let (ethdev, queue) = self.ethdev[source];
+        let shim = self.shared.shim;
+        let mut handled = 0;
+        for chunk in frames.chunks(self.rx.len()) {
+            let mbufs = &mut self.rx[..chunk.len()];
+            // SAFETY: `mbufs` has room for chunk.len() pointers.
+            let rc = unsafe {
+                (shim.alloc_bulk)(self.shared.pool, mbufs.as_mut_ptr(), chunk.len() as u32)
+            };
+            if rc != 0 {
+                break;
+            }
+            self.copied.clear();
+            let mut bytes = 0u64;
+            for (i, frame) in chunk.iter().enumerate() {
+                let m = mbufs[i];
+                // SAFETY: a freshly allocated, reset mbuf that we own.
+                let mbuf = unsafe { &mut *m };
+                let room = mbuf.buf_len as usize - mbuf.data_off as usize;
+                if frame.len() > room {
+                    counters.drop(DropReason::NoBuffer, 1);
+                    self.free.push(m);
+                    continue;
+                }
+                // SAFETY: the data area from data_off has `room` >= frame.len() bytes, and the
+                // mbuf is not shared.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        frame.as_ptr(),
+                        mbuf.buf_addr.cast::<u8>().add(mbuf.data_off as usize),
+                        frame.len(),
+                    )
+                };
+                mbuf.data_len = frame.len() as u16;
+                mbuf.pkt_len = frame.len() as u32;
+                bytes += frame.len() as u64;
+                mbufs[self.copied.len()] = m;
+                self.copied.push(i);
+            }
+            let ready = self.copied.len();
+            // SAFETY: the first `ready` entries are filled mbufs we own; this thread alone
+            // serves the queue.
+            let sent = unsafe { (shim.tx_burst)(ethdev, queue, mbufs.as_mut_ptr(), ready as u16) }
+                as usize;
+            let unsent: u64 = mbufs[sent..ready]
+                .iter()
+                // SAFETY: the driver did not take the unsent ones; they are still ours.
+                .map(|&m| unsafe { (*m).pkt_len } as u64)
+                .sum();
+            counters.tx_packets.add(sent as u64);
+            counters.tx_bytes.add(bytes - unsent);
+            self.free.extend_from_slice(&mbufs[sent..ready]);
+            self.release();
+            if sent < ready {
+                handled += self.copied[sent];
+                break;
+            }
+            handled += chunk.len();
+        }
+        handled
+    }
+
+    /// A DPDK poll-mode driver raises no interrupt here, so there is nothing to wait on: return
+    /// at once and let the next round poll the queues (and the caller's descriptors) again.
+    fn idle(&mut self, _also_wake_on: &[std::os::fd::RawFd]) {
+        std::hint::spin_loop();
+    }
+}
+
+impl Drop for DpdkThread {
+    fn drop(&mut self) {
+        // rte_thread_unregister acts on the calling thread; elsewhere the lcore id stays taken
+        // until the EAL is cleaned up.
+        if self.registered == Some(std::thread::current().id()) {
+            // SAFETY: this thread registered itself in `register`.
+            unsafe { (self.shared.shim.thread_unregister)() };
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! The backend's API when the crate was built without libdpdk-dev: nothing can be started, so
+//! no value of these types ever exists.
+
+use std::convert::Infallible;
+
+use fastlane_core::{Batch, Config, PortId, QueueCounters, QueueRef, ThreadIo};
+
+use crate::{DpdkError, DpdkPortStats, DpdkQueue};
+
+#[derive(Debug)]
+pub struct Dpdk {
+    never: Infallible,
+}
+
+impl Dpdk {
+    pub fn start(_config: &Config) -> Result<Dpdk, DpdkError> {
+        Err(DpdkError::NotBuilt)
+    }
+    pub fn port_mac(&self, _port: PortId) -> [u8; 6] {
+        match self.never {}
+    }
+    pub fn thread(&self, _queues: &[DpdkQueue], _batch: usize) -> Result<DpdkThread, DpdkError> {
+        match self.never {}
+    }
+    pub fn port_stats(&self, _port: PortId) -> Result<DpdkPortStats, DpdkError> {
+        match self.never {}
+    }
+}
+
+#[derive(Debug)]
+pub struct DpdkThread {
+    never: Infallible,
+}
+
+impl ThreadIo for DpdkThread {
+    fn queues(&self) -> &[QueueRef] {
+        match self.never {}
+    }
+    fn receive(&mut self, _source: usize, _batch: &mut Batch, _c: &QueueCounters) -> usize {
+        match self.never {}
+    }
+    fn complete(&mut self, _source: usize, _batch: &mut Batch, _c: &[QueueCounters]) {
+        match self.never {}
+    }
+    fn splits_in_kernel(&self) -> bool {
+        match self.never {}
+    }
+    fn transmit_copies(&mut self, _source: usize, _f: &[&[u8]], _c: &QueueCounters) -> usize {
+        match self.never {}
+    }
+    fn idle(&mut self, _also_wake_on: &[std::os::fd::RawFd]) {
+        match self.never {}
+    }
+}
