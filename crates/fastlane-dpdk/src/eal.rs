@@ -75,11 +75,14 @@ pub(crate) fn eal_args(config: &Config, devices: &[Device], pid: u32) -> Vec<Str
     } else if let Some(dir) = &d.huge_dir {
         args.push(format!("--huge-dir={dir}"));
     }
-    if d.in_memory {
-        args.push("--in-memory".into());
-    } else if d.huge_pages {
+    match (d.in_memory, d.huge_pages) {
+        (true, true) => args.push("--in-memory".into()),
+        // --no-huge implies legacy memory, which --in-memory refuses; no shared config files
+        // is what remains of it.
+        (true, false) => args.push("--no-shconf".into()),
         // Otherwise EAL leaves its hugepage files behind.
-        args.push("--huge-unlink".into());
+        (false, true) => args.push("--huge-unlink".into()),
+        (false, false) => {}
     }
     let prefix = d
         .file_prefix
@@ -142,7 +145,7 @@ mod tests {
                 "-m",
                 "512",
                 "--no-huge",
-                "--in-memory",
+                "--no-shconf",
                 "--file-prefix=fastlane-42",
                 "--vdev=net_af_packet0,iface=a",
                 "--vdev=net_af_xdp1,iface=b",

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::thread::ThreadId;
 
+use fastlane_core::io::Split;
 use fastlane_core::{Batch, DropReason, PortId, QueueCounters, QueueRef, ThreadIo, Verdict};
 
 use crate::dpdk::Shared;
@@ -225,8 +226,9 @@ impl ThreadIo for DpdkThread {
         }
     }
 
-    fn splits_in_kernel(&self) -> bool {
-        false
+    /// DPDK takes the whole port: the runtime hands slow-path packets to the kernel through a TAP.
+    fn split(&self) -> Split {
+        Split::ViaTap
     }
 
     /// Frames too large for an mbuf are dropped (counted as `NoBuffer`) and count as handled:

@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 
+use fastlane_core::io::Split;
 use fastlane_core::{Batch, Config, PortId, QueueCounters, QueueRef, ThreadIo};
 
 use crate::{DpdkError, DpdkPortStats, DpdkQueue};
@@ -42,7 +43,7 @@ impl ThreadIo for DpdkThread {
     fn complete(&mut self, _source: usize, _batch: &mut Batch, _c: &[QueueCounters]) {
         match self.never {}
     }
-    fn splits_in_kernel(&self) -> bool {
+    fn split(&self) -> Split {
         match self.never {}
     }
     fn transmit_copies(&mut self, _source: usize, _f: &[&[u8]], _c: &QueueCounters) -> usize {

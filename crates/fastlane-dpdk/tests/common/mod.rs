@@ -1,0 +1,469 @@
+//! The test bed shared by the DPDK test binaries: two veth pairs between a generator namespace
+//! and a forwarder namespace, an AF_PACKET generator, and a macswap loop run by hand.
+
+#![allow(dead_code)] // each test binary uses its own part
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use fastlane_core::netns::run_in;
+use fastlane_core::{Batch, Config, DropReason, QueueCounters, ThreadIo, Verdict};
+use fastlane_dpdk::{Dpdk, DpdkError, DpdkQueue};
+
+pub const FRAMES: usize = 200;
+const MARKER: &[u8] = b"fastlane-dpdk-test";
+
+pub fn ip(args: &[&str]) {
+    let status = Command::new("ip").args(args).status().expect("run ip");
+    assert!(status.success(), "ip {args:?} failed");
+}
+
+fn ip_quiet(args: &[&str]) {
+    let _ = Command::new("ip")
+        .args(args)
+        .stderr(std::process::Stdio::null())
+        .status();
+}
+
+/// Namespaces `<prefix>-gen` and `<prefix>-fwd` joined by veth pairs `<prefix>-gN`/`<prefix>-fN`;
+/// removed on drop, which also destroys the veths.
+pub struct Testbed {
+    pub gen: String,
+    pub fwd: String,
+    pub pairs: Vec<(String, String)>,
+}
+
+impl Testbed {
+    pub fn new(prefix: &str, pairs: usize) -> Testbed {
+        let bed = Testbed {
+            gen: format!("{prefix}-gen"),
+            fwd: format!("{prefix}-fwd"),
+            pairs: (0..pairs)
+                .map(|i| (format!("{prefix}-g{i}"), format!("{prefix}-f{i}")))
+                .collect(),
+        };
+        bed.remove();
+        ip(&["netns", "add", &bed.gen]);
+        ip(&["netns", "add", &bed.fwd]);
+        for (g, f) in &bed.pairs {
+            ip(&["link", "add", g, "type", "veth", "peer", "name", f]);
+            ip(&["link", "set", g, "netns", &bed.gen]);
+            ip(&["link", "set", f, "netns", &bed.fwd]);
+            for (ns, dev) in [(&bed.gen, g), (&bed.fwd, f)] {
+                // No IPv6 autoconfiguration chatter among the test frames.
+                let status = Command::new("ip")
+                    .args(["netns", "exec", ns, "sysctl", "-qw"])
+                    .arg(format!("net.ipv6.conf.{dev}.disable_ipv6=1"))
+                    .status()
+                    .expect("run sysctl");
+                assert!(status.success());
+                ip(&["-n", ns, "link", "set", dev, "up"]);
+            }
+        }
+        bed
+    }
+
+    fn remove(&self) {
+        ip_quiet(&["netns", "del", &self.gen]);
+        ip_quiet(&["netns", "del", &self.fwd]);
+    }
+
+    pub fn mac(&self, ns: &str, dev: &str) -> [u8; 6] {
+        let out = Command::new("ip")
+            .args(["-n", ns, "link", "show", dev])
+            .output()
+            .expect("run ip");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mac = text
+            .split_whitespace()
+            .skip_while(|w| *w != "link/ether")
+            .nth(1)
+            .expect("a MAC address");
+        fastlane_core::config::parse_mac(mac).expect("a MAC address")
+    }
+
+    /// Whether an XDP program is attached to `dev` in `ns`.
+    pub fn has_xdp(&self, ns: &str, dev: &str) -> bool {
+        let out = Command::new("ip")
+            .args(["-n", ns, "link", "show", dev])
+            .output()
+            .expect("run ip");
+        String::from_utf8_lossy(&out.stdout).contains("xdp")
+    }
+
+    /// A config with one port per veth pair (forwarder ends), `devices[i]` its DPDK device.
+    pub fn config(&self, devices: &[String], dpdk_extra: &str) -> Config {
+        let ports: Vec<String> = self
+            .pairs
+            .iter()
+            .map(|(_, f)| format!(r#"{{ "interface": "{f}", "queues": [{{ "id": 0, "core": 0 }}] }}"#))
+            .collect();
+        let devices: Vec<String> = self
+            .pairs
+            .iter()
+            .zip(devices)
+            .map(|((_, f), d)| format!(r#""{f}": "{d}""#))
+            .collect();
+        let text = format!(
+            r#"{{ "backend": "dpdk", "netns": "{}", "ports": [{}],
+                 "dpdk": {{ "devices": {{ {} }} {dpdk_extra} }}, "pipeline": ["macswap"] }}"#,
+            self.fwd,
+            ports.join(","),
+            devices.join(",")
+        );
+        serde_json::from_str(&text).expect("test config")
+    }
+}
+
+impl Drop for Testbed {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+/// An AF_PACKET socket on a generator-side veth.
+pub struct Generator {
+    fd: OwnedFd,
+    ifindex: i32,
+    pub mac: [u8; 6],
+}
+
+impl Generator {
+    pub fn open(bed: &Testbed, pair: usize) -> Generator {
+        let dev = bed.pairs[pair].0.clone();
+        let mac = bed.mac(&bed.gen, &dev);
+        let (fd, ifindex) = run_in(Some(&bed.gen), || {
+            let name = std::ffi::CString::new(dev.clone()).unwrap();
+            // SAFETY: a NUL-terminated name.
+            let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) } as i32;
+            assert!(ifindex > 0, "no {dev} in the generator namespace");
+            let proto = (libc::ETH_P_ALL as u16).to_be() as i32;
+            // SAFETY: plain socket creation.
+            let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, proto) };
+            assert!(raw >= 0, "socket: {}", std::io::Error::last_os_error());
+            // SAFETY: a fresh descriptor we own.
+            let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+            let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+            addr.sll_family = libc::AF_PACKET as u16;
+            addr.sll_protocol = proto as u16;
+            addr.sll_ifindex = ifindex;
+            // SAFETY: addr is a valid sockaddr_ll of the given size.
+            let rc = unsafe {
+                libc::bind(
+                    fd.as_raw_fd(),
+                    (&addr as *const libc::sockaddr_ll).cast(),
+                    std::mem::size_of::<libc::sockaddr_ll>() as u32,
+                )
+            };
+            assert_eq!(rc, 0, "bind: {}", std::io::Error::last_os_error());
+            let timeout = libc::timeval {
+                tv_sec: 0,
+                tv_usec: 100_000,
+            };
+            // SAFETY: a timeval of the right size.
+            unsafe {
+                libc::setsockopt(
+                    fd.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    libc::SO_RCVTIMEO,
+                    (&timeout as *const libc::timeval).cast(),
+                    std::mem::size_of::<libc::timeval>() as u32,
+                )
+            };
+            // Room for every returned frame until the test reads them.
+            let rcvbuf: libc::c_int = 16 << 20;
+            // SAFETY: an int of the right size.
+            let rc = unsafe {
+                libc::setsockopt(
+                    fd.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    libc::SO_RCVBUFFORCE,
+                    (&rcvbuf as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as u32,
+                )
+            };
+            assert_eq!(rc, 0, "SO_RCVBUFFORCE: {}", std::io::Error::last_os_error());
+            (fd, ifindex)
+        })
+        .expect("enter the generator namespace");
+        Generator { fd, ifindex, mac }
+    }
+
+    pub fn send(&self, frame: &[u8]) {
+        // SAFETY: frame is a readable buffer of its length.
+        let n = unsafe { libc::send(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
+        assert_eq!(n, frame.len() as isize, "send: {}", std::io::Error::last_os_error());
+    }
+
+    /// Frames that arrived (not our own outgoing ones) until `quiet` passes without one or
+    /// `want` test frames came.
+    pub fn receive(&self, want: usize, quiet: Duration) -> Vec<Vec<u8>> {
+        let mut frames: Vec<Vec<u8>> = Vec::new();
+        let mut last = Instant::now();
+        let mut buf = vec![0u8; 4096];
+        while last.elapsed() < quiet && frames.iter().filter(|f| is_test_frame(f)).count() < want {
+            let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+            let mut len = std::mem::size_of::<libc::sockaddr_ll>() as u32;
+            // SAFETY: buf and from are writable with the given sizes.
+            let n = unsafe {
+                libc::recvfrom(
+                    self.fd.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    0,
+                    (&mut from as *mut libc::sockaddr_ll).cast(),
+                    &mut len,
+                )
+            };
+            if n < 0 {
+                continue;
+            }
+            if from.sll_pkttype == libc::PACKET_OUTGOING as u8 || from.sll_ifindex != self.ifindex {
+                continue;
+            }
+            frames.push(buf[..n as usize].to_vec());
+            last = Instant::now();
+        }
+        frames
+    }
+}
+
+/// A UDP/IPv4 test frame numbered `seq`.
+pub fn udp_frame(dst: [u8; 6], src: [u8; 6], seq: u32, payload_len: usize) -> Vec<u8> {
+    let mut payload = MARKER.to_vec();
+    payload.extend_from_slice(&seq.to_be_bytes());
+    payload.resize(payload_len.max(payload.len()), 0xab);
+    let udp_len = 8 + payload.len();
+    let ip_len = 20 + udp_len;
+    let mut f = Vec::with_capacity(14 + ip_len);
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&[0x08, 0x00]);
+    let mut iph = [
+        0x45, 0, (ip_len >> 8) as u8, ip_len as u8, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 99, 0, 1, 10,
+        99, 0, 2,
+    ];
+    let sum: u32 = iph.chunks(2).map(|c| u16::from_be_bytes([c[0], c[1]]) as u32).sum();
+    let sum = !(((sum & 0xffff) + (sum >> 16)) as u16);
+    iph[10..12].copy_from_slice(&sum.to_be_bytes());
+    f.extend_from_slice(&iph);
+    f.extend_from_slice(&9000u16.to_be_bytes());
+    f.extend_from_slice(&9000u16.to_be_bytes());
+    f.extend_from_slice(&(udp_len as u16).to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(&payload);
+    f
+}
+
+pub fn is_test_frame(frame: &[u8]) -> bool {
+    frame.len() >= 42 + MARKER.len() + 4 && frame[42..42 + MARKER.len()] == *MARKER
+}
+
+pub fn seq_of(frame: &[u8]) -> u32 {
+    let at = 42 + MARKER.len();
+    u32::from_be_bytes(frame[at..at + 4].try_into().unwrap())
+}
+
+/// Runs receive → swap MACs → verdict → complete until `want` test frames addressed to their
+/// port (`macs[port]`) were handled or 5 s passed; `verdict` picks each one's fate from its
+/// sequence number, other frames are given to the kernel. Returns how many test frames were seen.
+pub fn macswap(
+    io: &mut dyn ThreadIo,
+    counters: &[QueueCounters],
+    macs: &[[u8; 6]],
+    want: usize,
+    verdict: impl Fn(u32) -> Verdict,
+) -> usize {
+    let mut batch = Batch::with_capacity(32);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut seen = 0;
+    while seen < want && Instant::now() < deadline {
+        let mut received = 0;
+        for source in 0..io.queues().len() {
+            let n = io.receive(source, &mut batch, &counters[source]);
+            assert_eq!(n, batch.len());
+            received += n;
+            if n == 0 {
+                continue;
+            }
+            let mac = macs[batch.port() as usize];
+            for slot in batch.slots_mut() {
+                if !is_test_frame(slot.data()) || slot.data()[..6] != mac {
+                    slot.set_verdict(Verdict::Kernel);
+                    continue;
+                }
+                seen += 1;
+                let v = verdict(seq_of(slot.data()));
+                let data = slot.data_mut();
+                let (dst, src) = data[..12].split_at_mut(6);
+                dst.swap_with_slice(src);
+                slot.set_verdict(v);
+            }
+            io.complete(source, &mut batch, counters);
+            assert!(batch.is_empty());
+        }
+        if received == 0 {
+            io.idle(&[]);
+        }
+    }
+    seen
+}
+
+pub fn dropped(c: &QueueCounters, reason: DropReason) -> u64 {
+    c.dropped(reason)
+}
+
+/// The pre-EAL checks: a missing PCI device and an unbuilt queue fail before DPDK is touched.
+pub fn missing_pci_device_fails_clearly(bed: &Testbed) {
+    let config = bed.config(
+        &["0000:ff:1f.7".to_string(), "net_null0".to_string()],
+        r#", "huge_pages": false"#,
+    );
+    let e = Dpdk::start(&config).err().expect("a missing PCI device must fail");
+    assert!(matches!(e, DpdkError::NoPciDevice { .. }), "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains("PCI device 0000:ff:1f.7") && text.contains("does not exist"),
+        "{text}"
+    );
+}
+
+/// Every queue of `dpdk`'s config on one thread.
+pub fn all_queues(bed: &Testbed) -> Vec<DpdkQueue> {
+    bed.pairs
+        .iter()
+        .enumerate()
+        .map(|(p, (_, f))| DpdkQueue {
+            port: p as u16,
+            interface: f.clone(),
+            queue: 0,
+        })
+        .collect()
+}
+
+/// The whole backend on `bed` (two pairs): a net_af_packet port and a net_af_xdp port in one EAL
+/// with `dpdk_extra` memory options. Returns after the DPDK instance is gone.
+pub fn exercise(bed: &Testbed, dpdk_extra: &str) {
+    missing_pci_device_fails_clearly(bed);
+    let (f0, f1) = (&bed.pairs[0].1, &bed.pairs[1].1);
+    let devices = [
+        format!("net_af_packet0,iface={f0},qpairs=1"),
+        format!("net_af_xdp0,iface={f1},start_queue=0,queue_count=1"),
+    ];
+    let config = bed.config(&devices, dpdk_extra);
+    let dpdk = Dpdk::start(&config).unwrap_or_else(|e| panic!("Dpdk::start: {e}"));
+    let macs = [dpdk.port_mac(0), dpdk.port_mac(1)];
+    assert_eq!(macs[0], bed.mac(&bed.fwd, f0));
+    assert_eq!(macs[1], bed.mac(&bed.fwd, f1));
+    assert!(bed.has_xdp(&bed.fwd, f1), "net_af_xdp attaches its XDP program");
+
+    let other = bed.config(&devices, r#", "huge_pages": false, "memory_mb": 128"#);
+    let e = Dpdk::start(&other).err().expect("a second EAL init must fail");
+    assert!(matches!(e, DpdkError::EalInUse { .. }), "{e}");
+    assert!(e.to_string().contains("once per process"), "{e}");
+
+    let gens = [Generator::open(bed, 0), Generator::open(bed, 1)];
+    let counters: Vec<QueueCounters> = (0..2).map(|_| QueueCounters::default()).collect();
+    let mut io = dpdk.thread(&all_queues(bed), 32).expect("DpdkThread");
+    assert_eq!(io.split(), fastlane_core::io::Split::ViaTap);
+    assert!(dpdk.thread(&[DpdkQueue { port: 0, interface: f0.clone(), queue: 1 }], 32).is_err());
+
+    // Port 0 (af_packet): every fate a verdict can have.
+    for seq in 0..FRAMES as u32 {
+        gens[0].send(&udp_frame(macs[0], gens[0].mac, seq, 60));
+    }
+    let fate = |seq: u32| match seq % 10 {
+        0 => Verdict::Drop(DropReason::Processor),
+        1 => Verdict::TransmitOn(1),
+        2 => Verdict::TransmitOn(7),
+        3 => Verdict::Pending,
+        _ => Verdict::Transmit,
+    };
+    // On a thread of its own: the I/O moves there and registers it with DPDK.
+    let (seen, returned) = std::thread::scope(|s| {
+        s.spawn(|| {
+            let seen = macswap(&mut io, &counters, &macs, FRAMES, fate);
+            (seen, io)
+        })
+        .join()
+        .expect("macswap thread")
+    });
+    io = returned;
+    assert_eq!(seen, FRAMES);
+    let back0 = gens[0].receive(FRAMES * 6 / 10, Duration::from_secs(2));
+    let back1 = gens[1].receive(FRAMES / 10, Duration::from_secs(2));
+    check_returned(&back0, gens[0].mac, macs[0], (0..FRAMES as u32).filter(|s| s % 10 >= 4));
+    check_returned(&back1, gens[0].mac, macs[0], (0..FRAMES as u32).filter(|s| s % 10 == 1));
+    let c0 = &counters[0];
+    assert!(c0.rx_packets.get() >= FRAMES as u64);
+    assert!(c0.rx_batches.get() >= 1 && c0.rx_batches.get() <= c0.rx_packets.get());
+    assert_eq!(c0.tx_packets.get(), (FRAMES * 6 / 10) as u64);
+    assert_eq!(counters[1].tx_packets.get(), (FRAMES / 10) as u64);
+    for reason in [DropReason::Processor, DropReason::NoSuchPort, DropReason::NoVerdict] {
+        assert_eq!(dropped(c0, reason), (FRAMES / 10) as u64, "{}", reason.name());
+    }
+    assert_eq!(dropped(c0, DropReason::TxRingFull), 0);
+    let frame_bytes = udp_frame(macs[0], gens[0].mac, 0, 60).len() as u64;
+    assert_eq!(c0.tx_bytes.get(), frame_bytes * (FRAMES * 6 / 10) as u64);
+    assert_eq!(counters[1].tx_bytes.get(), frame_bytes * (FRAMES / 10) as u64);
+
+    // Port 1 (af_xdp): everything straight back, 1000-byte frames.
+    for seq in 0..FRAMES as u32 {
+        gens[1].send(&udp_frame(macs[1], gens[1].mac, seq, 1000));
+    }
+    let seen = macswap(&mut io, &counters, &macs, FRAMES, |_| Verdict::Transmit);
+    assert_eq!(seen, FRAMES);
+    let back1 = gens[1].receive(FRAMES, Duration::from_secs(2));
+    check_returned(&back1, gens[1].mac, macs[1], 0..FRAMES as u32);
+    let c1 = &counters[1];
+    assert!(c1.rx_packets.get() >= FRAMES as u64);
+    assert_eq!(c1.tx_packets.get(), (FRAMES + FRAMES / 10) as u64);
+    assert!(c1.rx_bytes.get() >= FRAMES as u64 * 1042);
+
+    // The slow path's way out: copies into fresh mbufs; a frame no mbuf holds is dropped.
+    let copy = udp_frame(gens[0].mac, macs[0], 4242, 100);
+    let too_big = vec![0u8; 3000];
+    let tx_before = c0.tx_packets.get();
+    assert_eq!(io.transmit_copies(0, &[&too_big, &copy], c0), 2);
+    assert_eq!(dropped(c0, DropReason::NoBuffer), 1);
+    assert_eq!(c0.tx_packets.get(), tx_before + 1);
+    let got = gens[0].receive(1, Duration::from_secs(2));
+    let copies: Vec<&Vec<u8>> = got.iter().filter(|f| is_test_frame(f)).collect();
+    assert_eq!(copies.len(), 1);
+    assert_eq!(copies[0].as_slice(), copy.as_slice());
+
+    // The devices saw what the thread counted.
+    for (p, c) in counters.iter().enumerate() {
+        let stats = dpdk.port_stats(p as u16).expect("port stats");
+        assert_eq!(stats.ipackets, c.rx_packets.get(), "port {p} {stats:?}");
+        assert_eq!(stats.opackets, c.tx_packets.get(), "port {p} {stats:?}");
+        assert_eq!((stats.ierrors, stats.oerrors, stats.rx_nombuf), (0, 0, 0), "port {p}");
+    }
+
+    drop(io);
+    drop(dpdk);
+    assert!(!bed.has_xdp(&bed.fwd, f1), "closing the port detaches its XDP program");
+    let e = Dpdk::start(&config).err().expect("EAL cannot start twice");
+    assert!(matches!(e, DpdkError::EalInUse { .. }), "{e}");
+}
+
+/// `frames` hold exactly the test frames `seqs`, each with `dst` and `src` as its MACs.
+fn check_returned(
+    frames: &[Vec<u8>],
+    dst: [u8; 6],
+    src: [u8; 6],
+    seqs: impl Iterator<Item = u32>,
+) {
+    let mut got: Vec<u32> = frames
+        .iter()
+        .filter(|f| is_test_frame(f))
+        .map(|f| {
+            assert_eq!(f[..6], dst, "destination MAC");
+            assert_eq!(f[6..12], src, "source MAC");
+            seq_of(f)
+        })
+        .collect();
+    got.sort_unstable();
+    assert_eq!(got, seqs.collect::<Vec<_>>());
+}

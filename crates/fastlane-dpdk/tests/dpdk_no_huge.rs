@@ -1,0 +1,10 @@
+//! The DPDK backend on vdevs with `--no-huge` (EAL can start once per process, so the
+//! hugepage-backed run is another test binary).
+
+mod common;
+
+#[test]
+fn dpdk_vdevs_without_hugepages() {
+    let bed = common::Testbed::new("fldn", 2);
+    common::exercise(&bed, r#", "huge_pages": false, "memory_mb": 256"#);
+}
