@@ -1,12 +1,12 @@
 //! The process's DPDK: its EAL, its mbuf pool and the ports it started.
 
 use std::ffi::{c_char, CString};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use fastlane_core::{netns, Config, PortId};
 
-use crate::eal::{eal_args, Device};
+use crate::eal::{eal_args, file_prefix, runtime_dir, Device};
 use crate::error::DpdkError;
 use crate::sys::{self, RteMempool, Shim};
 use crate::thread::DpdkThread;
@@ -31,6 +31,8 @@ pub(crate) struct Shared {
     pub ports: Vec<StartedPort>,
     /// Where the ports live: closing an `net_af_xdp` port detaches its XDP program by ifindex.
     netns: Option<String>,
+    /// EAL's runtime directory when this instance created it.
+    runtime_dir: Option<PathBuf>,
 }
 
 // SAFETY: the mempool is thread-safe, the ethdev control calls made through `Shared` (stats,
@@ -71,6 +73,8 @@ impl Dpdk {
         }
         let shim = sys::shim()?;
         *eal = Some(args.clone());
+        let runtime_dir = Some(runtime_dir(&file_prefix(&config.dpdk, std::process::id())))
+            .filter(|dir| !dir.exists());
         // EAL pins the thread that initialises it to the main lcore's cores: use a thread of
         // our own, inside the namespace, so that the caller keeps its affinity.
         let netns = config.netns.clone();
@@ -78,11 +82,16 @@ impl Dpdk {
             scope
                 .spawn(|| {
                     netns::run_in(netns.as_deref(), || {
-                        setup(shim, config, &devices, &args).map(|(pool, ports)| Shared {
+                        let started = setup(shim, config, &devices, &args);
+                        if started.is_err() {
+                            remove_runtime_dir(runtime_dir.as_deref());
+                        }
+                        started.map(|(pool, ports)| Shared {
                             shim,
                             pool,
                             ports,
                             netns: netns.clone(),
+                            runtime_dir: runtime_dir.clone(),
                         })
                     })
                 })
@@ -174,7 +183,10 @@ impl Shared {
 impl Drop for Shared {
     fn drop(&mut self) {
         let this: &Shared = self;
-        let work = move || teardown(this.shim, this.pool, &this.ports);
+        let work = move || {
+            teardown(this.shim, this.pool, &this.ports);
+            remove_runtime_dir(this.runtime_dir.as_deref());
+        };
         if let Err(e) = netns::run_in(this.netns.as_deref(), work) {
             log::error!("DPDK teardown: {e}");
         }
@@ -209,6 +221,17 @@ fn teardown(shim: &Shim, pool: *mut RteMempool, ports: &[StartedPort]) {
     if unsafe { (shim.eal_cleanup)() } != 0 {
         let (_, text) = shim.last_error();
         log::warn!("rte_eal_cleanup: {text}");
+    }
+}
+
+/// Removes EAL's runtime directory (config and lock files) when this instance created it.
+fn remove_runtime_dir(dir: Option<&Path>) {
+    if let Some(dir) = dir {
+        if let Err(e) = std::fs::remove_dir_all(dir) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                log::warn!("removing DPDK's runtime directory {}: {e}", dir.display());
+            }
+        }
     }
 }
 

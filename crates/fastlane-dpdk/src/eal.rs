@@ -1,5 +1,7 @@
 //! The EAL command line a config asks for, and how each port's device is named to DPDK.
 
+use std::path::PathBuf;
+
 use fastlane_core::config::DpdkConfig;
 use fastlane_core::Config;
 
@@ -84,11 +86,7 @@ pub(crate) fn eal_args(config: &Config, devices: &[Device], pid: u32) -> Vec<Str
         (false, true) => args.push("--huge-unlink".into()),
         (false, false) => {}
     }
-    let prefix = d
-        .file_prefix
-        .clone()
-        .unwrap_or_else(|| format!("fastlane-{pid}"));
-    args.push(format!("--file-prefix={prefix}"));
+    args.push(format!("--file-prefix={}", file_prefix(d, pid)));
     for device in devices {
         match device {
             Device::Pci { spec, .. } => args.extend(["-a".to_string(), spec.clone()]),
@@ -100,6 +98,24 @@ pub(crate) fn eal_args(config: &Config, devices: &[Device], pid: u32) -> Vec<Str
     }
     args.extend(d.eal_args.iter().cloned());
     args
+}
+
+pub(crate) fn file_prefix(d: &DpdkConfig, pid: u32) -> String {
+    d.file_prefix
+        .clone()
+        .unwrap_or_else(|| format!("fastlane-{pid}"))
+}
+
+/// Where EAL keeps its runtime files for `prefix` (it creates the directory even with
+/// `--in-memory`, and leaves it behind).
+pub(crate) fn runtime_dir(prefix: &str) -> PathBuf {
+    // SAFETY: getuid cannot fail.
+    let base = if unsafe { libc::getuid() } == 0 {
+        PathBuf::from("/var/run")
+    } else {
+        std::env::var_os("XDG_RUNTIME_DIR").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from)
+    };
+    base.join("dpdk").join(prefix)
 }
 
 #[cfg(test)]

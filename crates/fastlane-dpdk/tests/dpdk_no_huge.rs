@@ -6,5 +6,12 @@ mod common;
 #[test]
 fn dpdk_vdevs_without_hugepages() {
     let bed = common::Testbed::new("fldn", 2);
-    common::exercise(&bed, r#", "huge_pages": false, "memory_mb": 256"#);
+    let free = common::free_hugepages();
+    common::exercise(&bed, r#", "huge_pages": false, "memory_mb": 256"#, || {
+        assert_eq!(
+            common::free_hugepages(),
+            free,
+            "--no-huge takes no hugepages"
+        );
+    });
 }

@@ -97,7 +97,9 @@ impl Testbed {
         let ports: Vec<String> = self
             .pairs
             .iter()
-            .map(|(_, f)| format!(r#"{{ "interface": "{f}", "queues": [{{ "id": 0, "core": 0 }}] }}"#))
+            .map(|(_, f)| {
+                format!(r#"{{ "interface": "{f}", "queues": [{{ "id": 0, "core": 0 }}] }}"#)
+            })
             .collect();
         let devices: Vec<String> = self
             .pairs
@@ -144,6 +146,7 @@ impl Generator {
             assert!(raw >= 0, "socket: {}", std::io::Error::last_os_error());
             // SAFETY: a fresh descriptor we own.
             let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+            // SAFETY: sockaddr_ll is plain data.
             let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
             addr.sll_family = libc::AF_PACKET as u16;
             addr.sll_protocol = proto as u16;
@@ -193,7 +196,12 @@ impl Generator {
     pub fn send(&self, frame: &[u8]) {
         // SAFETY: frame is a readable buffer of its length.
         let n = unsafe { libc::send(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
-        assert_eq!(n, frame.len() as isize, "send: {}", std::io::Error::last_os_error());
+        assert_eq!(
+            n,
+            frame.len() as isize,
+            "send: {}",
+            std::io::Error::last_os_error()
+        );
     }
 
     /// Frames that arrived (not our own outgoing ones) until `quiet` passes without one or
@@ -203,6 +211,7 @@ impl Generator {
         let mut last = Instant::now();
         let mut buf = vec![0u8; 4096];
         while last.elapsed() < quiet && frames.iter().filter(|f| is_test_frame(f)).count() < want {
+            // SAFETY: sockaddr_ll is plain data.
             let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
             let mut len = std::mem::size_of::<libc::sockaddr_ll>() as u32;
             // SAFETY: buf and from are writable with the given sizes.
@@ -219,7 +228,7 @@ impl Generator {
             if n < 0 {
                 continue;
             }
-            if from.sll_pkttype == libc::PACKET_OUTGOING as u8 || from.sll_ifindex != self.ifindex {
+            if from.sll_pkttype == libc::PACKET_OUTGOING || from.sll_ifindex != self.ifindex {
                 continue;
             }
             frames.push(buf[..n as usize].to_vec());
@@ -241,10 +250,31 @@ pub fn udp_frame(dst: [u8; 6], src: [u8; 6], seq: u32, payload_len: usize) -> Ve
     f.extend_from_slice(&src);
     f.extend_from_slice(&[0x08, 0x00]);
     let mut iph = [
-        0x45, 0, (ip_len >> 8) as u8, ip_len as u8, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 99, 0, 1, 10,
-        99, 0, 2,
+        0x45,
+        0,
+        (ip_len >> 8) as u8,
+        ip_len as u8,
+        0,
+        0,
+        0x40,
+        0,
+        64,
+        17,
+        0,
+        0,
+        10,
+        99,
+        0,
+        1,
+        10,
+        99,
+        0,
+        2,
     ];
-    let sum: u32 = iph.chunks(2).map(|c| u16::from_be_bytes([c[0], c[1]]) as u32).sum();
+    let sum: u32 = iph
+        .chunks(2)
+        .map(|c| u16::from_be_bytes([c[0], c[1]]) as u32)
+        .sum();
     let sum = !(((sum & 0xffff) + (sum >> 16)) as u16);
     iph[10..12].copy_from_slice(&sum.to_be_bytes());
     f.extend_from_slice(&iph);
@@ -320,7 +350,7 @@ pub fn missing_pci_device_fails_clearly(bed: &Testbed) {
         &["0000:ff:1f.7".to_string(), "net_null0".to_string()],
         r#", "huge_pages": false"#,
     );
-    let e = Dpdk::start(&config).err().expect("a missing PCI device must fail");
+    let e = Dpdk::start(&config).expect_err("a missing PCI device must fail");
     assert!(matches!(e, DpdkError::NoPciDevice { .. }), "{e}");
     let text = e.to_string();
     assert!(
@@ -343,8 +373,9 @@ pub fn all_queues(bed: &Testbed) -> Vec<DpdkQueue> {
 }
 
 /// The whole backend on `bed` (two pairs): a net_af_packet port and a net_af_xdp port in one EAL
-/// with `dpdk_extra` memory options. Returns after the DPDK instance is gone.
-pub fn exercise(bed: &Testbed, dpdk_extra: &str) {
+/// with `dpdk_extra` memory options; `while_running` checks the memory while DPDK holds it.
+/// Returns after the DPDK instance is gone.
+pub fn exercise(bed: &Testbed, dpdk_extra: &str, while_running: impl FnOnce()) {
     missing_pci_device_fails_clearly(bed);
     let (f0, f1) = (&bed.pairs[0].1, &bed.pairs[1].1);
     let devices = [
@@ -353,13 +384,17 @@ pub fn exercise(bed: &Testbed, dpdk_extra: &str) {
     ];
     let config = bed.config(&devices, dpdk_extra);
     let dpdk = Dpdk::start(&config).unwrap_or_else(|e| panic!("Dpdk::start: {e}"));
+    while_running();
     let macs = [dpdk.port_mac(0), dpdk.port_mac(1)];
     assert_eq!(macs[0], bed.mac(&bed.fwd, f0));
     assert_eq!(macs[1], bed.mac(&bed.fwd, f1));
-    assert!(bed.has_xdp(&bed.fwd, f1), "net_af_xdp attaches its XDP program");
+    assert!(
+        bed.has_xdp(&bed.fwd, f1),
+        "net_af_xdp attaches its XDP program"
+    );
 
     let other = bed.config(&devices, r#", "huge_pages": false, "memory_mb": 128"#);
-    let e = Dpdk::start(&other).err().expect("a second EAL init must fail");
+    let e = Dpdk::start(&other).expect_err("a second EAL init must fail");
     assert!(matches!(e, DpdkError::EalInUse { .. }), "{e}");
     assert!(e.to_string().contains("once per process"), "{e}");
 
@@ -367,7 +402,16 @@ pub fn exercise(bed: &Testbed, dpdk_extra: &str) {
     let counters: Vec<QueueCounters> = (0..2).map(|_| QueueCounters::default()).collect();
     let mut io = dpdk.thread(&all_queues(bed), 32).expect("DpdkThread");
     assert_eq!(io.split(), fastlane_core::io::Split::ViaTap);
-    assert!(dpdk.thread(&[DpdkQueue { port: 0, interface: f0.clone(), queue: 1 }], 32).is_err());
+    assert!(dpdk
+        .thread(
+            &[DpdkQueue {
+                port: 0,
+                interface: f0.clone(),
+                queue: 1
+            }],
+            32
+        )
+        .is_err());
 
     // Port 0 (af_packet): every fate a verdict can have.
     for seq in 0..FRAMES as u32 {
@@ -393,20 +437,42 @@ pub fn exercise(bed: &Testbed, dpdk_extra: &str) {
     assert_eq!(seen, FRAMES);
     let back0 = gens[0].receive(FRAMES * 6 / 10, Duration::from_secs(2));
     let back1 = gens[1].receive(FRAMES / 10, Duration::from_secs(2));
-    check_returned(&back0, gens[0].mac, macs[0], (0..FRAMES as u32).filter(|s| s % 10 >= 4));
-    check_returned(&back1, gens[0].mac, macs[0], (0..FRAMES as u32).filter(|s| s % 10 == 1));
+    check_returned(
+        &back0,
+        gens[0].mac,
+        macs[0],
+        (0..FRAMES as u32).filter(|s| s % 10 >= 4),
+    );
+    check_returned(
+        &back1,
+        gens[0].mac,
+        macs[0],
+        (0..FRAMES as u32).filter(|s| s % 10 == 1),
+    );
     let c0 = &counters[0];
     assert!(c0.rx_packets.get() >= FRAMES as u64);
     assert!(c0.rx_batches.get() >= 1 && c0.rx_batches.get() <= c0.rx_packets.get());
     assert_eq!(c0.tx_packets.get(), (FRAMES * 6 / 10) as u64);
     assert_eq!(counters[1].tx_packets.get(), (FRAMES / 10) as u64);
-    for reason in [DropReason::Processor, DropReason::NoSuchPort, DropReason::NoVerdict] {
-        assert_eq!(dropped(c0, reason), (FRAMES / 10) as u64, "{}", reason.name());
+    for reason in [
+        DropReason::Processor,
+        DropReason::NoSuchPort,
+        DropReason::NoVerdict,
+    ] {
+        assert_eq!(
+            dropped(c0, reason),
+            (FRAMES / 10) as u64,
+            "{}",
+            reason.name()
+        );
     }
     assert_eq!(dropped(c0, DropReason::TxRingFull), 0);
     let frame_bytes = udp_frame(macs[0], gens[0].mac, 0, 60).len() as u64;
     assert_eq!(c0.tx_bytes.get(), frame_bytes * (FRAMES * 6 / 10) as u64);
-    assert_eq!(counters[1].tx_bytes.get(), frame_bytes * (FRAMES / 10) as u64);
+    assert_eq!(
+        counters[1].tx_bytes.get(),
+        frame_bytes * (FRAMES / 10) as u64
+    );
 
     // Port 1 (af_xdp): everything straight back, 1000-byte frames.
     for seq in 0..FRAMES as u32 {
@@ -438,23 +504,30 @@ pub fn exercise(bed: &Testbed, dpdk_extra: &str) {
         let stats = dpdk.port_stats(p as u16).expect("port stats");
         assert_eq!(stats.ipackets, c.rx_packets.get(), "port {p} {stats:?}");
         assert_eq!(stats.opackets, c.tx_packets.get(), "port {p} {stats:?}");
-        assert_eq!((stats.ierrors, stats.oerrors, stats.rx_nombuf), (0, 0, 0), "port {p}");
+        assert_eq!(
+            (stats.ierrors, stats.oerrors, stats.rx_nombuf),
+            (0, 0, 0),
+            "port {p}"
+        );
     }
 
     drop(io);
     drop(dpdk);
-    assert!(!bed.has_xdp(&bed.fwd, f1), "closing the port detaches its XDP program");
-    let e = Dpdk::start(&config).err().expect("EAL cannot start twice");
+    assert!(
+        !bed.has_xdp(&bed.fwd, f1),
+        "closing the port detaches its XDP program"
+    );
+    let runtime_dir = format!("/var/run/dpdk/fastlane-{}", std::process::id());
+    assert!(
+        !std::path::Path::new(&runtime_dir).exists(),
+        "{runtime_dir} left behind"
+    );
+    let e = Dpdk::start(&config).expect_err("EAL cannot start twice");
     assert!(matches!(e, DpdkError::EalInUse { .. }), "{e}");
 }
 
 /// `frames` hold exactly the test frames `seqs`, each with `dst` and `src` as its MACs.
-fn check_returned(
-    frames: &[Vec<u8>],
-    dst: [u8; 6],
-    src: [u8; 6],
-    seqs: impl Iterator<Item = u32>,
-) {
+fn check_returned(frames: &[Vec<u8>], dst: [u8; 6], src: [u8; 6], seqs: impl Iterator<Item = u32>) {
     let mut got: Vec<u32> = frames
         .iter()
         .filter(|f| is_test_frame(f))
@@ -466,4 +539,119 @@ fn check_returned(
         .collect();
     got.sort_unstable();
     assert_eq!(got, seqs.collect::<Vec<_>>());
+}
+
+const CHILD: &str = "FASTLANE_DPDK_TEST_CHILD";
+
+/// Whether this process is the child [`run_child`] started.
+pub fn is_child() -> bool {
+    std::env::var_os(CHILD).is_some()
+}
+
+/// Runs test `name` of this binary in a child process and fails with its output if it fails.
+/// DPDK 22.11 releases some memory only at process exit (the `--in-memory` segments, and the
+/// mbuf pool that a `net_af_xdp` port's UMEM keeps pinned), so what stays behind is checked
+/// after the child is gone.
+pub fn run_child(name: &str) {
+    let out = Command::new(std::env::current_exe().expect("current_exe"))
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .output()
+        .expect("run the test child");
+    assert!(
+        out.status.success(),
+        "child {name} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Waits up to 3 s for `free_hugepages()` to reach `want` (the kernel may release a process's
+/// pages a little after it exits), then returns it.
+pub fn free_hugepages_settled(want: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let free = free_hugepages();
+        if free == want || Instant::now() > deadline {
+            return free;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Free hugepages of the default size, from /proc/meminfo.
+pub fn free_hugepages() -> u64 {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").expect("read /proc/meminfo");
+    meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("HugePages_Free:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("HugePages_Free in /proc/meminfo")
+}
+
+const NR_HUGEPAGES: &str = "/proc/sys/vm/nr_hugepages";
+
+fn nr_hugepages() -> u64 {
+    std::fs::read_to_string(NR_HUGEPAGES)
+        .expect("read nr_hugepages")
+        .trim()
+        .parse()
+        .expect("a number")
+}
+
+/// `pages` more 2 MiB hugepages reserved and a hugetlbfs mounted at `dir`; both undone on drop
+/// (the reservation by as many pages as it added, in case others changed it meanwhile).
+pub struct Hugepages {
+    pub dir: String,
+    added: u64,
+}
+
+impl Hugepages {
+    pub fn reserve(name: &str, pages: u64) -> Hugepages {
+        let before = nr_hugepages();
+        std::fs::write(NR_HUGEPAGES, (before + pages).to_string()).expect("write nr_hugepages");
+        let added = nr_hugepages() - before;
+        let dir = format!("/tmp/{name}-{}", std::process::id());
+        let mut huge = Hugepages { dir, added };
+        assert_eq!(
+            huge.added, pages,
+            "the kernel reserved only {} hugepages",
+            huge.added
+        );
+        std::fs::create_dir_all(&huge.dir).expect("create the hugetlbfs mount point");
+        let status = Command::new("mount")
+            .args(["-t", "hugetlbfs", "-o", "pagesize=2M", "nodev", &huge.dir])
+            .status()
+            .expect("run mount");
+        if !status.success() {
+            huge.dir.clear();
+            panic!("mount hugetlbfs failed");
+        }
+        huge
+    }
+
+    /// Names of the files in the hugetlbfs mount.
+    pub fn files(&self) -> Vec<String> {
+        std::fs::read_dir(&self.dir)
+            .expect("read the hugetlbfs mount")
+            .map(|e| {
+                e.expect("dir entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect()
+    }
+}
+
+impl Drop for Hugepages {
+    fn drop(&mut self) {
+        if !self.dir.is_empty() {
+            let _ = Command::new("umount").arg(&self.dir).status();
+            let _ = std::fs::remove_dir(&self.dir);
+        }
+        let now = nr_hugepages();
+        let _ = std::fs::write(NR_HUGEPAGES, now.saturating_sub(self.added).to_string());
+    }
 }
