@@ -12,6 +12,7 @@ fn main() {
     println!("cargo::rerun-if-changed=shim/fastlane_dpdk.c");
     println!("cargo::rerun-if-changed=shim/mbuf.h");
     println!("cargo::rerun-if-env-changed=PKG_CONFIG_PATH");
+    println!("cargo::rerun-if-env-changed=PKG_CONFIG_LIBDIR");
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     match build(&out) {
         Ok(shim) => {
@@ -99,9 +100,10 @@ fn pkg_config(what: &str) -> Result<Vec<String>, String> {
             format!("pkg-config not runnable ({e}): install pkg-config and libdpdk-dev")
         })?;
     if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
         return Err(format!(
             "pkg-config {what} libdpdk failed ({}): install libdpdk-dev (Debian)",
-            String::from_utf8_lossy(&output.stderr).trim()
+            stderr.lines().next().unwrap_or_default().trim()
         ));
     }
     Ok(String::from_utf8_lossy(&output.stdout)

@@ -57,3 +57,12 @@ pub use thread::DpdkThread;
 mod unbuilt;
 #[cfg(not(fastlane_dpdk_shim))]
 pub use unbuilt::{Dpdk, DpdkThread};
+
+/// Finds and loads `libfastlane_dpdk.so` (and so DPDK's libraries) without starting DPDK, and
+/// returns the path it was loaded from: what `fastlane` would use, or why it cannot.
+pub fn dpdk_library() -> Result<String, DpdkError> {
+    #[cfg(fastlane_dpdk_shim)]
+    return sys::shim().map(|shim| shim.path.clone());
+    #[cfg(not(fastlane_dpdk_shim))]
+    return Err(DpdkError::NotBuilt);
+}

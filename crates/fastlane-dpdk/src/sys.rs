@@ -55,7 +55,7 @@ macro_rules! shim_functions {
                         .map_err(|e| DpdkError::ShimSymbol {
                             path: path.to_string(),
                             symbol,
-                            reason: e.to_string(),
+                            reason: with_sources(&e),
                         })?;
                         *f
                     },)*
@@ -194,7 +194,7 @@ fn open(path: &Path) -> Result<Shim, DpdkError> {
         libloading::os::unix::Library::open(Some(path), libc::RTLD_NOW | libc::RTLD_LOCAL)
     }
     .map_err(|e| {
-        let reason = e.to_string();
+        let reason = with_sources(&e);
         if reason.contains("librte_") {
             DpdkError::DpdkLibrariesMissing {
                 path: shown.clone(),
@@ -213,6 +213,18 @@ fn open(path: &Path) -> Result<Shim, DpdkError> {
     // The function pointers stay valid for the life of the process.
     std::mem::forget(library);
     Ok(shim)
+}
+
+/// An error with its causes: libloading puts dlerror's text in the source.
+fn with_sources(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// The directory of the executable or shared object (the .node file) holding this code.

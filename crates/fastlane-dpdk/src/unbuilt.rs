@@ -53,3 +53,20 @@ impl ThreadIo for DpdkThread {
         match self.never {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starting_says_dpdk_support_is_missing() {
+        let config: Config = serde_json::from_str(
+            r#"{ "backend": "dpdk", "ports": [{ "interface": "a", "queues": [{ "id": 0, "core": 0 }] }],
+                 "dpdk": { "devices": { "a": "net_null0" } }, "pipeline": ["macswap"] }"#,
+        )
+        .unwrap();
+        let e = Dpdk::start(&config).unwrap_err();
+        assert!(e.to_string().contains("built without DPDK support"), "{e}");
+        assert!(matches!(crate::dpdk_library(), Err(DpdkError::NotBuilt)));
+    }
+}

@@ -375,6 +375,8 @@ pub fn all_queues(bed: &Testbed) -> Vec<DpdkQueue> {
 /// The whole backend on `bed` (two pairs): a net_af_packet port and a net_af_xdp port in one EAL
 /// with `dpdk_extra` memory options; `while_running` checks the memory while DPDK holds it.
 /// Returns after the DPDK instance is gone.
+// Without DPDK support the handles are uninhabited types without Drop.
+#[allow(clippy::drop_non_drop)]
 pub fn exercise(bed: &Testbed, dpdk_extra: &str, while_running: impl FnOnce()) {
     missing_pci_device_fails_clearly(bed);
     let (f0, f1) = (&bed.pairs[0].1, &bed.pairs[1].1);
