@@ -12,6 +12,10 @@ use fastlane_core::{Batch, Config, DropReason, QueueCounters, ThreadIo, Verdict}
 use fastlane_dpdk::{Dpdk, DpdkError, DpdkQueue};
 
 pub const FRAMES: usize = 200;
+/// What `macswap` puts in front of frames numbered 6 modulo 10.
+const TAG: [u8; 4] = [0xde, 0xad, 0xbe, 0xef];
+/// What `macswap` trims off frames numbered 5 modulo 10.
+const TRIMMED: usize = 4;
 const MARKER: &[u8] = b"fastlane-dpdk-test";
 
 pub fn ip(args: &[&str]) {
@@ -210,7 +214,9 @@ impl Generator {
         let mut frames: Vec<Vec<u8>> = Vec::new();
         let mut last = Instant::now();
         let mut buf = vec![0u8; 4096];
-        while last.elapsed() < quiet && frames.iter().filter(|f| is_test_frame(f)).count() < want {
+        while last.elapsed() < quiet
+            && frames.iter().filter(|f| is_test_frame(untag(f))).count() < want
+        {
             // SAFETY: sockaddr_ll is plain data.
             let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
             let mut len = std::mem::size_of::<libc::sockaddr_ll>() as u32;
@@ -286,6 +292,11 @@ pub fn udp_frame(dst: [u8; 6], src: [u8; 6], seq: u32, payload_len: usize) -> Ve
     f
 }
 
+/// A returned frame without the tag `macswap` may have put in front.
+pub fn untag(frame: &[u8]) -> &[u8] {
+    frame.strip_prefix(&TAG[..]).unwrap_or(frame)
+}
+
 pub fn is_test_frame(frame: &[u8]) -> bool {
     frame.len() >= 42 + MARKER.len() + 4 && frame[42..42 + MARKER.len()] == *MARKER
 }
@@ -318,17 +329,26 @@ pub fn macswap(
                 continue;
             }
             let mac = macs[batch.port() as usize];
-            for slot in batch.slots_mut() {
-                if !is_test_frame(slot.data()) || slot.data()[..6] != mac {
-                    slot.set_verdict(Verdict::Kernel);
+            for mut packet in batch.iter_mut() {
+                if !is_test_frame(packet.data()) || packet.data()[..6] != mac {
+                    packet.set_verdict(Verdict::Kernel);
                     continue;
                 }
                 seen += 1;
-                let v = verdict(seq_of(slot.data()));
-                let data = slot.data_mut();
+                let seq = seq_of(packet.data());
+                let data = packet.data_mut();
                 let (dst, src) = data[..12].split_at_mut(6);
                 dst.swap_with_slice(src);
-                slot.set_verdict(v);
+                // Edits that move the packet's start and end within its mbuf.
+                match seq % 10 {
+                    5 => packet.trim(TRIMMED).expect("trim"),
+                    6 => packet
+                        .prepend(TAG.len())
+                        .expect("headroom")
+                        .copy_from_slice(&TAG),
+                    _ => {}
+                }
+                packet.set_verdict(verdict(seq));
             }
             io.complete(source, &mut batch, counters);
             assert!(batch.is_empty());
@@ -439,18 +459,11 @@ pub fn exercise(bed: &Testbed, dpdk_extra: &str, while_running: impl FnOnce()) {
     assert_eq!(seen, FRAMES);
     let back0 = gens[0].receive(FRAMES * 6 / 10, Duration::from_secs(2));
     let back1 = gens[1].receive(FRAMES / 10, Duration::from_secs(2));
-    check_returned(
-        &back0,
-        gens[0].mac,
-        macs[0],
-        (0..FRAMES as u32).filter(|s| s % 10 >= 4),
-    );
-    check_returned(
-        &back1,
-        gens[0].mac,
-        macs[0],
-        (0..FRAMES as u32).filter(|s| s % 10 == 1),
-    );
+    let small = udp_frame(macs[0], gens[0].mac, 0, 60).len();
+    let returned = (0..FRAMES as u32).filter(|s| s % 10 >= 4);
+    check_returned(&back0, gens[0].mac, macs[0], small, returned);
+    let crossed = (0..FRAMES as u32).filter(|s| s % 10 == 1);
+    check_returned(&back1, gens[0].mac, macs[0], small, crossed);
     let c0 = &counters[0];
     assert!(c0.rx_packets.get() >= FRAMES as u64);
     assert!(c0.rx_batches.get() >= 1 && c0.rx_batches.get() <= c0.rx_packets.get());
@@ -469,7 +482,8 @@ pub fn exercise(bed: &Testbed, dpdk_extra: &str, while_running: impl FnOnce()) {
         );
     }
     assert_eq!(dropped(c0, DropReason::TxRingFull), 0);
-    let frame_bytes = udp_frame(macs[0], gens[0].mac, 0, 60).len() as u64;
+    // The trimmed and the tagged frames even out.
+    let frame_bytes = small as u64;
     assert_eq!(c0.tx_bytes.get(), frame_bytes * (FRAMES * 6 / 10) as u64);
     assert_eq!(
         counters[1].tx_bytes.get(),
@@ -483,7 +497,8 @@ pub fn exercise(bed: &Testbed, dpdk_extra: &str, while_running: impl FnOnce()) {
     let seen = macswap(&mut io, &counters, &macs, FRAMES, |_| Verdict::Transmit);
     assert_eq!(seen, FRAMES);
     let back1 = gens[1].receive(FRAMES, Duration::from_secs(2));
-    check_returned(&back1, gens[1].mac, macs[1], 0..FRAMES as u32);
+    let large = udp_frame(macs[1], gens[1].mac, 0, 1000).len();
+    check_returned(&back1, gens[1].mac, macs[1], large, 0..FRAMES as u32);
     let c1 = &counters[1];
     assert!(c1.rx_packets.get() >= FRAMES as u64);
     assert_eq!(c1.tx_packets.get(), (FRAMES + FRAMES / 10) as u64);
@@ -528,15 +543,27 @@ pub fn exercise(bed: &Testbed, dpdk_extra: &str, while_running: impl FnOnce()) {
     assert!(matches!(e, DpdkError::EalInUse { .. }), "{e}");
 }
 
-/// `frames` hold exactly the test frames `seqs`, each with `dst` and `src` as its MACs.
-fn check_returned(frames: &[Vec<u8>], dst: [u8; 6], src: [u8; 6], seqs: impl Iterator<Item = u32>) {
+/// `frames` hold exactly the test frames `seqs`, each `sent_len` bytes long as sent, with `dst`
+/// and `src` as its MACs and `macswap`'s edits applied.
+fn check_returned(
+    frames: &[Vec<u8>],
+    dst: [u8; 6],
+    src: [u8; 6],
+    sent_len: usize,
+    seqs: impl Iterator<Item = u32>,
+) {
     let mut got: Vec<u32> = frames
         .iter()
-        .filter(|f| is_test_frame(f))
+        .filter(|f| is_test_frame(untag(f)))
         .map(|f| {
-            assert_eq!(f[..6], dst, "destination MAC");
-            assert_eq!(f[6..12], src, "source MAC");
-            seq_of(f)
+            let body = untag(f);
+            let seq = seq_of(body);
+            assert_eq!(body[..6], dst, "destination MAC of {seq}");
+            assert_eq!(body[6..12], src, "source MAC of {seq}");
+            assert_eq!(body.len() < f.len(), seq % 10 == 6, "tag on {seq}");
+            let trimmed = if seq % 10 == 5 { TRIMMED } else { 0 };
+            assert_eq!(body.len(), sent_len - trimmed, "length of {seq}");
+            seq
         })
         .collect();
     got.sort_unstable();
