@@ -29,8 +29,6 @@ pub struct DpdkThread {
     tx_touched: Vec<usize>,
     /// Mbufs to hand back to the pool.
     free: Vec<*mut rte_mbuf>,
-    /// In `transmit_copies`: the index in its chunk of each frame copied into an mbuf.
-    copied: Vec<usize>,
     registered: Option<ThreadId>,
 }
 
@@ -65,7 +63,6 @@ impl DpdkThread {
                 .collect(),
             tx_touched: Vec::with_capacity(queues.len()),
             free: Vec::with_capacity(batch_size),
-            copied: Vec::with_capacity(batch_size),
             registered: None,
             shared,
         }
@@ -231,8 +228,8 @@ impl ThreadIo for DpdkThread {
         Split::ViaTap
     }
 
-    /// Frames too large for an mbuf are dropped (counted as `NoBuffer`) and count as handled:
-    /// the return value is how many of `frames`, from the first, need no retry.
+    /// Frames too large for an mbuf are skipped: like those beyond a full ring or an empty
+    /// pool, they are not among the queued ones the caller counts.
     fn transmit_copies(
         &mut self,
         source: usize,
@@ -242,7 +239,7 @@ impl ThreadIo for DpdkThread {
         self.register();
         let (ethdev, queue) = self.ethdev[source];
         let shim = self.shared.shim;
-        let mut handled = 0;
+        let mut queued = 0;
         for chunk in frames.chunks(self.rx.len()) {
             let mbufs = &mut self.rx[..chunk.len()];
             // SAFETY: `mbufs` has room for chunk.len() pointers.
@@ -252,7 +249,7 @@ impl ThreadIo for DpdkThread {
             if rc != 0 {
                 break;
             }
-            self.copied.clear();
+            let mut ready = 0;
             let mut bytes = 0u64;
             for (i, frame) in chunk.iter().enumerate() {
                 let m = mbufs[i];
@@ -260,7 +257,6 @@ impl ThreadIo for DpdkThread {
                 let mbuf = unsafe { &mut *m };
                 let room = mbuf.buf_len as usize - mbuf.data_off as usize;
                 if frame.len() > room {
-                    counters.drop(DropReason::NoBuffer, 1);
                     self.free.push(m);
                     continue;
                 }
@@ -276,10 +272,9 @@ impl ThreadIo for DpdkThread {
                 mbuf.data_len = frame.len() as u16;
                 mbuf.pkt_len = frame.len() as u32;
                 bytes += frame.len() as u64;
-                mbufs[self.copied.len()] = m;
-                self.copied.push(i);
+                mbufs[ready] = m;
+                ready += 1;
             }
-            let ready = self.copied.len();
             // SAFETY: the first `ready` entries are filled mbufs we own; this thread alone
             // serves the queue.
             let sent = unsafe { (shim.tx_burst)(ethdev, queue, mbufs.as_mut_ptr(), ready as u16) }
@@ -291,15 +286,14 @@ impl ThreadIo for DpdkThread {
                 .sum();
             counters.tx_packets.add(sent as u64);
             counters.tx_bytes.add(bytes - unsent);
+            queued += sent;
             self.free.extend_from_slice(&mbufs[sent..ready]);
             self.release();
             if sent < ready {
-                handled += self.copied[sent];
                 break;
             }
-            handled += chunk.len();
         }
-        handled
+        queued
     }
 
     /// A DPDK poll-mode driver raises no interrupt here, so there is nothing to wait on: return
