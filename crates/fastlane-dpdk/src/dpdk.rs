@@ -51,12 +51,6 @@ pub(crate) struct StartedPort {
     pub mac: [u8; 6],
 }
 
-impl std::fmt::Debug for Shim {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shim").field("path", &self.path).finish()
-    }
-}
-
 impl Dpdk {
     /// Initialises the EAL from the config (once per process), creates the mbuf pool, and
     /// configures and starts every port with as many queues as the config lists for it, all

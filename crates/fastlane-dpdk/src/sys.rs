@@ -87,6 +87,12 @@ shim_functions! {
     free_bulk: fn(*mut *mut rte_mbuf, c_uint);
 }
 
+impl std::fmt::Debug for Shim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shim").field("path", &self.path).finish()
+    }
+}
+
 impl Shim {
     /// DPDK's text for an errno value (its own codes included).
     pub fn error_text(&self, errno: i32) -> String {

@@ -10,7 +10,7 @@ const HUGE_DIR: &str = "FLDH_HUGE_DIR";
 fn dpdk_vdevs_on_hugepages_in_a_hugetlbfs_mount() {
     if common::is_child() {
         let dir = std::env::var(HUGE_DIR).expect("the parent names the hugetlbfs mount");
-        let bed = common::Testbed::new("fldh", 2);
+        let bed = common::Testbed::new("fldh", 3);
         let free = common::free_hugepages();
         let extra = format!(
             r#", "huge_pages": true, "in_memory": false, "huge_dir": "{dir}", "memory_mb": 256"#

@@ -9,7 +9,7 @@ const HUGE_DIR: &str = "FLDM_HUGE_DIR";
 fn dpdk_vdevs_on_hugepages_in_memory() {
     if common::is_child() {
         let dir = std::env::var(HUGE_DIR).expect("the parent names the hugetlbfs mount");
-        let bed = common::Testbed::new("fldm", 2);
+        let bed = common::Testbed::new("fldm", 3);
         let free = common::free_hugepages();
         let extra = format!(r#", "huge_dir": "{dir}", "memory_mb": 256"#);
         common::exercise(&bed, &extra, || {

@@ -5,7 +5,7 @@ mod common;
 
 #[test]
 fn dpdk_vdevs_without_hugepages() {
-    let bed = common::Testbed::new("fldn", 2);
+    let bed = common::Testbed::new("fldn", 3);
     let free = common::free_hugepages();
     common::exercise(&bed, r#", "huge_pages": false, "memory_mb": 256"#, || {
         assert_eq!(

@@ -2,10 +2,15 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 
 use fastlane_dpdk::{dpdk_library, DpdkError};
 
 const CHILD: &str = "FASTLANE_DPDK_LOOKUP_CHILD";
+
+/// One test at a time: one sets FASTLANE_DPDK_LIB, and a process forked by one while the other
+/// writes an executable would keep that file busy (ETXTBSY) when it is run.
+static SERIAL: Mutex<()> = Mutex::new(());
 const SHIM: &str = "libfastlane_dpdk.so";
 
 /// The shim the build made; a build without DPDK support fails here at run time rather than
@@ -40,6 +45,7 @@ fn cc(args: &[&str]) {
 /// A child that finds the shim beside its own executable.
 #[test]
 fn the_shim_beside_the_binary_comes_first() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     if std::env::var_os(CHILD).is_some() {
         let exe = std::env::current_exe().expect("current_exe");
         let beside = exe.parent().unwrap().join(SHIM);
@@ -68,6 +74,7 @@ fn the_shim_beside_the_binary_comes_first() {
 /// process can try them in turn).
 #[test]
 fn fastlane_dpdk_lib_and_what_a_missing_piece_says() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = TempDir::new("env");
 
     // A shim whose DPDK library is missing.

@@ -5,6 +5,7 @@
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use fastlane_core::netns::run_in;
@@ -96,13 +97,21 @@ impl Testbed {
         String::from_utf8_lossy(&out.stdout).contains("xdp")
     }
 
-    /// A config with one port per veth pair (forwarder ends), `devices[i]` its DPDK device.
-    pub fn config(&self, devices: &[String], dpdk_extra: &str) -> Config {
+    /// A config with one port per veth pair (forwarder ends), `devices[i]` its DPDK device and
+    /// `queues[i]` its number of queues (queue n on core n).
+    pub fn config(&self, devices: &[String], queues: &[u16], dpdk_extra: &str) -> Config {
         let ports: Vec<String> = self
             .pairs
             .iter()
-            .map(|(_, f)| {
-                format!(r#"{{ "interface": "{f}", "queues": [{{ "id": 0, "core": 0 }}] }}"#)
+            .zip(queues)
+            .map(|((_, f), &n)| {
+                let queues: Vec<String> = (0..n)
+                    .map(|q| format!(r#"{{ "id": {q}, "core": {q} }}"#))
+                    .collect();
+                format!(
+                    r#"{{ "interface": "{f}", "queues": [{}] }}"#,
+                    queues.join(",")
+                )
             })
             .collect();
         let devices: Vec<String> = self
@@ -284,7 +293,8 @@ pub fn udp_frame(dst: [u8; 6], src: [u8; 6], seq: u32, payload_len: usize) -> Ve
     let sum = !(((sum & 0xffff) + (sum >> 16)) as u16);
     iph[10..12].copy_from_slice(&sum.to_be_bytes());
     f.extend_from_slice(&iph);
-    f.extend_from_slice(&9000u16.to_be_bytes());
+    // A flow per frame, for fanout over a port's queues.
+    f.extend_from_slice(&(10_000 + (seq % 1000) as u16).to_be_bytes());
     f.extend_from_slice(&9000u16.to_be_bytes());
     f.extend_from_slice(&(udp_len as u16).to_be_bytes());
     f.extend_from_slice(&[0, 0]);
@@ -316,10 +326,22 @@ pub fn macswap(
     want: usize,
     verdict: impl Fn(u32) -> Verdict,
 ) -> usize {
+    macswap_shared(io, counters, macs, &AtomicUsize::new(0), want, verdict)
+}
+
+/// [`macswap`] on one of several threads that together handle `want` test frames, counted in
+/// `seen`.
+pub fn macswap_shared(
+    io: &mut dyn ThreadIo,
+    counters: &[QueueCounters],
+    macs: &[[u8; 6]],
+    seen: &AtomicUsize,
+    want: usize,
+    verdict: impl Fn(u32) -> Verdict,
+) -> usize {
     let mut batch = Batch::with_capacity(32);
     let deadline = Instant::now() + Duration::from_secs(5);
-    let mut seen = 0;
-    while seen < want && Instant::now() < deadline {
+    while seen.load(Ordering::Relaxed) < want && Instant::now() < deadline {
         let mut received = 0;
         for source in 0..io.queues().len() {
             let n = io.receive(source, &mut batch, &counters[source]);
@@ -334,7 +356,7 @@ pub fn macswap(
                     packet.set_verdict(Verdict::Kernel);
                     continue;
                 }
-                seen += 1;
+                seen.fetch_add(1, Ordering::Relaxed);
                 let seq = seq_of(packet.data());
                 let data = packet.data_mut();
                 let (dst, src) = data[..12].split_at_mut(6);
@@ -357,7 +379,7 @@ pub fn macswap(
             io.idle(&[]);
         }
     }
-    seen
+    seen.load(Ordering::Relaxed)
 }
 
 pub fn dropped(c: &QueueCounters, reason: DropReason) -> u64 {
@@ -366,10 +388,8 @@ pub fn dropped(c: &QueueCounters, reason: DropReason) -> u64 {
 
 /// The pre-EAL checks: a missing PCI device and an unbuilt queue fail before DPDK is touched.
 pub fn missing_pci_device_fails_clearly(bed: &Testbed) {
-    let config = bed.config(
-        &["0000:ff:1f.7".to_string(), "net_null0".to_string()],
-        r#", "huge_pages": false"#,
-    );
+    let devices = ["0000:ff:1f.7", "net_null0", "net_null1"].map(String::from);
+    let config = bed.config(&devices, &[1, 1, 1], r#", "huge_pages": false"#);
     let e = Dpdk::start(&config).expect_err("a missing PCI device must fail");
     assert!(matches!(e, DpdkError::NoPciDevice { .. }), "{e}");
     let text = e.to_string();
@@ -379,7 +399,7 @@ pub fn missing_pci_device_fails_clearly(bed: &Testbed) {
     );
 }
 
-/// Every queue of `dpdk`'s config on one thread.
+/// Queue 0 of every port.
 pub fn all_queues(bed: &Testbed) -> Vec<DpdkQueue> {
     bed.pairs
         .iter()
@@ -392,22 +412,24 @@ pub fn all_queues(bed: &Testbed) -> Vec<DpdkQueue> {
         .collect()
 }
 
-/// The whole backend on `bed` (two pairs): a net_af_packet port and a net_af_xdp port in one EAL
-/// with `dpdk_extra` memory options; `while_running` checks the memory while DPDK holds it.
-/// Returns after the DPDK instance is gone.
+/// The whole backend on `bed` (three pairs): a net_af_packet port, a net_af_xdp port and a
+/// two-queue net_af_packet port in one EAL with `dpdk_extra` memory options; `while_running`
+/// checks the memory while DPDK holds it. Returns after the DPDK instance is gone.
 // Without DPDK support the handles are uninhabited types without Drop.
 #[allow(clippy::drop_non_drop)]
 pub fn exercise(bed: &Testbed, dpdk_extra: &str, while_running: impl FnOnce()) {
     missing_pci_device_fails_clearly(bed);
-    let (f0, f1) = (&bed.pairs[0].1, &bed.pairs[1].1);
+    let (f0, f1, f2) = (&bed.pairs[0].1, &bed.pairs[1].1, &bed.pairs[2].1);
     let devices = [
         format!("net_af_packet0,iface={f0},qpairs=1"),
         format!("net_af_xdp0,iface={f1},start_queue=0,queue_count=1"),
+        format!("net_af_packet1,iface={f2},qpairs=2"),
     ];
-    let config = bed.config(&devices, dpdk_extra);
+    let queues = [1, 1, 2];
+    let config = bed.config(&devices, &queues, dpdk_extra);
     let dpdk = Dpdk::start(&config).unwrap_or_else(|e| panic!("Dpdk::start: {e}"));
     while_running();
-    let macs = [dpdk.port_mac(0), dpdk.port_mac(1)];
+    let macs = [dpdk.port_mac(0), dpdk.port_mac(1), dpdk.port_mac(2)];
     assert_eq!(macs[0], bed.mac(&bed.fwd, f0));
     assert_eq!(macs[1], bed.mac(&bed.fwd, f1));
     assert!(
@@ -415,13 +437,17 @@ pub fn exercise(bed: &Testbed, dpdk_extra: &str, while_running: impl FnOnce()) {
         "net_af_xdp attaches its XDP program"
     );
 
-    let other = bed.config(&devices, r#", "huge_pages": false, "memory_mb": 128"#);
+    let other = bed.config(
+        &devices,
+        &queues,
+        r#", "huge_pages": false, "memory_mb": 128"#,
+    );
     let e = Dpdk::start(&other).expect_err("a second EAL init must fail");
     assert!(matches!(e, DpdkError::EalInUse { .. }), "{e}");
     assert!(e.to_string().contains("once per process"), "{e}");
 
-    let gens = [Generator::open(bed, 0), Generator::open(bed, 1)];
-    let counters: Vec<QueueCounters> = (0..2).map(|_| QueueCounters::default()).collect();
+    let gens = [0, 1, 2].map(|pair| Generator::open(bed, pair));
+    let counters: Vec<QueueCounters> = (0..3).map(|_| QueueCounters::default()).collect();
     let mut io = dpdk.thread(&all_queues(bed), 32).expect("DpdkThread");
     assert_eq!(io.split(), fastlane_core::io::Split::ViaTap);
     assert!(dpdk
@@ -527,11 +553,59 @@ pub fn exercise(bed: &Testbed, dpdk_extra: &str, while_running: impl FnOnce()) {
     got.sort_by_key(|f| seq_of(f));
     assert_eq!(got, copies);
 
-    // The devices saw what the thread counted.
-    for (p, c) in counters.iter().enumerate() {
+    // Port 2's two queues on two threads at once, each registered with DPDK.
+    let q1 = DpdkQueue {
+        port: 2,
+        interface: f2.clone(),
+        queue: 1,
+    };
+    let mut io2 = dpdk.thread(&[q1], 32).expect("second DpdkThread");
+    let counters2 = [QueueCounters::default()];
+    for seq in 0..FRAMES as u32 {
+        gens[2].send(&udp_frame(macs[2], gens[2].mac, seq, 200));
+    }
+    let seen = AtomicUsize::new(0);
+    let (io_back, io2_back) = std::thread::scope(|s| {
+        let one = s.spawn(|| {
+            macswap_shared(&mut io, &counters, &macs, &seen, FRAMES, |_| {
+                Verdict::Transmit
+            });
+            io
+        });
+        let two = s.spawn(|| {
+            macswap_shared(&mut io2, &counters2, &macs, &seen, FRAMES, |_| {
+                Verdict::Transmit
+            });
+            io2
+        });
+        (
+            one.join().expect("thread one"),
+            two.join().expect("thread two"),
+        )
+    });
+    (io, io2) = (io_back, io2_back);
+    assert_eq!(seen.load(Ordering::Relaxed), FRAMES);
+    let back2 = gens[2].receive(FRAMES, Duration::from_secs(2));
+    let medium = udp_frame(macs[2], gens[2].mac, 0, 200).len();
+    check_returned(&back2, gens[2].mac, macs[2], medium, 0..FRAMES as u32);
+    let (a, b) = (&counters[2], &counters2[0]);
+    assert!(
+        a.rx_packets.get() > 0 && b.rx_packets.get() > 0,
+        "fanout over both queues: {} and {}",
+        a.rx_packets.get(),
+        b.rx_packets.get()
+    );
+    assert_eq!(a.tx_packets.get() + b.tx_packets.get(), FRAMES as u64);
+
+    // The devices saw what the threads counted.
+    let mut rx: Vec<u64> = counters.iter().map(|c| c.rx_packets.get()).collect();
+    let mut tx: Vec<u64> = counters.iter().map(|c| c.tx_packets.get()).collect();
+    rx[2] += b.rx_packets.get();
+    tx[2] += b.tx_packets.get();
+    for p in 0..3 {
         let stats = dpdk.port_stats(p as u16).expect("port stats");
-        assert_eq!(stats.ipackets, c.rx_packets.get(), "port {p} {stats:?}");
-        assert_eq!(stats.opackets, c.tx_packets.get(), "port {p} {stats:?}");
+        assert_eq!(stats.ipackets, rx[p], "port {p} {stats:?}");
+        assert_eq!(stats.opackets, tx[p], "port {p} {stats:?}");
         assert_eq!(
             (stats.ierrors, stats.oerrors, stats.rx_nombuf),
             (0, 0, 0),
@@ -540,6 +614,7 @@ pub fn exercise(bed: &Testbed, dpdk_extra: &str, while_running: impl FnOnce()) {
     }
 
     drop(io);
+    drop(io2);
     drop(dpdk);
     assert!(
         !bed.has_xdp(&bed.fwd, f1),
