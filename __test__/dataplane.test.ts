@@ -73,7 +73,7 @@ test.serial.failing('macswap on a test bed returns UDP 9000 with MACs swapped; t
   t.is(stats.queues.length, 1);
   t.true((stats.queues[0]?.rxPackets ?? 0) >= 8);
   t.true((stats.queues[0]?.txPackets ?? 0) >= 8);
-  t.true((stats.ports[0]?.redirected ?? 0) >= 8);
+  t.true((stats.ports[0]?.xdp?.redirected ?? 0) >= 8);
   t.deepEqual(stats.pipeline.map((s) => [s.stage, s.packets]), [[0, stats.queues[0]?.rxPackets]]);
 
   dataplane.stop();

@@ -23,20 +23,30 @@ function formatReasons(counts: Record<string, number>): string {
 export function formatStats(stats: DataplaneStats): string {
   const lines: string[] = [];
   for (const q of stats.queues) {
-    const x = q.xdp;
     lines.push(
-      `queue ${q.interface}/${q.queue} (port ${q.port}, core ${q.core}, ${q.zeroCopy ? 'zero-copy' : 'copy'}): ` +
+      `queue ${q.interface}/${q.queue} (port ${q.port}, core ${q.core}${q.zeroCopy ? ', zero-copy' : ''}): ` +
         `rx ${q.rxPackets} pkts ${q.rxBytes} B in ${q.rxBatches} batches, tx ${q.txPackets} pkts ${q.txBytes} B, ` +
-        `to kernel ${q.kernelPackets}, dropped: ${formatReasons(q.dropped)}`,
-      `  socket: rx_dropped ${x.rxDropped}, rx_ring_full ${x.rxRingFull}, fill_ring_empty ${x.rxFillRingEmptyDescs}, ` +
-        `tx_ring_empty ${x.txRingEmptyDescs}, invalid rx/tx ${x.rxInvalidDescs}/${x.txInvalidDescs}`,
+        `to kernel ${q.kernelPackets}, from kernel ${q.fromKernelPackets}, dropped: ${formatReasons(q.dropped)}`,
     );
+    if (Object.keys(q.socket).length > 0) {
+      lines.push(`  socket: ${formatReasons(q.socket)}`);
+    }
   }
   for (const p of stats.ports) {
-    lines.push(
-      `port ${p.port} ${p.interface} (${p.attachMode} XDP): redirected ${p.redirected}, no socket ${p.noSocket}, ` +
-        `passed to kernel: ${formatReasons(p.passed)}`,
-    );
+    const parts = [`port ${p.port} ${p.interface}`];
+    if (p.xdp) {
+      parts.push(
+        `${p.xdp.attachMode} XDP: redirected ${p.xdp.redirected}, no socket ${p.xdp.noSocket}, ` +
+          `passed to kernel: ${formatReasons(p.xdp.passed)}`,
+      );
+    }
+    if (p.tap) {
+      parts.push(`slow path via TAP ${p.tap}`);
+    }
+    if (Object.keys(p.device).length > 0) {
+      parts.push(`device: ${formatReasons(p.device)}`);
+    }
+    lines.push(parts.join('; '));
   }
   for (const s of stats.pipeline) {
     lines.push(`pipeline stage ${s.stage} (count): ${s.packets} pkts ${s.bytes} B`);

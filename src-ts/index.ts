@@ -3,7 +3,7 @@
 export type * from './config';
 export { ConfigBuilder } from './builder';
 export { Dataplane, type DataplaneEvents, type DataplaneOptions } from './dataplane';
-export type { DataplaneStats, PortStats, QueueStats, StageStats, XdpSocketStats } from './native';
+export type { DataplaneStats, PortStats, QueueStats, StageStats, XdpPortStats } from './native';
 export { Testbed, testbedNames, type TestbedEnd, type TestbedOptions } from './testbed';
 export {
   TrafficGenerator,

@@ -10,37 +10,30 @@ export interface ConfigIssue {
   message: string;
 }
 
-/** Kernel AF_XDP socket counters (XDP_STATISTICS). */
-export interface XdpSocketStats {
-  rxDropped: number;
-  rxInvalidDescs: number;
-  txInvalidDescs: number;
-  rxRingFull: number;
-  rxFillRingEmptyDescs: number;
-  txRingEmptyDescs: number;
-}
-
 export interface QueueStats {
   port: number;
   interface: string;
   queue: number;
   core: number;
+  /** AF_XDP socket bound in zero-copy mode. */
   zeroCopy: boolean;
   rxPackets: number;
   rxBytes: number;
   txPackets: number;
   txBytes: number;
-  /** Fast-path packets a processor handed back to the kernel. */
+  /** Packets handed to the kernel's slow path. */
   kernelPackets: number;
+  /** Packets the kernel's slow path sent out of this queue (through the TAP device). */
+  fromKernelPackets: number;
   rxBatches: number;
   /** Dropped packets by reason. */
   dropped: Record<string, number>;
-  xdp: XdpSocketStats;
+  /** The kernel's counters of the queue's socket (AF_XDP: XDP_STATISTICS); empty for DPDK. */
+  socket: Record<string, number>;
 }
 
-export interface PortStats {
-  port: number;
-  interface: string;
+/** The XDP fast/slow split's counters on a port. */
+export interface XdpPortStats {
   attachMode: 'native' | 'generic';
   /** Packets the XDP program redirected to a socket. */
   redirected: number;
@@ -48,6 +41,17 @@ export interface PortStats {
   noSocket: number;
   /** Packets passed to the kernel, by reason. */
   passed: Record<string, number>;
+}
+
+export interface PortStats {
+  port: number;
+  interface: string;
+  /** Present for backends split by the XDP program (af_xdp). */
+  xdp?: XdpPortStats | null;
+  /** The device's own counters (DPDK ethdev stats); empty otherwise. */
+  device: Record<string, number>;
+  /** The TAP device carrying the slow path, for backends that own the port. */
+  tap?: string | null;
 }
 
 export interface StageStats {

@@ -14,17 +14,6 @@ pub struct NativeDataplane {
 
 #[napi(object)]
 #[derive(Debug)]
-pub struct XskKernelStats {
-    pub rx_dropped: f64,
-    pub rx_invalid_descs: f64,
-    pub tx_invalid_descs: f64,
-    pub rx_ring_full: f64,
-    pub rx_fill_ring_empty_descs: f64,
-    pub tx_ring_empty_descs: f64,
-}
-
-#[napi(object)]
-#[derive(Debug)]
 pub struct QueueStats {
     pub port: u32,
     pub interface: String,
@@ -36,9 +25,20 @@ pub struct QueueStats {
     pub tx_packets: f64,
     pub tx_bytes: f64,
     pub kernel_packets: f64,
+    pub from_kernel_packets: f64,
     pub rx_batches: f64,
     pub dropped: HashMap<String, f64>,
-    pub xdp: XskKernelStats,
+    /// The kernel's counters of the queue's socket (AF_XDP: XDP_STATISTICS).
+    pub socket: HashMap<String, f64>,
+}
+
+#[napi(object)]
+#[derive(Debug)]
+pub struct XdpPortStats {
+    pub attach_mode: String,
+    pub redirected: f64,
+    pub no_socket: f64,
+    pub passed: HashMap<String, f64>,
 }
 
 #[napi(object)]
@@ -46,10 +46,12 @@ pub struct QueueStats {
 pub struct PortStats {
     pub port: u32,
     pub interface: String,
-    pub attach_mode: String,
-    pub redirected: f64,
-    pub no_socket: f64,
-    pub passed: HashMap<String, f64>,
+    /// The XDP split's counters, for backends that use one.
+    pub xdp: Option<XdpPortStats>,
+    /// The device's own counters (DPDK ethdev stats).
+    pub device: HashMap<String, f64>,
+    /// The TAP device carrying the slow path, for backends that own the port.
+    pub tap: Option<String>,
 }
 
 #[napi(object)]
@@ -130,16 +132,10 @@ impl NativeDataplane {
                     tx_packets: q.tx_packets as f64,
                     tx_bytes: q.tx_bytes as f64,
                     kernel_packets: q.kernel_packets as f64,
+                    from_kernel_packets: q.from_kernel_packets as f64,
                     rx_batches: q.rx_batches as f64,
                     dropped: named(q.dropped),
-                    xdp: XskKernelStats {
-                        rx_dropped: q.xdp.rx_dropped as f64,
-                        rx_invalid_descs: q.xdp.rx_invalid_descs as f64,
-                        tx_invalid_descs: q.xdp.tx_invalid_descs as f64,
-                        rx_ring_full: q.xdp.rx_ring_full as f64,
-                        rx_fill_ring_empty_descs: q.xdp.rx_fill_ring_empty_descs as f64,
-                        tx_ring_empty_descs: q.xdp.tx_ring_empty_descs as f64,
-                    },
+                    socket: named(q.socket),
                 })
                 .collect(),
             ports: stats
@@ -148,10 +144,14 @@ impl NativeDataplane {
                 .map(|p| PortStats {
                     port: p.port.into(),
                     interface: p.interface,
-                    attach_mode: p.attach_mode.to_string(),
-                    redirected: p.redirected as f64,
-                    no_socket: p.no_socket as f64,
-                    passed: named(p.passed),
+                    xdp: p.xdp.map(|x| XdpPortStats {
+                        attach_mode: x.attach_mode.to_string(),
+                        redirected: x.redirected as f64,
+                        no_socket: x.no_socket as f64,
+                        passed: named(x.passed),
+                    }),
+                    device: named(p.device),
+                    tap: p.tap,
                 })
                 .collect(),
             pipeline: stats

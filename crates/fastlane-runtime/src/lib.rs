@@ -6,6 +6,7 @@
 //! core. Any failure undoes what was built (sockets close, XDP programs detach) and returns the
 //! error with the kernel's context. `stop` joins the threads and detaches the programs.
 
+mod backend;
 mod stats;
 mod sys;
 mod worker;
@@ -15,15 +16,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 
-use fastlane_afxdp::{XskQueue, XskStatsReader};
 use fastlane_core::config::{BackendKind, Config, ConfigErrors};
 use fastlane_core::netns::{self, NetnsError};
 use fastlane_core::processor::CountStats;
-use fastlane_core::{FilterTables, Pipeline, PortId, QueueCounters};
-use fastlane_xdp::{AttachedMode, XdpPort};
+use fastlane_core::PortId;
 
-pub use stats::{PortStats, QueueStats, StageStats, Stats, XskKernelStats};
-use worker::{SlowPath, Worker};
+use backend::{Ports, QueueHandle};
+pub use stats::{Named, PortStats, QueueStats, StageStats, Stats, XdpPortStats};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -42,6 +41,13 @@ pub enum RuntimeError {
         interface: String,
         source: fastlane_xdp::XdpError,
     },
+    #[error("DPDK: {0}")]
+    Dpdk(fastlane_dpdk::DpdkError),
+    #[error("slow-path TAP device of port {port}: {source}")]
+    Tap {
+        port: PortId,
+        source: fastlane_tap::TapError,
+    },
     #[error("data-plane thread for core {core}: {message}")]
     Thread { core: u16, message: String },
     #[error("backend {0:?} is not available in this build")]
@@ -50,7 +56,8 @@ pub enum RuntimeError {
     AlreadyRunning,
 }
 
-/// A data plane built from one config; start and stop it as often as needed.
+/// A data plane built from one config; start and stop it as often as the backend allows (DPDK's
+/// EAL initialises once per process).
 #[derive(Debug)]
 pub struct Dataplane {
     config: Config,
@@ -59,14 +66,14 @@ pub struct Dataplane {
     last_stats: Option<Stats>,
 }
 
-/// What exists while the data plane runs. Field order is drop order: threads are joined (by
-/// `stop`) before the XDP programs detach and the sockets close.
+/// What exists while the data plane runs. `shut_down` joins the threads before the backend's
+/// ports close.
 struct Running {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
     failure: Arc<Mutex<Option<String>>>,
     queues: Vec<QueueHandle>,
-    ports: Vec<Mutex<XdpPort>>,
+    ports: Option<Ports>,
     stages: Vec<(usize, Arc<CountStats>)>,
 }
 
@@ -76,17 +83,6 @@ impl std::fmt::Debug for Running {
             .field("threads", &self.threads.len())
             .finish_non_exhaustive()
     }
-}
-
-struct QueueHandle {
-    port: PortId,
-    queue: u16,
-    core: u16,
-    zero_copy: bool,
-    counters: Arc<[QueueCounters]>,
-    /// Index into `counters`.
-    index: usize,
-    xsk: XskStatsReader,
 }
 
 impl Dataplane {
@@ -122,11 +118,9 @@ impl Dataplane {
         if self.running.is_some() {
             return Err(RuntimeError::AlreadyRunning);
         }
-        if self.config.backend != BackendKind::AfXdp {
-            return Err(RuntimeError::Unsupported(self.config.backend));
-        }
         let config = &self.config;
-        let (workers, queues, ports) = netns::run_in(config.netns.as_deref(), || build(config))??;
+        let built = netns::run_in(config.netns.as_deref(), || backend::build(config))??;
+        let (workers, queues, ports) = (built.workers, built.queues, Some(built.ports));
         let stages = workers
             .iter()
             .flat_map(|w| w.pipeline.counts.clone())
@@ -199,14 +193,6 @@ impl Dataplane {
             .iter()
             .map(|q| {
                 let c = &q.counters[q.index];
-                let xdp = q.xsk.read().map(|s| XskKernelStats {
-                    rx_dropped: s.rx_dropped,
-                    rx_invalid_descs: s.rx_invalid_descs,
-                    tx_invalid_descs: s.tx_invalid_descs,
-                    rx_ring_full: s.rx_ring_full,
-                    rx_fill_ring_empty_descs: s.rx_fill_ring_empty_descs,
-                    tx_ring_empty_descs: s.tx_ring_empty_descs,
-                });
                 QueueStats {
                     port: q.port,
                     interface: interface(q.port),
@@ -218,29 +204,22 @@ impl Dataplane {
                     tx_packets: c.tx_packets.get(),
                     tx_bytes: c.tx_bytes.get(),
                     kernel_packets: c.kernel_packets.get(),
+                    from_kernel_packets: c.from_kernel_packets.get(),
                     rx_batches: c.rx_batches.get(),
                     dropped: stats::drop_names(|r| c.dropped(r)),
-                    xdp: xdp.unwrap_or_default(),
+                    socket: q.socket.read(),
                 }
             })
             .collect();
-        let ports = running
-            .ports
-            .iter()
-            .enumerate()
-            .map(|(i, port)| {
-                let port = port.lock().unwrap_or_else(|e| e.into_inner());
-                let counters = port.counters().unwrap_or_default();
+        let ports = (0..self.config.ports.len())
+            .map(|p| {
+                let backend = running.ports.as_ref();
                 PortStats {
-                    port: i as PortId,
-                    interface: port.interface().to_string(),
-                    attach_mode: match port.mode() {
-                        AttachedMode::Native => "native",
-                        AttachedMode::Generic => "generic",
-                    },
-                    redirected: counters.redirected,
-                    no_socket: counters.no_socket,
-                    passed: stats::slow_names(&counters.passed),
+                    port: p as PortId,
+                    interface: interface(p as PortId),
+                    xdp: backend.and_then(|b| b.xdp(p)),
+                    device: backend.map(|b| b.device(p)).unwrap_or_default(),
+                    tap: backend.and_then(|b| b.tap(p)),
                 }
             })
             .collect();
@@ -277,78 +256,8 @@ impl Running {
 
     fn shut_down(&mut self) {
         self.stop_threads();
-        for port in self.ports.drain(..) {
-            let port = port.into_inner().unwrap_or_else(|e| e.into_inner());
-            let interface = port.interface().to_string();
-            if let Err(e) = port.detach() {
-                log::warn!("detaching XDP from {interface}: {e}");
-            }
+        if let Some(ports) = self.ports.take() {
+            ports.close();
         }
     }
-}
-
-type Built = (Vec<Worker>, Vec<QueueHandle>, Vec<Mutex<XdpPort>>);
-
-/// Opens every socket and attaches every XDP program, in the caller's network namespace. On error
-/// what was built so far is dropped, which closes it.
-fn build(config: &Config) -> Result<Built, RuntimeError> {
-    let mut by_core: BTreeMap<u16, Vec<XskQueue>> = BTreeMap::new();
-    for (p, port) in config.ports.iter().enumerate() {
-        for q in &port.queues {
-            by_core.entry(q.core).or_default().push(XskQueue {
-                port: p as PortId,
-                interface: port.interface.clone(),
-                queue: q.id,
-            });
-        }
-    }
-    let batch_size = config.threads.batch_size as usize;
-    let filter = Arc::new(*FilterTables::new(&config.filter));
-    let mut workers = Vec::new();
-    let mut queues = Vec::new();
-    let mut sockets = Vec::new();
-    for (core, xsk_queues) in by_core {
-        let (io, infos) = fastlane_afxdp::open_thread(&config.af_xdp, &xsk_queues, batch_size)
-            .map_err(|source| RuntimeError::AfXdp { core, source })?;
-        let counters: Arc<[QueueCounters]> =
-            infos.iter().map(|_| QueueCounters::default()).collect();
-        for (index, info) in infos.into_iter().enumerate() {
-            sockets.push((info.port, info.queue, info.fd));
-            queues.push(QueueHandle {
-                port: info.port,
-                queue: info.queue,
-                core,
-                zero_copy: info.zero_copy,
-                counters: counters.clone(),
-                index,
-                xsk: info.stats,
-            });
-        }
-        workers.push(Worker {
-            core,
-            io: Box::new(io),
-            pipeline: Pipeline::build(&config.pipeline),
-            counters,
-            batch_size,
-            slow_path: SlowPath {
-                filter: filter.clone(),
-                taps: Vec::new(),
-            },
-        });
-    }
-    let mut ports = Vec::new();
-    for (p, port) in config.ports.iter().enumerate() {
-        let xdp_error = |source| RuntimeError::Xdp {
-            port: p as PortId,
-            interface: port.interface.clone(),
-            source,
-        };
-        let mut xdp = XdpPort::attach(&port.interface, config.af_xdp.attach_mode, &filter)
-            .map_err(xdp_error)?;
-        for &(_, queue, fd) in sockets.iter().filter(|(sp, _, _)| *sp as usize == p) {
-            xdp.register_socket(queue as u32, fd).map_err(xdp_error)?;
-        }
-        ports.push(Mutex::new(xdp));
-    }
-    Ok((workers, queues, ports))
 }

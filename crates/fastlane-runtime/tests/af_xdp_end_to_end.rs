@@ -45,8 +45,11 @@ fn spec(bed: &TestBed, dst_port: u16) -> UdpFrameSpec {
 }
 
 fn passed(stats: &Stats, reason: SlowReason) -> u64 {
-    stats.ports[0]
-        .passed
+    let xdp = stats.ports[0]
+        .xdp
+        .as_ref()
+        .expect("AF_XDP ports have XDP counters");
+    xdp.passed
         .iter()
         .find(|(name, _)| *name == reason.name())
         .unwrap()
@@ -149,8 +152,8 @@ fn udp_is_reflected_by_af_xdp_while_the_kernel_keeps_ping_and_tcp() {
         (sent_bytes as u64, sent_bytes as u64)
     );
     assert_eq!(dropped_total(&stats), 0);
-    assert_eq!(stats.ports[0].redirected, 100);
-    assert_eq!(stats.ports[0].no_socket, 0);
+    assert_eq!(stats.ports[0].xdp.as_ref().unwrap().redirected, 100);
+    assert_eq!(stats.ports[0].xdp.as_ref().unwrap().no_socket, 0);
     assert!(
         passed(&stats, SlowReason::NoMatch) > 0,
         "ARP, ICMP and TCP went to the kernel"
