@@ -275,6 +275,9 @@ pub enum ThreadModel {
     /// Each thread receives, processes and transmits its own queues' packets.
     #[default]
     RunToCompletion,
+    /// I/O threads (one per queue core) hand batches to worker threads chosen by flow hash, and
+    /// transmit what comes back.
+    MasterWorker,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -283,6 +286,10 @@ pub struct ThreadsConfig {
     pub model: ThreadModel,
     /// Packets per receive burst.
     pub batch_size: u16,
+    /// master_worker: the cores of the worker threads.
+    pub worker_cores: Vec<u16>,
+    /// master_worker: batches each I/O→worker ring holds (a power of two).
+    pub worker_ring_size: u32,
 }
 
 impl Default for ThreadsConfig {
@@ -290,6 +297,8 @@ impl Default for ThreadsConfig {
         ThreadsConfig {
             model: ThreadModel::RunToCompletion,
             batch_size: 64,
+            worker_cores: Vec::new(),
+            worker_ring_size: 256,
         }
     }
 }
@@ -317,9 +326,16 @@ pub enum ProcessorObject {
     Drop,
     Count,
     /// Forwards each port's packets out of its peer, both ways.
-    L2fwd {
-        pairs: Vec<[PortId; 2]>,
+    L2fwd { pairs: Vec<[PortId; 2]> },
+    /// A processor compiled as a Rust plugin (a `cdylib` using the `fastlane-plugin` crate).
+    Plugin {
+        path: String,
+        /// Handed to the plugin's constructor as JSON.
+        #[serde(default)]
+        config: serde_json::Value,
     },
+    /// The TypeScript handler registered with `dataplane.onBatch()`.
+    Js,
 }
 
 /// A config error, named by its JSON path.
@@ -443,6 +459,32 @@ impl Config {
             err(
                 "/af_xdp/frame_headroom".into(),
                 "headroom exceeds half a frame".into(),
+            );
+        }
+        let t = &self.threads;
+        match t.model {
+            ThreadModel::RunToCompletion if !t.worker_cores.is_empty() => err(
+                "/threads/worker_cores".into(),
+                "worker cores need the master_worker model".into(),
+            ),
+            ThreadModel::MasterWorker if t.worker_cores.is_empty() => err(
+                "/threads/worker_cores".into(),
+                "master_worker needs at least one worker core".into(),
+            ),
+            _ => {}
+        }
+        for (i, core) in t.worker_cores.iter().enumerate() {
+            if !cpus.contains(core) {
+                err(
+                    format!("/threads/worker_cores/{i}"),
+                    format!("core {core} does not exist here (usable: {})", list(cpus)),
+                );
+            }
+        }
+        if !t.worker_ring_size.is_power_of_two() {
+            err(
+                "/threads/worker_ring_size".into(),
+                format!("{} is not a power of two", t.worker_ring_size),
             );
         }
         let batch = self.threads.batch_size;

@@ -139,16 +139,48 @@ impl std::fmt::Debug for Pipeline {
     }
 }
 
+/// Makes the processors core does not know itself: plugins and the TypeScript handler.
+pub trait ProcessorFactory {
+    /// A new instance of pipeline stage `stage`, for one thread.
+    fn create(&self, stage: usize, spec: &ProcessorObject) -> Result<Box<dyn Processor>, String>;
+}
+
+/// The factory of a runtime that has neither plugins nor TypeScript handlers.
+#[derive(Debug)]
+pub struct BuiltinsOnly;
+
+impl ProcessorFactory for BuiltinsOnly {
+    fn create(&self, _stage: usize, spec: &ProcessorObject) -> Result<Box<dyn Processor>, String> {
+        Err(format!("{spec:?} is not available here"))
+    }
+}
+
+/// Why a pipeline could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("/pipeline/{stage}: {message}")]
+pub struct PipelineError {
+    pub stage: usize,
+    pub message: String,
+}
+
 impl Pipeline {
-    pub fn build(specs: &[ProcessorSpec]) -> Pipeline {
+    /// A pipeline of built-in processors only; panics on other stages (for tests and tools).
+    pub fn builtin(specs: &[ProcessorSpec]) -> Pipeline {
+        Pipeline::build(specs, &BuiltinsOnly).expect("a pipeline of built-in processors")
+    }
+
+    pub fn build(
+        specs: &[ProcessorSpec],
+        factory: &dyn ProcessorFactory,
+    ) -> Result<Pipeline, PipelineError> {
         let mut counts = Vec::new();
         let stages = specs
             .iter()
             .enumerate()
-            .map(|(i, spec)| -> Box<dyn Processor> {
+            .map(|(i, spec)| -> Result<Box<dyn Processor>, PipelineError> {
                 use ProcessorObject as O;
                 use SimpleProcessor as S;
-                match spec {
+                Ok(match spec {
                     ProcessorSpec::Name(S::Macswap) | ProcessorSpec::Object(O::Macswap) => {
                         Box::new(Macswap)
                     }
@@ -161,15 +193,18 @@ impl Pipeline {
                         Box::new(Count(stats))
                     }
                     ProcessorSpec::Object(O::L2fwd { pairs }) => Box::new(L2fwd::new(pairs)),
-                }
+                    ProcessorSpec::Object(other) => factory
+                        .create(i, other)
+                        .map_err(|message| PipelineError { stage: i, message })?,
+                })
             })
-            .collect::<Vec<_>>();
+            .collect::<Result<Vec<_>, _>>()?;
         let processor: Box<dyn Processor> = if stages.len() == 1 {
             stages.into_iter().next().expect("one stage")
         } else {
             Box::new(Chain::new(stages))
         };
-        Pipeline { processor, counts }
+        Ok(Pipeline { processor, counts })
     }
 }
 
@@ -203,7 +238,7 @@ mod tests {
         let mut batch = frames.batch(0);
         let spec: Vec<ProcessorSpec> =
             serde_json::from_str(r#"["count", {"type": "macswap"}]"#).unwrap();
-        let mut pipeline = Pipeline::build(&spec);
+        let mut pipeline = Pipeline::builtin(&spec);
         pipeline.processor.process(&mut batch);
         assert_eq!(
             verdicts(&batch),
@@ -227,7 +262,7 @@ mod tests {
         let mut frames = Frames(vec![ipv4_udp(1, 10)]);
         let mut batch = frames.batch(0);
         let spec: Vec<ProcessorSpec> = serde_json::from_str(r#"["drop", "count"]"#).unwrap();
-        let mut pipeline = Pipeline::build(&spec);
+        let mut pipeline = Pipeline::builtin(&spec);
         pipeline.processor.process(&mut batch);
         assert_eq!(verdicts(&batch), [Verdict::Drop(DropReason::Processor)]);
         assert_eq!(pipeline.counts[0].1.packets.get(), 0);

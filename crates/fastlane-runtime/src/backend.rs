@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use fastlane_afxdp::{XskQueue, XskStatsReader};
 use fastlane_core::config::{BackendKind, Config, TapConfig};
+use fastlane_core::processor::ProcessorFactory;
 use fastlane_core::{FilterTables, Pipeline, PortId, QueueCounters, ThreadIo};
 use fastlane_dpdk::{Dpdk, DpdkQueue};
 use fastlane_tap::{Tap, TapQueue, TapSpec};
@@ -69,10 +70,13 @@ fn queues_by_core(config: &Config) -> BTreeMap<u16, Vec<ConfiguredQueue>> {
     by_core
 }
 
-pub(crate) fn build(config: &Config) -> Result<Built, RuntimeError> {
+pub(crate) fn build(
+    config: &Config,
+    factory: &dyn ProcessorFactory,
+) -> Result<Built, RuntimeError> {
     match config.backend {
-        BackendKind::AfXdp => build_af_xdp(config),
-        BackendKind::Dpdk => build_dpdk(config),
+        BackendKind::AfXdp => build_af_xdp(config, factory),
+        BackendKind::Dpdk => build_dpdk(config, factory),
         BackendKind::AfPacket => Err(RuntimeError::Unsupported(config.backend)),
     }
 }
@@ -125,7 +129,7 @@ fn build_af_xdp(config: &Config) -> Result<Built, RuntimeError> {
         let batch_size = config.threads.batch_size as usize;
         let (io, infos) = fastlane_afxdp::open_thread(&config.af_xdp, &xsk_queues, batch_size)
             .map_err(|source| RuntimeError::AfXdp { core, source })?;
-        let worker = parts.worker(core, Box::new(io), Vec::new());
+        let worker = parts.worker(core, Box::new(io), Vec::new())?;
         for (index, info) in infos.into_iter().enumerate() {
             sockets.push((info.port, info.queue, info.fd));
             queues.push(QueueHandle {
@@ -209,7 +213,7 @@ fn build_dpdk(config: &Config) -> Result<Built, RuntimeError> {
                     .expect("each TAP queue once")
             })
             .collect();
-        let worker = parts.worker(core, Box::new(io), taps_of_thread);
+        let worker = parts.worker(core, Box::new(io), taps_of_thread)?;
         for (index, q) in configured.iter().enumerate() {
             queues.push(QueueHandle {
                 port: q.port,

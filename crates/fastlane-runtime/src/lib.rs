@@ -18,7 +18,7 @@ use std::thread::JoinHandle;
 
 use fastlane_core::config::{BackendKind, Config, ConfigErrors};
 use fastlane_core::netns::{self, NetnsError};
-use fastlane_core::processor::CountStats;
+use fastlane_core::processor::{BuiltinsOnly, CountStats, ProcessorFactory};
 use fastlane_core::PortId;
 
 use backend::{Ports, QueueHandle};
@@ -48,6 +48,8 @@ pub enum RuntimeError {
         port: PortId,
         source: fastlane_tap::TapError,
     },
+    #[error(transparent)]
+    Pipeline(#[from] fastlane_core::processor::PipelineError),
     #[error("data-plane thread for core {core}: {message}")]
     Thread { core: u16, message: String },
     #[error("backend {0:?} is not available in this build")]
@@ -61,6 +63,7 @@ pub enum RuntimeError {
 #[derive(Debug)]
 pub struct Dataplane {
     config: Config,
+    factory: Arc<dyn ProcessorFactory + Send + Sync>,
     running: Option<Running>,
     /// The counters as they were when the data plane last stopped.
     last_stats: Option<Stats>,
@@ -118,8 +121,8 @@ impl Dataplane {
         if self.running.is_some() {
             return Err(RuntimeError::AlreadyRunning);
         }
-        let config = &self.config;
-        let built = netns::run_in(config.netns.as_deref(), || backend::build(config))??;
+        let (config, factory) = (&self.config, &*self.factory);
+        let built = netns::run_in(config.netns.as_deref(), || backend::build(config, factory))??;
         let (workers, queues, ports) = (built.workers, built.queues, Some(built.ports));
         let stages = workers
             .iter()
