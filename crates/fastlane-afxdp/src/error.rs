@@ -94,3 +94,26 @@ pub(crate) fn option_hint(option: &'static str, err: &io::Error) -> &'static str
         _ => "",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_poll_permission_errors_say_which_capability() {
+        let eperm = io::Error::from_raw_os_error(libc::EPERM);
+        let err = AfXdpError::SetOption {
+            option: "SO_PREFER_BUSY_POLL",
+            interface: "eth0".into(),
+            queue: 3,
+            hint: option_hint("SO_PREFER_BUSY_POLL", &eperm),
+            source: eperm,
+        };
+        let text = err.to_string();
+        assert!(text.contains("SO_PREFER_BUSY_POLL"), "{text}");
+        assert!(text.contains("eth0 queue 3"), "{text}");
+        assert!(text.contains("CAP_NET_ADMIN"), "{text}");
+        let einval = io::Error::from_raw_os_error(libc::EINVAL);
+        assert_eq!(option_hint("SO_BUSY_POLL", &einval), "");
+    }
+}

@@ -4,7 +4,7 @@
 use std::os::fd::RawFd;
 
 use fastlane_core::config::{AfXdpConfig, BindMode};
-use fastlane_core::{Batch, DropReason, PortId, QueueCounters, QueueRef, ThreadIo, Verdict};
+use fastlane_core::{Batch, DropReason, PortId, QueueCounters, QueueRef, Split, ThreadIo, Verdict};
 
 use crate::error::AfXdpError;
 use crate::socket::{Copying, UmemUse, XskSocket};
@@ -245,7 +245,7 @@ fn check_config(
             cfg.umem_frames,
             queues.len()
         )
-    } else if cfg.frame_headroom >= cfg.frame_size / 2 {
+    } else if cfg.frame_headroom > cfg.frame_size / 2 {
         format!(
             "frame_headroom {} leaves too little of a {}-byte frame",
             cfg.frame_headroom, cfg.frame_size
@@ -393,8 +393,8 @@ impl ThreadIo for AfXdpThread {
                         continue;
                     }
                 },
+                // The runtime has already copied it to the slow path.
                 Verdict::Kernel => {
-                    dropped[DropReason::NoSlowPath as usize] += 1;
                     self.free.push(slot.handle());
                     continue;
                 }
@@ -449,7 +449,69 @@ impl ThreadIo for AfXdpThread {
         }
     }
 
-    fn idle(&mut self) {
+    fn split(&self) -> Split {
+        // The XDP program passes slow-path frames to the kernel before they reach a socket.
+        Split::InKernel
+    }
+
+    /// Copies each frame into a free UMEM frame and queues it on socket `source`'s TX ring, in
+    /// order, until frames or ring space run out. A frame longer than a UMEM frame cannot be
+    /// sent at all: it is skipped, counted as dropped (`NoBuffer`) and included in the count
+    /// returned, so that the caller does not offer it again.
+    fn transmit_copies(
+        &mut self,
+        source: usize,
+        frames: &[&[u8]],
+        counters: &QueueCounters,
+    ) -> usize {
+        let tx = &mut self.sockets[source].tx;
+        let room = tx.free(frames.len().min(u32::MAX as usize) as u32) as usize;
+        let mut queued = 0u32;
+        let mut bytes = 0u64;
+        let mut too_long = 0u64;
+        let mut taken = 0;
+        for frame in &frames[..room.min(frames.len())] {
+            if frame.len() > self.frame_size as usize {
+                too_long += 1;
+                taken += 1;
+                continue;
+            }
+            let Some(base) = self.free.pop() else { break };
+            // SAFETY: `base` is a free UMEM frame, owned by nobody else until the kernel takes
+            // it from the TX ring, and the frame fits in its frame_size bytes.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    frame.as_ptr(),
+                    self.umem_base.add(base as usize),
+                    frame.len(),
+                )
+            };
+            tx.write(
+                queued,
+                xdp_desc {
+                    addr: base,
+                    len: frame.len() as u32,
+                    options: 0,
+                },
+            );
+            queued += 1;
+            bytes += frame.len() as u64;
+            taken += 1;
+        }
+        if too_long > 0 {
+            counters.drop(DropReason::NoBuffer, too_long);
+        }
+        if queued > 0 {
+            tx.publish(queued);
+            counters.tx_packets.add(queued as u64);
+            counters.tx_bytes.add(bytes);
+            self.kick_tx(source);
+            self.reap(source);
+        }
+        taken
+    }
+
+    fn idle(&mut self, also_wake_on: &[RawFd]) {
         for i in 0..self.sockets.len() {
             self.reap(i);
             self.refill(i);
@@ -469,13 +531,70 @@ impl ThreadIo for AfXdpThread {
                 let _ = sys::kick_rx(socket.raw_fd);
             }
         }
+        self.pollfds.truncate(self.sockets.len());
         for p in &mut self.pollfds {
             p.revents = 0;
         }
+        self.pollfds
+            .extend(also_wake_on.iter().map(|&fd| libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            }));
         if let Err(e) = sys::poll(&mut self.pollfds, 100) {
             if e.raw_os_error() != Some(libc::EINTR) {
                 log::warn!("poll on AF_XDP sockets: {e}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue(interface: &str) -> XskQueue {
+        XskQueue {
+            port: 0,
+            interface: interface.to_string(),
+            queue: 0,
+        }
+    }
+
+    fn config_error(cfg: &AfXdpConfig, queues: &[XskQueue], batch: usize) -> String {
+        match open_thread(cfg, queues, batch) {
+            Err(AfXdpError::Config(text)) => text,
+            other => panic!("expected a config error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn impossible_configs_are_refused_before_any_syscall() {
+        let cfg = AfXdpConfig::default();
+        assert!(config_error(&cfg, &[], 64).contains("at least one queue"));
+        assert!(config_error(&cfg, &[queue("lo")], 0).contains("batch size 0"));
+        assert!(config_error(&cfg, &[queue("lo")], 4096).contains("rx_ring_size"));
+        let odd = AfXdpConfig {
+            frame_size: 3000,
+            ..AfXdpConfig::default()
+        };
+        assert!(config_error(&odd, &[queue("lo")], 64).contains("frame_size 3000"));
+        let tiny = AfXdpConfig {
+            umem_frames: 1,
+            ..AfXdpConfig::default()
+        };
+        let two = [queue("lo"), queue("lo")];
+        assert!(config_error(&tiny, &two, 64).contains("fewer than"));
+    }
+
+    #[test]
+    fn a_missing_interface_is_named() {
+        let cfg = AfXdpConfig {
+            umem_frames: 64,
+            ..AfXdpConfig::default()
+        };
+        let err = open_thread(&cfg, &[queue("fla-nonexistent")], 64).unwrap_err();
+        assert!(matches!(err, AfXdpError::NoSuchInterface { .. }), "{err:?}");
+        assert!(err.to_string().contains("fla-nonexistent"), "{err}");
     }
 }
