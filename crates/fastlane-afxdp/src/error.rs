@@ -53,7 +53,14 @@ pub enum AfXdpError {
         source: io::Error,
     },
 
-    #[error("bind of the AF_XDP socket to {interface} queue {queue} ({mode}): {source}")]
+    #[error(
+        "bind of the AF_XDP socket to {interface} queue {queue} ({mode}): {source}{}",
+        if source.raw_os_error() == Some(libc::EBUSY) {
+            " (another AF_XDP socket holds the queue)"
+        } else {
+            ""
+        }
+    )]
     Bind {
         interface: String,
         queue: u16,

@@ -3,6 +3,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use fastlane_core::config::{AfXdpConfig, BusyPollConfig};
 
@@ -186,7 +187,7 @@ impl XskSocket {
             sxdp_queue_id: queue as u32,
             sxdp_shared_umem_fd: shared_fd,
         };
-        sys::bind_xsk(&fd, &addr).map_err(|source| {
+        bind_retrying(&fd, &addr).map_err(|source| {
             if copying == Copying::ZeroCopy && source.raw_os_error() == Some(libc::EOPNOTSUPP) {
                 AfXdpError::ZeroCopyRefused {
                     interface: interface.to_string(),
@@ -220,6 +221,24 @@ impl XskSocket {
             completion,
             zero_copy: options & sys::XDP_OPTIONS_ZEROCOPY != 0,
         })
+    }
+}
+
+/// How long a queue may stay busy after its previous socket closed.
+const BIND_BUSY_WAIT: Duration = Duration::from_secs(2);
+const BIND_RETRY_STEP: Duration = Duration::from_millis(10);
+
+/// Binds, retrying while the queue is busy: the kernel releases a closed socket's hold on its
+/// queue from a work item, so a socket reopened at once can find the queue still taken.
+fn bind_retrying(fd: &OwnedFd, addr: &sys::sockaddr_xdp) -> io::Result<()> {
+    let deadline = Instant::now() + BIND_BUSY_WAIT;
+    loop {
+        match sys::bind_xsk(fd, addr) {
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+                std::thread::sleep(BIND_RETRY_STEP)
+            }
+            other => return other,
+        }
     }
 }
 

@@ -385,3 +385,22 @@ fn slow_path_frames_are_copied_out_and_idle_wakes_on_extra_descriptors() {
     assert!(quiet >= Duration::from_millis(90), "{quiet:?}");
     assert!(woken < Duration::from_millis(50), "{woken:?}");
 }
+
+#[test]
+fn a_queue_reopens_at_once_but_never_binds_twice() {
+    let mut bed = Bed::new('r', 1);
+    let cfg = small_config(BindMode::Copy);
+    // The kernel lets go of a closed socket's queue a little later: open retries meanwhile.
+    for round in 0..5 {
+        let opened = open_on(&mut bed, &cfg, &[0]);
+        assert!(opened.is_ok(), "round {round}: {:?}", opened.err());
+    }
+    let _held = open_on(&mut bed, &cfg, &[0]).expect("first socket");
+    let err = open_on(&mut bed, &cfg, &[0]).expect_err("the queue is taken");
+    assert!(matches!(err, AfXdpError::Bind { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("another AF_XDP socket holds the queue"),
+        "{err}"
+    );
+}
