@@ -131,6 +131,16 @@ impl XskSocket {
         for (option, name, size) in sizes {
             place.set(&fd, sys::SOL_XDP, option, name, &size)?;
         }
+        // Let one copy-mode wake-up drain a whole TX ring rather than 32 frames. Kernels before
+        // 6.17 lack the option (ENOPROTOOPT): they keep sending 32 per wake-up.
+        if let Err(e) = sys::setsockopt(
+            &fd,
+            sys::SOL_XDP,
+            sys::XDP_MAX_TX_SKB_BUDGET,
+            &cfg.tx_ring_size,
+        ) {
+            log::debug!("XDP_MAX_TX_SKB_BUDGET on {interface} queue {queue}: {e}");
+        }
         if let Some(busy) = &cfg.busy_poll {
             set_busy_poll(&place, &fd, busy)?;
         }

@@ -21,6 +21,9 @@ pub const SO_BUSY_POLL: libc::c_int = 46;
 pub const SO_PREFER_BUSY_POLL: libc::c_int = 69;
 pub const SO_BUSY_POLL_BUDGET: libc::c_int = 70;
 
+/// Frames one copy-mode TX wake-up may send (Linux >= 6.17; 32 before, and by default).
+pub const XDP_MAX_TX_SKB_BUDGET: libc::c_int = 9;
+
 fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
     if rc < 0 {
         Err(io::Error::last_os_error())

@@ -57,8 +57,9 @@ impl FrameCensus {
 /// No socket of the thread serves this port.
 const NO_SOCKET: u16 = u16::MAX;
 
-/// Sendto calls per TX kick at most: a copy-mode kick sends a bounded number of frames (32 on
-/// current kernels) and answers EAGAIN while more wait.
+/// Sendto calls per TX kick at most: a copy-mode kick sends a bounded number of frames (a TX
+/// ring's worth from Linux 6.17, see `XDP_MAX_TX_SKB_BUDGET`; 32 before) and answers EAGAIN
+/// while more wait.
 const MAX_KICKS: usize = 8;
 
 /// Frames being queued for transmission on one socket during `complete`.
