@@ -404,3 +404,60 @@ fn a_queue_reopens_at_once_but_never_binds_twice() {
         "{err}"
     );
 }
+
+#[test]
+fn a_full_tx_ring_drops_and_idle_sends_what_waited() {
+    let mut bed = Bed::new('f', 2);
+    let cfg = AfXdpConfig {
+        umem_frames: 1024,
+        ..small_config(BindMode::Copy)
+    };
+    let (mut io, _infos) = open_on(&mut bed, &cfg, &[0, 1]).expect("open two sockets");
+    let gens = [bed.generator(0), bed.generator(1)];
+    // A device that is down takes nothing from its TX ring.
+    bed.set_forwarder_link(1, false);
+    let p = &bed.pairs[0];
+    let frames: Vec<Vec<u8>> = (0..200u32)
+        .map(|seq| test_frame(&p.fwd_mac, &p.gen_mac, seq, 64))
+        .collect();
+    let counters = [QueueCounters::default(), QueueCounters::default()];
+    let mut batch = Batch::with_capacity(32);
+    for burst in frames.chunks(16) {
+        for f in burst {
+            gens[0].send(f);
+        }
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let mut got = 0;
+        while got < burst.len() && Instant::now() < deadline {
+            got += io.receive(0, &mut batch, &counters[0]);
+            for mut p in batch.iter_mut() {
+                p.set_verdict(Verdict::TransmitOn(1));
+            }
+            io.complete(0, &mut batch, &counters);
+        }
+        assert_eq!(got, burst.len(), "frames received");
+    }
+    assert_eq!(counters[0].rx_packets.get(), 200);
+    assert_eq!(
+        counters[1].tx_packets.get(),
+        128,
+        "a TX ring's worth queued"
+    );
+    assert_eq!(counters[0].dropped(DropReason::TxRingFull), 72);
+    let census = io.frame_census();
+    assert_eq!(census.transmitting, 128, "{census:?}");
+    assert_eq!(census.accounted(), census.umem_frames, "{census:?}");
+
+    // Once the device is up, idle gets the waiting frames out.
+    bed.set_forwarder_link(1, true);
+    let started = Instant::now();
+    let mut arrived = 0;
+    while arrived < 128 && started.elapsed() < Duration::from_secs(5) {
+        io.idle(&[]);
+        while gens[1].recv_test_frame(Duration::from_millis(10)).is_some() {
+            arrived += 1;
+        }
+    }
+    assert_eq!(arrived, 128);
+    assert_no_frame_lost(&mut io);
+}

@@ -171,6 +171,12 @@ impl Bed {
         bed
     }
 
+    /// Brings pair `n`'s forwarder end up or down.
+    pub fn set_forwarder_link(&self, n: usize, up: bool) {
+        let state = if up { "up" } else { "down" };
+        ip(&["-n", &self.fwd.0, "link", "set", &self.pairs[n].fwd, state]);
+    }
+
     /// An AF_PACKET socket on pair `n`'s generator end.
     pub fn generator(&self, n: usize) -> Generator {
         let iface = self.pairs[n].gen.clone();
