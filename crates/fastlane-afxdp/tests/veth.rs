@@ -86,6 +86,33 @@ fn forward(
     }
 }
 
+/// Sets the flag when dropped, also when a failed assertion unwinds.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Relaxed);
+    }
+}
+
+/// Runs `work` while a data-plane thread forwards with `forward`; stops that thread afterwards,
+/// even when `work` panics.
+fn while_forwarding(
+    io: &mut AfXdpThread,
+    counters: &[QueueCounters],
+    verdict: impl Fn(PortId, u32) -> Verdict + Send,
+    work: impl FnOnce(),
+) {
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let plane = s.spawn(|| forward(io, counters, &stop, verdict));
+        let stopper = StopOnDrop(&stop);
+        work();
+        drop(stopper);
+        plane.join().expect("data-plane thread");
+    });
+}
+
 /// Calls `idle` until every transmitted frame has been reaped, then checks that the UMEM's
 /// frames are all accounted for.
 fn assert_no_frame_lost(io: &mut AfXdpThread) {
@@ -152,20 +179,21 @@ fn macswap_in_copy_mode_counts_every_verdict_exactly() {
         .collect();
 
     let counters = [QueueCounters::default()];
-    let stop = AtomicBool::new(false);
-    std::thread::scope(|s| {
-        let plane = s.spawn(|| forward(&mut io, &counters, &stop, |_, seq| verdict_by_seq(seq)));
-        exchange(&gen, &gen, &frames, |seq| seq % 8 < 4);
-        // Statistics are readable while the data plane runs.
-        let stats = infos[0].stats.read().expect("XDP_STATISTICS");
-        assert_eq!(
-            stats.rx_invalid_descs + stats.tx_invalid_descs,
-            0,
-            "{stats:?}"
-        );
-        stop.store(true, Relaxed);
-        plane.join().unwrap();
-    });
+    while_forwarding(
+        &mut io,
+        &counters,
+        |_, seq| verdict_by_seq(seq),
+        || {
+            exchange(&gen, &gen, &frames, |seq| seq % 8 < 4);
+            // Statistics are readable while the data plane runs.
+            let stats = infos[0].stats.read().expect("XDP_STATISTICS");
+            assert_eq!(
+                stats.rx_invalid_descs + stats.tx_invalid_descs,
+                0,
+                "{stats:?}"
+            );
+        },
+    );
 
     let c = &counters[0];
     let bytes = |keep: &dyn Fn(u32) -> bool| -> u64 {
@@ -229,13 +257,12 @@ fn auto_falls_back_to_copy_and_zero_copy_is_refused() {
         .map(|seq| test_frame(&fwd_mac, &gen_mac, seq, 64))
         .collect();
     let counters = [QueueCounters::default()];
-    let stop = AtomicBool::new(false);
-    std::thread::scope(|s| {
-        let plane = s.spawn(|| forward(&mut io, &counters, &stop, |_, _| Verdict::Transmit));
-        exchange(&gen, &gen, &frames, |_| true);
-        stop.store(true, Relaxed);
-        plane.join().unwrap();
-    });
+    while_forwarding(
+        &mut io,
+        &counters,
+        |_, _| Verdict::Transmit,
+        || exchange(&gen, &gen, &frames, |_| true),
+    );
     assert_eq!(counters[0].rx_packets.get(), 600);
     assert_eq!(counters[0].tx_packets.get(), 600);
     assert_eq!(counters[0].tx_bytes.get(), 600 * 64);
@@ -257,19 +284,16 @@ fn transmit_on_another_port_of_the_thread_shares_the_umem() {
     };
     let (frames0, frames1) = (frames(0), frames(1));
     let counters = [QueueCounters::default(), QueueCounters::default()];
-    let stop = AtomicBool::new(false);
-    std::thread::scope(|s| {
-        // Each port's frames leave through the other port.
-        let plane = s.spawn(|| {
-            forward(&mut io, &counters, &stop, |port, _| {
-                Verdict::TransmitOn(1 - port)
-            })
-        });
-        exchange(&gens[0], &gens[1], &frames0, |_| true);
-        exchange(&gens[1], &gens[0], &frames1, |_| true);
-        stop.store(true, Relaxed);
-        plane.join().unwrap();
-    });
+    // Each port's frames leave through the other port.
+    while_forwarding(
+        &mut io,
+        &counters,
+        |port, _| Verdict::TransmitOn(1 - port),
+        || {
+            exchange(&gens[0], &gens[1], &frames0, |_| true);
+            exchange(&gens[1], &gens[0], &frames1, |_| true);
+        },
+    );
     let sum = |f: &[Vec<u8>]| f.iter().map(|f| f.len() as u64).sum::<u64>();
     for (port, (rx, tx)) in [(&frames0, &frames1), (&frames1, &frames0)]
         .into_iter()
