@@ -485,3 +485,58 @@ fn a_full_tx_ring_drops_and_idle_sends_what_waited() {
     assert_eq!(arrived, 128);
     assert_no_frame_lost(&mut io);
 }
+
+#[test]
+fn processors_can_prepend_into_the_frame_headroom() {
+    let mut bed = Bed::new('h', 1);
+    let cfg = AfXdpConfig {
+        frame_headroom: 64,
+        ..small_config(BindMode::Copy)
+    };
+    let (mut io, _infos) = open_on(&mut bed, &cfg, &[0]).expect("open AF_XDP socket");
+    let gen = bed.generator(0);
+    let p = &bed.pairs[0];
+    let frames: Vec<Vec<u8>> = (0..20u32)
+        .map(|seq| test_frame(&p.fwd_mac, &p.gen_mac, seq, 80))
+        .collect();
+    for f in &frames {
+        gen.send(f);
+    }
+    let counters = [QueueCounters::default()];
+    let mut batch = Batch::with_capacity(32);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut received = 0;
+    while received < frames.len() && Instant::now() < deadline {
+        received += io.receive(0, &mut batch, &counters[0]);
+        for mut p in batch.iter_mut() {
+            // The kernel's XDP_PACKET_HEADROOM (256) plus the configured headroom.
+            assert_eq!(p.headroom(), 256 + 64);
+            let mut macs = [0u8; 12];
+            macs.copy_from_slice(&p.data()[..12]);
+            swap_macs(&mut macs);
+            // A 4-byte tag between the addresses and the EtherType (local experimental type).
+            let head = p.prepend(4).expect("headroom");
+            head.copy_from_slice(&macs[..4]);
+            let data = p.data_mut();
+            data[4..12].copy_from_slice(&macs[4..]);
+            data[12..16].copy_from_slice(&[0x88, 0xb5, 0x12, 0x34]);
+            p.set_verdict(Verdict::Transmit);
+        }
+        io.complete(0, &mut batch, &counters);
+    }
+    assert_eq!(received, frames.len());
+    for _ in 0..frames.len() {
+        let got = gen
+            .recv_matching(Duration::from_secs(3), |f| {
+                f.len() > 16 && f[12..14] == [0x88, 0xb5]
+            })
+            .expect("a tagged frame");
+        let seq = test_seq(&got[4..]).expect("the payload, 4 bytes further on");
+        let mut expected = frames[seq as usize].clone();
+        swap_macs(&mut expected);
+        expected.splice(12..12, [0x88, 0xb5, 0x12, 0x34]);
+        assert_eq!(got, expected);
+    }
+    assert_eq!(counters[0].tx_bytes.get(), 20 * 84);
+    assert_no_frame_lost(&mut io);
+}

@@ -280,6 +280,15 @@ impl Generator {
 
     /// The next test frame (one carrying `MAGIC`) to arrive within `timeout`.
     pub fn recv_test_frame(&self, timeout: Duration) -> Option<Vec<u8>> {
+        self.recv_matching(timeout, |f| test_seq(f).is_some())
+    }
+
+    /// The next frame `wanted` accepts to arrive within `timeout`.
+    pub fn recv_matching(
+        &self,
+        timeout: Duration,
+        wanted: impl Fn(&[u8]) -> bool,
+    ) -> Option<Vec<u8>> {
         let deadline = Instant::now() + timeout;
         let mut buf = vec![0u8; 4096];
         loop {
@@ -303,7 +312,7 @@ impl Generator {
                     libc::MSG_DONTWAIT,
                 )
             };
-            if n > 0 && test_seq(&buf[..n as usize]).is_some() {
+            if n > 0 && wanted(&buf[..n as usize]) {
                 return Some(buf[..n as usize].to_vec());
             }
         }
