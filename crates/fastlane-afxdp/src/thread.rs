@@ -149,8 +149,10 @@ fn open_with(
         tx_metadata_len: 0,
     };
     // Each socket's fill ring holds at most its share of the UMEM, so that no socket starves
-    // the others of frames.
-    let fill_capacity = (cfg.umem_frames / queues.len() as u32).min(cfg.fill_ring_size);
+    // the others of frames, less up to a batch kept back for slow-path copies.
+    let share = cfg.umem_frames / queues.len() as u32;
+    let kept_back = (batch_size as u32).min(share / 2);
+    let fill_capacity = (share - kept_back).min(cfg.fill_ring_size);
 
     let mut sockets: Vec<XskSocket> = Vec::with_capacity(queues.len());
     for q in queues {
@@ -465,6 +467,9 @@ impl ThreadIo for AfXdpThread {
         frames: &[&[u8]],
         counters: &QueueCounters,
     ) -> usize {
+        if self.free.len() < frames.len() {
+            self.reap(source);
+        }
         let tx = &mut self.sockets[source].tx;
         let room = tx.free(frames.len().min(u32::MAX as usize) as u32) as usize;
         let mut queued = 0u32;
