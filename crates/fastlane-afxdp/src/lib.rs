@@ -1,62 +1,22 @@
-use fastlane_core::*;
-use std::os::fd::RawFd;
-#[derive(Debug)]
-pub struct XskQueue {
-    pub port: PortId,
-    pub interface: String,
-    pub queue: u16,
-}
-#[derive(Debug)]
-pub struct XskSocketInfo {
-    pub port: PortId,
-    pub queue: u16,
-    pub fd: RawFd,
-    pub zero_copy: bool,
-    pub stats: XskStatsReader,
-}
-#[derive(Debug, Clone)]
-pub struct XskStatsReader;
-impl XskStatsReader {
-    pub fn read(&self) -> Result<XdpStatistics, AfXdpError> {
-        todo!()
-    }
-}
-#[derive(Debug, Default, Clone)]
-pub struct XdpStatistics {
-    pub rx_dropped: u64,
-    pub rx_invalid_descs: u64,
-    pub tx_invalid_descs: u64,
-    pub rx_ring_full: u64,
-    pub rx_fill_ring_empty_descs: u64,
-    pub tx_ring_empty_descs: u64,
-}
-#[derive(Debug, thiserror::Error)]
-#[error("x")]
-pub struct AfXdpError;
-#[derive(Debug)]
-pub struct AfXdpThread;
-impl ThreadIo for AfXdpThread {
-    fn queues(&self) -> &[QueueRef] {
-        todo!()
-    }
-    fn receive(&mut self, _s: usize, _b: &mut Batch, _c: &QueueCounters) -> usize {
-        todo!()
-    }
-    fn complete(&mut self, _s: usize, _b: &mut Batch, _c: &[QueueCounters]) {
-        todo!()
-    }
-    fn idle(&mut self, _f: &[std::os::fd::RawFd]) {}
-    fn split(&self) -> Split {
-        Split::InKernel
-    }
-    fn transmit_copies(&mut self, _s: usize, _f: &[&[u8]], _c: &QueueCounters) -> usize {
-        0
-    }
-}
-pub fn open_thread(
-    _c: &config::AfXdpConfig,
-    _q: &[XskQueue],
-    _b: usize,
-) -> Result<(AfXdpThread, Vec<XskSocketInfo>), AfXdpError> {
-    todo!()
-}
+//! Fastlane's AF_XDP packet I/O backend, written directly on the kernel's AF_XDP socket API (no
+//! libxdp or libbpf at run time).
+//!
+//! Each data-plane thread owns one UMEM, shared by every socket it serves: the first socket
+//! registers it, the others bind with `XDP_SHARED_UMEM` and their own fill and completion rings.
+//! A frame received on one port can therefore be transmitted on another port of the same thread
+//! without a copy. The thread's free frames sit on a stack that feeds the fill rings; every frame
+//! is at any time either on that stack, in a batch being processed, or in a kernel ring.
+//!
+//! This crate does not attach XDP programs: the XDP program redirecting frames to the sockets
+//! (through an XSKMAP filled with [`XskSocketInfo::fd`]) is another crate's business.
+
+mod error;
+mod ring;
+mod socket;
+mod stats;
+mod sys;
+mod thread;
+
+pub use error::AfXdpError;
+pub use stats::{XdpStatistics, XskStatsReader};
+pub use thread::{open_thread, AfXdpThread, FrameCensus, XskQueue, XskSocketInfo};

@@ -1,0 +1,606 @@
+//! The packet I/O of one data-plane thread: one UMEM shared by every socket the thread serves, a
+//! stack of free frames feeding the fill rings, and the `ThreadIo` receive/complete/idle cycle.
+
+use std::os::fd::RawFd;
+
+use fastlane_core::config::{AfXdpConfig, BindMode};
+use fastlane_core::{Batch, DropReason, PortId, QueueCounters, QueueRef, Split, ThreadIo, Verdict};
+
+use crate::error::AfXdpError;
+use crate::socket::{Copying, UmemUse, XskSocket};
+use crate::stats::XskStatsReader;
+use crate::sys::{self, xdp_desc};
+
+/// A port queue for a thread to serve: `queue` of `interface`, which is port `port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XskQueue {
+    pub port: PortId,
+    pub interface: String,
+    pub queue: u16,
+}
+
+/// What the runtime needs to know about each socket `open_thread` opened, in the order of the
+/// queues it was given.
+#[derive(Debug)]
+pub struct XskSocketInfo {
+    pub port: PortId,
+    pub queue: u16,
+    /// The socket, for the XSKMAP of the port's XDP program. Valid while the thread object or
+    /// `stats` lives.
+    pub fd: RawFd,
+    /// Whether the kernel bound the socket in zero-copy mode.
+    pub zero_copy: bool,
+    pub stats: XskStatsReader,
+}
+
+/// Where the thread's UMEM frames are, for checking that none is lost; see
+/// [`AfXdpThread::frame_census`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FrameCensus {
+    pub umem_frames: u32,
+    /// On the thread's free stack.
+    pub free: u32,
+    /// Given to the kernel to receive into and not yet taken back from an RX ring (in fill
+    /// rings, being received, or waiting in RX rings).
+    pub receiving: u32,
+    /// Submitted for transmission and not yet reaped from a completion ring.
+    pub transmitting: u32,
+}
+
+impl FrameCensus {
+    /// Frames the census found; equals `umem_frames` unless a frame leaked or was duplicated.
+    pub fn accounted(&self) -> u32 {
+        self.free + self.receiving + self.transmitting
+    }
+}
+
+/// No socket of the thread serves this port.
+const NO_SOCKET: u16 = u16::MAX;
+
+/// Sendto calls per TX kick at most: a copy-mode kick sends a bounded number of frames (a TX
+/// ring's worth from Linux 6.17, see `XDP_MAX_TX_SKB_BUDGET`; 32 before) and answers EAGAIN
+/// while more wait.
+const MAX_KICKS: usize = 8;
+
+/// Frames being queued for transmission on one socket during `complete`.
+#[derive(Debug, Default, Clone, Copy)]
+struct TxPending {
+    packets: u32,
+    bytes: u64,
+}
+
+/// The AF_XDP packet I/O of one data-plane thread.
+pub struct AfXdpThread {
+    sockets: Vec<XskSocket>,
+    queues: Vec<QueueRef>,
+    /// For each port id, the index of the first socket on that port, or `NO_SOCKET`.
+    port_socket: Vec<u16>,
+    /// UMEM addresses (frame bases) of the frames the thread owns and has not given out.
+    free: Vec<u64>,
+    tx_pending: Vec<TxPending>,
+    /// Sockets with frames in `tx_pending`, in first-touched order.
+    tx_touched: Vec<usize>,
+    pollfds: Vec<libc::pollfd>,
+    umem_base: *mut u8,
+    frame_size: u32,
+    frame_mask: u64,
+    umem_frames: u32,
+    need_wakeup: bool,
+    busy_poll: bool,
+    /// Declared last: the sockets' rings go before the memory they point into.
+    _umem: sys::Mmap,
+}
+
+// SAFETY: the raw pointers (UMEM base, ring mappings) refer to mappings this object owns; the
+// object is used by one thread at a time (ThreadIo takes `&mut self`), and the kernel is the only
+// other party to the shared memory, synchronised through the rings' atomics.
+unsafe impl Send for AfXdpThread {}
+
+impl std::fmt::Debug for AfXdpThread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AfXdpThread")
+            .field("queues", &self.queues)
+            .field("free_frames", &self.free.len())
+            .field("umem_frames", &self.umem_frames)
+            .field("frame_size", &self.frame_size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens one AF_XDP socket per queue in `queues` around one UMEM, for one data-plane thread.
+/// Runs in the calling thread's network namespace. The sockets' fill rings are primed, so frames
+/// are received as soon as an XDP program redirects them to the sockets.
+pub fn open_thread(
+    cfg: &AfXdpConfig,
+    queues: &[XskQueue],
+    batch_size: usize,
+) -> Result<(AfXdpThread, Vec<XskSocketInfo>), AfXdpError> {
+    match cfg.bind_mode {
+        BindMode::Copy => open_with(cfg, queues, batch_size, Copying::Copy),
+        BindMode::ZeroCopy => open_with(cfg, queues, batch_size, Copying::ZeroCopy),
+        BindMode::Auto => match open_with(cfg, queues, batch_size, Copying::ZeroCopy) {
+            Err(e) if e.is_zero_copy_refused() => {
+                log::info!("AF_XDP zero-copy unavailable ({e}); using copy mode");
+                open_with(cfg, queues, batch_size, Copying::Copy)
+            }
+            other => other,
+        },
+    }
+}
+
+fn open_with(
+    cfg: &AfXdpConfig,
+    queues: &[XskQueue],
+    batch_size: usize,
+    copying: Copying,
+) -> Result<(AfXdpThread, Vec<XskSocketInfo>), AfXdpError> {
+    check_config(cfg, queues, batch_size)?;
+    let umem_len = cfg.umem_frames as usize * cfg.frame_size as usize;
+    let umem = sys::Mmap::anonymous(umem_len).map_err(|source| AfXdpError::Umem {
+        bytes: umem_len,
+        source,
+    })?;
+    let reg = sys::xdp_umem_reg {
+        addr: umem.as_ptr() as u64,
+        len: umem.len() as u64,
+        chunk_size: cfg.frame_size,
+        headroom: cfg.frame_headroom,
+        flags: 0,
+        tx_metadata_len: 0,
+    };
+    // Each socket's fill ring holds at most its share of the UMEM, so that no socket starves
+    // the others of frames, less up to a batch kept back for slow-path copies.
+    let share = cfg.umem_frames / queues.len() as u32;
+    let kept_back = (batch_size as u32).min(share / 2);
+    let fill_capacity = (share - kept_back).min(cfg.fill_ring_size);
+
+    let mut sockets: Vec<XskSocket> = Vec::with_capacity(queues.len());
+    for q in queues {
+        let umem_use = match sockets.first() {
+            None => UmemUse::Register(&reg),
+            Some(first) => UmemUse::Share {
+                first: first.raw_fd,
+            },
+        };
+        sockets.push(XskSocket::open(
+            cfg,
+            &q.interface,
+            q.queue,
+            copying,
+            umem_use,
+            fill_capacity,
+        )?);
+    }
+
+    let max_port = queues.iter().map(|q| q.port).max().unwrap_or(0);
+    let mut port_socket = vec![NO_SOCKET; max_port as usize + 1];
+    for (i, q) in queues.iter().enumerate().rev() {
+        port_socket[q.port as usize] = i as u16;
+    }
+    let infos = queues
+        .iter()
+        .zip(&sockets)
+        .map(|(q, s)| XskSocketInfo {
+            port: q.port,
+            queue: q.queue,
+            fd: s.raw_fd,
+            zero_copy: s.zero_copy,
+            stats: XskStatsReader::new(s.fd.clone()),
+        })
+        .collect();
+    let pollfds = sockets
+        .iter()
+        .map(|s| libc::pollfd {
+            fd: s.raw_fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let frame_size = cfg.frame_size;
+    let mut thread = AfXdpThread {
+        queues: queues
+            .iter()
+            .map(|q| QueueRef {
+                port: q.port,
+                queue: q.queue,
+            })
+            .collect(),
+        port_socket,
+        free: (0..cfg.umem_frames as u64)
+            .rev()
+            .map(|i| i * frame_size as u64)
+            .collect(),
+        tx_pending: vec![TxPending::default(); sockets.len()],
+        tx_touched: Vec::with_capacity(sockets.len()),
+        pollfds,
+        umem_base: umem.as_ptr(),
+        frame_size,
+        frame_mask: !(frame_size as u64 - 1),
+        umem_frames: cfg.umem_frames,
+        need_wakeup: cfg.need_wakeup,
+        busy_poll: cfg.busy_poll.is_some(),
+        sockets,
+        _umem: umem,
+    };
+    for i in 0..thread.sockets.len() {
+        thread.refill(i);
+    }
+    Ok((thread, infos))
+}
+
+fn check_config(
+    cfg: &AfXdpConfig,
+    queues: &[XskQueue],
+    batch_size: usize,
+) -> Result<(), AfXdpError> {
+    let problem = if queues.is_empty() {
+        "a thread needs at least one queue".to_string()
+    } else if queues.len() >= NO_SOCKET as usize {
+        format!("{} queues on one thread", queues.len())
+    } else if !cfg.frame_size.is_power_of_two() || cfg.frame_size < 2048 {
+        format!(
+            "frame_size {} is not a power of two >= 2048",
+            cfg.frame_size
+        )
+    } else if cfg.umem_frames < queues.len() as u32 {
+        format!(
+            "umem_frames {} is fewer than the thread's {} queues",
+            cfg.umem_frames,
+            queues.len()
+        )
+    } else if cfg.frame_headroom > cfg.frame_size / 2 {
+        format!(
+            "frame_headroom {} leaves too little of a {}-byte frame",
+            cfg.frame_headroom, cfg.frame_size
+        )
+    } else if batch_size == 0 || batch_size > cfg.rx_ring_size as usize {
+        format!(
+            "batch size {batch_size} is not within 1..=rx_ring_size ({})",
+            cfg.rx_ring_size
+        )
+    } else if (cfg.umem_frames as usize)
+        .checked_mul(cfg.frame_size as usize)
+        .is_none()
+    {
+        "umem_frames * frame_size overflows".to_string()
+    } else {
+        return Ok(());
+    };
+    Err(AfXdpError::Config(problem))
+}
+
+impl AfXdpThread {
+    /// Where the UMEM frames are, from the rings' running indices: per socket, frames published
+    /// to the fill ring minus RX descriptors taken, and TX descriptors published minus
+    /// completions reaped.
+    pub fn frame_census(&self) -> FrameCensus {
+        let mut census = FrameCensus {
+            umem_frames: self.umem_frames,
+            free: self.free.len() as u32,
+            ..FrameCensus::default()
+        };
+        for s in &self.sockets {
+            census.receiving += s.fill.published().wrapping_sub(s.rx.consumed());
+            census.transmitting += s.tx.published().wrapping_sub(s.completion.consumed());
+        }
+        census
+    }
+
+    /// Moves free frames into socket `i`'s fill ring, as many as it takes.
+    #[inline]
+    fn refill(&mut self, i: usize) {
+        let fill = &mut self.sockets[i].fill;
+        let n = fill.free(self.free.len() as u32);
+        if n == 0 {
+            return;
+        }
+        let start = self.free.len() - n as usize;
+        for (k, &addr) in self.free[start..].iter().enumerate() {
+            fill.write(k as u32, addr);
+        }
+        self.free.truncate(start);
+        fill.publish(n);
+    }
+
+    /// Moves the frames socket `i` has finished sending back onto the free stack.
+    #[inline]
+    fn reap(&mut self, i: usize) {
+        let completion = &mut self.sockets[i].completion;
+        let n = completion.available(u32::MAX);
+        if n == 0 {
+            return;
+        }
+        for k in 0..n {
+            self.free.push(completion.read(k) & self.frame_mask);
+        }
+        completion.release(n);
+    }
+
+    /// Asks the kernel to send what socket `i`'s TX ring holds, if it needs asking.
+    fn kick_tx(&mut self, i: usize) {
+        for _ in 0..MAX_KICKS {
+            let socket = &self.sockets[i];
+            if self.need_wakeup && !socket.tx.needs_wakeup() {
+                return;
+            }
+            match sys::kick_tx(socket.raw_fd) {
+                Ok(()) => return,
+                // More frames wait, or the completion ring is full: make room and go on.
+                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => self.reap(i),
+                Err(e) => {
+                    if !matches!(
+                        e.raw_os_error(),
+                        Some(libc::EBUSY | libc::ENOBUFS | libc::ENETDOWN)
+                    ) {
+                        log::warn!("AF_XDP TX wake-up (sendto) on {:?}: {e}", self.queues[i]);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl ThreadIo for AfXdpThread {
+    fn queues(&self) -> &[QueueRef] {
+        &self.queues
+    }
+
+    fn receive(&mut self, source: usize, batch: &mut Batch, counters: &QueueCounters) -> usize {
+        self.refill(source);
+        let QueueRef { port, queue } = self.queues[source];
+        let rx = &mut self.sockets[source].rx;
+        let slots = batch.begin_fill(port, queue);
+        let n = rx.available(slots.len() as u32);
+        let mut bytes = 0u64;
+        for (k, slot) in slots[..n as usize].iter_mut().enumerate() {
+            let desc: xdp_desc = rx.read(k as u32);
+            let base = desc.addr & self.frame_mask;
+            // The kernel places a frame within the chunk it took from the fill ring (aligned
+            // mode), so offset + len stays within frame_size.
+            let offset = (desc.addr - base) as u32;
+            // SAFETY: `base` is the start of a UMEM frame (the kernel only returns addresses of
+            // frames we gave it), the frame is ours until `complete` hands it back, and the
+            // kernel keeps the packet within it.
+            unsafe {
+                slot.set(
+                    self.umem_base.add(base as usize),
+                    self.frame_size,
+                    offset,
+                    desc.len,
+                    base,
+                )
+            };
+            bytes += desc.len as u64;
+        }
+        rx.release(n);
+        batch.set_len(n as usize);
+        if n > 0 {
+            counters.rx_packets.add(n as u64);
+            counters.rx_bytes.add(bytes);
+            counters.rx_batches.add(1);
+        }
+        n as usize
+    }
+
+    fn complete(&mut self, source: usize, batch: &mut Batch, counters: &[QueueCounters]) {
+        let mut dropped = [0u64; DropReason::COUNT];
+        for slot in batch.slots() {
+            let target = match slot.verdict() {
+                Verdict::Transmit => source,
+                Verdict::TransmitOn(port) => match self.port_socket.get(port as usize) {
+                    Some(&i) if i != NO_SOCKET => i as usize,
+                    _ => {
+                        dropped[DropReason::NoSuchPort as usize] += 1;
+                        self.free.push(slot.handle());
+                        continue;
+                    }
+                },
+                // The runtime has already copied it to the slow path.
+                Verdict::Kernel => {
+                    self.free.push(slot.handle());
+                    continue;
+                }
+                Verdict::Drop(reason) => {
+                    dropped[reason as usize] += 1;
+                    self.free.push(slot.handle());
+                    continue;
+                }
+                Verdict::Pending => {
+                    dropped[DropReason::NoVerdict as usize] += 1;
+                    self.free.push(slot.handle());
+                    continue;
+                }
+            };
+            let pending = &mut self.tx_pending[target];
+            let tx = &mut self.sockets[target].tx;
+            if tx.free(pending.packets + 1) <= pending.packets {
+                dropped[DropReason::TxRingFull as usize] += 1;
+                self.free.push(slot.handle());
+                continue;
+            }
+            if pending.packets == 0 {
+                self.tx_touched.push(target);
+            }
+            tx.write(
+                pending.packets,
+                xdp_desc {
+                    addr: slot.handle() + slot.offset() as u64,
+                    len: slot.len(),
+                    options: 0,
+                },
+            );
+            pending.packets += 1;
+            pending.bytes += slot.len() as u64;
+        }
+        batch.set_len(0);
+
+        for k in 0..self.tx_touched.len() {
+            let target = self.tx_touched[k];
+            let TxPending { packets, bytes } = std::mem::take(&mut self.tx_pending[target]);
+            self.sockets[target].tx.publish(packets);
+            counters[target].tx_packets.add(packets as u64);
+            counters[target].tx_bytes.add(bytes);
+            self.kick_tx(target);
+            self.reap(target);
+        }
+        self.tx_touched.clear();
+        for (reason, &n) in DropReason::ALL.iter().zip(&dropped) {
+            if n > 0 {
+                counters[source].drop(*reason, n);
+            }
+        }
+    }
+
+    fn split(&self) -> Split {
+        // The XDP program passes slow-path frames to the kernel before they reach a socket.
+        Split::InKernel
+    }
+
+    /// Copies each frame into a free UMEM frame and queues it on socket `source`'s TX ring, in
+    /// order, until frames or ring space run out. A frame longer than a UMEM frame cannot be
+    /// sent at all: it is skipped, counted as dropped (`NoBuffer`) and included in the count
+    /// returned, so that the caller does not offer it again.
+    fn transmit_copies(
+        &mut self,
+        source: usize,
+        frames: &[&[u8]],
+        counters: &QueueCounters,
+    ) -> usize {
+        if self.free.len() < frames.len() {
+            self.reap(source);
+        }
+        let tx = &mut self.sockets[source].tx;
+        let room = tx.free(frames.len().min(u32::MAX as usize) as u32) as usize;
+        let mut queued = 0u32;
+        let mut bytes = 0u64;
+        let mut too_long = 0u64;
+        let mut taken = 0;
+        for frame in &frames[..room.min(frames.len())] {
+            if frame.len() > self.frame_size as usize {
+                too_long += 1;
+                taken += 1;
+                continue;
+            }
+            let Some(base) = self.free.pop() else { break };
+            // SAFETY: `base` is a free UMEM frame, owned by nobody else until the kernel takes
+            // it from the TX ring, and the frame fits in its frame_size bytes.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    frame.as_ptr(),
+                    self.umem_base.add(base as usize),
+                    frame.len(),
+                )
+            };
+            tx.write(
+                queued,
+                xdp_desc {
+                    addr: base,
+                    len: frame.len() as u32,
+                    options: 0,
+                },
+            );
+            queued += 1;
+            bytes += frame.len() as u64;
+            taken += 1;
+        }
+        if too_long > 0 {
+            counters.drop(DropReason::NoBuffer, too_long);
+        }
+        if queued > 0 {
+            tx.publish(queued);
+            counters.tx_packets.add(queued as u64);
+            counters.tx_bytes.add(bytes);
+            self.kick_tx(source);
+            self.reap(source);
+        }
+        taken
+    }
+
+    fn idle(&mut self, also_wake_on: &[RawFd]) {
+        for i in 0..self.sockets.len() {
+            self.reap(i);
+            self.refill(i);
+            if self.sockets[i].tx.outstanding() > 0 {
+                self.kick_tx(i);
+            }
+        }
+        if self.busy_poll {
+            for socket in &self.sockets {
+                // Drives the device's NAPI from this thread; errors only mean nothing to do.
+                let _ = sys::kick_rx(socket.raw_fd);
+            }
+            return;
+        }
+        for socket in &self.sockets {
+            if self.need_wakeup && socket.fill.needs_wakeup() {
+                let _ = sys::kick_rx(socket.raw_fd);
+            }
+        }
+        self.pollfds.truncate(self.sockets.len());
+        for p in &mut self.pollfds {
+            p.revents = 0;
+        }
+        self.pollfds
+            .extend(also_wake_on.iter().map(|&fd| libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            }));
+        if let Err(e) = sys::poll(&mut self.pollfds, 100) {
+            if e.raw_os_error() != Some(libc::EINTR) {
+                log::warn!("poll on AF_XDP sockets: {e}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue(interface: &str) -> XskQueue {
+        XskQueue {
+            port: 0,
+            interface: interface.to_string(),
+            queue: 0,
+        }
+    }
+
+    fn config_error(cfg: &AfXdpConfig, queues: &[XskQueue], batch: usize) -> String {
+        match open_thread(cfg, queues, batch) {
+            Err(AfXdpError::Config(text)) => text,
+            other => panic!("expected a config error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn impossible_configs_are_refused_before_any_syscall() {
+        let cfg = AfXdpConfig::default();
+        assert!(config_error(&cfg, &[], 64).contains("at least one queue"));
+        assert!(config_error(&cfg, &[queue("lo")], 0).contains("batch size 0"));
+        assert!(config_error(&cfg, &[queue("lo")], 4096).contains("rx_ring_size"));
+        let odd = AfXdpConfig {
+            frame_size: 3000,
+            ..AfXdpConfig::default()
+        };
+        assert!(config_error(&odd, &[queue("lo")], 64).contains("frame_size 3000"));
+        let tiny = AfXdpConfig {
+            umem_frames: 1,
+            ..AfXdpConfig::default()
+        };
+        let two = [queue("lo"), queue("lo")];
+        assert!(config_error(&tiny, &two, 64).contains("fewer than"));
+    }
+
+    #[test]
+    fn a_missing_interface_is_named() {
+        let cfg = AfXdpConfig {
+            umem_frames: 64,
+            ..AfXdpConfig::default()
+        };
+        let err = open_thread(&cfg, &[queue("fla-nonexistent")], 64).unwrap_err();
+        assert!(matches!(err, AfXdpError::NoSuchInterface { .. }), "{err:?}");
+        assert!(err.to_string().contains("fla-nonexistent"), "{err}");
+    }
+}
