@@ -1,0 +1,273 @@
+//! The TPACKET_V3 rings of one socket, as mapped into this process: the RX ring of blocks the
+//! kernel fills and hands over whole, and the TX ring of fixed frames.
+//!
+//! Ownership passes through one status word per RX block and per TX frame: the side that owns the
+//! memory writes the word last, with release ordering, and the other reads it first, with
+//! acquire ordering.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::sys;
+
+// Offsets in `struct tpacket_block_desc` (version, offset_to_priv, then `tpacket_hdr_v1`).
+const BLOCK_STATUS: usize = 8;
+const BLOCK_NUM_PKTS: usize = 12;
+const BLOCK_FIRST_PKT: usize = 16;
+
+// Offsets in `struct tpacket3_hdr`.
+const PKT_NEXT_OFFSET: usize = 0;
+const PKT_SNAPLEN: usize = 12;
+const PKT_LEN: usize = 16;
+const PKT_STATUS: usize = 20;
+const PKT_MAC: usize = 24;
+const PKT_HDR_LEN: usize = std::mem::size_of::<sys::tpacket3_hdr>();
+
+/// Where a TX frame's data starts when PACKET_TX_HAS_OFF is off: the header, aligned.
+pub(crate) const TX_DATA_OFFSET: usize =
+    (PKT_HDR_LEN + sys::TPACKET_ALIGNMENT - 1) & !(sys::TPACKET_ALIGNMENT - 1);
+
+/// # Safety
+/// `p` must be 4-byte aligned and valid for the lifetime of the mapping it is in.
+unsafe fn status_word<'a>(p: *mut u8) -> &'a AtomicU32 {
+    // SAFETY: the caller vouches for alignment and validity; the kernel writes the word only
+    // with atomic stores of its own.
+    unsafe { AtomicU32::from_ptr(p.cast()) }
+}
+
+/// # Safety
+/// `p` must be valid for a 4-byte read.
+unsafe fn read_u32(p: *const u8) -> u32 {
+    // SAFETY: the caller vouches for validity; the fields are 4-byte aligned, but nothing needs it.
+    unsafe { p.cast::<u32>().read_unaligned() }
+}
+
+/// A received frame: the packet is `buf[offset..offset + len]`, and the bytes in front of it
+/// (its TPACKET_V3 header and the reserve) are headroom the packet may grow into.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RxFrame {
+    pub buf: *mut u8,
+    pub buf_len: u32,
+    pub offset: u32,
+    pub len: u32,
+    /// The frame on the wire was longer than what the ring holds (`tp_len > tp_snaplen`).
+    pub truncated: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct RxRing {
+    base: *mut u8,
+    block_size: usize,
+    block_count: u32,
+    /// The block being walked, or to be walked next.
+    block: u32,
+    /// Whether `block` is user space's and being walked.
+    walking: bool,
+    /// Packets of `block` not yet handed out.
+    remaining: u32,
+    /// Offset in `block` of the next packet's header.
+    offset: usize,
+    /// Blocks whose every packet was handed out, not yet given back to the kernel: the ones
+    /// just before `block`.
+    held: u32,
+}
+
+impl RxRing {
+    /// # Safety
+    /// `base` must be the start of a mapped TPACKET_V3 RX ring of `block_count` blocks of
+    /// `block_size` bytes that outlives the returned object.
+    pub unsafe fn new(base: *mut u8, block_size: usize, block_count: u32) -> RxRing {
+        RxRing {
+            base,
+            block_size,
+            block_count,
+            block: 0,
+            walking: false,
+            remaining: 0,
+            offset: 0,
+            held: 0,
+        }
+    }
+
+    fn block_ptr(&self, block: u32) -> *mut u8 {
+        // SAFETY: `block < block_count`, so the result is inside the ring (`new`'s contract).
+        unsafe { self.base.add(block as usize * self.block_size) }
+    }
+
+    fn block_status(&self, block: u32) -> &AtomicU32 {
+        // SAFETY: every block starts page-aligned with its descriptor; the ring outlives self.
+        unsafe { status_word(self.block_ptr(block).add(BLOCK_STATUS)) }
+    }
+
+    fn finish_block(&mut self) {
+        self.walking = false;
+        self.held += 1;
+        self.block = (self.block + 1) % self.block_count;
+    }
+
+    /// The next received frame, if the kernel has handed over one not yet returned. The frame's
+    /// memory stays valid and ours until [`RxRing::release_held`] after its block was finished.
+    pub fn next(&mut self) -> Option<RxFrame> {
+        loop {
+            if !self.walking {
+                // Every block is held: the next one is the oldest of them, already walked.
+                if self.held == self.block_count {
+                    return None;
+                }
+                let status = self.block_status(self.block).load(Ordering::Acquire);
+                if status & sys::TP_STATUS_USER == 0 {
+                    return None;
+                }
+                let block = self.block_ptr(self.block);
+                // SAFETY: the block is ours (status read with acquire), and its descriptor is
+                // inside it.
+                let (num_pkts, first) = unsafe {
+                    (
+                        read_u32(block.add(BLOCK_NUM_PKTS)),
+                        read_u32(block.add(BLOCK_FIRST_PKT)),
+                    )
+                };
+                self.walking = true;
+                self.remaining = num_pkts;
+                self.offset = first as usize;
+            }
+            if self.remaining == 0 || self.offset + PKT_HDR_LEN > self.block_size {
+                self.finish_block();
+                continue;
+            }
+            // SAFETY: the header lies inside the block (checked just above), which is ours.
+            let (next, snaplen, len, mac) = unsafe {
+                let pkt = self.block_ptr(self.block).add(self.offset);
+                (
+                    read_u32(pkt.add(PKT_NEXT_OFFSET)),
+                    read_u32(pkt.add(PKT_SNAPLEN)),
+                    read_u32(pkt.add(PKT_LEN)),
+                    pkt.add(PKT_MAC).cast::<u16>().read_unaligned() as u32,
+                )
+            };
+            let buf_len = mac as usize + snaplen as usize;
+            if self.offset + buf_len > self.block_size {
+                // The kernel never writes such a header; give up on the block rather than
+                // trust it.
+                log::warn!("TPACKET_V3 packet header runs past its block; skipping the block");
+                self.finish_block();
+                continue;
+            }
+            // SAFETY: checked just above to lie inside the block.
+            let buf = unsafe { self.block_ptr(self.block).add(self.offset) };
+            let frame = RxFrame {
+                buf,
+                buf_len: buf_len as u32,
+                offset: mac,
+                len: snaplen,
+                truncated: len > snaplen,
+            };
+            self.remaining -= 1;
+            if self.remaining == 0 || next == 0 {
+                self.finish_block();
+            } else {
+                self.offset += next as usize;
+            }
+            return Some(frame);
+        }
+    }
+
+    /// Gives every finished block back to the kernel. Only once no frame of theirs is in use.
+    pub fn release_held(&mut self) {
+        let oldest = (self.block + self.block_count - self.held) % self.block_count;
+        for k in 0..self.held {
+            let block = (oldest + k) % self.block_count;
+            self.block_status(block)
+                .store(sys::TP_STATUS_KERNEL, Ordering::Release);
+        }
+        self.held = 0;
+    }
+}
+
+/// Why a frame was not queued for transmission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TxRefusal {
+    /// The next frame of the ring is still being sent.
+    Full,
+    /// The frame does not fit a TX ring frame.
+    TooLong,
+}
+
+#[derive(Debug)]
+pub(crate) struct TxRing {
+    base: *mut u8,
+    block_size: usize,
+    frames_per_block: u32,
+    frame_size: usize,
+    frame_count: u32,
+    /// The next frame to fill.
+    head: u32,
+    /// Frames filled since the last flush.
+    pub unflushed: u32,
+}
+
+impl TxRing {
+    /// # Safety
+    /// `base` must be the start of a mapped TPACKET_V3 TX ring laid out by these sizes that
+    /// outlives the returned object; `frame_size` must be a multiple of 16 and at most
+    /// `block_size`.
+    pub unsafe fn new(
+        base: *mut u8,
+        block_size: usize,
+        frame_size: usize,
+        frame_count: u32,
+    ) -> TxRing {
+        TxRing {
+            base,
+            block_size,
+            frames_per_block: (block_size / frame_size) as u32,
+            frame_size,
+            frame_count,
+            head: 0,
+            unflushed: 0,
+        }
+    }
+
+    pub fn frame_size(&self) -> usize {
+        self.frame_size
+    }
+
+    fn frame_ptr(&self, frame: u32) -> *mut u8 {
+        let block = (frame / self.frames_per_block) as usize;
+        let within = (frame % self.frames_per_block) as usize;
+        // SAFETY: `frame < frame_count`, so the result is a frame inside the ring.
+        unsafe {
+            self.base
+                .add(block * self.block_size + within * self.frame_size)
+        }
+    }
+
+    /// Copies `data` into the next frame and marks it for the next flush.
+    pub fn push(&mut self, data: &[u8]) -> Result<(), TxRefusal> {
+        if data.len() > self.frame_size - TX_DATA_OFFSET {
+            return Err(TxRefusal::TooLong);
+        }
+        let frame = self.frame_ptr(self.head);
+        // SAFETY: frames are 16-byte aligned; the status word is inside the frame.
+        let status = unsafe { status_word(frame.add(PKT_STATUS)) };
+        let state = status.load(Ordering::Acquire);
+        if state & (sys::TP_STATUS_SEND_REQUEST | sys::TP_STATUS_SENDING) != 0 {
+            return Err(TxRefusal::Full);
+        }
+        if state & sys::TP_STATUS_WRONG_FORMAT != 0 {
+            log::warn!("the kernel refused a TPACKET_V3 TX frame as malformed");
+        }
+        // SAFETY: the frame is ours (its status, read with acquire, says the kernel is done with
+        // it); the data fits behind the header (checked above) and the RX ring or caller buffer
+        // it comes from does not overlap the TX ring.
+        unsafe {
+            std::ptr::copy_nonoverlapping(data.as_ptr(), frame.add(TX_DATA_OFFSET), data.len());
+            frame.add(PKT_NEXT_OFFSET).cast::<u32>().write(0);
+            frame.add(PKT_SNAPLEN).cast::<u32>().write(data.len() as u32);
+            frame.add(PKT_LEN).cast::<u32>().write(data.len() as u32);
+        }
+        status.store(sys::TP_STATUS_SEND_REQUEST, Ordering::Release);
+        self.head = (self.head + 1) % self.frame_count;
+        self.unflushed += 1;
+        Ok(())
+    }
+}
