@@ -175,7 +175,10 @@ mod tests {
     #[test]
     fn a_loaded_filter_is_used_whatever_suppress_kernel_says() {
         for suppress in [false, true] {
-            assert!(matches!(choose_split(Ok(()), suppress, "eth0"), Ok(Some(()))));
+            assert!(matches!(
+                choose_split(Ok(()), suppress, "eth0"),
+                Ok(Some(()))
+            ));
         }
     }
 
@@ -192,7 +195,12 @@ mod tests {
                 "{err}"
             );
             let text = err.to_string();
-            for needed in ["eth0: ", "CAP_BPF", "CAP_NET_ADMIN", "suppress_kernel to false"] {
+            for needed in [
+                "eth0: ",
+                "CAP_BPF",
+                "CAP_NET_ADMIN",
+                "suppress_kernel to false",
+            ] {
                 assert!(text.contains(needed), "{needed} missing from: {text}");
             }
         }

@@ -262,7 +262,10 @@ impl TxRing {
         unsafe {
             std::ptr::copy_nonoverlapping(data.as_ptr(), frame.add(TX_DATA_OFFSET), data.len());
             frame.add(PKT_NEXT_OFFSET).cast::<u32>().write(0);
-            frame.add(PKT_SNAPLEN).cast::<u32>().write(data.len() as u32);
+            frame
+                .add(PKT_SNAPLEN)
+                .cast::<u32>()
+                .write(data.len() as u32);
             frame.add(PKT_LEN).cast::<u32>().write(data.len() as u32);
         }
         status.store(sys::TP_STATUS_SEND_REQUEST, Ordering::Release);

@@ -37,8 +37,7 @@ impl PacketStatsReader {
     pub fn read(&self) -> Result<PacketStatistics, AfPacketError> {
         // Held across the read, so that no concurrent read's delta is lost.
         let mut totals = self.totals.lock().unwrap_or_else(|e| e.into_inner());
-        let delta =
-            sys::packet_statistics(self.fd.as_fd()).map_err(AfPacketError::Statistics)?;
+        let delta = sys::packet_statistics(self.fd.as_fd()).map_err(AfPacketError::Statistics)?;
         totals.packets += delta.tp_packets as u64;
         totals.drops += delta.tp_drops as u64;
         totals.freeze_q_cnt += delta.tp_freeze_q_cnt as u64;

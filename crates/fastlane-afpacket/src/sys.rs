@@ -9,10 +9,11 @@ use std::ptr::NonNull;
 
 pub use libc::{
     tpacket3_hdr, tpacket_req3, tpacket_stats_v3, PACKET_FANOUT, PACKET_FANOUT_CPU,
-    PACKET_FANOUT_FLAG_IGNORE_OUTGOING, PACKET_FANOUT_FLAG_UNIQUEID, PACKET_FANOUT_HASH, PACKET_FANOUT_LB, PACKET_FANOUT_QM,
-    PACKET_IGNORE_OUTGOING, PACKET_LOSS, PACKET_RESERVE, PACKET_RX_RING, PACKET_STATISTICS, PACKET_TX_RING,
-    PACKET_VERSION, SOL_PACKET, SOL_SOCKET, SO_ATTACH_BPF, TPACKET_ALIGNMENT, TP_STATUS_KERNEL,
-    TP_STATUS_SENDING, TP_STATUS_SEND_REQUEST, TP_STATUS_USER, TP_STATUS_WRONG_FORMAT,
+    PACKET_FANOUT_FLAG_IGNORE_OUTGOING, PACKET_FANOUT_FLAG_UNIQUEID, PACKET_FANOUT_HASH,
+    PACKET_FANOUT_LB, PACKET_FANOUT_QM, PACKET_IGNORE_OUTGOING, PACKET_LOSS, PACKET_RESERVE,
+    PACKET_RX_RING, PACKET_STATISTICS, PACKET_TX_RING, PACKET_VERSION, SOL_PACKET, SOL_SOCKET,
+    SO_ATTACH_BPF, TPACKET_ALIGNMENT, TP_STATUS_KERNEL, TP_STATUS_SENDING, TP_STATUS_SEND_REQUEST,
+    TP_STATUS_USER, TP_STATUS_WRONG_FORMAT,
 };
 
 /// `TPACKET_V3` of `enum tpacket_versions`.
@@ -30,7 +31,8 @@ fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
 /// names one, so the ring and the filter are in place before the first frame.
 pub fn packet_socket() -> io::Result<OwnedFd> {
     // SAFETY: plain syscall with constant arguments.
-    let fd = check(unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) })?;
+    let fd =
+        check(unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) })?;
     // SAFETY: `fd` was just returned by socket() and is owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }

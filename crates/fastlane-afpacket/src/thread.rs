@@ -5,9 +5,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 
 use fastlane_core::config::{AfPacketConfig, FanoutMode};
-use fastlane_core::{
-    Batch, DropReason, PortId, QueueCounters, QueueRef, Split, ThreadIo, Verdict,
-};
+use fastlane_core::{Batch, DropReason, PortId, QueueCounters, QueueRef, Split, ThreadIo, Verdict};
 
 use crate::error::AfPacketError;
 use crate::port::AfPacketPort;
@@ -87,7 +85,7 @@ fn check_config(
         )
     } else if cfg.block_count == 0 {
         "block_count must be at least 1".to_string()
-    } else if cfg.frame_size % sys::TPACKET_ALIGNMENT as u32 != 0
+    } else if !cfg.frame_size.is_multiple_of(sys::TPACKET_ALIGNMENT as u32)
         || cfg.frame_size < min_frame
         || cfg.frame_size > cfg.block_size
     {
@@ -105,12 +103,12 @@ fn check_config(
 }
 
 fn fanout_mode(mode: FanoutMode) -> u32 {
-    (match mode {
+    match mode {
         FanoutMode::Hash => sys::PACKET_FANOUT_HASH,
         FanoutMode::Cpu => sys::PACKET_FANOUT_CPU,
         FanoutMode::LoadBalance => sys::PACKET_FANOUT_LB,
         FanoutMode::QueueMapping => sys::PACKET_FANOUT_QM,
-    }) as u32
+    }
 }
 
 /// Opens one socket per queue in `queues`, for one data-plane thread, and joins each to its
@@ -283,18 +281,15 @@ fn join_fanout(
     port: &AfPacketPort,
     sock: std::os::fd::BorrowedFd<'_>,
 ) -> std::io::Result<()> {
-    let mode = fanout_mode(cfg.fanout) | sys::PACKET_FANOUT_FLAG_IGNORE_OUTGOING as u32;
-    let mut group = port
-        .fanout_group
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let mode = fanout_mode(cfg.fanout) | sys::PACKET_FANOUT_FLAG_IGNORE_OUTGOING;
+    let mut group = port.fanout_group.lock().unwrap_or_else(|e| e.into_inner());
     match *group {
         Some(id) => {
             let arg = id as u32 | mode << 16;
             sys::setsockopt(sock, sys::SOL_PACKET, sys::PACKET_FANOUT, &arg)
         }
         None => {
-            let arg = (mode | sys::PACKET_FANOUT_FLAG_UNIQUEID as u32) << 16;
+            let arg = (mode | sys::PACKET_FANOUT_FLAG_UNIQUEID) << 16;
             sys::setsockopt(sock, sys::SOL_PACKET, sys::PACKET_FANOUT, &arg)?;
             *group = Some(sys::fanout(sock)? as u16);
             Ok(())

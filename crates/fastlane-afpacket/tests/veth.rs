@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use common::{is_port_unreachable, is_udp_to, Capture, Forwarder, Testbed};
 use fastlane_afpacket::{
-    open_port, open_thread, AfPacketError, AfPacketPort, AfPacketThread, PacketQueue, SplitMechanism,
+    open_port, open_thread, AfPacketError, AfPacketPort, AfPacketThread, PacketQueue,
+    SplitMechanism,
 };
 use fastlane_core::config::{AfPacketConfig, FanoutMode, FilterConfig, PortMatch};
 use fastlane_core::{DropReason, FilterTables, QueueCounters, Split, ThreadIo};
@@ -48,7 +49,7 @@ fn open(bed: &Testbed, cfg: &AfPacketConfig, count: u16) -> (AfPacketPort, Forwa
     bed.in_fwd(|| {
         let port = open_port(cfg, &bed.fwd_veth(), &filter()).expect("open the port");
         let io = open_thread(cfg, &[&port], &queues(bed, count), 32).expect("open the thread");
-        (port, Forwarder::start(io))
+        (port, Forwarder::start(io, None))
     })
 }
 
@@ -131,7 +132,10 @@ fn udp_comes_back_macswapped_while_ping_and_tcp_reach_the_kernel() {
     let no_ports = bed.fwd_udp_stat("NoPorts");
     let capture = bed.in_gen(|| Capture::open(&bed.gen_veth()));
     send_udp(&bed, N, 1);
-    assert!(forwarder.wait_for(Duration::from_secs(5), |c| c[0].tx_packets.get() >= N as u64));
+    assert!(
+        forwarder.wait_for(Duration::from_secs(5), |c| c[0].tx_packets.get()
+            >= N as u64)
+    );
     let frames = capture.frames(Duration::from_millis(300));
     let returned = frames
         .iter()
@@ -147,7 +151,11 @@ fn udp_comes_back_macswapped_while_ping_and_tcp_reach_the_kernel() {
     assert_eq!(bed.fwd_udp_stat("NoPorts"), no_ports);
     let c = &counters[0];
     assert_eq!(
-        (c.rx_packets.get(), c.tx_packets.get(), c.rx_batches.get() > 0),
+        (
+            c.rx_packets.get(),
+            c.tx_packets.get(),
+            c.rx_batches.get() > 0
+        ),
         (N as u64, N as u64, true)
     );
     assert_eq!(c.rx_bytes.get(), c.tx_bytes.get());
@@ -157,7 +165,15 @@ fn udp_comes_back_macswapped_while_ping_and_tcp_reach_the_kernel() {
     drop(io);
     drop(port);
     assert_eq!(tcx_programs(&bed), 0, "the tc program outlived its port");
-    let link = common::ip(&["-n", &bed.fwd(), "-d", "link", "show", "dev", &bed.fwd_veth()]);
+    let link = common::ip(&[
+        "-n",
+        &bed.fwd(),
+        "-d",
+        "link",
+        "show",
+        "dev",
+        &bed.fwd_veth(),
+    ]);
     assert!(!link.contains("prog/xdp"), "{link}");
 }
 
@@ -170,4 +186,214 @@ fn kernel_statistics(io: &AfPacketThread) -> Vec<u64> {
             stats.packets
         })
         .collect()
+}
+
+#[test]
+fn without_suppression_the_kernel_also_answers_fast_path_udp() {
+    let bed = Testbed::new("flkicm", 2);
+    let (port, forwarder) = open(&bed, &config(false), 1);
+    assert_eq!(
+        port.mechanism(),
+        SplitMechanism::SocketFilter { suppressed: false }
+    );
+    assert_eq!(tcx_programs(&bed), 0);
+    assert!(bed.ping(1));
+    let gen_mac = bed.mac(&bed.gen(), &bed.gen_veth());
+    let fwd_mac = bed.mac(&bed.fwd(), &bed.fwd_veth());
+    const N: usize = 50;
+    let no_ports = bed.fwd_udp_stat("NoPorts");
+    let capture = bed.in_gen(|| Capture::open(&bed.gen_veth()));
+    send_udp(&bed, N, 1);
+    assert!(
+        forwarder.wait_for(Duration::from_secs(5), |c| c[0].tx_packets.get()
+            >= N as u64)
+    );
+    let frames = capture.frames(Duration::from_millis(300));
+    let (_io, counters) = forwarder.stop();
+    let returned = frames
+        .iter()
+        .filter(|f| is_udp_to(f, FAST_PORT, fwd_mac, gen_mac))
+        .count();
+    assert_eq!(returned, N);
+    assert_eq!(counters[0].rx_packets.get(), N as u64);
+    // The kernel got every datagram too, found no socket, and answered (rate-limited).
+    assert_eq!(bed.fwd_udp_stat("NoPorts") - no_ports, N as u64);
+    assert!(frames.iter().any(|f| is_port_unreachable(f, fwd_mac)));
+}
+
+#[test]
+fn the_queues_of_a_fanout_group_share_the_flows() {
+    let bed = Testbed::new("flkfan", 3);
+    let cfg = AfPacketConfig {
+        fanout: FanoutMode::Hash,
+        ..config(true)
+    };
+    let (_port, forwarder) = open(&bed, &cfg, 2);
+    assert!(bed.ping(1));
+    const N: usize = 256;
+    send_udp(&bed, N, 64);
+    assert!(forwarder.wait_for(Duration::from_secs(5), |c| {
+        sum(c, |q| q.tx_packets.get()) >= N as u64
+    }));
+    let (io, counters) = forwarder.stop();
+    let rx: Vec<u64> = counters.iter().map(|q| q.rx_packets.get()).collect();
+    assert!(rx.iter().all(|&n| n > 0), "a queue got nothing: {rx:?}");
+    assert_eq!(rx.iter().sum::<u64>(), N as u64, "{rx:?}");
+    assert_eq!(sum(&counters, |q| q.tx_packets.get()), N as u64);
+    no_drops(&counters);
+    assert_eq!(kernel_statistics(&io), rx);
+}
+
+#[test]
+fn errors_name_the_interface_and_the_problem() {
+    let bed = Testbed::new("flkerr", 5);
+    let cfg = config(true);
+    let missing = bed
+        .in_fwd(|| open_port(&cfg, "flkerr9", &filter()))
+        .unwrap_err();
+    assert!(
+        matches!(missing, AfPacketError::NoSuchInterface { .. }),
+        "{missing}"
+    );
+    assert!(missing.to_string().starts_with("flkerr9: "), "{missing}");
+
+    let port = bed
+        .in_fwd(|| open_port(&cfg, &bed.fwd_veth(), &filter()))
+        .expect("open the port");
+    let odd = AfPacketConfig {
+        block_size: 5000,
+        ..cfg.clone()
+    };
+    for (cfg, queues, expected) in [
+        (&odd, queues(&bed, 1), "block_size 5000"),
+        (&cfg, vec![], "at least one queue"),
+        (
+            &cfg,
+            vec![PacketQueue {
+                port: 1,
+                interface: "lo".to_string(),
+                queue: 0,
+            }],
+            "no port was opened for that interface",
+        ),
+    ] {
+        let err = bed
+            .in_fwd(|| open_thread(cfg, &[&port], &queues, 32))
+            .unwrap_err();
+        assert!(matches!(err, AfPacketError::Config(_)), "{err}");
+        assert!(err.to_string().contains(expected), "{err}");
+    }
+}
+
+/// Set in the child process of the next test: the test bed to use.
+const UNPRIVILEGED_IN: &str = "FLK_UNPRIVILEGED_IN";
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// Clears CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_PERFMON and CAP_BPF from the calling thread's
+/// effective set (capabilities are per thread); CAP_NET_RAW stays.
+fn drop_bpf_capabilities() {
+    let mut header = CapHeader {
+        version: 0x2008_0522, // _LINUX_CAPABILITY_VERSION_3
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: capget writes two CapData for version 3, into `data`.
+    let rc = unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) };
+    assert_eq!(rc, 0, "capget: {}", std::io::Error::last_os_error());
+    data[0].effective &= !(1 << 12 | 1 << 21); // CAP_NET_ADMIN, CAP_SYS_ADMIN
+    data[1].effective &= !(1 << (38 - 32) | 1 << (39 - 32)); // CAP_PERFMON, CAP_BPF
+                                                             // SAFETY: capset reads the header and two CapData.
+    let rc = unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) };
+    assert_eq!(rc, 0, "capset: {}", std::io::Error::last_os_error());
+}
+
+/// The child's half of the next test, in the parent's test bed.
+fn unprivileged_child(name: &str) {
+    let bed = Testbed::borrowed(name, 4);
+    let (refused, port, io) = bed.in_fwd(|| {
+        drop_bpf_capabilities();
+        let refused = open_port(&config(true), &bed.fwd_veth(), &filter()).unwrap_err();
+        let cfg = config(false);
+        let port = open_port(&cfg, &bed.fwd_veth(), &filter()).expect("open without BPF");
+        let io = open_thread(&cfg, &[&port], &queues(&bed, 1), 32)
+            .expect("open sockets with CAP_NET_RAW alone");
+        (refused, port, io)
+    });
+    assert!(
+        matches!(refused, AfPacketError::SuppressNeedsPrivilege { .. }),
+        "{refused}"
+    );
+    let text = refused.to_string();
+    for needed in ["CAP_BPF", "CAP_NET_ADMIN", "suppress_kernel to false"] {
+        assert!(text.contains(needed), "{needed} missing from: {text}");
+    }
+    assert_eq!(port.mechanism(), SplitMechanism::UserSpace);
+    assert_eq!(io.split(), Split::Shared);
+
+    let forwarder = Forwarder::start(io, Some(filter()));
+    // The kernel gets every frame (and answers ping); the sockets get a copy of each too.
+    assert!(bed.ping(2));
+    let pings = forwarder.counters[0].rx_packets.get();
+    assert!(pings >= 2, "the sockets saw {pings} frames of the ping");
+    let gen_mac = bed.mac(&bed.gen(), &bed.gen_veth());
+    let fwd_mac = bed.mac(&bed.fwd(), &bed.fwd_veth());
+    let capture = bed.in_gen(|| Capture::open(&bed.gen_veth()));
+    const N: usize = 50;
+    send_udp(&bed, N, 1);
+    assert!(
+        forwarder.wait_for(Duration::from_secs(5), |c| c[0].tx_packets.get()
+            >= N as u64)
+    );
+    let frames = capture.frames(Duration::from_millis(300));
+    let (_io, counters) = forwarder.stop();
+    let returned = frames
+        .iter()
+        .filter(|f| is_udp_to(f, FAST_PORT, fwd_mac, gen_mac))
+        .count();
+    assert_eq!(returned, N);
+    // Slow frames were left to the kernel: only the fast ones went back out.
+    assert_eq!(counters[0].tx_packets.get(), N as u64);
+    assert!(counters[0].rx_packets.get() >= pings + N as u64);
+    no_drops(&counters);
+    println!("unprivileged checks passed");
+}
+
+#[test]
+fn without_bpf_privilege_the_split_is_shared_and_suppression_is_refused() {
+    if let Ok(name) = std::env::var(UNPRIVILEGED_IN) {
+        unprivileged_child(&name);
+        return;
+    }
+    // A child process: a thread without CAP_BPF loading programs could leave aya's cached probe
+    // of kernel features wrong for the other tests of this process.
+    let bed = Testbed::new("flkcap", 4);
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "without_bpf_privilege_the_split_is_shared_and_suppression_is_refused",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(UNPRIVILEGED_IN, &bed.name)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&child.stdout);
+    assert!(
+        child.status.success() && stdout.contains("unprivileged checks passed"),
+        "the child failed: {stdout}{}",
+        String::from_utf8_lossy(&child.stderr)
+    );
 }

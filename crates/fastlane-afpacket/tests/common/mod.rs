@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fastlane_afpacket::AfPacketThread;
-use fastlane_core::{wire, Batch, QueueCounters, ThreadIo, Verdict};
+use fastlane_core::{wire, Batch, Class, FilterTables, QueueCounters, ThreadIo, Verdict};
 
 pub fn ip(args: &[&str]) -> String {
     let out = Command::new("ip").args(args).output().expect("run ip");
@@ -30,6 +30,14 @@ pub struct Testbed {
 }
 
 impl Testbed {
+    /// The test bed of a parent process, for its child: not removed on drop.
+    pub fn borrowed(name: &str, subnet: u8) -> std::mem::ManuallyDrop<Testbed> {
+        std::mem::ManuallyDrop::new(Testbed {
+            name: name.to_string(),
+            subnet,
+        })
+    }
+
     pub fn new(name: &str, subnet: u8) -> Testbed {
         assert!(name.starts_with("flk") && name.len() <= 12);
         let bed = Testbed {
@@ -103,6 +111,7 @@ impl Testbed {
             .arg(count.to_string())
             .args(["-i", "0.2", "-W", "2"])
             .arg(self.fwd_addr().to_string())
+            .stdout(std::process::Stdio::null())
             .status()
             .expect("run ping")
             .success()
@@ -133,6 +142,7 @@ impl Drop for Testbed {
 
 /// Runs a macswap forwarder over `io` on its own thread, as the runtime would: receive a burst,
 /// swap the MACs of every packet and send it back, complete; wait when a round brought nothing.
+/// With `classify` (for a shared split), frames of the slow path are left to the kernel.
 pub struct Forwarder {
     stop: Arc<AtomicBool>,
     handle: Option<std::thread::JoinHandle<AfPacketThread>>,
@@ -140,10 +150,14 @@ pub struct Forwarder {
 }
 
 impl Forwarder {
-    pub fn start(mut io: AfPacketThread) -> Forwarder {
+    pub fn start(mut io: AfPacketThread, classify: Option<Box<FilterTables>>) -> Forwarder {
         let stop = Arc::new(AtomicBool::new(false));
-        let counters: Arc<Vec<QueueCounters>> =
-            Arc::new(io.queues().iter().map(|_| QueueCounters::default()).collect());
+        let counters: Arc<Vec<QueueCounters>> = Arc::new(
+            io.queues()
+                .iter()
+                .map(|_| QueueCounters::default())
+                .collect(),
+        );
         let handle = {
             let (stop, counters) = (stop.clone(), counters.clone());
             std::thread::spawn(move || {
@@ -154,7 +168,12 @@ impl Forwarder {
                         let n = io.receive(source, &mut batch, &counters[source]);
                         got += n;
                         for mut packet in batch.iter_mut() {
-                            let verdict = if wire::swap_macs(packet.data_mut()) {
+                            let slow = classify
+                                .as_ref()
+                                .is_some_and(|t| t.classify(packet.data()) != Class::Fast);
+                            let verdict = if slow {
+                                Verdict::Kernel
+                            } else if wire::swap_macs(packet.data_mut()) {
                                 Verdict::Transmit
                             } else {
                                 Verdict::Kernel
@@ -280,7 +299,8 @@ impl Capture {
         let mut buf = vec![0u8; 65536];
         while last.elapsed() < quiet {
             // SAFETY: `buf` is valid for writes of its length.
-            let n = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            let n =
+                unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
             if n > 0 {
                 frames.push(buf[..n as usize].to_vec());
                 last = Instant::now();
