@@ -5,10 +5,13 @@
 //! copies nothing) and a TX ring. A port's queue sockets form one PACKET_FANOUT group, which
 //! spreads its packets over them.
 //!
-//! Transmission copies each frame into a TPACKET_V3 TX ring frame and sends a whole batch with a
-//! single `send()`. That beats `sendmmsg`, which also costs one system call per batch: the
-//! kernel builds each socket buffer around the ring's pages instead of copying every frame a
-//! second time out of user memory, and it reads no per-frame `msghdr` and iovec.
+//! Transmission sends a whole batch with one `sendmmsg` whose iovecs point straight into the RX
+//! ring (or at the caller's frames): the kernel copies each frame once, into its socket buffer,
+//! and the RX blocks go back to the kernel right after. A TPACKET_V3 TX ring also costs one
+//! `send()` per batch, but needs a copy into the ring first and a page reference per frame
+//! until the device is done with it; measured on this project's test bed (veth, 1 core, batches
+//! of 32, ring copy not counted) it sent 0.67-0.80 Mpps at 64 B and 0.74-0.76 at 1400 B against
+//! 0.76-0.88 and 0.81-0.85 for `sendmmsg`.
 //!
 //! The fast/slow split ([`SplitMechanism`], chosen by [`open_port`]): with the privilege to load
 //! BPF programs, a socket filter lets only fast-path frames into the sockets

@@ -1,9 +1,8 @@
-//! The TPACKET_V3 rings of one socket, as mapped into this process: the RX ring of blocks the
-//! kernel fills and hands over whole, and the TX ring of fixed frames.
+//! The TPACKET_V3 RX ring of one socket, as mapped into this process: blocks of frames that the
+//! kernel fills and hands over whole.
 //!
-//! Ownership passes through one status word per RX block and per TX frame: the side that owns the
-//! memory writes the word last, with release ordering, and the other reads it first, with
-//! acquire ordering.
+//! Ownership passes through one status word per block: the side that owns the block writes the
+//! word last, with release ordering, and the other reads it first, with acquire ordering.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -18,13 +17,8 @@ const BLOCK_FIRST_PKT: usize = 16;
 const PKT_NEXT_OFFSET: usize = 0;
 const PKT_SNAPLEN: usize = 12;
 const PKT_LEN: usize = 16;
-const PKT_STATUS: usize = 20;
 const PKT_MAC: usize = 24;
 const PKT_HDR_LEN: usize = std::mem::size_of::<sys::tpacket3_hdr>();
-
-/// Where a TX frame's data starts when PACKET_TX_HAS_OFF is off: the header, aligned.
-pub(crate) const TX_DATA_OFFSET: usize =
-    (PKT_HDR_LEN + sys::TPACKET_ALIGNMENT - 1) & !(sys::TPACKET_ALIGNMENT - 1);
 
 /// # Safety
 /// `p` must be 4-byte aligned and valid for the lifetime of the mapping it is in.
@@ -180,97 +174,5 @@ impl RxRing {
                 .store(sys::TP_STATUS_KERNEL, Ordering::Release);
         }
         self.held = 0;
-    }
-}
-
-/// Why a frame was not queued for transmission.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum TxRefusal {
-    /// The next frame of the ring is still being sent.
-    Full,
-    /// The frame does not fit a TX ring frame.
-    TooLong,
-}
-
-#[derive(Debug)]
-pub(crate) struct TxRing {
-    base: *mut u8,
-    block_size: usize,
-    frames_per_block: u32,
-    frame_size: usize,
-    frame_count: u32,
-    /// The next frame to fill.
-    head: u32,
-    /// Frames filled since the last flush.
-    pub unflushed: u32,
-}
-
-impl TxRing {
-    /// # Safety
-    /// `base` must be the start of a mapped TPACKET_V3 TX ring laid out by these sizes that
-    /// outlives the returned object; `frame_size` must be a multiple of 16 and at most
-    /// `block_size`.
-    pub unsafe fn new(
-        base: *mut u8,
-        block_size: usize,
-        frame_size: usize,
-        frame_count: u32,
-    ) -> TxRing {
-        TxRing {
-            base,
-            block_size,
-            frames_per_block: (block_size / frame_size) as u32,
-            frame_size,
-            frame_count,
-            head: 0,
-            unflushed: 0,
-        }
-    }
-
-    pub fn frame_size(&self) -> usize {
-        self.frame_size
-    }
-
-    fn frame_ptr(&self, frame: u32) -> *mut u8 {
-        let block = (frame / self.frames_per_block) as usize;
-        let within = (frame % self.frames_per_block) as usize;
-        // SAFETY: `frame < frame_count`, so the result is a frame inside the ring.
-        unsafe {
-            self.base
-                .add(block * self.block_size + within * self.frame_size)
-        }
-    }
-
-    /// Copies `data` into the next frame and marks it for the next flush.
-    pub fn push(&mut self, data: &[u8]) -> Result<(), TxRefusal> {
-        if data.len() > self.frame_size - TX_DATA_OFFSET {
-            return Err(TxRefusal::TooLong);
-        }
-        let frame = self.frame_ptr(self.head);
-        // SAFETY: frames are 16-byte aligned; the status word is inside the frame.
-        let status = unsafe { status_word(frame.add(PKT_STATUS)) };
-        let state = status.load(Ordering::Acquire);
-        if state & (sys::TP_STATUS_SEND_REQUEST | sys::TP_STATUS_SENDING) != 0 {
-            return Err(TxRefusal::Full);
-        }
-        if state & sys::TP_STATUS_WRONG_FORMAT != 0 {
-            log::warn!("the kernel refused a TPACKET_V3 TX frame as malformed");
-        }
-        // SAFETY: the frame is ours (its status, read with acquire, says the kernel is done with
-        // it); the data fits behind the header (checked above) and the RX ring or caller buffer
-        // it comes from does not overlap the TX ring.
-        unsafe {
-            std::ptr::copy_nonoverlapping(data.as_ptr(), frame.add(TX_DATA_OFFSET), data.len());
-            frame.add(PKT_NEXT_OFFSET).cast::<u32>().write(0);
-            frame
-                .add(PKT_SNAPLEN)
-                .cast::<u32>()
-                .write(data.len() as u32);
-            frame.add(PKT_LEN).cast::<u32>().write(data.len() as u32);
-        }
-        status.store(sys::TP_STATUS_SEND_REQUEST, Ordering::Release);
-        self.head = (self.head + 1) % self.frame_count;
-        self.unflushed += 1;
-        Ok(())
     }
 }

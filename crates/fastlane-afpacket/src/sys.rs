@@ -1,5 +1,5 @@
-//! Every raw system call of the crate: AF_PACKET sockets, their options, the ring mapping, the TX
-//! flush and polling. Everything above this module is safe code plus ring accesses.
+//! Every raw system call of the crate: AF_PACKET sockets, their options, the RX ring mapping,
+//! batched sends and polling. Everything above this module is safe code plus ring accesses.
 
 use std::ffi::CString;
 use std::io;
@@ -8,12 +8,11 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
 
 pub use libc::{
-    tpacket3_hdr, tpacket_req3, tpacket_stats_v3, PACKET_FANOUT, PACKET_FANOUT_CPU,
+    iovec, mmsghdr, tpacket3_hdr, tpacket_req3, tpacket_stats_v3, PACKET_FANOUT, PACKET_FANOUT_CPU,
     PACKET_FANOUT_FLAG_IGNORE_OUTGOING, PACKET_FANOUT_FLAG_UNIQUEID, PACKET_FANOUT_HASH,
-    PACKET_FANOUT_LB, PACKET_FANOUT_QM, PACKET_IGNORE_OUTGOING, PACKET_LOSS, PACKET_RESERVE,
-    PACKET_RX_RING, PACKET_STATISTICS, PACKET_TX_RING, PACKET_VERSION, SOL_PACKET, SOL_SOCKET,
-    SO_ATTACH_BPF, TPACKET_ALIGNMENT, TP_STATUS_KERNEL, TP_STATUS_SENDING, TP_STATUS_SEND_REQUEST,
-    TP_STATUS_USER, TP_STATUS_WRONG_FORMAT,
+    PACKET_FANOUT_LB, PACKET_FANOUT_QM, PACKET_IGNORE_OUTGOING, PACKET_RESERVE, PACKET_RX_RING,
+    PACKET_STATISTICS, PACKET_VERSION, SOL_PACKET, SOL_SOCKET, SO_ATTACH_BPF, TPACKET_ALIGNMENT,
+    TP_STATUS_KERNEL, TP_STATUS_USER,
 };
 
 /// `TPACKET_V3` of `enum tpacket_versions`.
@@ -162,16 +161,27 @@ impl Drop for Mmap {
     }
 }
 
-/// `send(fd, NULL, 0, MSG_DONTWAIT)`: the kernel sends every frame of the TX ring marked
-/// `TP_STATUS_SEND_REQUEST`, without waiting for them to leave.
-pub fn flush_tx(fd: RawFd) -> io::Result<()> {
-    // SAFETY: a zero-length send with no buffer.
-    let rc = unsafe { libc::send(fd, std::ptr::null(), 0, libc::MSG_DONTWAIT) };
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+/// A message of one frame, `iov`, to the address the socket is bound to.
+pub fn message(iov: &iovec) -> mmsghdr {
+    // SAFETY: mmsghdr is plain data (pointers and integers); all-zero is a valid value.
+    let mut message: mmsghdr = unsafe { std::mem::zeroed() };
+    message.msg_hdr.msg_iov = (iov as *const iovec).cast_mut();
+    message.msg_hdr.msg_iovlen = 1;
+    message
+}
+
+/// `sendmmsg(fd, messages, MSG_DONTWAIT)`: returns how many messages the kernel took, each
+/// copied into a socket buffer before the call returns. Fails only if it took none.
+///
+/// # Safety
+///
+/// Every message's iovecs must point to memory valid for reads of their lengths.
+pub unsafe fn sendmmsg(fd: RawFd, messages: &mut [mmsghdr]) -> io::Result<usize> {
+    // The kernel takes at most UIO_MAXIOV (1024) messages per call.
+    let count = messages.len().min(1024) as libc::c_uint;
+    // SAFETY: `messages` is valid for `count` entries; the caller vouches for their buffers.
+    let rc = unsafe { libc::sendmmsg(fd, messages.as_mut_ptr(), count, libc::MSG_DONTWAIT) };
+    check(rc).map(|n| n as usize)
 }
 
 /// `poll(fds, timeout)`; returns how many descriptors are ready.

@@ -1,5 +1,5 @@
 //! The packet I/O of one data-plane thread: one AF_PACKET socket per port queue it serves, each
-//! with a TPACKET_V3 RX and TX ring, and the `ThreadIo` receive/complete/idle cycle.
+//! with a TPACKET_V3 RX ring, batched sends, and the `ThreadIo` receive/complete/idle cycle.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use fastlane_core::{Batch, DropReason, PortId, QueueCounters, QueueRef, Split, T
 
 use crate::error::AfPacketError;
 use crate::port::AfPacketPort;
-use crate::ring::{RxRing, TxRefusal, TxRing, TX_DATA_OFFSET};
+use crate::ring::RxRing;
 use crate::stats::PacketStatsReader;
 use crate::sys;
 
@@ -26,10 +26,7 @@ pub struct PacketQueue {
 /// header: on an Ethernet device the frame gets 256 bytes of headroom, as under XDP.
 const RX_RESERVE: u32 = 174;
 
-/// TX ring frames per socket (rounded up to whole blocks).
-const TX_FRAMES: u32 = 1024;
-
-/// The smallest frame the kernel sends from a TX ring on an Ethernet device.
+/// The smallest frame the kernel sends on an Ethernet device.
 const ETH_HLEN: usize = 14;
 
 /// No socket of the thread serves this port.
@@ -38,11 +35,10 @@ const NO_SOCKET: u16 = u16::MAX;
 #[derive(Debug)]
 struct QueueSocket {
     rx: RxRing,
-    tx: TxRing,
     raw_fd: RawFd,
     stats: PacketStatsReader,
-    /// Declared after the rings, which point into it.
-    _rings: sys::Mmap,
+    /// Declared after the ring, which points into it.
+    _ring: sys::Mmap,
     /// Declared last: the mapping goes before the socket.
     _fd: Arc<OwnedFd>,
 }
@@ -55,16 +51,31 @@ pub struct AfPacketThread {
     /// For each port id, the index of the first socket on that port, or `NO_SOCKET`.
     port_socket: Vec<u16>,
     split: Split,
-    /// Frames and bytes queued on each socket during `complete`.
-    tx_pending: Vec<(u64, u64)>,
+    /// For each socket, the frames to send at the end of `complete`.
+    tx_pending: Vec<Vec<sys::iovec>>,
     /// Sockets with frames in `tx_pending`, in first-touched order.
     tx_touched: Vec<usize>,
+    /// The messages of one `sendmmsg`, kept for their allocation.
+    tx_messages: Vec<sys::mmsghdr>,
     pollfds: Vec<libc::pollfd>,
+}
+
+/// What one batched send did.
+#[derive(Debug, Default, Clone, Copy)]
+struct Sent {
+    packets: u64,
+    bytes: u64,
+    /// Refused for want of room (the socket's send buffer is full, the device busy).
+    no_room: u64,
+    /// Refused as malformed (too long for the device, say).
+    refused: u64,
 }
 
 // SAFETY: the raw pointers (ring mappings) refer to mappings this object owns; the object is used
 // by one thread at a time (ThreadIo takes `&mut self`), and the kernel is the only other party
-// to the shared memory, synchronised through the rings' status words.
+// to the shared memory, synchronised through the rings' status words. The iovecs and messages
+// point into those mappings or the caller's frames only during one `complete` or
+// `transmit_copies` call.
 unsafe impl Send for AfPacketThread {}
 
 fn check_config(
@@ -160,8 +171,11 @@ pub fn open_thread(
                 queue: q.queue,
             })
             .collect(),
-        tx_pending: vec![(0, 0); sockets.len()],
+        tx_pending: (0..sockets.len())
+            .map(|_| Vec::with_capacity(batch_size))
+            .collect(),
         tx_touched: Vec::with_capacity(sockets.len()),
+        tx_messages: Vec::with_capacity(batch_size),
         sockets,
         port_socket,
         split,
@@ -197,8 +211,6 @@ fn open_socket(
         &(RX_RESERVE as libc::c_int),
         "setsockopt(PACKET_RESERVE)",
     )?;
-    // A malformed TX frame is skipped instead of stopping the ring.
-    set(sys::PACKET_LOSS, &1, "setsockopt(PACKET_LOSS)")?;
 
     let frames_per_block = cfg.block_size / cfg.frame_size;
     let rx = sys::tpacket_req3 {
@@ -212,34 +224,11 @@ fn open_socket(
     };
     sys::setsockopt(sock, sys::SOL_PACKET, sys::PACKET_RX_RING, &rx)
         .map_err(failed("setsockopt(PACKET_RX_RING)"))?;
-    let tx_blocks = TX_FRAMES.div_ceil(frames_per_block);
-    let tx = sys::tpacket_req3 {
-        tp_block_size: cfg.block_size,
-        tp_block_nr: tx_blocks,
-        tp_frame_size: cfg.frame_size,
-        tp_frame_nr: frames_per_block * tx_blocks,
-        tp_retire_blk_tov: 0,
-        tp_sizeof_priv: 0,
-        tp_feature_req_word: 0,
-    };
-    sys::setsockopt(sock, sys::SOL_PACKET, sys::PACKET_TX_RING, &tx)
-        .map_err(failed("setsockopt(PACKET_TX_RING)"))?;
     let rx_len = cfg.block_size as usize * cfg.block_count as usize;
-    let tx_len = cfg.block_size as usize * tx_blocks as usize;
-    let rings = sys::Mmap::rings(sock, rx_len + tx_len).map_err(failed("mmap of the rings"))?;
-    // SAFETY: the mapping holds the RX ring of these sizes, then the TX ring (the kernel's
-    // layout), and lives as long as the rings (same QueueSocket, declared after them).
-    let (rx_ring, tx_ring) = unsafe {
-        (
-            RxRing::new(rings.as_ptr(), cfg.block_size as usize, cfg.block_count),
-            TxRing::new(
-                rings.as_ptr().add(rx_len),
-                cfg.block_size as usize,
-                cfg.frame_size as usize,
-                tx.tp_frame_nr,
-            ),
-        )
-    };
+    let ring = sys::Mmap::rings(sock, rx_len).map_err(failed("mmap of the RX ring"))?;
+    // SAFETY: the mapping is the RX ring of these sizes, and lives as long as the ring object
+    // (same QueueSocket, declared after it).
+    let rx_ring = unsafe { RxRing::new(ring.as_ptr(), cfg.block_size as usize, cfg.block_count) };
 
     if let Some(filter) = port.socket_filter() {
         let program = filter.fd().map_err(|source| AfPacketError::Program {
@@ -266,10 +255,9 @@ fn open_socket(
     let fd = Arc::new(fd);
     Ok(QueueSocket {
         rx: rx_ring,
-        tx: tx_ring,
         raw_fd,
         stats: PacketStatsReader::new(fd.clone()),
-        _rings: rings,
+        _ring: ring,
         _fd: fd,
     })
 }
@@ -298,33 +286,56 @@ fn join_fanout(
 }
 
 impl AfPacketThread {
-    /// The largest frame a TX ring frame holds.
-    pub fn max_tx_frame(&self) -> usize {
-        self.sockets
-            .first()
-            .map_or(0, |s| s.tx.frame_size() - TX_DATA_OFFSET)
-    }
-
     /// The kernel's statistics of queue `source`'s socket, readable from any thread.
     pub fn stats_reader(&self, source: usize) -> PacketStatsReader {
         self.sockets[source].stats.clone()
     }
 
-    /// Asks the kernel to send what socket `i`'s TX ring holds.
-    fn flush(&mut self, i: usize) {
-        let socket = &mut self.sockets[i];
-        if socket.tx.unflushed == 0 {
-            return;
-        }
-        match sys::flush_tx(socket.raw_fd) {
-            Ok(()) => socket.tx.unflushed = 0,
-            // The device is busy: `idle` tries again.
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::ENOBUFS)) => {}
-            Err(e) => {
-                log::warn!("AF_PACKET TX flush (send) on {:?}: {e}", self.queues[i]);
-                socket.tx.unflushed = 0;
+    /// Sends the frames pending on socket `target` with as few `sendmmsg` calls as it takes.
+    /// The kernel copies each frame before the call returns, so the memory the iovecs point to
+    /// may be reused right after.
+    fn send_pending(&mut self, target: usize) -> Sent {
+        let mut sent = Sent::default();
+        let pending = &self.tx_pending[target];
+        self.tx_messages.clear();
+        self.tx_messages.extend(pending.iter().map(sys::message));
+        let fd = self.sockets[target].raw_fd;
+        let mut start = 0;
+        while start < self.tx_messages.len() {
+            let messages = &mut self.tx_messages[start..];
+            // SAFETY: every message points to one iovec of `tx_pending[target]`, which point to
+            // frames the caller keeps alive and unchanged for this call (`complete`'s RX blocks
+            // are released only afterwards; `transmit_copies` borrows its frames).
+            match unsafe { sys::sendmmsg(fd, messages) } {
+                Ok(n) => {
+                    for m in &messages[..n] {
+                        sent.bytes += m.msg_len as u64;
+                    }
+                    sent.packets += n as u64;
+                    start += n;
+                }
+                // No room: the rest waits for nothing, as a full TX ring would.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::ENOBUFS)) => {
+                    sent.no_room += (self.tx_messages.len() - start) as u64;
+                    break;
+                }
+                // The first message was refused on its own merits: skip it.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EMSGSIZE | libc::EINVAL)) => {
+                    sent.refused += 1;
+                    start += 1;
+                }
+                Err(e) => {
+                    log::warn!(
+                        "AF_PACKET send (sendmmsg) on {:?}: {e}",
+                        self.queues[target]
+                    );
+                    sent.no_room += (self.tx_messages.len() - start) as u64;
+                    break;
+                }
             }
         }
+        self.tx_pending[target].clear();
+        sent
     }
 }
 
@@ -388,31 +399,29 @@ impl ThreadIo for AfPacketThread {
                 dropped[DropReason::Malformed as usize] += 1;
                 continue;
             }
-            match self.sockets[target].tx.push(data) {
-                Ok(()) => {
-                    let pending = &mut self.tx_pending[target];
-                    if pending.0 == 0 {
-                        self.tx_touched.push(target);
-                    }
-                    pending.0 += 1;
-                    pending.1 += data.len() as u64;
-                }
-                Err(TxRefusal::Full) => dropped[DropReason::TxRingFull as usize] += 1,
-                Err(TxRefusal::TooLong) => dropped[DropReason::NoBuffer as usize] += 1,
+            let pending = &mut self.tx_pending[target];
+            if pending.is_empty() {
+                self.tx_touched.push(target);
             }
+            pending.push(sys::iovec {
+                iov_base: data.as_ptr().cast_mut().cast(),
+                iov_len: data.len(),
+            });
         }
         batch.set_len(0);
-        // Every frame of the batch is copied out or dropped: its blocks can go back.
-        self.sockets[source].rx.release_held();
 
         for k in 0..self.tx_touched.len() {
             let target = self.tx_touched[k];
-            let (packets, bytes) = std::mem::take(&mut self.tx_pending[target]);
-            counters[target].tx_packets.add(packets);
-            counters[target].tx_bytes.add(bytes);
-            self.flush(target);
+            let sent = self.send_pending(target);
+            counters[target].tx_packets.add(sent.packets);
+            counters[target].tx_bytes.add(sent.bytes);
+            dropped[DropReason::TxRingFull as usize] += sent.no_room;
+            dropped[DropReason::Malformed as usize] += sent.refused;
         }
         self.tx_touched.clear();
+        // Every frame of the batch is sent (copied by the kernel) or dropped: its blocks can go
+        // back.
+        self.sockets[source].rx.release_held();
         for (reason, &n) in DropReason::ALL.iter().zip(&dropped) {
             if n > 0 {
                 counters[source].drop(*reason, n);
@@ -430,42 +439,24 @@ impl ThreadIo for AfPacketThread {
         frames: &[&[u8]],
         counters: &QueueCounters,
     ) -> usize {
-        let max_frame = self.max_tx_frame();
-        let tx = &mut self.sockets[source].tx;
-        let mut queued = 0;
-        let mut bytes = 0u64;
-        for frame in frames {
-            if frame.len() < ETH_HLEN {
-                continue;
-            }
-            match tx.push(frame) {
-                Ok(()) => {
-                    queued += 1;
-                    bytes += frame.len() as u64;
-                }
-                Err(TxRefusal::Full) => break,
-                Err(TxRefusal::TooLong) => {
-                    log::warn!(
-                        "{:?}: a {}-byte frame exceeds the TX ring's {} bytes",
-                        self.queues[source],
-                        frame.len(),
-                        max_frame
-                    );
-                }
-            }
-        }
-        if queued > 0 {
-            counters.tx_packets.add(queued as u64);
-            counters.tx_bytes.add(bytes);
-            self.flush(source);
-        }
-        queued
+        let pending = &mut self.tx_pending[source];
+        pending.clear();
+        pending.extend(
+            frames
+                .iter()
+                .filter(|f| f.len() >= ETH_HLEN)
+                .map(|f| sys::iovec {
+                    iov_base: f.as_ptr().cast_mut().cast(),
+                    iov_len: f.len(),
+                }),
+        );
+        let sent = self.send_pending(source);
+        counters.tx_packets.add(sent.packets);
+        counters.tx_bytes.add(sent.bytes);
+        sent.packets as usize
     }
 
     fn idle(&mut self, also_wake_on: &[RawFd]) {
-        for i in 0..self.sockets.len() {
-            self.flush(i);
-        }
         self.pollfds.truncate(self.sockets.len());
         for p in &mut self.pollfds {
             p.revents = 0;
