@@ -4,6 +4,7 @@
 //! Ownership passes through one status word per block: the side that owns the block writes the
 //! word last, with release ordering, and the other reads it first, with acquire ordering.
 
+use std::mem::offset_of;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::sys;
@@ -14,10 +15,13 @@ const BLOCK_NUM_PKTS: usize = 12;
 const BLOCK_FIRST_PKT: usize = 16;
 
 // Offsets in `struct tpacket3_hdr`.
-const PKT_NEXT_OFFSET: usize = 0;
-const PKT_SNAPLEN: usize = 12;
-const PKT_LEN: usize = 16;
-const PKT_MAC: usize = 24;
+const PKT_NEXT_OFFSET: usize = offset_of!(sys::tpacket3_hdr, tp_next_offset);
+const PKT_SNAPLEN: usize = offset_of!(sys::tpacket3_hdr, tp_snaplen);
+const PKT_LEN: usize = offset_of!(sys::tpacket3_hdr, tp_len);
+const PKT_STATUS: usize = offset_of!(sys::tpacket3_hdr, tp_status);
+const PKT_MAC: usize = offset_of!(sys::tpacket3_hdr, tp_mac);
+const PKT_VLAN_TCI: usize = offset_of!(sys::tpacket3_hdr, hv1.tp_vlan_tci);
+const PKT_VLAN_TPID: usize = offset_of!(sys::tpacket3_hdr, hv1.tp_vlan_tpid);
 const PKT_HDR_LEN: usize = std::mem::size_of::<sys::tpacket3_hdr>();
 
 /// # Safety
@@ -35,6 +39,12 @@ unsafe fn read_u32(p: *const u8) -> u32 {
     unsafe { p.cast::<u32>().read_unaligned() }
 }
 
+/// Bytes of a VLAN tag (TPID and TCI).
+const VLAN_HLEN: u32 = 4;
+/// Bytes of the two MAC addresses, which the tag follows.
+const MACS_LEN: usize = 12;
+const ETHERTYPE_VLAN: u16 = 0x8100;
+
 /// A received frame: the packet is `buf[offset..offset + len]`, and the bytes in front of it
 /// (its TPACKET_V3 header and the reserve) are headroom the packet may grow into.
 #[derive(Debug, Clone, Copy)]
@@ -45,6 +55,28 @@ pub(crate) struct RxFrame {
     pub len: u32,
     /// The frame on the wire was longer than what the ring holds (`tp_len > tp_snaplen`).
     pub truncated: bool,
+}
+
+impl RxFrame {
+    /// Puts back the VLAN tag the kernel moved into the packet's header, so that the frame reads
+    /// as it was on the wire (and goes back out tagged). Uses 4 bytes of headroom.
+    fn restore_vlan_tag(&mut self, tpid: u16, tci: u16) {
+        if self.offset < VLAN_HLEN || (self.len as usize) < MACS_LEN {
+            return;
+        }
+        // SAFETY: the frame and the 4 bytes in front of it lie in `buf[..buf_len]` (checked by
+        // `next` and just above), which is ours; `copy` allows the overlap.
+        unsafe {
+            let start = self.buf.add((self.offset - VLAN_HLEN) as usize);
+            std::ptr::copy(start.add(VLAN_HLEN as usize), start, MACS_LEN);
+            let tag = start.add(MACS_LEN);
+            tag.copy_from_nonoverlapping(tpid.to_be_bytes().as_ptr(), 2);
+            tag.add(2)
+                .copy_from_nonoverlapping(tci.to_be_bytes().as_ptr(), 2);
+        }
+        self.offset -= VLAN_HLEN;
+        self.len += VLAN_HLEN;
+    }
 }
 
 #[derive(Debug)]
@@ -129,13 +161,16 @@ impl RxRing {
                 continue;
             }
             // SAFETY: the header lies inside the block (checked just above), which is ours.
-            let (next, snaplen, len, mac) = unsafe {
+            let (next, snaplen, len, status, mac, tci, tpid) = unsafe {
                 let pkt = self.block_ptr(self.block).add(self.offset);
                 (
                     read_u32(pkt.add(PKT_NEXT_OFFSET)),
                     read_u32(pkt.add(PKT_SNAPLEN)),
                     read_u32(pkt.add(PKT_LEN)),
+                    read_u32(pkt.add(PKT_STATUS)),
                     pkt.add(PKT_MAC).cast::<u16>().read_unaligned() as u32,
+                    read_u32(pkt.add(PKT_VLAN_TCI)) as u16,
+                    pkt.add(PKT_VLAN_TPID).cast::<u16>().read_unaligned(),
                 )
             };
             let buf_len = mac as usize + snaplen as usize;
@@ -148,13 +183,21 @@ impl RxRing {
             }
             // SAFETY: checked just above to lie inside the block.
             let buf = unsafe { self.block_ptr(self.block).add(self.offset) };
-            let frame = RxFrame {
+            let mut frame = RxFrame {
                 buf,
                 buf_len: buf_len as u32,
                 offset: mac,
                 len: snaplen,
                 truncated: len > snaplen,
             };
+            if status & sys::TP_STATUS_VLAN_VALID != 0 {
+                let tpid = if status & sys::TP_STATUS_VLAN_TPID_VALID != 0 {
+                    tpid
+                } else {
+                    ETHERTYPE_VLAN
+                };
+                frame.restore_vlan_tag(tpid, tci);
+            }
             self.remaining -= 1;
             if self.remaining == 0 || next == 0 {
                 self.finish_block();

@@ -480,3 +480,90 @@ fn a_full_ring_drops_and_counts_then_recovers_once_blocks_go_back() {
     assert_eq!(returned, 40);
     assert_eq!(counters[0].tx_packets.get(), 40);
 }
+
+/// Receives until `count` frames came or a second passed; gives each to `act`, which sets its
+/// verdict, and completes the bursts.
+fn receive_frames(
+    io: &mut AfPacketThread,
+    count: usize,
+    mut act: impl FnMut(&mut fastlane_core::Packet<'_>),
+) -> usize {
+    let counters = [QueueCounters::default()];
+    let mut batch = Batch::with_capacity(16);
+    let start = std::time::Instant::now();
+    let mut received = 0;
+    while received < count && start.elapsed() < Duration::from_secs(1) {
+        received += io.receive(0, &mut batch, &counters[0]);
+        for mut packet in batch.iter_mut() {
+            act(&mut packet);
+        }
+        io.complete(0, &mut batch, &counters);
+    }
+    received
+}
+
+#[test]
+fn vlan_tagged_frames_reach_the_fast_path_with_their_tag() {
+    let bed = Testbed::new("flkvln", 7);
+    let gen_mac = bed.mac(&bed.gen(), &bed.gen_veth());
+    let fwd_mac = bed.mac(&bed.fwd(), &bed.fwd_veth());
+    // The kernel here has no VLAN devices: a raw socket sends tagged frames.
+    let mut frame = fastlane_core::wire::testing::ipv4_udp(FAST_PORT, 18);
+    frame[..6].copy_from_slice(&fwd_mac);
+    frame[6..12].copy_from_slice(&gen_mac);
+    frame.splice(12..12, [0x81, 0x00, 0x00, 0x0a]);
+    let tagged = FilterTables::new(&FilterConfig {
+        udp_ports: vec![PortMatch::One(FAST_PORT)],
+        ether_types: vec![0x8100],
+        ..FilterConfig::default()
+    });
+    let cfg = config(true);
+    let (mut fwd_port, mut fwd_io) = bed.in_fwd(|| {
+        let port = open_port(&cfg, &bed.fwd_veth(), &tagged).expect("open the port");
+        let io = open_thread(&cfg, &[&port], &queues(&bed, 1), 16).expect("open the thread");
+        (port, io)
+    });
+    // The generator's side receives with the backend too, which shows the tag.
+    let gen_cfg = config(false);
+    let (_gen_port, mut gen_io, sender) = bed.in_gen(|| {
+        let port = open_port(&gen_cfg, &bed.gen_veth(), &tagged).expect("open the port");
+        let queue = PacketQueue {
+            port: 0,
+            interface: bed.gen_veth(),
+            queue: 0,
+        };
+        let io = open_thread(&gen_cfg, &[&port], &[queue], 16).expect("open the thread");
+        (port, io, Capture::open(&bed.gen_veth()))
+    });
+
+    const N: usize = 20;
+    for _ in 0..N {
+        sender.send(&frame);
+    }
+    let forwarded = receive_frames(&mut fwd_io, N, |packet| {
+        assert_eq!(
+            packet.data(),
+            &frame[..],
+            "the forwarder's view of the frame"
+        );
+        fastlane_core::wire::swap_macs(packet.data_mut());
+        packet.set_verdict(fastlane_core::Verdict::Transmit);
+    });
+    assert_eq!(forwarded, N);
+    let mut returned = frame.clone();
+    fastlane_core::wire::swap_macs(&mut returned);
+    let back = receive_frames(&mut gen_io, N, |packet| {
+        assert_eq!(packet.data(), &returned[..], "the frame that came back");
+        packet.set_verdict(fastlane_core::Verdict::Kernel);
+    });
+    assert_eq!(back, N);
+
+    // Without the VLAN EtherType listed, tagged frames belong to the kernel (reason `vlan`),
+    // even to a listed port.
+    fwd_port.set_filter(&filter()).expect("set the filter");
+    for _ in 0..N {
+        sender.send(&frame);
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(receive_frames(&mut fwd_io, 1, |_| {}), 0);
+}

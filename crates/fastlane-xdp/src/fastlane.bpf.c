@@ -11,6 +11,7 @@
 
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
+#include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
 #define ETH_HLEN 14
@@ -222,6 +223,10 @@ static __always_inline int classify_skb(struct __sk_buff *skb)
 	__u32 frame_len = skb->len;
 	if (frame_len < ETH_HLEN)
 		return FL_TRUNCATED;
+	// Before AF_PACKET taps and tc ingress, the kernel moves the outer VLAN tag out of the frame
+	// into metadata: decide as `classify` does on the tagged frame (rule 2).
+	if (skb->vlan_present)
+		return bit_16(f->ether_types, bpf_ntohs((__u16)skb->vlan_proto)) ? FL_FAST : FL_VLAN;
 	__u32 copied = frame_len < HEADERS_MAX ? frame_len : HEADERS_MAX;
 	if (bpf_skb_load_bytes(skb, 0, headers, copied) < 0)
 		return FL_TRUNCATED; // cannot happen: `copied` bytes are in the frame

@@ -292,6 +292,18 @@ impl Capture {
         Capture { fd }
     }
 
+    /// Sends `frame` out of the interface as it is.
+    pub fn send(&self, frame: &[u8]) {
+        // SAFETY: `frame` is valid for reads of its length.
+        let n = unsafe { libc::send(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
+        assert_eq!(
+            n,
+            frame.len() as isize,
+            "send: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+
     /// Every frame received until `quiet` passes without one.
     pub fn frames(&self, quiet: Duration) -> Vec<Vec<u8>> {
         let mut frames = Vec::new();
