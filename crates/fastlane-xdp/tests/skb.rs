@@ -158,3 +158,51 @@ fn the_tc_program_attaches_with_tcx_and_drop_detaches_it() {
     .unwrap_err();
     assert!(missing.to_string().starts_with("flxtcx9: "), "{missing}");
 }
+
+/// Set in the child process of the next test: the namespace to attach in before dying.
+const DIE_ATTACHED_IN: &str = "FLX_TC_DIE_ATTACHED_IN";
+
+#[test]
+fn the_kernel_detaches_the_tc_program_of_a_process_that_dies() {
+    if let Ok(name) = std::env::var(DIE_ATTACHED_IN) {
+        // The child: attach in the parent's namespace and die without running any destructor.
+        let veth = format!("{name}0");
+        let count = fastlane_core::netns::run_in(Some(&name), || {
+            let suppressor = TcSuppressor::attach(&veth, &ports_filter()).unwrap();
+            let count = tcx_ingress_programs(&veth).unwrap();
+            std::mem::forget(suppressor);
+            count
+        })
+        .unwrap();
+        println!("attached: {count}");
+        // SAFETY: kill(2) of this very process; SIGKILL runs no handler and dumps no core.
+        unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+        unreachable!("survived SIGKILL");
+    }
+    let bed = Testbed::new("flxtcd");
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "the_kernel_detaches_the_tc_program_of_a_process_that_dies",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(DIE_ATTACHED_IN, &bed.name)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&child.stdout);
+    assert!(
+        stdout.contains("attached: 1"),
+        "the child did not attach: {stdout}{}",
+        String::from_utf8_lossy(&child.stderr)
+    );
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&child.status),
+        Some(libc::SIGKILL)
+    );
+    let count =
+        fastlane_core::netns::run_in(Some(&bed.name), || tcx_ingress_programs(&bed.veth(0)))
+            .unwrap()
+            .unwrap();
+    assert_eq!(count, 0, "left attached by a dead process");
+}
