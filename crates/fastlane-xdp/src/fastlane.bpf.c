@@ -4,8 +4,14 @@
 // queue they arrived on; every other frame goes to the kernel stack. The rules are exactly those
 // of `FilterTables::classify` (crates/fastlane-core/src/classify.rs), in the same order and with
 // the same reasons; a test of the loader holds the two to the same answers.
+//
+// The same rules serve the AF_PACKET backend through two socket-buffer programs: a socket filter
+// that lets only fast-path frames into the AF_PACKET sockets, and a tc ingress program that drops
+// fast-path frames before the kernel stack sees them (AF_PACKET taps run before tc ingress).
 
 #include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
 #define ETH_HLEN 14
@@ -89,7 +95,12 @@ static __always_inline __u32 be16_at(const __u8 *p)
 	return ((__u32)p[0] << 8) | p[1];
 }
 
-static __always_inline int classify(const struct fl_filter *f, void *data, void *data_end)
+// `data_end` bounds the bytes that may be read; `frame_len` is the whole frame's length, which
+// the IP length fields are checked against. XDP passes the packet itself (so the two agree); the
+// socket-buffer programs pass a copy of the first HEADERS_MAX bytes, which holds every header
+// `classify` reads.
+static __always_inline int classify(const struct fl_filter *f, void *data, void *data_end,
+				    __u32 frame_len)
 {
 	if (data + ETH_HLEN > data_end)
 		return FL_TRUNCATED;
@@ -115,7 +126,7 @@ static __always_inline int classify(const struct fl_filter *f, void *data, void 
 		__u32 total = be16_at(l3 + 2);
 		if (total < ihl)
 			return FL_BAD_HEADER;
-		if ((void *)(l3 + total) > data_end)
+		if (ETH_HLEN + total > frame_len)
 			return FL_TRUNCATED;
 		if (be16_at(l3 + 6) & 0x3fff)
 			return FL_FRAGMENT;
@@ -129,7 +140,7 @@ static __always_inline int classify(const struct fl_filter *f, void *data, void 
 		if ((l3[0] >> 4) != 6)
 			return FL_BAD_HEADER;
 		__u32 payload = be16_at(l3 + 4);
-		if ((void *)(l3 + IPV6_HLEN + payload) > data_end)
+		if (ETH_HLEN + IPV6_HLEN + payload > frame_len)
 			return FL_TRUNCATED;
 		proto = l3[6];
 		switch (proto) {
@@ -184,7 +195,7 @@ int fastlane(struct xdp_md *ctx)
 	if (!f)
 		return XDP_PASS; // cannot happen: an array map always has its entry
 
-	int class = classify(f, data, data_end);
+	int class = classify(f, data, data_end, data_end - data);
 	if (class == FL_FAST) {
 		// The low bits of the flags are the action when the queue has no socket.
 		long action = bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_PASS);
@@ -193,6 +204,50 @@ int fastlane(struct xdp_md *ctx)
 	}
 	count(FL_COUNT_PASSED + class);
 	return XDP_PASS;
+}
+
+// Room for the longest header chain `classify` reads: Ethernet, IPv4 with options, TCP.
+#define HEADERS_MAX 128
+
+// Classifies the frame of a socket buffer whose data starts at the Ethernet header: so it is for
+// a socket filter on an AF_PACKET SOCK_RAW socket and for tc, and so it is for BPF_PROG_TEST_RUN
+// of a tc program.
+static __always_inline int classify_skb(struct __sk_buff *skb)
+{
+	__u32 zero = 0;
+	const struct fl_filter *f = bpf_map_lookup_elem(&filter, &zero);
+	if (!f)
+		return FL_NO_MATCH; // cannot happen: an array map always has its entry
+
+	__u8 headers[HEADERS_MAX] = {};
+	__u32 frame_len = skb->len;
+	if (frame_len < ETH_HLEN)
+		return FL_TRUNCATED;
+	// Before AF_PACKET taps and tc ingress, the kernel moves the outer VLAN tag out of the frame
+	// into metadata: decide as `classify` does on the tagged frame (rule 2).
+	if (skb->vlan_present)
+		return bit_16(f->ether_types, bpf_ntohs((__u16)skb->vlan_proto)) ? FL_FAST : FL_VLAN;
+	__u32 copied = frame_len < HEADERS_MAX ? frame_len : HEADERS_MAX;
+	if (bpf_skb_load_bytes(skb, 0, headers, copied) < 0)
+		return FL_TRUNCATED; // cannot happen: `copied` bytes are in the frame
+	return classify(f, headers, headers + copied, frame_len);
+}
+
+// Lets only fast-path frames into the socket it is attached to (the return value is how many
+// bytes of the frame to keep; 0 refuses it).
+SEC("socket")
+int fastlane_socket(struct __sk_buff *skb)
+{
+	return classify_skb(skb) == FL_FAST ? skb->len : 0;
+}
+
+// Drops fast-path frames on ingress, after the AF_PACKET taps took their copy, so that the
+// kernel stack never answers them. Other frames go on to any later tc program, then the stack.
+// aya 0.13 knows the tc section by its older name, "classifier".
+SEC("classifier")
+int fastlane_tc(struct __sk_buff *skb)
+{
+	return classify_skb(skb) == FL_FAST ? TC_ACT_SHOT : TC_ACT_UNSPEC;
 }
 
 char LICENSE[] SEC("license") = "Apache-2.0";

@@ -7,8 +7,15 @@
 //!
 //! Each [`XdpPort`] is a fresh instance of the program with its own maps, attached through a
 //! bpf_link: dropping the port detaches it, and so does the kernel if the process dies.
+//!
+//! The same object carries the split for AF_PACKET: [`SocketFilter`] and [`TcSuppressor`].
 
+mod skb;
 mod sys;
+
+pub use skb::{
+    tcx_ingress_programs, SkbProgramError, SocketFilter, TcSuppressor, TC_ACT_SHOT, TC_ACT_UNSPEC,
+};
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd, RawFd};
@@ -124,19 +131,7 @@ impl XdpError {
         operation: &'static str,
         error: &(dyn std::error::Error + 'static),
     ) -> Self {
-        let mut cause = error.to_string();
-        let mut errno = None;
-        let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
-        while let Some(e) = next {
-            if let Some(io) = e.downcast_ref::<io::Error>() {
-                errno = io.raw_os_error();
-            }
-            if !std::ptr::eq(e, error) {
-                cause.push_str(": ");
-                cause.push_str(&e.to_string());
-            }
-            next = e.source();
-        }
+        let (cause, errno) = error_chain(error);
         XdpError::Kernel {
             interface: interface.to_string(),
             operation,
@@ -155,6 +150,24 @@ impl XdpError {
             XdpError::Object { .. } | XdpError::FilterSize { .. } => None,
         }
     }
+}
+
+/// The text of `error` and of every error under it, and the errno of the deepest I/O error.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> (String, Option<i32>) {
+    let mut cause = error.to_string();
+    let mut errno = None;
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = next {
+        if let Some(io) = e.downcast_ref::<io::Error>() {
+            errno = io.raw_os_error();
+        }
+        if !std::ptr::eq(e, error) {
+            cause.push_str(": ");
+            cause.push_str(&e.to_string());
+        }
+        next = e.source();
+    }
+    (cause, errno)
 }
 
 /// The program attached to one interface, with its own maps. Dropping it detaches the program.

@@ -1,14 +1,16 @@
 //! The raw syscalls aya does not wrap, or wraps without the control needed here: interface
-//! lookup, XDP bpf_links, and `BPF_PROG_TEST_RUN`.
+//! lookup, XDP and TCX bpf_links, TCX queries, and `BPF_PROG_TEST_RUN`.
 
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 const BPF_PROG_TEST_RUN: libc::c_int = 10;
+const BPF_PROG_QUERY: libc::c_int = 16;
 const BPF_LINK_CREATE: libc::c_int = 28;
 const BPF_LINK_DETACH: libc::c_int = 34;
 const BPF_XDP: u32 = 37;
+pub(crate) const BPF_TCX_INGRESS: u32 = 46;
 
 pub(crate) const XDP_FLAGS_SKB_MODE: u32 = 1 << 1;
 pub(crate) const XDP_FLAGS_DRV_MODE: u32 = 1 << 2;
@@ -64,6 +66,54 @@ pub(crate) fn xdp_link_create(
     Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
 }
 
+/// Attaches tc program `prog` to the TCX hook `attach_type` of interface `ifindex`, after the
+/// programs already there (the `tcx` member of `link_create` left zero). The program stays
+/// attached while the link lives.
+pub(crate) fn tcx_link_create(
+    prog: BorrowedFd<'_>,
+    ifindex: u32,
+    attach_type: u32,
+) -> io::Result<OwnedFd> {
+    let mut attr = LinkCreateAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        target_ifindex: ifindex,
+        attach_type,
+        flags: 0,
+    };
+    // SAFETY: BPF_LINK_CREATE takes `link_create`; the kernel reads the missing `tcx` member as
+    // zero (append after every program, no revision check).
+    let fd = unsafe { bpf(BPF_LINK_CREATE, &mut attr) }?;
+    // SAFETY: on success the kernel returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
+}
+
+/// The `query` member of `union bpf_attr`, up to `prog_cnt`.
+#[repr(C)]
+#[derive(Default)]
+struct QueryAttr {
+    target_ifindex: u32,
+    attach_type: u32,
+    query_flags: u32,
+    attach_flags: u32,
+    prog_ids: u64,
+    prog_cnt: u32,
+    /// Explicit, so that it is zero.
+    padding: u32,
+}
+
+/// How many programs the TCX hook `attach_type` of interface `ifindex` holds.
+pub(crate) fn tcx_query(ifindex: u32, attach_type: u32) -> io::Result<u32> {
+    let mut attr = QueryAttr {
+        target_ifindex: ifindex,
+        attach_type,
+        ..QueryAttr::default()
+    };
+    // SAFETY: BPF_PROG_QUERY takes `query`; with no `prog_ids` buffer the kernel only writes the
+    // count, inside `attr`.
+    unsafe { bpf(BPF_PROG_QUERY, &mut attr) }?;
+    Ok(attr.prog_cnt)
+}
+
 /// Detaches the program of `link` now, even if other processes still hold copies of the
 /// descriptor (as a child does between fork and exec).
 pub(crate) fn link_detach(link: BorrowedFd<'_>) -> io::Result<()> {
@@ -110,7 +160,7 @@ pub(crate) fn if_nametoindex(interface: &str) -> io::Result<u32> {
     }
 }
 
-/// Runs XDP program `prog` once over `data_in` (`BPF_PROG_TEST_RUN`). Returns the program's
+/// Runs program `prog` once over `data_in` (`BPF_PROG_TEST_RUN`). Returns the program's
 /// return value and the length of the resulting frame, written to `data_out`.
 pub(crate) fn prog_test_run(
     prog: BorrowedFd<'_>,
