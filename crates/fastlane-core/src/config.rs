@@ -326,7 +326,9 @@ pub enum ProcessorObject {
     Drop,
     Count,
     /// Forwards each port's packets out of its peer, both ways.
-    L2fwd { pairs: Vec<[PortId; 2]> },
+    L2fwd {
+        pairs: Vec<[PortId; 2]>,
+    },
     /// A processor compiled as a Rust plugin (a `cdylib` using the `fastlane-plugin` crate).
     Plugin {
         path: String,

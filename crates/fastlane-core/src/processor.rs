@@ -140,7 +140,7 @@ impl std::fmt::Debug for Pipeline {
 }
 
 /// Makes the processors core does not know itself: plugins and the TypeScript handler.
-pub trait ProcessorFactory {
+pub trait ProcessorFactory: std::fmt::Debug {
     /// A new instance of pipeline stage `stage`, for one thread.
     fn create(&self, stage: usize, spec: &ProcessorObject) -> Result<Box<dyn Processor>, String>;
 }

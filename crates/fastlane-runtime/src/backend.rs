@@ -84,34 +84,41 @@ pub(crate) fn build(
 struct WorkerParts<'a> {
     config: &'a Config,
     filter: Arc<FilterTables>,
+    factory: &'a dyn ProcessorFactory,
 }
 
 impl WorkerParts<'_> {
-    fn worker(&self, core: u16, io: Box<dyn ThreadIo>, taps: Vec<TapQueue>) -> Worker {
+    fn worker(
+        &self,
+        core: u16,
+        io: Box<dyn ThreadIo>,
+        taps: Vec<TapQueue>,
+    ) -> Result<Worker, RuntimeError> {
         let counters: Arc<[QueueCounters]> = io
             .queues()
             .iter()
             .map(|_| QueueCounters::default())
             .collect();
-        Worker {
+        Ok(Worker {
             core,
             io,
-            pipeline: Pipeline::build(&self.config.pipeline),
+            pipeline: Pipeline::build(&self.config.pipeline, self.factory)?,
             counters,
             batch_size: self.config.threads.batch_size as usize,
             slow_path: SlowPath {
                 filter: self.filter.clone(),
                 taps,
             },
-        }
+        })
     }
 }
 
-fn build_af_xdp(config: &Config) -> Result<Built, RuntimeError> {
+fn build_af_xdp(config: &Config, factory: &dyn ProcessorFactory) -> Result<Built, RuntimeError> {
     let filter = FilterTables::new(&config.filter);
     let parts = WorkerParts {
         config,
         filter: Arc::new(*filter.clone()),
+        factory,
     };
     let mut workers = Vec::new();
     let mut queues = Vec::new();
@@ -165,10 +172,11 @@ fn build_af_xdp(config: &Config) -> Result<Built, RuntimeError> {
     })
 }
 
-fn build_dpdk(config: &Config) -> Result<Built, RuntimeError> {
+fn build_dpdk(config: &Config, factory: &dyn ProcessorFactory) -> Result<Built, RuntimeError> {
     let parts = WorkerParts {
         config,
         filter: Arc::new(*FilterTables::new(&config.filter)),
+        factory,
     };
     let dpdk = Dpdk::start(config).map_err(RuntimeError::Dpdk)?;
     let mut taps = Vec::new();

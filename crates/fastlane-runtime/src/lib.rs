@@ -95,8 +95,17 @@ impl Dataplane {
     }
 
     pub fn new(config: Config) -> Dataplane {
+        Dataplane::with_factory(config, Arc::new(BuiltinsOnly))
+    }
+
+    /// A data plane whose pipeline may hold stages `factory` makes (plugins, TypeScript).
+    pub fn with_factory(
+        config: Config,
+        factory: Arc<dyn ProcessorFactory + Send + Sync>,
+    ) -> Dataplane {
         Dataplane {
             config,
+            factory,
             running: None,
             last_stats: None,
         }
