@@ -232,7 +232,20 @@ fn malformed_frames_never_reach_the_fast_path_or_crash_it() {
         }
     }
     assert!(dataplane.failure().is_none());
-    // The data plane still forwards after all that.
+    // The data plane still forwards after all that, IPv6 as well as IPv4.
+    let mut ipv6 = fastlane_core::wire::testing::ipv6_udp(FAST_PORT, 20);
+    ipv6[..12].copy_from_slice(&good[..12]);
+    let back = exchange(
+        Some(&bed.gen_ns),
+        &bed.gen_if,
+        std::slice::from_ref(&ipv6),
+        FAST_PORT,
+        1,
+        Duration::from_secs(3),
+    )
+    .unwrap();
+    assert_eq!(back.len(), 1, "IPv6 UDP to the fast port is reflected");
+    assert_eq!(&back[0][12..], &ipv6[12..]);
     let back = exchange(
         Some(&bed.gen_ns),
         &bed.gen_if,

@@ -35,6 +35,14 @@ impl TestBed {
         };
         ip(&["netns", "add", &bed.gen_ns]);
         ip(&["netns", "add", &bed.fwd_ns]);
+        // No IPv6 of the kernel's own (MLD, router solicitations): counters stay exact.
+        for ns in [&bed.gen_ns, &bed.fwd_ns] {
+            for knob in ["all", "default"] {
+                let key = format!("net.ipv6.conf.{knob}.disable_ipv6=1");
+                let out = bed.exec(ns, &["sysctl", "-qw", &key]);
+                assert!(out.status.success(), "sysctl {key} in {ns}");
+            }
+        }
         ip(&[
             "link",
             "add",
