@@ -67,9 +67,8 @@ pub struct ErrorBuf {
 pub struct SharedMemoryHook {
     pub host: *const c_void,
     /// Looks a region up by name: its first byte, with its length in `*len`, or null.
-    pub open: Option<
-        unsafe extern "C" fn(host: *const c_void, name: FfiStr, len: *mut usize) -> *mut u8,
-    >,
+    pub open:
+        Option<unsafe extern "C" fn(host: *const c_void, name: FfiStr, len: *mut usize) -> *mut u8>,
 }
 
 impl SharedMemoryHook {

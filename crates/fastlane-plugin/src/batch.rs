@@ -101,14 +101,19 @@ impl Packet<'_> {
     }
     /// Bytes free behind the packet.
     pub fn tailroom(&self) -> usize {
-        self.slot.buf_len.saturating_sub(self.slot.offset + self.slot.len) as usize
+        self.slot
+            .buf_len
+            .saturating_sub(self.slot.offset + self.slot.len) as usize
     }
 
     /// Grows the packet at the front by `n` bytes (for a new header) and returns them.
     pub fn prepend(&mut self, n: usize) -> Result<&mut [u8], PacketError> {
         let available = self.headroom();
         if n > available {
-            return Err(PacketError::NoHeadroom { wanted: n, available });
+            return Err(PacketError::NoHeadroom {
+                wanted: n,
+                available,
+            });
         }
         self.slot.offset -= n as u32;
         self.slot.len += n as u32;
@@ -118,7 +123,10 @@ impl Packet<'_> {
     pub fn append(&mut self, n: usize) -> Result<&mut [u8], PacketError> {
         let available = self.tailroom();
         if n > available {
-            return Err(PacketError::NoTailroom { wanted: n, available });
+            return Err(PacketError::NoTailroom {
+                wanted: n,
+                available,
+            });
         }
         let old = self.len();
         self.slot.len += n as u32;
@@ -201,7 +209,10 @@ mod tests {
             p.set_verdict(Verdict::TransmitOn(2));
         }
         batch.counters().add(0, seen);
-        assert_eq!((seen, values[0].load(std::sync::atomic::Ordering::Relaxed)), (1, 1));
+        assert_eq!(
+            (seen, values[0].load(std::sync::atomic::Ordering::Relaxed)),
+            (1, 1)
+        );
         assert_eq!((slots[0].offset(), slots[0].len()), (15, 19));
         assert_eq!(&slots[0].data()[..4], &[9, 1, 2, 3]);
         assert_eq!(slots[0].verdict(), Verdict::TransmitOn(2));

@@ -14,8 +14,8 @@ use fastlane_core::processor::{BuiltinsOnly, ProcessorFactory};
 use fastlane_core::{Batch, Processor};
 
 use crate::abi::{
-    EntryFn, ErrorBuf, FfiStr, PluginDescriptor, SharedMemoryHook, Status, ENTRY_SYMBOL,
-    STATUS_OK, STATUS_PANICKED,
+    EntryFn, ErrorBuf, FfiStr, PluginDescriptor, SharedMemoryHook, Status, ENTRY_SYMBOL, STATUS_OK,
+    STATUS_PANICKED,
 };
 use crate::ABI_VERSION;
 
@@ -115,19 +115,19 @@ impl PluginLibrary {
         }
         // SAFETY: loading a library runs its initialisers; a plugin library is code the operator
         // chose to run in the data plane, which is the trust this whole interface rests on.
-        let library = unsafe { libloading::Library::new(&path) }.map_err(|source| {
-            PluginError::Load {
+        let library =
+            unsafe { libloading::Library::new(&path) }.map_err(|source| PluginError::Load {
                 path: path.clone(),
                 source,
-            }
-        })?;
+            })?;
         // SAFETY: `EntryFn` is the type every plugin's entry symbol has (`export!` defines it).
-        let entry = unsafe { library.get::<EntryFn>(ENTRY_SYMBOL.as_bytes()) }.map_err(
-            |source| PluginError::NoEntry {
-                path: path.clone(),
-                source,
-            },
-        )?;
+        let entry =
+            unsafe { library.get::<EntryFn>(ENTRY_SYMBOL.as_bytes()) }.map_err(|source| {
+                PluginError::NoEntry {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
         // SAFETY: the entry point takes nothing and returns a pointer to static data.
         let descriptor = unsafe { entry() };
         if descriptor.is_null() {
@@ -147,9 +147,8 @@ impl PluginLibrary {
         // library, which outlives this borrow.
         let d = unsafe { &*descriptor };
         // SAFETY: the name is a static string of the library.
-        let name = unsafe { d.name.as_str() }.ok_or_else(|| PluginError::BadName {
-            path: path.clone(),
-        })?;
+        let name = unsafe { d.name.as_str() }
+            .ok_or_else(|| PluginError::BadName { path: path.clone() })?;
         let counter_names = (0..d.counter_count)
             // SAFETY: `counter_name` returns static strings of the library.
             .map(|i| unsafe { (d.counter_name)(i).as_str() }.map(str::to_owned))
@@ -190,7 +189,12 @@ impl PluginLibrary {
     ) -> Result<PluginProcessor, PluginError> {
         let counters = Arc::new(PluginCounters {
             names: self.0.counter_names.clone(),
-            values: self.0.counter_names.iter().map(|_| AtomicU64::new(0)).collect(),
+            values: self
+                .0
+                .counter_names
+                .iter()
+                .map(|_| AtomicU64::new(0))
+                .collect(),
         });
         let config = config.to_string();
         let hook = match shared_memory {
