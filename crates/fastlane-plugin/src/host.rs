@@ -102,6 +102,15 @@ impl fmt::Debug for Loaded {
     }
 }
 
+/// The same loaded library (not merely the same file loaded twice by different hosts).
+impl PartialEq for PluginLibrary {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for PluginLibrary {}
+
 impl PluginLibrary {
     /// Loads the plugin at `path`, relative to `config_dir` (the config file's directory) when
     /// given one and `path` is relative, and checks its ABI version.
@@ -437,14 +446,20 @@ impl PluginFactory {
         self
     }
 
-    /// The library at `path`, loaded on first use.
+    /// The library at `path` (relative to the config's directory), loaded on first use: every
+    /// spelling of the same file gives the same library.
     pub fn library(&self, path: &Path) -> Result<PluginLibrary, PluginError> {
+        let path = match &self.config_dir {
+            Some(dir) if path.is_relative() => dir.join(path),
+            _ => path.to_path_buf(),
+        };
+        let path = path.canonicalize().unwrap_or(path);
         let mut libraries = self.libraries.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(library) = libraries.get(path) {
+        if let Some(library) = libraries.get(&path) {
             return Ok(library.clone());
         }
-        let library = PluginLibrary::load(path, self.config_dir.as_deref())?;
-        libraries.insert(path.to_path_buf(), library.clone());
+        let library = PluginLibrary::load(&path, None)?;
+        libraries.insert(path, library.clone());
         Ok(library)
     }
 

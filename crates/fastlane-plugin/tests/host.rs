@@ -14,7 +14,8 @@ use fastlane_plugin::host::{
 };
 use serde_json::json;
 
-/// One build at a time: builds of one crate with different features write the same artifact.
+/// One build at a time: builds of one crate with different features write the same artifact,
+/// which each test copies under a name of its own before the next build replaces it.
 static BUILDS: Mutex<()> = Mutex::new(());
 
 /// Builds the cdylib crate at `crate_dir` (relative to this crate) with `features` into a
@@ -43,7 +44,6 @@ fn build(crate_dir: &str, lib_name: &str, features: &[&str], copy_as: &str) -> P
     );
     let built = out.join("target/debug").join(format!("lib{lib_name}.so"));
     let copy = out.join(copy_as);
-    // A fresh file each time: the loader would hand back a library already loaded under the name.
     std::fs::copy(&built, &copy).expect("copy the built library");
     copy
 }
@@ -197,6 +197,21 @@ fn the_factory_resolves_paths_against_the_config_dir_and_chains_before_macswap()
     threads[1].processor.process(&mut batch);
     assert_eq!(verdicts(&batch), [DENIED, Verdict::Transmit]);
     assert_eq!(&batch.slots()[1].data()[..6], &SRC_MAC);
+
+    // One library for every thread and every spelling of its path.
+    let dir = path.parent().unwrap();
+    let spelled_otherwise = dir
+        .join("..")
+        .join(dir.file_name().unwrap())
+        .join("libacl.so");
+    assert!(
+        factory.library(Path::new("libacl.so")).unwrap()
+            == factory.library(&spelled_otherwise).unwrap()
+    );
+    assert!(
+        factory.library(Path::new("libacl.so")).unwrap()
+            != PluginLibrary::load(path, None).unwrap()
+    );
 
     let stages = factory.counters();
     assert_eq!(stages.len(), 2);
