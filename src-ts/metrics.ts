@@ -86,7 +86,7 @@ export function createMetricsRegistry(source: MetricsSource, options: MetricsOpt
     'fastlane_dropped_packets_total',
     'Packets the fast path dropped, per queue and reason.',
     'reason',
-    (q) => Object.entries(q.dropped),
+    (q) => byName(q.dropped),
   );
   perQueueMap(
     'fastlane_slow_path_packets_total',
@@ -101,7 +101,7 @@ export function createMetricsRegistry(source: MetricsSource, options: MetricsOpt
     'fastlane_socket_events_total',
     "The kernel's counters of a queue's socket (AF_XDP XDP_STATISTICS: rx ring full, fill ring empty, drops, invalid descriptors), per event.",
     'event',
-    (q) => Object.entries(q.socket),
+    (q) => byName(q.socket),
   );
 
   new Counter({
@@ -117,7 +117,7 @@ export function createMetricsRegistry(source: MetricsSource, options: MetricsOpt
         }
         this.inc({ port: p.interface, action: 'redirect' }, p.xdp.redirected);
         this.inc({ port: p.interface, action: 'no_socket' }, p.xdp.noSocket);
-        for (const [reason, n] of Object.entries(p.xdp.passed)) {
+        for (const [reason, n] of byName(p.xdp.passed)) {
           this.inc({ port: p.interface, action: 'pass', reason }, n);
         }
       }
@@ -126,13 +126,13 @@ export function createMetricsRegistry(source: MetricsSource, options: MetricsOpt
 
   new Counter({
     name: 'fastlane_device_packets_total',
-    help: "The device's own counters (DPDK ethdev stats), per port and counter.",
+    help: "The device's own packet counters (DPDK ethdev stats: rx_packets, tx_packets, rx_missed, rx_errors, tx_errors, rx_no_mbuf), per port.",
     labelNames: ['port', 'counter'],
     registers,
     collect() {
       this.reset();
       for (const p of snapshot()?.ports ?? []) {
-        for (const [counter, n] of Object.entries(p.device)) {
+        for (const [counter, n] of byName(p.device)) {
           this.inc({ port: p.interface, counter }, n);
         }
       }
@@ -197,6 +197,11 @@ export function createMetricsRegistry(source: MetricsSource, options: MetricsOpt
     collectDefaultMetrics({ register: registry });
   }
   return registry;
+}
+
+// The native maps come in no particular order; sorted, the exposition is the same from scrape to scrape.
+function byName(counts: Record<string, number>): Array<[string, number]> {
+  return Object.entries(counts).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
 function queueLabels(q: QueueStats): Record<QueueLabel, string> {
