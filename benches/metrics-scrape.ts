@@ -2,15 +2,19 @@
 // thread and summed when read), so the packet path does no extra work with metrics on; what is
 // left to measure is the scrape itself and whether scraping disturbs forwarding.
 //
-//   tsx benches/metrics-scrape.ts [--scrapes 300] [--seconds 5] [--rounds 3] [--scrape-hz 10]
+//   npm run bench:metrics -- [--scrapes 300] [--seconds 5] [--rounds 3] [--scrape-hz 10] [--pairs 20]
 //
 // 1. Scrape latency with 1 and 8 queues: a macswap data plane on a veth pair with that many queues,
-//    in this process; times `stats()` alone, `registry.metrics()` (fastlane_* and Node's default
-//    metrics) and a full HTTP GET /metrics over loopback. Median and p99 in ms.
+//    in this process; times `stats()` alone, `registry.metrics()` without and with Node's default
+//    metrics, and a full HTTP GET /metrics over loopback (client in the same process). Median and
+//    p99 in ms.
 // 2. Throughput A/B: `fastlane run` pinned to CPU 1 with and without `--metrics`, the metrics one
 //    scraped at --scrape-hz (Prometheus' usual interval is 15 s: 10 Hz is 150 times that); the
 //    built-in generator floods 64 B frames from CPU 0. Rounds interleave the two; the figure is the
 //    median of the per-round ratios (this machine drifts ±15% between runs).
+// 3. The same with less drift: one `fastlane run --metrics` process under a steady flood, 1 s windows
+//    alternating scraped at --scrape-hz and not scraped (an idle listening socket costs nothing),
+//    --pairs pairs in ABBA order; the figure is the median of the per-pair ratios.
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -34,21 +38,23 @@ interface Options {
   seconds: number;
   rounds: number;
   scrapeHz: number;
+  pairs: number;
 }
 
 function parseOptions(argv: string[]): Options {
-  const options: Options = { scrapes: 300, seconds: 5, rounds: 3, scrapeHz: 10 };
+  const options: Options = { scrapes: 300, seconds: 5, rounds: 3, scrapeHz: 10, pairs: 20 };
   const keys: Record<string, keyof Options> = {
     '--scrapes': 'scrapes',
     '--seconds': 'seconds',
     '--rounds': 'rounds',
     '--scrape-hz': 'scrapeHz',
+    '--pairs': 'pairs',
   };
   for (let i = 0; i < argv.length; i += 2) {
     const key = keys[argv[i] ?? ''];
     const value = Number(argv[i + 1]);
     if (key === undefined || !(value > 0)) {
-      throw new Error(`usage: tsx benches/metrics-scrape.ts [--scrapes N] [--seconds S] [--rounds R] [--scrape-hz HZ]`);
+      throw new Error(`usage: tsx benches/metrics-scrape.ts [--scrapes N] [--seconds S] [--rounds R] [--scrape-hz HZ] [--pairs P]`);
     }
     options[key] = value;
   }
@@ -117,11 +123,13 @@ async function scrapeLatency(queues: number, scrapes: number): Promise<string[]>
     const dataplane = new Dataplane(config);
     dataplane.start();
     const registry = createMetricsRegistry(dataplane);
+    const fastlaneOnly = createMetricsRegistry(dataplane, { defaultMetrics: false });
     const server = await serveMetrics(registry, '127.0.0.1:0');
     try {
       const rows: Array<[string, { median: number; p99: number }]> = [
         ['native stats()', await timeMs(scrapes, () => dataplane.stats())],
-        ['registry.metrics()', await timeMs(scrapes, () => registry.metrics())],
+        ['registry.metrics(), fastlane_* only', await timeMs(scrapes, () => fastlaneOnly.metrics())],
+        ['registry.metrics(), with Node defaults', await timeMs(scrapes, () => registry.metrics())],
         ['HTTP GET /metrics', await timeMs(scrapes, async () => (await fetch(server.url)).text())],
       ];
       const lines = (await registry.metrics()).split('\n').filter((l) => l.startsWith('fastlane_')).length;
@@ -204,6 +212,68 @@ async function forwardedPps(bed: Testbed, config: string, metrics: boolean, opti
   }
 }
 
+/** Forwarded packets per second over `ms`, scraping `url` at `hz` meanwhile when given. */
+async function windowPps(generator: TrafficGenerator, ms: number, url?: string, hz = 0): Promise<number> {
+  const before = generator.stats().returnedPackets;
+  const t0 = performance.now();
+  let scrapes = 0;
+  while (performance.now() - t0 < ms) {
+    if (url === undefined) {
+      await sleep(ms - (performance.now() - t0));
+    } else {
+      await (await fetch(url)).text();
+      scrapes++;
+      await sleep(Math.min(1000 / hz, ms - (performance.now() - t0)));
+    }
+  }
+  const pps = (generator.stats().returnedPackets - before) / ((performance.now() - t0) / 1000);
+  if (url !== undefined && scrapes === 0) {
+    throw new Error('a scraped window was never scraped');
+  }
+  return pps;
+}
+
+async function windowedRatio(bed: Testbed, config: string, options: Options): Promise<string> {
+  const { gen, fwd } = bed;
+  const { child, url } = await startFastlane(config, true);
+  try {
+    const generator = new TrafficGenerator({
+      netns: gen.netns,
+      interface: gen.interface,
+      frame: udpFrame(frameFields(gen, fwd), 60),
+      core: GEN_CORE,
+      matchUdpPort: PORT,
+    });
+    generator.start();
+    try {
+      await sleep(1000);
+      const ratios: number[] = [];
+      let on = 0;
+      let off = 0;
+      for (let pair = 0; pair < options.pairs; pair++) {
+        const scrapedFirst = pair % 2 === 0;
+        const first = await windowPps(generator, 1000, scrapedFirst ? url : undefined, options.scrapeHz);
+        const second = await windowPps(generator, 1000, scrapedFirst ? undefined : url, options.scrapeHz);
+        const [scraped, idle] = scrapedFirst ? [first, second] : [second, first];
+        ratios.push(scraped / idle);
+        on += scraped;
+        off += idle;
+      }
+      const sorted = [...ratios].sort((a, b) => a - b);
+      return (
+        `${options.pairs} pairs of 1 s windows in one process, scraped at ${options.scrapeHz} Hz vs not: ` +
+        `median per-pair ratio ${median(ratios).toFixed(3)} (quartiles ${percentile(sorted, 25).toFixed(3)}–` +
+        `${percentile(sorted, 75).toFixed(3)}), ratio of totals ${(on / off).toFixed(3)}, ` +
+        `${(off / options.pairs / 1e6).toFixed(3)} Mpps unscraped`
+      );
+    } finally {
+      generator.stop();
+    }
+  } finally {
+    await stop(child);
+  }
+}
+
 function frameFields(gen: TestbedEnd, fwd: TestbedEnd) {
   return { srcMac: gen.mac, dstMac: fwd.mac, srcIp: gen.address, dstIp: fwd.address, srcPort: PORT, dstPort: PORT };
 }
@@ -262,6 +332,7 @@ async function main(): Promise<void> {
         `median on/off ratio: ${median(ratios).toFixed(3)}`,
       ].join('\n'),
     );
+    console.log(`\n${await windowedRatio(bed, file, options)}`);
   } finally {
     fs.rmSync(file, { force: true });
     bed.down();
