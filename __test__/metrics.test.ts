@@ -3,7 +3,7 @@
 // macswap data plane, through the API and through `fastlane run --metrics`.
 
 import test from 'ava';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -15,7 +15,7 @@ import { createMetricsRegistry, parseListenAddress, serveMetrics, type MetricsSo
 import type { DataplaneStats } from '../src-ts/native';
 import { Testbed, type TestbedEnd } from '../src-ts/testbed';
 import { exchangeFrames, udpFrame } from '../src-ts/traffic';
-import { CLI, ROOT, uniquePrefix } from './helpers';
+import { CLI, ROOT, macswapConfig, uniquePrefix } from './helpers';
 
 const VERSION = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -297,6 +297,17 @@ test('serveMetrics rejects an address in use', async (t) => {
   const first = await serveMetrics(registry, '127.0.0.1:0');
   t.teardown(() => first.close());
   await t.throwsAsync(serveMetrics(registry, `127.0.0.1:${first.port}`), { code: 'EADDRINUSE' });
+});
+
+test('fastlane run --metrics with a bad address fails before starting anything', (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fastlane-metrics-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'config.json');
+  fs.writeFileSync(file, JSON.stringify(macswapConfig()));
+  const r = spawnSync(process.execPath, [CLI, 'run', file, '--metrics', '127.0.0.1:99999'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  t.is(r.status, 1, r.stdout + r.stderr);
+  t.regex(r.stderr, /cannot start: metrics address "127\.0\.0\.1:99999"/);
+  t.notRegex(r.stdout, /running/);
 });
 
 // --- As root, on a veth test bed ---

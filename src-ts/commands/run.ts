@@ -4,7 +4,7 @@ import type { Argv, CommandModule } from 'yargs';
 
 import { Dataplane } from '../dataplane';
 import { formatRate } from '../format';
-import { createMetricsRegistry, serveMetrics, type MetricsServer } from '../metrics';
+import { createMetricsRegistry, parseListenAddress, serveMetrics, type MetricsServer } from '../metrics';
 import type { DataplaneStats } from '../native';
 import { StopLatch } from '../signals';
 
@@ -39,6 +39,10 @@ export const runCommand: CommandModule<object, RunArgs> = {
     try {
       let dataplane: Dataplane;
       try {
+        if (args.metrics !== undefined) {
+          // A bad address is found before any port is touched.
+          parseListenAddress(args.metrics);
+        }
         dataplane = Dataplane.fromFile(args.config);
         dataplane.start();
       } catch (e) {
