@@ -164,6 +164,21 @@ export function createMetricsRegistry(source: MetricsSource, options: MetricsOpt
     (s) => s.bytes,
   );
 
+  new Counter({
+    name: 'fastlane_plugin_events_total',
+    help: 'Counters a Rust plugin stage declares, summed over threads; stage is its index in the pipeline.',
+    labelNames: ['stage', 'plugin', 'counter'],
+    registers,
+    collect() {
+      this.reset();
+      for (const p of snapshot()?.plugins ?? []) {
+        for (const [counter, n] of byName(p.counters)) {
+          this.inc({ stage: String(p.stage), plugin: p.plugin, counter }, n);
+        }
+      }
+    },
+  });
+
   new Gauge({
     name: 'fastlane_batch_size_packets',
     help: 'Mean packets per receive batch since start, per queue (rx packets / rx batches; 0 before the first batch).',
