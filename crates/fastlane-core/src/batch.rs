@@ -53,6 +53,17 @@ impl Batch {
         self.len = len;
     }
 
+    /// Moves `slot` into this batch (behind its packets) by swapping it with an empty slot, so
+    /// that batches can be split and merged without copying packets. False when full.
+    pub fn swap_in(&mut self, slot: &mut Slot) -> bool {
+        let Some(place) = self.slots.get_mut(self.len) else {
+            return false;
+        };
+        std::mem::swap(place, slot);
+        self.len += 1;
+        true
+    }
+
     /// For backends: every slot of the burst, with its verdict.
     pub fn slots(&self) -> &[Slot] {
         &self.slots[..self.len]

@@ -46,10 +46,12 @@ pub enum DropReason {
     NoBuffer = 6,
     /// The slow path's TAP device did not take it (its queue was full).
     SlowPathFull = 7,
+    /// master_worker: the worker of its flow had no room for another batch.
+    WorkerBusy = 8,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 8] = [
+    pub const ALL: [DropReason; 9] = [
         DropReason::Processor,
         DropReason::NoVerdict,
         DropReason::Malformed,
@@ -58,6 +60,7 @@ impl DropReason {
         DropReason::NoSlowPath,
         DropReason::NoBuffer,
         DropReason::SlowPathFull,
+        DropReason::WorkerBusy,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -72,6 +75,7 @@ impl DropReason {
             DropReason::NoSlowPath => "no_slow_path",
             DropReason::NoBuffer => "no_buffer",
             DropReason::SlowPathFull => "slow_path_full",
+            DropReason::WorkerBusy => "worker_busy",
         }
     }
 }

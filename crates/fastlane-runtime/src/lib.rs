@@ -7,6 +7,7 @@
 //! error with the kernel's context. `stop` joins the threads and detaches the programs.
 
 mod backend;
+mod master_worker;
 mod stats;
 mod sys;
 mod worker;
@@ -16,12 +17,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 
-use fastlane_core::config::{BackendKind, Config, ConfigErrors};
+use fastlane_core::config::{BackendKind, Config, ConfigErrors, ThreadModel};
 use fastlane_core::netns::{self, NetnsError};
 use fastlane_core::processor::{BuiltinsOnly, CountStats, ProcessorFactory};
 use fastlane_core::PortId;
 
 use backend::{Ports, QueueHandle};
+use fastlane_core::Pipeline;
+use master_worker::{IoThread, Link, ProcessingThread};
+
+/// What a data-plane thread runs once pinned.
+type ThreadBody = Box<dyn FnOnce() + Send>;
 pub use stats::{Named, PortStats, QueueStats, StageStats, Stats, XdpPortStats};
 
 #[derive(Debug, thiserror::Error)]
@@ -77,8 +83,9 @@ pub struct Dataplane {
 /// What exists while the data plane runs. `shut_down` joins the threads before the backend's
 /// ports close.
 struct Running {
-    stop: Arc<AtomicBool>,
-    threads: Vec<JoinHandle<()>>,
+    /// Threads in the order they stop: each group's flag is set and its threads joined before
+    /// the next group's.
+    groups: Vec<(Arc<AtomicBool>, Vec<JoinHandle<()>>)>,
     failure: Arc<Mutex<Option<String>>>,
     queues: Vec<QueueHandle>,
     ports: Option<Ports>,
@@ -88,7 +95,10 @@ struct Running {
 impl std::fmt::Debug for Running {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Running")
-            .field("threads", &self.threads.len())
+            .field(
+                "threads",
+                &self.groups.iter().map(|g| g.1.len()).sum::<usize>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -137,34 +147,71 @@ impl Dataplane {
         }
         let (config, factory) = (&self.config, &*self.factory);
         let built = netns::run_in(config.netns.as_deref(), || backend::build(config, factory))??;
-        let (workers, queues, ports) = (built.workers, built.queues, Some(built.ports));
-        let stages = workers
-            .iter()
-            .flat_map(|w| w.pipeline.counts.clone())
-            .collect();
-        let stop = Arc::new(AtomicBool::new(false));
-        let failure = Arc::new(Mutex::new(None));
         let mut running = Running {
-            stop,
-            threads: Vec::new(),
-            failure,
-            queues,
-            ports,
-            stages,
+            groups: Vec::new(),
+            failure: Arc::new(Mutex::new(None)),
+            queues: built.queues,
+            ports: Some(built.ports),
+            stages: Vec::new(),
         };
+        let mut threads: Vec<(u16, usize, ThreadBody)> = Vec::new();
+        match config.threads.model {
+            ThreadModel::RunToCompletion => {
+                let (group, stop) = running.new_group();
+                for mut worker in built.workers {
+                    running.stages.extend(worker.pipeline.counts.clone());
+                    let stop = stop.clone();
+                    threads.push((worker.core, group, Box::new(move || worker.forward(&stop))));
+                }
+            }
+            ThreadModel::MasterWorker => {
+                // Workers stop first: they hold packets that live in the I/O threads' buffers.
+                let (worker_group, worker_stop) = running.new_group();
+                let (io_group, io_stop) = running.new_group();
+                let ring = config.threads.worker_ring_size as usize;
+                let links: Vec<Vec<Link>> = built
+                    .workers
+                    .iter()
+                    .map(|_| {
+                        config
+                            .threads
+                            .worker_cores
+                            .iter()
+                            .map(|_| Link::new(ring))
+                            .collect()
+                    })
+                    .collect();
+                for (w, &core) in config.threads.worker_cores.iter().enumerate() {
+                    let pipeline = Pipeline::build(&config.pipeline, factory)?;
+                    running.stages.extend(pipeline.counts.clone());
+                    let links = links.iter().map(|of_io| of_io[w].clone()).collect();
+                    let mut processing = ProcessingThread { pipeline, links };
+                    let stop = worker_stop.clone();
+                    threads.push((
+                        core,
+                        worker_group,
+                        Box::new(move || processing.forward(&stop)),
+                    ));
+                }
+                for (worker, links) in built.workers.into_iter().zip(links) {
+                    let mut io = IoThread::new(worker, links, ring);
+                    let stop = io_stop.clone();
+                    threads.push((io.core(), io_group, Box::new(move || io.forward(&stop))));
+                }
+            }
+        }
         let (ready_tx, ready_rx) = mpsc::channel();
-        for worker in workers {
-            let core = worker.core;
-            let (stop, failure, ready) = (
-                running.stop.clone(),
-                running.failure.clone(),
-                ready_tx.clone(),
-            );
-            let spawned = std::thread::Builder::new()
+        let mut spawned = 0;
+        for (core, group, body) in threads {
+            let (failure, ready) = (running.failure.clone(), ready_tx.clone());
+            let thread = std::thread::Builder::new()
                 .name(format!("fastlane-core{core}"))
-                .spawn(move || worker.run(stop, ready, failure));
-            match spawned {
-                Ok(handle) => running.threads.push(handle),
+                .spawn(move || worker::run_pinned(core, ready, failure, body));
+            match thread {
+                Ok(handle) => {
+                    running.groups[group].1.push(handle);
+                    spawned += 1;
+                }
                 Err(e) => {
                     running.shut_down();
                     return Err(RuntimeError::Thread {
@@ -175,7 +222,7 @@ impl Dataplane {
             }
         }
         drop(ready_tx);
-        for _ in 0..running.threads.len() {
+        for _ in 0..spawned {
             let (core, message) = match ready_rx.recv() {
                 Ok((_, Ok(()))) => continue,
                 Ok((core, Err(message))) => (core, message),
@@ -264,10 +311,19 @@ impl Drop for Dataplane {
 }
 
 impl Running {
+    /// A new stop group, stopped after those made before it; returns its index and flag.
+    fn new_group(&mut self) -> (usize, Arc<AtomicBool>) {
+        let stop = Arc::new(AtomicBool::new(false));
+        self.groups.push((stop.clone(), Vec::new()));
+        (self.groups.len() - 1, stop)
+    }
+
     fn stop_threads(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        for thread in self.threads.drain(..) {
-            let _ = thread.join();
+        for (stop, threads) in &mut self.groups {
+            stop.store(true, Ordering::Relaxed);
+            for thread in threads.drain(..) {
+                let _ = thread.join();
+            }
         }
     }
 

@@ -29,38 +29,38 @@ pub(crate) struct SlowPath {
     pub taps: Vec<TapQueue>,
 }
 
-impl Worker {
-    /// Pins itself, reports whether that worked on `ready`, then forwards until `stop` is set.
-    /// A panic in a processor ends the thread and is recorded in `failure`.
-    pub fn run(
-        mut self,
-        stop: Arc<AtomicBool>,
-        ready: mpsc::Sender<(u16, Result<(), String>)>,
-        failure: Arc<Mutex<Option<String>>>,
-    ) {
-        if let Err(e) = sys::pin_current_thread(self.core) {
-            let _ = ready.send((self.core, Err(format!("sched_setaffinity: {e}"))));
-            return;
-        }
-        let _ = ready.send((self.core, Ok(())));
-        let core = self.core;
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.forward(&stop)));
-        if let Err(panic) = result {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            let mut failure = failure.lock().unwrap_or_else(|e| e.into_inner());
-            failure.get_or_insert(format!("data-plane thread on core {core} panicked: {what}"));
-        }
+/// Pins the calling thread to `core`, reports on `ready` whether that worked, then runs `body`;
+/// a panic in `body` (a processor's) ends the thread and is recorded in `failure`.
+pub(crate) fn run_pinned(
+    core: u16,
+    ready: mpsc::Sender<(u16, Result<(), String>)>,
+    failure: Arc<Mutex<Option<String>>>,
+    body: impl FnOnce(),
+) {
+    if let Err(e) = sys::pin_current_thread(core) {
+        let _ = ready.send((core, Err(format!("sched_setaffinity: {e}"))));
+        return;
     }
+    let _ = ready.send((core, Ok(())));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
+    if let Err(panic) = result {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        let mut failure = failure.lock().unwrap_or_else(|e| e.into_inner());
+        failure.get_or_insert(format!("data-plane thread on core {core} panicked: {what}"));
+    }
+}
 
-    fn forward(&mut self, stop: &AtomicBool) {
+impl Worker {
+    /// Runs to completion until `stop` is set: receive, process, deliver, transmit.
+    pub fn forward(&mut self, stop: &AtomicBool) {
         let mut batch = Batch::with_capacity(self.batch_size);
         let queues = self.io.queues().len();
         let split = self.io.split();
-        let tap_fds: Vec<RawFd> = self.slow_path.taps.iter().map(TapQueue::fd).collect();
+        let tap_fds = self.slow_path.tap_fds();
         while !stop.load(Ordering::Relaxed) {
             let mut work = 0;
             for source in 0..queues {
@@ -75,26 +75,35 @@ impl Worker {
                     self.io.complete(source, &mut batch, &self.counters);
                     work += n;
                 }
-                if let Some(tap) = self.slow_path.taps.get_mut(source) {
-                    let burst = tap.read_frames(MAX_READ_BURST);
-                    if !burst.is_empty() {
-                        let sent = self.io.transmit_copies(source, &burst, counters);
-                        counters.from_kernel_packets.add(sent as u64);
-                        counters.drop(DropReason::TxRingFull, (burst.len() - sent) as u64);
-                        work += burst.len();
-                    }
-                }
             }
+            work += self.forward_from_kernel();
             if work == 0 {
                 self.io.idle(&tap_fds);
             }
         }
     }
+
+    /// Sends what the kernel wrote into each queue's TAP device out of that queue; returns how
+    /// many frames it read.
+    pub fn forward_from_kernel(&mut self) -> usize {
+        let mut work = 0;
+        for (source, tap) in self.slow_path.taps.iter_mut().enumerate() {
+            let burst = tap.read_frames(MAX_READ_BURST);
+            if !burst.is_empty() {
+                let counters = &self.counters[source];
+                let sent = self.io.transmit_copies(source, &burst, counters);
+                counters.from_kernel_packets.add(sent as u64);
+                counters.drop(DropReason::TxRingFull, (burst.len() - sent) as u64);
+                work += burst.len();
+            }
+        }
+        work
+    }
 }
 
 /// Gives the kernel every frame the filter does not send to the fast path, before any processor
 /// sees the batch.
-fn mark_slow(filter: &FilterTables, batch: &mut Batch) {
+pub(crate) fn mark_slow(filter: &FilterTables, batch: &mut Batch) {
     for slot in batch.slots_mut() {
         if let Class::Slow(_) = filter.classify(slot.data()) {
             slot.set_verdict(Verdict::Kernel);
@@ -105,7 +114,11 @@ fn mark_slow(filter: &FilterTables, batch: &mut Batch) {
 impl SlowPath {
     /// Carries out the `Kernel` verdicts of a batch, as far as this backend has a way into the
     /// kernel; what cannot go there is dropped and counted.
-    fn deliver(
+    pub fn tap_fds(&self) -> Vec<RawFd> {
+        self.taps.iter().map(TapQueue::fd).collect()
+    }
+
+    pub fn deliver(
         &mut self,
         split: Split,
         source: usize,

@@ -224,7 +224,7 @@ pub fn run(bed: &TestBed, config_json: &str) {
         Duration::from_secs(3),
     )
     .unwrap();
-    assert_eq!(back.len(), 1, "the fast path still forwards");
+    assert_eq!(back.len(), 1, "the fast path still forwards: {:?}", dataplane.stats());
 
     dataplane.stop();
     let link = bed.fwd_link();
@@ -293,4 +293,18 @@ pub fn run_dpdk(vdev: &str, memory: DpdkMemory) {
     if let Some(huge) = &huge {
         assert_eq!(huge.leftovers(), 0, "DPDK left hugepage files behind");
     }
+}
+
+/// The same config under the master-worker model, with a worker on each usable core.
+pub fn master_worker(config_json: &str) -> String {
+    let cores: Vec<String> = fastlane_core::config::online_cpus()
+        .iter()
+        .map(u16::to_string)
+        .collect();
+    let threads = format!(
+        r#""threads": {{ "model": "master_worker", "worker_cores": [{}], "worker_ring_size": 64 }},
+  "pipeline""#,
+        cores.join(", ")
+    );
+    config_json.replacen("\"pipeline\"", &threads, 1)
 }

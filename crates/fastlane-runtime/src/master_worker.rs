@@ -1,0 +1,272 @@
+//! The master-worker model: I/O threads receive and transmit, worker threads run the processors.
+//!
+//! An I/O thread splits each received batch by flow hash into one sub-batch per worker — moving
+//! packet descriptors, never packet bytes — and hands them over lock-free rings. Workers process
+//! and return them; the I/O thread merges the verdicts back and completes whole batches in the
+//! order it received them, which keeps every flow in order and lets backends that release ring
+//! memory in order (AF_PACKET) work unchanged. A worker with no room drops and counts
+//! (`worker_busy`); the I/O thread never waits for a worker.
+
+use std::collections::VecDeque;
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_queue::ArrayQueue;
+use fastlane_core::wire::flow_hash;
+use fastlane_core::{Batch, DropReason, Pipeline, Split, Verdict};
+
+use crate::worker::{mark_slow, Worker};
+
+/// A sub-batch on its way to a worker and back.
+pub(crate) struct Item {
+    batch: Batch,
+    /// Where each packet sits in the batch it came from.
+    origin: Vec<u16>,
+    /// Which batch it came from, counted in receive order.
+    seq: u64,
+}
+
+type Ring = ArrayQueue<Item>;
+
+/// The two rings between one I/O thread and one worker.
+#[derive(Clone)]
+pub(crate) struct Link {
+    to_worker: Arc<Ring>,
+    from_worker: Arc<Ring>,
+}
+
+impl Link {
+    /// `capacity` sub-batches can be in flight between the two threads.
+    pub fn new(capacity: usize) -> Link {
+        Link {
+            to_worker: Arc::new(ArrayQueue::new(capacity)),
+            from_worker: Arc::new(ArrayQueue::new(capacity)),
+        }
+    }
+}
+
+/// A worker thread: runs the processor chain over the sub-batches of every I/O thread.
+pub(crate) struct ProcessingThread {
+    pub pipeline: Pipeline,
+    /// One per I/O thread.
+    pub links: Vec<Link>,
+}
+
+impl ProcessingThread {
+    pub fn forward(&mut self, stop: &AtomicBool) {
+        let mut idle_rounds = 0u32;
+        while !stop.load(Ordering::Relaxed) {
+            let mut work = false;
+            for link in &self.links {
+                while let Some(mut item) = link.to_worker.pop() {
+                    self.pipeline.processor.process(&mut item.batch);
+                    // The return ring holds as many items as exist for this link: never full.
+                    let _ = link.from_worker.push(item);
+                    work = true;
+                }
+            }
+            idle_rounds = if work { 0 } else { idle_rounds + 1 };
+            if idle_rounds > 1024 {
+                std::thread::sleep(Duration::from_micros(50));
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+    }
+}
+
+struct InFlight {
+    batch: Batch,
+    source: usize,
+    /// Sub-batches not yet back from their workers.
+    pending: usize,
+}
+
+/// An I/O thread: the backend side of a [`Worker`], with the processors moved to the workers.
+pub(crate) struct IoThread {
+    worker: Worker,
+    /// One per worker.
+    links: Vec<Link>,
+    /// Sub-batches each worker may have in flight, not yet handed out.
+    free_items: Vec<Vec<Item>>,
+    spare_batches: Vec<Batch>,
+    inflight: VecDeque<InFlight>,
+    /// The `seq` of `inflight`'s front.
+    front_seq: u64,
+}
+
+impl IoThread {
+    pub fn new(worker: Worker, links: Vec<Link>, ring_size: usize) -> IoThread {
+        let batch_size = worker.batch_size;
+        let free_items = links
+            .iter()
+            .map(|_| {
+                (0..ring_size)
+                    .map(|_| Item {
+                        batch: Batch::with_capacity(batch_size),
+                        origin: Vec::with_capacity(batch_size),
+                        seq: 0,
+                    })
+                    .collect()
+            })
+            .collect();
+        let spare_batches = (0..ring_size)
+            .map(|_| Batch::with_capacity(batch_size))
+            .collect();
+        IoThread {
+            worker,
+            links,
+            free_items,
+            spare_batches,
+            inflight: VecDeque::with_capacity(ring_size),
+            front_seq: 0,
+        }
+    }
+
+    pub fn core(&self) -> u16 {
+        self.worker.core
+    }
+
+    pub fn forward(&mut self, stop: &AtomicBool) {
+        let queues = self.worker.io.queues().len();
+        let split = self.worker.io.split();
+        let tap_fds: Vec<RawFd> = self.worker.slow_path.tap_fds();
+        let mut scratch: Vec<Option<Item>> = self.links.iter().map(|_| None).collect();
+        while !stop.load(Ordering::Relaxed) {
+            let mut work = self.take_returns();
+            self.complete_in_order(split);
+            for source in 0..queues {
+                let Some(mut batch) = self.spare_batches.pop() else {
+                    break;
+                };
+                let n = self
+                    .worker
+                    .io
+                    .receive(source, &mut batch, &self.worker.counters[source]);
+                if n == 0 {
+                    self.spare_batches.push(batch);
+                    continue;
+                }
+                work += n;
+                if split != Split::InKernel {
+                    mark_slow(&self.worker.slow_path.filter, &mut batch);
+                }
+                let pending = self.hand_out(&mut batch, &mut scratch, source);
+                self.inflight.push_back(InFlight {
+                    batch,
+                    source,
+                    pending,
+                });
+            }
+            self.complete_in_order(split);
+            work += self.worker.forward_from_kernel();
+            if work == 0 {
+                if self.inflight.is_empty() {
+                    self.worker.io.idle(&tap_fds);
+                } else {
+                    std::hint::spin_loop();
+                }
+            }
+        }
+    }
+
+    /// Splits `batch` into one sub-batch per worker and sends them; returns how many went.
+    fn hand_out(
+        &mut self,
+        batch: &mut Batch,
+        scratch: &mut [Option<Item>],
+        source: usize,
+    ) -> usize {
+        let seq = self.front_seq + self.inflight.len() as u64;
+        let workers = self.links.len() as u32;
+        let (port, queue) = (batch.port(), batch.queue());
+        let mut busy = 0;
+        for (i, slot) in batch.slots_mut().iter_mut().enumerate() {
+            if slot.verdict().is_final() {
+                continue;
+            }
+            let w = (flow_hash(slot.data()) % workers) as usize;
+            if scratch[w].is_none() {
+                scratch[w] = self.free_items[w].pop().map(|mut item| {
+                    item.batch.begin_fill(port, queue);
+                    item.origin.clear();
+                    item.seq = seq;
+                    item
+                });
+            }
+            match &mut scratch[w] {
+                Some(item) => {
+                    item.batch.swap_in(slot);
+                    item.origin.push(i as u16);
+                }
+                None => {
+                    slot.set_verdict(Verdict::Drop(DropReason::WorkerBusy));
+                    busy += 1;
+                }
+            }
+        }
+        let mut sent = 0;
+        for (w, taken) in scratch.iter_mut().enumerate() {
+            let Some(item) = taken.take() else { continue };
+            match self.links[w].to_worker.push(item) {
+                Ok(()) => sent += 1,
+                Err(mut item) => {
+                    busy += item.origin.len() as u64;
+                    merge_back(
+                        &mut item,
+                        batch,
+                        Some(Verdict::Drop(DropReason::WorkerBusy)),
+                    );
+                    self.free_items[w].push(item);
+                }
+            }
+        }
+        self.worker.counters[source].drop(DropReason::WorkerBusy, busy);
+        sent
+    }
+
+    /// Takes every sub-batch the workers have finished and puts its packets back in place.
+    fn take_returns(&mut self) -> usize {
+        let mut returned = 0;
+        for (w, link) in self.links.iter().enumerate() {
+            while let Some(mut item) = link.from_worker.pop() {
+                let entry = &mut self.inflight[(item.seq - self.front_seq) as usize];
+                merge_back(&mut item, &mut entry.batch, None);
+                entry.pending -= 1;
+                self.free_items[w].push(item);
+                returned += 1;
+            }
+        }
+        returned
+    }
+
+    /// Completes, in receive order, every batch whose sub-batches have all come back.
+    fn complete_in_order(&mut self, split: Split) {
+        while self.inflight.front().is_some_and(|f| f.pending == 0) {
+            let Some(mut done) = self.inflight.pop_front() else {
+                break;
+            };
+            self.front_seq += 1;
+            let w = &mut self.worker;
+            let counters = &w.counters[done.source];
+            w.slow_path
+                .deliver(split, done.source, &mut done.batch, counters);
+            w.io.complete(done.source, &mut done.batch, &w.counters);
+            self.spare_batches.push(done.batch);
+        }
+    }
+}
+
+/// Swaps a sub-batch's packets back into the batch they came from, optionally with a verdict.
+fn merge_back(item: &mut Item, batch: &mut Batch, verdict: Option<Verdict>) {
+    let slots = batch.slots_mut();
+    for (slot, &at) in item.batch.slots_mut().iter_mut().zip(&item.origin) {
+        if let Some(v) = verdict {
+            slot.set_verdict(v);
+        }
+        std::mem::swap(slot, &mut slots[at as usize]);
+    }
+    item.batch.set_len(0);
+}
