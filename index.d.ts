@@ -31,6 +31,15 @@ export declare class NativeDataplane {
 }
 
 /**
+ * A native XDP program that passes every frame on, attached until `detach()`: a veth end
+ * delivers frames its peer sends through the XDP path (the generator) only while it has one.
+ */
+export declare class PassThrough {
+  static attach(netns: string | undefined | null, interface: string): PassThrough
+  detach(): void
+}
+
+/**
  * A traffic generator on one interface: sends a frame template at full speed (or paced) and
  * counts the frames that come back.
  */

@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeDataplane = nativeBinding.NativeDataplane
+module.exports.PassThrough = nativeBinding.PassThrough
 module.exports.TrafficGenerator = nativeBinding.TrafficGenerator
 module.exports.checkConfig = nativeBinding.checkConfig
 module.exports.exchangeFrames = nativeBinding.exchangeFrames

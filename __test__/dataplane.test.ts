@@ -106,3 +106,21 @@ test.serial('fastlane demo forwards, shows the kernel answering ping, and cleans
   t.true(Number(measured?.[1]) > 0);
   t.false(Testbed.namespaces().some((ns) => ns.startsWith(`${prefix}-`)));
 });
+
+for (const backend of ['af_packet', 'dpdk']) {
+  test.serial(`fastlane demo --backend ${backend} forwards and the kernel answers ping during the flood`, (t) => {
+    const prefix = uniquePrefix(backend === 'dpdk' ? 'k' : 'p');
+    t.teardown(() => Testbed.down(prefix));
+    const r = spawnSync(process.execPath, [CLI, 'demo', '--seconds', '1', '--backend', backend, '--prefix', prefix], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    t.is(r.status, 0, r.stdout + r.stderr);
+    t.regex(r.stdout, new RegExp(`data plane: macswap on .*, ${backend};`));
+    t.regex(r.stdout, / 0% packet loss/);
+    const measured = /measured: .* returned \((\d+) of (\d+) sent/.exec(r.stdout);
+    t.true(Number(measured?.[1]) > 0, r.stdout);
+    t.false(Testbed.namespaces().some((ns) => ns.startsWith(`${prefix}-`)));
+  });
+}

@@ -15,6 +15,7 @@ export type { DataplaneStats, PortStats, QueueStats, StageStats, XdpPortStats } 
 export { Testbed, testbedNames, type TestbedEnd, type TestbedOptions } from './testbed';
 export {
   TrafficGenerator,
+  attachPassThrough,
   exchangeFrames,
   udpFrame,
   type GeneratorStats,

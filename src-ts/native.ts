@@ -122,12 +122,17 @@ export interface UdpFrameFields {
   dstPort: number;
 }
 
+export interface NativePassThrough {
+  detach(): void;
+}
+
 export interface NativeBinding {
   checkConfig(json: string): ConfigIssue[];
   /** `configDir`: where relative plugin paths are resolved (the config file's directory). */
   NativeDataplane: new (configJson: string, configDir?: string) => NativeDataplane;
   TrafficGenerator: new (options: TrafficGeneratorOptions) => NativeTrafficGenerator;
   udpFrame(fields: UdpFrameFields, frameLen: number): Buffer;
+  PassThrough: { attach(netns: string | null | undefined, iface: string): NativePassThrough };
   exchangeFrames(
     netns: string,
     iface: string,

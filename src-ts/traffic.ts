@@ -40,6 +40,15 @@ export class TrafficGenerator {
   }
 }
 
+/**
+ * Attaches a native XDP program that passes every frame on to `iface` in `netns`, until
+ * `detach()`. A veth end delivers frames its peer sends through the XDP path (the generator's) only
+ * while it has a native XDP program: forwarders that attach none (AF_PACKET) need this one.
+ */
+export function attachPassThrough(netns: string, iface: string): { detach(): void } {
+  return native('PassThrough').attach(netns, iface);
+}
+
 /** An Ethernet/IPv4/UDP frame of `frameLen` bytes (without FCS), checksums filled in. */
 export function udpFrame(fields: UdpFrameFields, frameLen: number): Buffer {
   return native('udpFrame')(fields, frameLen);

@@ -1,17 +1,20 @@
-// `fastlane demo`: the whole story in a few seconds on a veth test bed. A macswap data plane on
-// AF_XDP takes UDP port 9000 while the kernel keeps answering everything else (ping).
+// `fastlane demo`: the whole story in a few seconds on a veth test bed. A macswap data plane takes
+// UDP port 9000 while the kernel keeps answering everything else (ping, during the flood), on the
+// packet I/O mechanism `--backend` names; nothing else changes between mechanisms.
 
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import type { Argv, CommandModule } from 'yargs';
 
 import { ConfigBuilder } from '../builder';
+import type { Backend } from '../config';
 import { Dataplane } from '../dataplane';
 import { LiveLine, formatRate, formatStats } from '../format';
 import { StopLatch } from '../signals';
 import { Testbed } from '../testbed';
-import { TrafficGenerator, udpFrame } from '../traffic';
+import { TrafficGenerator, attachPassThrough, udpFrame } from '../traffic';
 
 interface DemoArgs {
+  backend: Backend;
   seconds: number;
   size: number;
   prefix: string | undefined;
@@ -23,9 +26,14 @@ const DATAPLANE_CORE = 1;
 
 export const demoCommand: CommandModule<object, DemoArgs> = {
   command: 'demo',
-  describe: 'Forward UDP on AF_XDP between two namespaces while the kernel still answers ping (root)',
+  describe: 'Forward UDP on fast packet I/O between two namespaces while the kernel still answers ping (root)',
   builder: (yargs: Argv) =>
     yargs
+      .option('backend', {
+        describe: 'packet I/O mechanism',
+        choices: ['af_xdp', 'af_packet', 'dpdk'] as const,
+        default: 'af_xdp' as Backend,
+      })
       .option('seconds', { describe: 'how long to send', type: 'number', default: 5 })
       .option('size', { describe: 'frame size in bytes (60 to 1514)', type: 'number', default: 64 })
       .option('prefix', { describe: 'test bed name prefix (default from the process id)', type: 'string' })
@@ -43,22 +51,36 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
     let testbed: Testbed | undefined;
     let dataplane: Dataplane | undefined;
     let generator: TrafficGenerator | undefined;
+    let passThrough: { detach(): void } | undefined;
     try {
       testbed = Testbed.up(args.prefix === undefined ? {} : { prefix: args.prefix });
       const { gen, fwd } = testbed;
       console.log(`test bed: ${gen.netns} ${gen.interface} ${gen.address}  <->  ${fwd.netns} ${fwd.interface} ${fwd.address}`);
 
-      const config = new ConfigBuilder('af_xdp')
+      const config = new ConfigBuilder(args.backend)
         .name('demo-macswap')
         .netns(fwd.netns)
         .port(fwd.interface, { id: 0, core: DATAPLANE_CORE })
         .udpPorts(FAST_PORT)
         .process('macswap')
+        // DPDK over the veth through its AF_XDP poll-mode driver, without hugepages.
+        .dpdk({ devices: { [fwd.interface]: `net_af_xdp0,iface=${fwd.interface}` }, huge_pages: false, memory_mb: 256, mbufs: 8192 })
         .build();
+      if (args.backend === 'dpdk') {
+        // DPDK takes the whole port: the kernel's view of it, and so its address, is a TAP device.
+        config.ports[0]!.tap = { addresses: [`${fwd.address}/24`] };
+        execFileSync('ip', ['-n', fwd.netns, 'addr', 'flush', 'dev', fwd.interface]);
+      }
+      if (args.backend === 'af_packet') {
+        // The generator sends through the XDP path, which a veth end delivers only to a native
+        // XDP program; AF_PACKET attaches none, so give the port a pass-through one.
+        passThrough = attachPassThrough(fwd.netns, fwd.interface);
+      }
       dataplane = new Dataplane(config);
       dataplane.on('error', (e) => latch.fail(e));
       dataplane.start();
-      console.log(`data plane: macswap on ${fwd.interface} queue 0, core ${DATAPLANE_CORE}, AF_XDP; UDP ${FAST_PORT} fast, the rest to the kernel`);
+      const slowPath = args.backend === 'dpdk' ? 'to the kernel through a TAP device' : 'to the kernel';
+      console.log(`data plane: macswap on ${fwd.interface} queue 0, core ${DATAPLANE_CORE}, ${args.backend}; UDP ${FAST_PORT} fast, the rest ${slowPath}`);
 
       const frame = udpFrame(
         {
@@ -83,6 +105,12 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
       const line = new LiveLine();
       const started = performance.now();
       generator.start();
+      // Ping the same address while the generator floods it: the kernel still answers.
+      const ping = new Promise<{ ok: boolean; output: string }>((resolve) => {
+        execFile('ip', ['netns', 'exec', gen.netns, 'ping', '-c', '3', '-i', '0.3', '-W', '2', fwd.address], (error, stdout, stderr) =>
+          resolve({ ok: error === null, output: `${stdout}${stderr}`.trimEnd() }),
+        );
+      });
       let last = { at: started, returned: 0 };
       while (!latch.stopped && performance.now() - started < args.seconds * 1000) {
         await latch.sleep(500);
@@ -98,19 +126,9 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
         return;
       }
 
-      console.log(`slow path: ping ${fwd.address} from ${gen.netns}`);
-      let pingOk = true;
-      try {
-        const out = execFileSync('ip', ['netns', 'exec', gen.netns, 'ping', '-c', '3', '-i', '0.2', fwd.address], {
-          encoding: 'utf8',
-          stdio: ['ignore', 'pipe', 'pipe'],
-        });
-        console.log(out.trimEnd());
-      } catch (e) {
-        pingOk = false;
-        const { stdout, stderr } = e as { stdout?: string; stderr?: string };
-        console.log(`${stdout ?? ''}${stderr ?? ''}`.trimEnd() || (e as Error).message);
-      }
+      const { ok: pingOk, output } = await ping;
+      console.log(`slow path, during the flood: ping ${fwd.address} from ${gen.netns}`);
+      console.log(output);
 
       console.log(
         `\nmeasured: ${formatRate(sent.returnedPackets / elapsed)} returned ` +
@@ -127,6 +145,7 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
         attempt(() => generator?.stop());
       }
       attempt(() => dataplane?.stop());
+      attempt(() => passThrough?.detach());
       testbed?.down();
       latch.dispose();
       if (latch.signal !== undefined) {

@@ -227,3 +227,28 @@ pub fn exchange_frames(
         timeout: Duration::from_millis(timeout_ms.into()),
     }))
 }
+
+/// A native XDP program that passes every frame on, attached until `detach()`: a veth end
+/// delivers frames its peer sends through the XDP path (the generator) only while it has one.
+#[napi]
+#[derive(Debug)]
+pub struct PassThrough {
+    attached: Option<fastlane_testbed::PassThrough>,
+}
+
+#[napi]
+impl PassThrough {
+    #[napi(factory)]
+    pub fn attach(netns: Option<String>, interface: String) -> napi::Result<Self> {
+        let attached = fastlane_testbed::PassThrough::attach(netns.as_deref(), &interface)
+            .map_err(BindingError::from)?;
+        Ok(PassThrough {
+            attached: Some(attached),
+        })
+    }
+
+    #[napi]
+    pub fn detach(&mut self) {
+        self.attached = None;
+    }
+}

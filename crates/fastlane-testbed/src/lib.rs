@@ -23,7 +23,7 @@ pub use error::TestbedError;
 pub use exchange::exchange;
 pub use frame::{udp_dst_port, udp_frame, UdpFrameSpec, MAX_UDP_FRAME_LEN, MIN_FRAME_LEN};
 pub use generator::{Generator, GeneratorConfig, GeneratorStats};
-pub use reflector::Reflector;
+pub use reflector::{PassThrough, Reflector};
 
 /// The Ethernet address of `interface` in network namespace `netns`.
 pub fn interface_mac(netns: Option<&str>, interface: &str) -> Result<[u8; 6], TestbedError> {

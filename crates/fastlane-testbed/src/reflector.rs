@@ -14,8 +14,34 @@ pub struct Reflector {
 
 impl Reflector {
     pub fn attach(netns: Option<&str>, interface: &str) -> Result<Reflector, TestbedError> {
-        let mut ebpf = programs::open()?;
-        programs::attach_native(&mut ebpf, programs::REFLECT, netns, interface)?;
-        Ok(Reflector { _program: ebpf })
+        Ok(Reflector {
+            _program: attached(programs::REFLECT, netns, interface)?,
+        })
     }
+}
+
+/// `fl_pass` attached natively to an interface until dropped. A veth end delivers frames that
+/// its peer sends through the XDP path (the generator's `XDP_TX`) only while it has a native XDP
+/// program; this one passes every frame on, for forwarders that attach none (AF_PACKET).
+#[derive(Debug)]
+pub struct PassThrough {
+    _program: Ebpf,
+}
+
+impl PassThrough {
+    pub fn attach(netns: Option<&str>, interface: &str) -> Result<PassThrough, TestbedError> {
+        Ok(PassThrough {
+            _program: attached(programs::PASS, netns, interface)?,
+        })
+    }
+}
+
+fn attached(
+    program: &'static str,
+    netns: Option<&str>,
+    interface: &str,
+) -> Result<Ebpf, TestbedError> {
+    let mut ebpf = programs::open()?;
+    programs::attach_native(&mut ebpf, program, netns, interface)?;
+    Ok(ebpf)
 }

@@ -224,7 +224,12 @@ pub fn run(bed: &TestBed, config_json: &str) {
         Duration::from_secs(3),
     )
     .unwrap();
-    assert_eq!(back.len(), 1, "the fast path still forwards: {:?}", dataplane.stats());
+    assert_eq!(
+        back.len(),
+        1,
+        "the fast path still forwards: {:?}",
+        dataplane.stats()
+    );
 
     dataplane.stop();
     let link = bed.fwd_link();
