@@ -7,7 +7,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { crateNameProblem, scaffoldPlugin } from '../src-ts/commands/new-plugin';
-import { CLI, ROOT } from './helpers';
+import { Dataplane } from '../src-ts/dataplane';
+import { Testbed } from '../src-ts/testbed';
+import { exchangeFrames, udpFrame } from '../src-ts/traffic';
+import { CLI, ROOT, uniquePrefix } from './helpers';
 
 function fastlane(cwd: string, ...args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', timeout: 60_000 });
@@ -85,4 +88,41 @@ test('outside the repository the crate depends on fastlane-plugin by version; na
   t.is(crateNameProblem('my_acl-2'), undefined);
   t.not(crateNameProblem('a'.repeat(65)), undefined);
   t.not(crateNameProblem('Self'), undefined);
+});
+
+test.serial('the example ACL plugin runs in a live data plane in front of macswap, with its counters in stats', async (t) => {
+  t.timeout(10 * 60_000);
+  const crate = path.join(ROOT, 'examples', 'acl-plugin');
+  const targetDir = process.env.CARGO_TARGET_DIR ?? path.join(crate, 'target');
+  const build = spawnSync('cargo', ['build', '--release', '--manifest-path', path.join(crate, 'Cargo.toml')], {
+    encoding: 'utf8',
+    env: { ...process.env, CARGO_TARGET_DIR: targetDir },
+  });
+  t.is(build.status, 0, build.stderr);
+  const library = path.join(targetDir, 'release', 'libacl_plugin.so');
+
+  const prefix = uniquePrefix('a');
+  t.teardown(() => Testbed.down(prefix));
+  const bed = Testbed.up({ prefix, subnet: 206 });
+  const { gen, fwd } = bed;
+  const dataplane = new Dataplane({
+    backend: 'af_xdp',
+    netns: fwd.netns,
+    ports: [{ interface: fwd.interface, queues: [{ id: 0, core: 1 }] }],
+    filter: { udp_ports: [{ from: 9000, to: 9001 }] },
+    pipeline: [{ type: 'plugin', path: library, config: { deny_dst_ports: [9001] } }, 'macswap'],
+  });
+  t.teardown(() => dataplane.stop());
+  dataplane.start();
+
+  const frame = (dstPort: number) =>
+    udpFrame({ srcMac: gen.mac, dstMac: fwd.mac, srcIp: gen.address, dstIp: fwd.address, srcPort: 40000, dstPort }, 64);
+  const allowed = await exchangeFrames(gen.netns, gen.interface, Array(5).fill(frame(9000)), 9000, 5, 3000);
+  const denied = await exchangeFrames(gen.netns, gen.interface, Array(3).fill(frame(9001)), 9001, 3, 800);
+  t.is(allowed.length, 5);
+  t.is(denied.length, 0);
+  const stats = dataplane.stats();
+  t.deepEqual(stats.plugins, [{ stage: 0, plugin: 'acl-plugin', counters: { allowed: 5, denied: 3 } }]);
+  t.is(stats.queues[0]?.dropped.processor, 3);
+  dataplane.stop();
 });
