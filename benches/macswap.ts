@@ -1,7 +1,10 @@
 // Single-core macswap throughput on a veth test bed: Fastlane (AF_XDP) against a plain C AF_XDP
 // forwarder and a kernel UDP socket echo, run side by side in one invocation.
 //
-//   npm run bench:macswap -- [--seconds 5] [--rounds 5] [--sizes 64,1400] [--write]
+//   npm run bench:macswap -- [--seconds 5] [--rounds 5] [--sizes 64,1400] [--forwarders a,b,...] [--write]
+//
+// Forwarders: fastlane (run to completion), fastlane-mw (master-worker: the I/O thread and one
+// worker, both on CPU 1), c (plain C AF_XDP), udp (kernel UDP socket echo); default fastlane,c,udp.
 //
 // The built-in generator floods from CPU 0; each forwarder runs pinned to CPU 1 in its own
 // process. Each round runs every forwarder once, in an order rotated from round to round, so that
@@ -24,6 +27,7 @@ const FWD_CORE = 1;
 const GEN_CORE = 0;
 
 interface Options {
+  forwarders: string[];
   seconds: number;
   rounds: number;
   sizes: number[];
@@ -31,7 +35,7 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options {
-  const options: Options = { seconds: 5, rounds: 5, sizes: [64, 1400], write: false };
+  const options: Options = { forwarders: ['fastlane', 'c', 'udp'], seconds: 5, rounds: 5, sizes: [64, 1400], write: false };
   for (let i = 0; i < argv.length; i++) {
     const value = argv[i + 1];
     switch (argv[i]) {
@@ -47,6 +51,10 @@ function parseOptions(argv: string[]): Options {
         options.sizes = String(value).split(',').map(Number);
         i++;
         break;
+      case '--forwarders':
+        options.forwarders = String(value).split(',');
+        i++;
+        break;
       case '--write':
         options.write = true;
         break;
@@ -58,6 +66,7 @@ function parseOptions(argv: string[]): Options {
 }
 
 interface Forwarder {
+  key: string;
   name: string;
   /** Starts the forwarder; resolves once it is ready, with the process to stop afterwards. */
   start(fwd: TestbedEnd, gen: TestbedEnd): Promise<ChildProcess>;
@@ -102,9 +111,10 @@ function stopProcess(child: ChildProcess): Promise<void> {
 
 const inNetns = (netns: string, ...command: string[]) => [`--net=/run/netns/${netns}`, 'taskset', '-c', `${FWD_CORE}`, ...command];
 
-const forwarders: Forwarder[] = [
-  {
-    name: 'Fastlane AF_XDP',
+function fastlaneForwarder(key: string, name: string, threads: object): Forwarder {
+  return {
+    key,
+    name,
     start: (fwd) => {
       const config = {
         name: 'bench-macswap',
@@ -113,7 +123,7 @@ const forwarders: Forwarder[] = [
         ports: [{ interface: fwd.interface, queues: [{ id: 0, core: FWD_CORE }] }],
         filter: { udp_ports: [PORT] },
         af_xdp: { bind_mode: 'copy', attach_mode: 'native', need_wakeup: true, umem_frames: 8192, frame_size: 4096 },
-        threads: { batch_size: 64 },
+        threads: { batch_size: 64, ...threads },
         pipeline: ['macswap'],
       };
       const file = path.join(os.tmpdir(), `fastlane-bench-${process.pid}.json`);
@@ -121,13 +131,24 @@ const forwarders: Forwarder[] = [
       const cli = path.join(ROOT, 'dist', 'cli.js');
       return spawnUntil('taskset', ['-c', `${FWD_CORE}`, process.execPath, cli, 'run', file], /fastlane: running/);
     },
-  },
+  };
+}
+
+const allForwarders: Forwarder[] = [
+  fastlaneForwarder('fastlane', 'Fastlane AF_XDP', {}),
+  fastlaneForwarder('fastlane-mw', 'Fastlane AF_XDP master-worker', {
+    model: 'master_worker',
+    worker_cores: [FWD_CORE],
+    worker_ring_size: 256,
+  }),
   {
+    key: 'c',
     name: 'C AF_XDP (libxdp)',
     start: (fwd) =>
       spawnUntil('nsenter', inNetns(fwd.netns, path.join(NATIVE, 'xsk_macswap'), fwd.interface, '--port', `${PORT}`, '--copy'), /xsk_macswap: /),
   },
   {
+    key: 'udp',
     name: 'kernel UDP echo',
     start: (fwd, gen) => {
       // Generator frames arrive through the XDP path: the receiving end needs a native program.
@@ -182,6 +203,10 @@ const median = (xs: number[]) => {
 
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
+  const forwarders = allForwarders.filter((f) => options.forwarders.includes(f.key));
+  if (!forwarders.some((f) => f.key === 'c')) {
+    throw new Error('the C AF_XDP baseline (c) is what the ratios are to: include it');
+  }
   execFileSync('make', ['-s', '-C', path.join(ROOT, 'benches', 'native')], { stdio: 'inherit' });
   const bed = Testbed.up({ prefix: `flb${process.pid % 10000}`, subnet: 190 });
   const cleanup = () => bed.down();
@@ -219,7 +244,9 @@ async function main(): Promise<void> {
     '|---|---|---|---|---|',
     ...rows,
   ].join('\n');
-  const command = `npm run bench:macswap -- --seconds ${options.seconds} --rounds ${options.rounds} --sizes ${options.sizes.join(',')}${options.write ? ' --write' : ''}`;
+  const command =
+    `npm run bench:macswap -- --seconds ${options.seconds} --rounds ${options.rounds} --sizes ${options.sizes.join(',')} ` +
+    `--forwarders ${options.forwarders.join(',')}${options.write ? ' --write' : ''}`;
   const section = [
     '<!-- macswap:begin -->',
     `Measured ${new Date().toISOString().slice(0, 10)} on ${os.cpus().length} vCPUs, kernel ${os.release()}, commit ` +
