@@ -142,7 +142,8 @@ impl Channel {
         let (len, words) = self.slot(tail);
         len.store(message.len() as u64, Ordering::Relaxed);
         mem::store_bytes(words, message);
-        self.at(C_TAIL).store(tail.wrapping_add(1), Ordering::Release);
+        self.at(C_TAIL)
+            .store(tail.wrapping_add(1), Ordering::Release);
         Ok(true)
     }
 
@@ -168,7 +169,11 @@ impl Channel {
     }
 
     /// Hands up to `max` waiting messages to `each`, oldest first; how many it handed.
-    pub fn recv_batch(&mut self, max: usize, mut each: impl FnMut(&[u8])) -> Result<usize, ShmError> {
+    pub fn recv_batch(
+        &mut self,
+        max: usize,
+        mut each: impl FnMut(&[u8]),
+    ) -> Result<usize, ShmError> {
         self.become_consumer()?;
         let head = self.at(C_HEAD).load(Ordering::Relaxed);
         if self.seen_tail.wrapping_sub(head) < max as u64 {

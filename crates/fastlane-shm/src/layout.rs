@@ -119,12 +119,18 @@ impl Layout {
             return bad("no tables or channels".into());
         }
         if self.objects.len() > MAX_OBJECTS {
-            return bad(format!("{} objects, at most {MAX_OBJECTS}", self.objects.len()));
+            return bad(format!(
+                "{} objects, at most {MAX_OBJECTS}",
+                self.objects.len()
+            ));
         }
         for (i, o) in self.objects.iter().enumerate() {
             let kind = o.kind.as_str();
             if o.name.is_empty() || o.name.len() > MAX_NAME {
-                return bad(format!("{kind} name {:?} must be 1 to {MAX_NAME} bytes", o.name));
+                return bad(format!(
+                    "{kind} name {:?} must be 1 to {MAX_NAME} bytes",
+                    o.name
+                ));
             }
             if self.objects[..i].iter().any(|p| p.name == o.name) {
                 return bad(format!("two objects named {:?}", o.name));
@@ -200,7 +206,8 @@ impl Layout {
         for (i, (o, offset)) in self.objects.iter().zip(offsets).enumerate() {
             let entry = DIRECTORY + i * ENTRY_SIZE;
             map.u32(entry + E_KIND).store(o.kind.code(), Relaxed);
-            map.u32(entry + E_NAME_LEN).store(o.name.len() as u32, Relaxed);
+            map.u32(entry + E_NAME_LEN)
+                .store(o.name.len() as u32, Relaxed);
             crate::mem::store_bytes(map.words(entry + E_NAME, MAX_NAME / 8), o.name.as_bytes());
             map.u32(entry + E_KEY).store(o.key_size, Relaxed);
             map.u32(entry + E_VALUE).store(o.value_size, Relaxed);
@@ -236,7 +243,11 @@ impl Layout {
         let mut out = Vec::new();
         for o in &self.objects {
             match found.iter().find(|f| f.name == o.name) {
-                None => out.push(format!("{} {:?} missing in the region", o.kind.as_str(), o.name)),
+                None => out.push(format!(
+                    "{} {:?} missing in the region",
+                    o.kind.as_str(),
+                    o.name
+                )),
                 Some(f) => {
                     let what = o.kind.as_str();
                     let (key, value) = match o.kind {
@@ -267,7 +278,11 @@ impl Layout {
         }
         for f in found {
             if !self.objects.iter().any(|o| o.name == f.name) {
-                out.push(format!("{} {:?} in the region is not in the layout", f.kind.as_str(), f.name));
+                out.push(format!(
+                    "{} {:?} in the region is not in the layout",
+                    f.kind.as_str(),
+                    f.name
+                ));
             }
         }
         if out.is_empty() {

@@ -38,7 +38,7 @@ impl Mapping {
 
     fn at(&self, offset: usize, size: usize) -> *mut u8 {
         assert!(
-            offset % size.min(8) == 0 && offset + size <= self.len,
+            offset.is_multiple_of(size.min(8)) && offset + size <= self.len,
             "offset {offset} out of the region"
         );
         // SAFETY: checked above to stay inside the mapping.

@@ -81,7 +81,11 @@ impl Region {
 
     /// Creates region `name`, or with [`Existing::Reuse`] attaches to an existing one whose
     /// layout matches.
-    pub fn create_with(name: &str, layout: &Layout, existing: Existing) -> Result<Region, ShmError> {
+    pub fn create_with(
+        name: &str,
+        layout: &Layout,
+        existing: Existing,
+    ) -> Result<Region, ShmError> {
         validate_name(name)?;
         layout.validate()?;
         let path = path_of(name);
@@ -116,7 +120,8 @@ impl Region {
         sys::ftruncate(fd.as_fd(), size as u64).map_err(sys_error("ftruncate", &label))?;
         let map = Mapping::new(fd, size).map_err(sys_error("mmap", &label))?;
         layout.write_header(&map, &offsets, size);
-        map.u64(layout::H_MAGIC).store(layout::MAGIC, Ordering::Release);
+        map.u64(layout::H_MAGIC)
+            .store(layout::MAGIC, Ordering::Release);
         Ok(Region {
             map: Arc::new(map),
             name,
@@ -167,8 +172,7 @@ impl Region {
         }
         let size = usize::try_from(size).map_err(|_| not_a_region("too large".into()))?;
         let map = Mapping::new(fd, size).map_err(sys_error("mmap", &label))?;
-        while map.u64(layout::H_MAGIC).load(Ordering::Acquire) == 0
-            && started.elapsed() < INIT_WAIT
+        while map.u64(layout::H_MAGIC).load(Ordering::Acquire) == 0 && started.elapsed() < INIT_WAIT
         {
             std::thread::sleep(Duration::from_millis(5));
         }

@@ -108,7 +108,8 @@ pub fn process_alive(pid: u32) -> bool {
     // The state letter follows the command name, which ends at the last ')'.
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => !matches!(
-            stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next()),
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.trim_start().chars().next()),
             Some('Z' | 'X')
         ),
         Err(_) => rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM),

@@ -2,12 +2,16 @@
 //! (behind a robust owner lock), any number of readers that never wait.
 //!
 //! Each slot starts with a word holding its state (high half) and a sequence number (low half),
-//! odd while the writer changes the slot. Readers load that word with Acquire, copy the key and
-//! value with relaxed atomic loads, issue an Acquire fence and load the word again: equal and even
-//! means the copy is one the writer made whole. The writer makes the word odd, issues a Release
-//! fence, stores the record with relaxed atomic stores, and makes the word even with Release.
-//! Before touching a slot the writer copies it to a journal; a writer that takes the lock from a
-//! dead one restores the slot it left odd from that journal.
+//! odd while the writer changes the slot. The writer makes the word odd (Release), issues a
+//! Release fence, stores the record with relaxed atomic stores, and makes the word even
+//! (Release). Readers load the word with Acquire, copy the key and value with relaxed atomic
+//! loads, issue an Acquire fence and load the word again: equal and even means no store of the
+//! writer's was seen, so the copy is whole.
+//!
+//! Before touching a slot the writer copies it to a journal and publishes the slot's index
+//! (Release). A reader that finds the slot odd reads the journal's copy instead, validated the
+//! same way by the slot's word, so readers never wait for a writer, even a dead one. A writer that
+//! takes the lock from a dead one restores the slot it left odd from that journal.
 
 use std::sync::atomic::{fence, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -30,8 +34,9 @@ const T_JOURNAL_LEN: usize = 72;
 const T_JOURNAL_TOMBSTONES: usize = 80;
 const T_JOURNAL_SLOT: usize = 128;
 
-/// Reads of a slot left odd this many times in a row treat it as absent (its writer may be dead).
-const ODD_SPINS: u32 = 1 << 12;
+/// A slot still inconsistent after this many reads is corrupt (a live writer moves on long
+/// before): readers treat it as absent rather than spin forever.
+const RETRIES: u32 = 1 << 16;
 
 const MAX_KEY_WORDS: usize = crate::layout::MAX_KEY / 8;
 
@@ -192,34 +197,53 @@ impl Table {
         Some(words)
     }
 
-    /// One consistent look at slot `index`: is it empty, `key` (value copied into `out`), or else.
+    /// Runs `look` on a consistent view of slot `index` (its state, key words and value words):
+    /// the slot itself, or while the writer changes it, the journal's copy of what it held
+    /// before. Never waits for the writer: a retry means the writer moved on in between.
     #[inline]
-    fn probe(&self, index: usize, key: &[u64], out: Option<&mut [u8]>) -> Probe {
+    fn read_slot<T>(
+        &self,
+        index: usize,
+        mut look: impl FnMut(u64, &[AtomicU64], &[AtomicU64]) -> T,
+    ) -> Option<T> {
         let word0 = self.word0(index);
-        let mut out = out;
-        for _ in 0..ODD_SPINS {
+        let journal_index = self.map.u64(self.base + T_JOURNAL_INDEX);
+        for _ in 0..RETRIES {
             let before = word0.load(Ordering::Acquire);
-            if before & 1 == 1 {
+            let result = if before & 1 == 0 {
+                look(
+                    state(before),
+                    self.key_words(index),
+                    self.value_words(index),
+                )
+            } else if journal_index.load(Ordering::Acquire) == index as u64 + 1 {
+                let journal = self.journal_words();
+                let (key, value) = journal[1..].split_at(self.geo.key_words);
+                look(state(journal[0].load(Ordering::Relaxed)), key, value)
+            } else {
                 std::hint::spin_loop();
                 continue;
-            }
-            match state(before) {
-                EMPTY => return Probe::Empty,
-                FULL => {}
-                _ => return Probe::Other,
-            }
-            let matches = mem::words_equal(self.key_words(index), key);
-            if matches {
-                if let Some(out) = out.as_deref_mut() {
-                    mem::load_bytes(self.value_words(index), &mut out[..self.geo.value_size]);
-                }
-            }
+            };
             fence(Ordering::Acquire);
             if word0.load(Ordering::Relaxed) == before {
-                return if matches { Probe::Match } else { Probe::Other };
+                return Some(result);
             }
         }
-        Probe::Other
+        None
+    }
+
+    #[inline]
+    fn probe(&self, index: usize, key: &[u64], out: &mut [u8]) -> Probe {
+        let value_size = self.geo.value_size;
+        self.read_slot(index, |state, key_words, value_words| match state {
+            EMPTY => Probe::Empty,
+            FULL if mem::words_equal(key_words, key) => {
+                mem::load_bytes(value_words, &mut out[..value_size]);
+                Probe::Match
+            }
+            _ => Probe::Other,
+        })
+        .unwrap_or(Probe::Other)
     }
 
     /// Copies the value of `key` into the first `value_size` bytes of `out`; false when absent
@@ -235,7 +259,7 @@ impl Table {
         let words = &words[..self.geo.key_words];
         let mut index = hash(words, self.geo.slots);
         for _ in 0..self.geo.slots {
-            match self.probe(index, words, Some(&mut *out)) {
+            match self.probe(index, words, out) {
                 Probe::Empty => return false,
                 Probe::Match => return true,
                 Probe::Other => index = self.next(index),
@@ -275,6 +299,15 @@ impl Table {
         Ok(())
     }
 
+    /// Whether a write is in flight, or was cut short by its writer's death and awaits repair
+    /// by the next writer (readers meanwhile see the record as it was before).
+    pub fn write_in_progress(&self) -> bool {
+        self.map
+            .u64(self.base + T_JOURNAL_INDEX)
+            .load(Ordering::Acquire)
+            != 0
+    }
+
     /// Whether this handle holds the writer lock.
     pub fn is_writer(&self) -> bool {
         self.writer
@@ -304,7 +337,10 @@ impl Table {
         let len = self.map.u64(self.base + T_LEN);
         let tombstones = self.map.u64(self.base + T_TOMBSTONES);
         let restore_counters = || {
-            let saved = self.map.u64(self.base + T_JOURNAL_LEN).load(Ordering::Relaxed);
+            let saved = self
+                .map
+                .u64(self.base + T_JOURNAL_LEN)
+                .load(Ordering::Relaxed);
             len.store(saved, Ordering::Relaxed);
             let saved = self
                 .map
@@ -341,6 +377,8 @@ impl Table {
         let len = self.map.u64(self.base + T_LEN);
         let tombstones = self.map.u64(self.base + T_TOMBSTONES);
 
+        // Readers that see the journal's new content must also see the previous write finished.
+        fence(Ordering::Release);
         for (saved, slot) in self.journal_words().iter().zip(self.slot_words(index)) {
             saved.store(slot.load(Ordering::Relaxed), Ordering::Relaxed);
         }
@@ -492,28 +530,20 @@ impl Iterator for Iter<'_> {
 
     fn next(&mut self) -> Option<Self::Item> {
         let table = self.table;
-        let geo = &table.geo;
-        while self.index < geo.slots {
+        while self.index < table.geo.slots {
             let index = self.index;
             self.index += 1;
-            let word0 = table.word0(index);
-            for _ in 0..ODD_SPINS {
-                let before = word0.load(Ordering::Acquire);
-                if before & 1 == 1 {
-                    std::hint::spin_loop();
-                    continue;
-                }
-                if state(before) != FULL {
-                    break;
-                }
-                let mut key = vec![0; geo.key_size];
-                let mut value = vec![0; geo.value_size];
-                mem::load_bytes(table.key_words(index), &mut key);
-                mem::load_bytes(table.value_words(index), &mut value);
-                fence(Ordering::Acquire);
-                if word0.load(Ordering::Relaxed) == before {
-                    return Some((key, value));
-                }
+            let record = table.read_slot(index, |state, key_words, value_words| {
+                (state == FULL).then(|| {
+                    let mut key = vec![0; table.geo.key_size];
+                    let mut value = vec![0; table.geo.value_size];
+                    mem::load_bytes(key_words, &mut key);
+                    mem::load_bytes(value_words, &mut value);
+                    (key, value)
+                })
+            });
+            if let Some(Some(record)) = record {
+                return Some(record);
             }
         }
         None
