@@ -9,6 +9,83 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+export declare class NativeDataplane {
+  /** Parses and checks the config; throws listing every error with its JSON path. */
+  constructor(configJson: string)
+  /**
+   * Opens the sockets, attaches the XDP programs and starts the threads, or changes nothing
+   * and throws with the kernel's context.
+   */
+  start(): void
+  /** Stops the threads and detaches the XDP programs; a no-op when stopped. */
+  stop(): void
+  /** Started, and no data-plane thread has failed since. */
+  get running(): boolean
+  /** The first failure of a data-plane thread since start, if any. */
+  failure(): string | null
+  /** Counters since start; once stopped, the final counters; `null` before the first start. */
+  stats(): DataplaneStats | null
+}
+
+export declare class NativeSharedRegion {
+  /**
+   * Creates region `name` under /dev/shm; with `reuse`, attaches to an existing one whose
+   * layout matches instead of failing.
+   */
+  static create(name: string, layout: ShmLayout, reuse?: boolean | undefined | null): NativeSharedRegion
+  /** Attaches to region `name`; throws naming every difference when its layout is not `layout`. */
+  static open(name: string, layout: ShmLayout): NativeSharedRegion
+  /** Removes region `name` from /dev/shm. */
+  static unlink(name: string): void
+  /** Whether this handle created the region. */
+  get created(): boolean
+  /** Removes the file only if this handle created it; true when it did. */
+  unlinkIfCreated(): boolean
+  table(name: string): NativeShmTable
+  channel(name: string): NativeShmChannel
+  /** Unmaps the region once the tables and channels taken from it are closed too. */
+  close(): void
+}
+
+export declare class NativeShmChannel {
+  /** Queues `message` (becoming the producer on first use); false, counted as a drop, when full. */
+  send(message: Buffer): boolean
+  /** Up to `max` waiting messages, oldest first (becoming the consumer on first use). */
+  recvBatch(max: number): Array<Buffer>
+  /** Messages dropped because the channel was full. */
+  get drops(): number
+  /** Gives up the ends this handle claimed and the mapping. */
+  close(): void
+}
+
+export declare class NativeShmTable {
+  /** Inserts or replaces (taking the writer lock on first use); true when `key` was new. */
+  set(key: Buffer, value: Buffer): boolean
+  get(key: Buffer): Buffer | null
+  /** Removes `key` (taking the writer lock on first use); true when it was present. */
+  delete(key: Buffer): boolean
+  /** Every record, each read consistently. */
+  entries(): Array<ShmEntry>
+  get size(): number
+  get keySize(): number
+  get valueSize(): number
+  get capacity(): number
+  /** Gives up the writer lock and the mapping. */
+  close(): void
+}
+
+/**
+ * A traffic generator on one interface: sends a frame template at full speed (or paced) and
+ * counts the frames that come back.
+ */
+export declare class TrafficGenerator {
+  constructor(options: GeneratorOptions)
+  start(): void
+  stats(): GeneratorStats
+  /** Stops sending, detaches the counting program and returns the final counts. */
+  stop(): GeneratorStats
+}
+
 /**
  * Parses and checks a config document the way `start` will; returns every error with its JSON
  * path, or an empty list.
@@ -19,4 +96,116 @@ export declare function checkConfig(json: string): Array<ConfigIssue>
 export interface ConfigIssue {
   path: string
   message: string
+}
+
+export interface DataplaneStats {
+  queues: Array<QueueStats>
+  ports: Array<PortStats>
+  pipeline: Array<StageStats>
+}
+
+/**
+ * Sends `frames` out of `interface` and resolves with the frames that came back to UDP port
+ * `matchUdpPort`, once `expect` have arrived or `timeoutMs` has passed.
+ */
+export declare function exchangeFrames(netns: string | undefined | null, interface: string, frames: Array<Buffer>, matchUdpPort: number, expect: number, timeoutMs: number): Promise<Buffer[]>
+
+export interface GeneratorOptions {
+  /** Network namespace of the generator's interface. */
+  netns?: string
+  interface: string
+  /** The frame sent again and again. */
+  frame: Buffer
+  /** CPU the sending thread is pinned to. */
+  core?: number
+  /** Returning frames with this UDP destination port are counted (and dropped). */
+  matchUdpPort: number
+  /** Paces the generator; omitted means as fast as it can. */
+  ratePps?: number
+}
+
+export interface GeneratorStats {
+  sentPackets: number
+  returnedPackets: number
+  returnedBytes: number
+}
+
+/** The MAC address of an interface, as `aa:bb:cc:dd:ee:ff`. */
+export declare function interfaceMac(netns: string | undefined | null, interface: string): string
+
+export interface PortStats {
+  port: number
+  interface: string
+  /** The XDP split's counters, for backends that use one. */
+  xdp?: XdpPortStats
+  /** The device's own counters (DPDK ethdev stats). */
+  device: Record<string, number>
+  /** The TAP device carrying the slow path, for backends that own the port. */
+  tap?: string
+}
+
+export interface QueueStats {
+  port: number
+  interface: string
+  queue: number
+  core: number
+  zeroCopy: boolean
+  rxPackets: number
+  rxBytes: number
+  txPackets: number
+  txBytes: number
+  kernelPackets: number
+  fromKernelPackets: number
+  rxBatches: number
+  dropped: Record<string, number>
+  /** The kernel's counters of the queue's socket (AF_XDP: XDP_STATISTICS). */
+  socket: Record<string, number>
+}
+
+export interface ShmChannelLayout {
+  name: string
+  messageSize: number
+  capacity: number
+}
+
+export interface ShmEntry {
+  key: Buffer
+  value: Buffer
+}
+
+export interface ShmLayout {
+  tables?: Array<ShmTableLayout>
+  channels?: Array<ShmChannelLayout>
+}
+
+export interface ShmTableLayout {
+  name: string
+  keySize: number
+  valueSize: number
+  capacity: number
+}
+
+export interface StageStats {
+  stage: number
+  packets: number
+  bytes: number
+}
+
+/** Builds an IPv4/UDP frame of exactly `frame_len` bytes (at least 60, FCS excluded). */
+export declare function udpFrame(options: UdpFrameOptions, frameLen: number): Buffer
+
+export interface UdpFrameOptions {
+  srcMac: string
+  dstMac: string
+  srcIp: string
+  dstIp: string
+  srcPort: number
+  dstPort: number
+}
+
+export interface XdpPortStats {
+  attachMode: string
+  redirected: number
+  noSocket: number
+  passed: Record<string, number>
 }

@@ -4,6 +4,16 @@ export type * from './config';
 export { ConfigBuilder } from './builder';
 export { Dataplane, type DataplaneEvents, type DataplaneOptions } from './dataplane';
 export type { DataplaneStats, PortStats, QueueStats, StageStats, XdpPortStats } from './native';
+export {
+  SharedChannel,
+  SharedRegion,
+  SharedTable,
+  type SharedChannelOptions,
+  type SharedRegionCreateOptions,
+  type ShmChannelLayout,
+  type ShmLayout,
+  type ShmTableLayout,
+} from './shm';
 export { Testbed, testbedNames, type TestbedEnd, type TestbedOptions } from './testbed';
 export {
   TrafficGenerator,
