@@ -99,6 +99,18 @@ fn hash(key: &[u64], slots: usize) -> usize {
     ((u128::from(h) * slots as u128) >> 64) as usize
 }
 
+/// Asks the CPU to start loading `word`'s cache line.
+#[inline(always)]
+fn prefetch(word: &AtomicU64) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint that never faults; SSE is part of x86_64.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(word.as_ptr().cast())
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = word;
+}
+
 enum Probe {
     Empty,
     Match,
@@ -257,7 +269,12 @@ impl Table {
             return false;
         }
         let words = &words[..self.geo.key_words];
-        let mut index = hash(words, self.geo.slots);
+        self.get_from(words, hash(words, self.geo.slots), out)
+    }
+
+    /// `get_into` of the key `words` from its home slot `index`.
+    #[inline]
+    fn get_from(&self, words: &[u64], mut index: usize, out: &mut [u8]) -> bool {
         for _ in 0..self.geo.slots {
             match self.probe(index, words, out) {
                 Probe::Empty => return false,
@@ -266,6 +283,47 @@ impl Table {
             }
         }
         false
+    }
+
+    /// Looks up many keys at once, as a fast path does for a batch of packets: every home slot is
+    /// fetched from memory before the first is read, so the cache misses overlap. Value `i` goes
+    /// to `values[i * value_size..]` and `found[i]` says whether key `i` was present; how many
+    /// were. Never allocates.
+    pub fn get_batch_into<K: AsRef<[u8]>>(
+        &self,
+        keys: &[K],
+        values: &mut [u8],
+        found: &mut [bool],
+    ) -> usize {
+        const AHEAD: usize = 16;
+        let value_size = self.geo.value_size;
+        let mut homes = [None; AHEAD];
+        let mut hits = 0;
+        for (chunk, keys) in keys.chunks(AHEAD).enumerate() {
+            for (home, key) in homes.iter_mut().zip(keys) {
+                *home = self.key_as_words(key.as_ref()).map(|words| {
+                    let index = hash(&words[..self.geo.key_words], self.geo.slots);
+                    // The record may straddle two cache lines.
+                    prefetch(self.word0(index));
+                    prefetch(&self.slot_words(index)[self.geo.slot_size / 8 - 1]);
+                    (words, index)
+                });
+            }
+            for (i, home) in homes.iter().take(keys.len()).enumerate() {
+                let n = chunk * AHEAD + i;
+                let (Some(out), Some(hit)) = (
+                    values.get_mut(n * value_size..(n + 1) * value_size),
+                    found.get_mut(n),
+                ) else {
+                    return hits;
+                };
+                *hit = home.is_some_and(|(words, index)| {
+                    self.get_from(&words[..self.geo.key_words], index, out)
+                });
+                hits += usize::from(*hit);
+            }
+        }
+        hits
     }
 
     /// The value of `key`, allocated.

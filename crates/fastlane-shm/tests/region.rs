@@ -92,6 +92,19 @@ fn insert_get_remove_iterate() {
             "key {k}"
         );
     }
+    // A batch longer than one prefetch round, with absent keys and a key of the wrong size.
+    let mut batch: Vec<Vec<u8>> = (0..40u64).map(|k| k.to_le_bytes().to_vec()).collect();
+    batch[3] = vec![1, 2, 3];
+    let mut values = vec![0u8; 24 * batch.len()];
+    let mut found = vec![false; batch.len()];
+    assert_eq!(table.get_batch_into(&batch, &mut values, &mut found), 19);
+    for (k, hit) in found.iter().enumerate() {
+        assert_eq!(*hit, k % 2 == 1 && k != 3, "key {k}");
+        if *hit {
+            let expected = if k == 7 { 9 } else { 0 };
+            assert_eq!(check(k as u32, &values[k * 24..(k + 1) * 24]), Ok(expected));
+        }
+    }
     let mut keys: Vec<u64> = table
         .iter()
         .map(|(k, v)| {
