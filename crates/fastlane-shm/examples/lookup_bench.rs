@@ -72,10 +72,18 @@ fn memory_latency(bytes: usize) -> f64 {
     started.elapsed().as_nanos() as f64 / steps as f64
 }
 
+/// Removes the benchmark's region even when an assertion fails.
+struct Unlink(String);
+
+impl Drop for Unlink {
+    fn drop(&mut self) {
+        let _ = Region::unlink(&self.0);
+    }
+}
+
 fn bench(entries: u64, with_writer: bool) {
-    let name = format!("fastlane-shm-bench-{}", std::process::id());
-    let _ = Region::unlink(&name);
-    let region = Region::create(&name, &Layout::new().table("pdr", 16, 64, entries)).unwrap();
+    let name = Unlink(format!("fastlane-shm-bench-{}", std::process::id()));
+    let region = Region::create(&name.0, &Layout::new().table("pdr", 16, 64, entries)).unwrap();
     let mut table = region.table("pdr").unwrap();
     for i in 0..entries {
         table.insert(&key(i), &[i as u8; 64]).unwrap();
@@ -120,7 +128,6 @@ fn bench(entries: u64, with_writer: bool) {
     println!(
         "{entries:>8} entries{writer:<18}: get_into {single:6.1} ns, get_batch_into({BATCH}) {batched:6.1} ns per lookup"
     );
-    Region::unlink(&name).unwrap();
 }
 
 fn main() {

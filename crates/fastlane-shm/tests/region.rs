@@ -183,6 +183,14 @@ fn create_reuse_unlink_and_layout_mismatch() {
 }
 
 #[test]
+fn handles_are_send_and_sync() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Region>();
+    shareable::<fastlane_shm::Table>();
+    shareable::<fastlane_shm::Channel>();
+}
+
+#[test]
 fn one_writer_at_a_time() {
     let name = Name::new("writer");
     let region = Region::create(&name.0, &rules_layout(8, 10)).unwrap();
