@@ -73,20 +73,39 @@ impl Drop for Mapping {
 /// Copies `words` into `out` (the tail of the last word is cut), with relaxed atomic loads.
 #[inline]
 pub(crate) fn load_bytes(words: &[AtomicU64], out: &mut [u8]) {
-    let mut chunks = out.chunks_mut(8);
+    // Whole words are fixed-size copies the compiler turns into plain stores, not memcpy calls.
+    let whole = out.len() / 8;
+    let mut chunks = out.chunks_exact_mut(8);
     for (word, chunk) in words.iter().zip(&mut chunks) {
-        let bytes = word.load(Ordering::Relaxed).to_ne_bytes();
-        chunk.copy_from_slice(&bytes[..chunk.len()]);
+        chunk.copy_from_slice(&word.load(Ordering::Relaxed).to_ne_bytes());
     }
+    let tail = chunks.into_remainder();
+    if let Some(word) = words.get(whole).filter(|_| !tail.is_empty()) {
+        let bytes = word.load(Ordering::Relaxed).to_ne_bytes();
+        tail.copy_from_slice(&bytes[..tail.len()]);
+    }
+}
+
+/// `bytes` as zero-padded native-endian words.
+#[inline]
+fn padded_words(bytes: &[u8]) -> impl Iterator<Item = u64> + '_ {
+    let chunks = bytes.chunks_exact(8);
+    let tail = chunks.remainder();
+    let last = (!tail.is_empty()).then(|| {
+        let mut padded = [0u8; 8];
+        padded[..tail.len()].copy_from_slice(tail);
+        u64::from_ne_bytes(padded)
+    });
+    chunks
+        .map(|chunk| u64::from_ne_bytes(chunk.try_into().unwrap_or_default()))
+        .chain(last)
 }
 
 /// Stores `bytes` into `words`, zero-padding the last word, with relaxed atomic stores.
 #[inline]
 pub(crate) fn store_bytes(words: &[AtomicU64], bytes: &[u8]) {
-    for (word, chunk) in words.iter().zip(bytes.chunks(8)) {
-        let mut padded = [0u8; 8];
-        padded[..chunk.len()].copy_from_slice(chunk);
-        word.store(u64::from_ne_bytes(padded), Ordering::Relaxed);
+    for (word, value) in words.iter().zip(padded_words(bytes)) {
+        word.store(value, Ordering::Relaxed);
     }
 }
 
@@ -102,9 +121,7 @@ pub(crate) fn words_equal(words: &[AtomicU64], key: &[u64]) -> bool {
 /// `bytes` as zero-padded native-endian words.
 #[inline]
 pub(crate) fn to_words(bytes: &[u8], out: &mut [u64]) {
-    for (word, chunk) in out.iter_mut().zip(bytes.chunks(8)) {
-        let mut padded = [0u8; 8];
-        padded[..chunk.len()].copy_from_slice(chunk);
-        *word = u64::from_ne_bytes(padded);
+    for (word, value) in out.iter_mut().zip(padded_words(bytes)) {
+        *word = value;
     }
 }
