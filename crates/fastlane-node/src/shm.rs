@@ -96,8 +96,8 @@ impl NativeSharedRegion {
         } else {
             Existing::Fail
         };
-        let region = Region::create_with(&name, &Layout::from(&layout), existing)
-            .map_err(shm_error)?;
+        let region =
+            Region::create_with(&name, &Layout::from(&layout), existing).map_err(shm_error)?;
         Ok(NativeSharedRegion {
             region: Some(region),
         })
