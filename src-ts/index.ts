@@ -12,6 +12,16 @@ export {
   type MetricsSource,
 } from './metrics';
 export type { DataplaneStats, PortStats, QueueStats, StageStats, XdpPortStats } from './native';
+export {
+  SharedChannel,
+  SharedRegion,
+  SharedTable,
+  type SharedChannelOptions,
+  type SharedRegionCreateOptions,
+  type ShmChannelLayout,
+  type ShmLayout,
+  type ShmTableLayout,
+} from './shm';
 export { Testbed, testbedNames, type TestbedEnd, type TestbedOptions } from './testbed';
 export {
   TrafficGenerator,

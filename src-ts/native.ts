@@ -126,6 +126,73 @@ export interface NativePassThrough {
   detach(): void;
 }
 
+/** A table of a shared region: fixed-size keys and values, fixed capacity. */
+export interface ShmTableLayout {
+  name: string;
+  /** Bytes of every key, 1 to 64. */
+  keySize: number;
+  /** Bytes of every value, 1 to 1024. */
+  valueSize: number;
+  /** Most records the table holds. */
+  capacity: number;
+}
+
+/** A single-producer single-consumer channel of a shared region. */
+export interface ShmChannelLayout {
+  name: string;
+  /** Largest message in bytes, 1 to 1024. */
+  messageSize: number;
+  /** Messages the ring holds before `send` drops. */
+  capacity: number;
+}
+
+/**
+ * What a shared region holds. Its objects are the tables, then the channels, each in the order
+ * given; every process attaching to the region must declare the same ones in the same order.
+ */
+export interface ShmLayout {
+  tables?: ShmTableLayout[];
+  channels?: ShmChannelLayout[];
+}
+
+export interface NativeShmTable {
+  /** Inserts or replaces, taking the table's writer lock on first use; true when the key was new. */
+  set(key: Buffer, value: Buffer): boolean;
+  get(key: Buffer): Buffer | null;
+  /** Removes, taking the writer lock on first use; true when the key was present. */
+  delete(key: Buffer): boolean;
+  entries(): { key: Buffer; value: Buffer }[];
+  readonly size: number;
+  readonly keySize: number;
+  readonly valueSize: number;
+  readonly capacity: number;
+  /** Releases the writer lock (if held) and the mapping. */
+  close(): void;
+}
+
+export interface NativeShmChannel {
+  /** Queues a message, becoming the producer on first use; false (a drop counted) when full. */
+  send(message: Buffer): boolean;
+  /** Up to `max` waiting messages, becoming the consumer on first use. */
+  recvBatch(max: number): Buffer[];
+  readonly drops: number;
+  close(): void;
+}
+
+export interface NativeSharedRegion {
+  readonly created: boolean;
+  unlinkIfCreated(): boolean;
+  table(name: string): NativeShmTable;
+  channel(name: string): NativeShmChannel;
+  close(): void;
+}
+
+export interface NativeSharedRegionClass {
+  create(name: string, layout: ShmLayout, reuse?: boolean): NativeSharedRegion;
+  open(name: string, layout: ShmLayout): NativeSharedRegion;
+  unlink(name: string): void;
+}
+
 export interface NativeBinding {
   checkConfig(json: string): ConfigIssue[];
   /** `configDir`: where relative plugin paths are resolved (the config file's directory). */
@@ -141,6 +208,7 @@ export interface NativeBinding {
     expect: number,
     timeoutMs: number,
   ): Promise<Buffer[]>;
+  NativeSharedRegion: NativeSharedRegionClass;
 }
 
 let loaded: Partial<NativeBinding> | undefined;

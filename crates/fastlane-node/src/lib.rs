@@ -3,6 +3,7 @@
 
 pub mod dataplane;
 pub mod error;
+pub mod shm;
 pub mod testbed;
 
 use napi_derive::napi;

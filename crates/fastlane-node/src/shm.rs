@@ -1,0 +1,277 @@
+//! `NativeSharedRegion`, `NativeShmTable`, `NativeShmChannel`: the slow path's side of
+//! fastlane-shm. Tables come first in the layout, then channels, each in the order given: a Rust
+//! process attaching to the same region must declare them in that order.
+
+use fastlane_shm::{Existing, Layout, Region, ShmError};
+use napi::bindgen_prelude::Buffer;
+use napi_derive::napi;
+
+fn shm_error(e: ShmError) -> napi::Error {
+    let code = match e {
+        ShmError::LayoutMismatch { .. } | ShmError::Version { .. } => "ERR_FASTLANE_SHM_LAYOUT",
+        ShmError::Locked { .. } | ShmError::LockedHere { .. } => "ERR_FASTLANE_SHM_LOCKED",
+        ShmError::AlreadyExists { .. } => "ERR_FASTLANE_SHM_EXISTS",
+        ShmError::NotFound { .. } => "ERR_FASTLANE_SHM_NOT_FOUND",
+        ShmError::InvalidName { .. }
+        | ShmError::InvalidLayout(_)
+        | ShmError::UnknownObject { .. }
+        | ShmError::WrongSize { .. } => "ERR_INVALID_ARG_VALUE",
+        _ => "ERR_FASTLANE_SHM",
+    };
+    napi::Error::new(napi::Status::GenericFailure, format!("[{code}] {e}"))
+}
+
+fn closed(what: &str) -> napi::Error {
+    napi::Error::new(
+        napi::Status::GenericFailure,
+        format!("[ERR_FASTLANE_SHM_CLOSED] the {what} is closed"),
+    )
+}
+
+#[napi(object)]
+#[derive(Debug)]
+pub struct ShmTableLayout {
+    pub name: String,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub capacity: f64,
+}
+
+#[napi(object)]
+#[derive(Debug)]
+pub struct ShmChannelLayout {
+    pub name: String,
+    pub message_size: u32,
+    pub capacity: f64,
+}
+
+#[napi(object)]
+#[derive(Debug)]
+pub struct ShmLayout {
+    pub tables: Option<Vec<ShmTableLayout>>,
+    pub channels: Option<Vec<ShmChannelLayout>>,
+}
+
+/// A capacity from JavaScript: a whole number; anything else becomes 0, which the layout refuses.
+fn capacity(n: f64) -> u64 {
+    if n.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(&n) {
+        n as u64
+    } else {
+        0
+    }
+}
+
+impl From<&ShmLayout> for Layout {
+    fn from(js: &ShmLayout) -> Layout {
+        let mut layout = Layout::new();
+        for t in js.tables.iter().flatten() {
+            layout = layout.table(
+                &t.name,
+                t.key_size as usize,
+                t.value_size as usize,
+                capacity(t.capacity),
+            );
+        }
+        for c in js.channels.iter().flatten() {
+            layout = layout.channel(&c.name, c.message_size as usize, capacity(c.capacity));
+        }
+        layout
+    }
+}
+
+#[napi]
+#[derive(Debug)]
+pub struct NativeSharedRegion {
+    region: Option<Region>,
+}
+
+#[napi]
+impl NativeSharedRegion {
+    /// Creates region `name` under /dev/shm; with `reuse`, attaches to an existing one whose
+    /// layout matches instead of failing.
+    #[napi(factory)]
+    pub fn create(name: String, layout: ShmLayout, reuse: Option<bool>) -> napi::Result<Self> {
+        let existing = if reuse.unwrap_or(false) {
+            Existing::Reuse
+        } else {
+            Existing::Fail
+        };
+        let region =
+            Region::create_with(&name, &Layout::from(&layout), existing).map_err(shm_error)?;
+        Ok(NativeSharedRegion {
+            region: Some(region),
+        })
+    }
+
+    /// Attaches to region `name`; throws naming every difference when its layout is not `layout`.
+    #[napi(factory)]
+    pub fn open(name: String, layout: ShmLayout) -> napi::Result<Self> {
+        let region = Region::open(&name, &Layout::from(&layout)).map_err(shm_error)?;
+        Ok(NativeSharedRegion {
+            region: Some(region),
+        })
+    }
+
+    /// Removes region `name` from /dev/shm.
+    #[napi]
+    pub fn unlink(name: String) -> napi::Result<()> {
+        Region::unlink(&name).map_err(shm_error)
+    }
+
+    fn region(&self) -> napi::Result<&Region> {
+        self.region.as_ref().ok_or_else(|| closed("region"))
+    }
+
+    /// Whether this handle created the region.
+    #[napi(getter)]
+    pub fn created(&self) -> napi::Result<bool> {
+        Ok(self.region()?.created())
+    }
+
+    /// Removes the file only if this handle created it; true when it did.
+    #[napi]
+    pub fn unlink_if_created(&self) -> napi::Result<bool> {
+        self.region()?.unlink_if_created().map_err(shm_error)
+    }
+
+    #[napi]
+    pub fn table(&self, name: String) -> napi::Result<NativeShmTable> {
+        let table = self.region()?.table(&name).map_err(shm_error)?;
+        Ok(NativeShmTable { table: Some(table) })
+    }
+
+    #[napi]
+    pub fn channel(&self, name: String) -> napi::Result<NativeShmChannel> {
+        let channel = self.region()?.channel(&name).map_err(shm_error)?;
+        Ok(NativeShmChannel {
+            channel: Some(channel),
+        })
+    }
+
+    /// Unmaps the region once the tables and channels taken from it are closed too.
+    #[napi]
+    pub fn close(&mut self) {
+        self.region = None;
+    }
+}
+
+#[napi(object)]
+#[allow(missing_debug_implementations)] // a JavaScript Buffer has no Debug
+pub struct ShmEntry {
+    pub key: Buffer,
+    pub value: Buffer,
+}
+
+#[napi]
+#[derive(Debug)]
+pub struct NativeShmTable {
+    table: Option<fastlane_shm::Table>,
+}
+
+#[napi]
+impl NativeShmTable {
+    fn table(&self) -> napi::Result<&fastlane_shm::Table> {
+        self.table.as_ref().ok_or_else(|| closed("table"))
+    }
+
+    fn table_mut(&mut self) -> napi::Result<&mut fastlane_shm::Table> {
+        self.table.as_mut().ok_or_else(|| closed("table"))
+    }
+
+    /// Inserts or replaces (taking the writer lock on first use); true when `key` was new.
+    #[napi]
+    pub fn set(&mut self, key: Buffer, value: Buffer) -> napi::Result<bool> {
+        self.table_mut()?.insert(&key, &value).map_err(shm_error)
+    }
+
+    #[napi]
+    pub fn get(&self, key: Buffer) -> napi::Result<Option<Buffer>> {
+        Ok(self.table()?.get(&key).map(Buffer::from))
+    }
+
+    /// Removes `key` (taking the writer lock on first use); true when it was present.
+    #[napi]
+    pub fn delete(&mut self, key: Buffer) -> napi::Result<bool> {
+        self.table_mut()?.remove(&key).map_err(shm_error)
+    }
+
+    /// Every record, each read consistently.
+    #[napi]
+    pub fn entries(&self) -> napi::Result<Vec<ShmEntry>> {
+        Ok(self
+            .table()?
+            .iter()
+            .map(|(key, value)| ShmEntry {
+                key: key.into(),
+                value: value.into(),
+            })
+            .collect())
+    }
+
+    #[napi(getter)]
+    pub fn size(&self) -> napi::Result<f64> {
+        Ok(self.table()?.len() as f64)
+    }
+
+    #[napi(getter)]
+    pub fn key_size(&self) -> napi::Result<u32> {
+        Ok(self.table()?.key_size() as u32)
+    }
+
+    #[napi(getter)]
+    pub fn value_size(&self) -> napi::Result<u32> {
+        Ok(self.table()?.value_size() as u32)
+    }
+
+    #[napi(getter)]
+    pub fn capacity(&self) -> napi::Result<f64> {
+        Ok(self.table()?.capacity() as f64)
+    }
+
+    /// Gives up the writer lock and the mapping.
+    #[napi]
+    pub fn close(&mut self) {
+        self.table = None;
+    }
+}
+
+#[napi]
+#[derive(Debug)]
+pub struct NativeShmChannel {
+    channel: Option<fastlane_shm::Channel>,
+}
+
+#[napi]
+impl NativeShmChannel {
+    fn channel(&mut self) -> napi::Result<&mut fastlane_shm::Channel> {
+        self.channel.as_mut().ok_or_else(|| closed("channel"))
+    }
+
+    /// Queues `message` (becoming the producer on first use); false, counted as a drop, when full.
+    #[napi]
+    pub fn send(&mut self, message: Buffer) -> napi::Result<bool> {
+        self.channel()?.send(&message).map_err(shm_error)
+    }
+
+    /// Up to `max` waiting messages, oldest first (becoming the consumer on first use).
+    #[napi]
+    pub fn recv_batch(&mut self, max: u32) -> napi::Result<Vec<Buffer>> {
+        let mut messages = Vec::new();
+        self.channel()?
+            .recv_batch(max as usize, |m| messages.push(Buffer::from(m.to_vec())))
+            .map_err(shm_error)?;
+        Ok(messages)
+    }
+
+    /// Messages dropped because the channel was full.
+    #[napi(getter)]
+    pub fn drops(&mut self) -> napi::Result<f64> {
+        Ok(self.channel()?.drops() as f64)
+    }
+
+    /// Gives up the ends this handle claimed and the mapping.
+    #[napi]
+    pub fn close(&mut self) {
+        self.channel = None;
+    }
+}
