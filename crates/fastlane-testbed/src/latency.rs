@@ -9,6 +9,12 @@ use crate::{programs, sys, TestbedError};
 
 /// How long the last frames get to come back after the last one was sent.
 const DRAIN: Duration = Duration::from_secs(1);
+/// Waits shorter than this spin (zero-timeout polls): a sleep on this kind of VM overshoots by
+/// a few hundred microseconds, more than the gap between two sends at 10 kpps.
+const SPIN: Duration = Duration::from_millis(1);
+/// The socket's receive buffer: a few thousand frames, so that a measuring thread the scheduler
+/// keeps off the CPU for a while on a busy machine loses none.
+const SOCKET_BUFFER: usize = 16 << 20;
 /// Larger than any frame on an interface with a 9000-byte MTU.
 const RECV_BUF: usize = 16 * 1024;
 /// Bytes at the start of the UDP payload that carry the run's tag and the frame's number.
@@ -41,10 +47,10 @@ pub struct RttSummary {
     pub max_us: f64,
 }
 
-/// Sends `count` copies of `frame` out of `interface` in `netns`, `rate_pps` per second, each
-/// numbered in the first 8 bytes of its UDP payload, and times the numbered frames that come back
-/// with UDP destination port `match_udp_port`: from a CLOCK_REALTIME reading just before each
-/// send to the kernel's software receive timestamp (same clock) of its reflection. Late frames
+/// Sends `count` copies of `frame` out of `interface` in `netns`, at most `rate_pps` per second
+/// (never in a burst), each numbered in the first 8 bytes of its UDP payload, and times the
+/// numbered frames that come back with UDP destination port `match_udp_port`: from a
+/// CLOCK_REALTIME reading just before each send to the kernel's software receive timestamp (same clock) of its reflection. Late frames
 /// get one second after the last send; a frame that came back twice counts once.
 ///
 /// `frame` must be IPv4 or IPv6 UDP with at least 8 bytes of payload; its UDP checksum, if any,
@@ -86,6 +92,9 @@ pub fn measure(
         let ifindex = sys::if_index(interface).map_err(sys_err("if_nametoindex"))?;
         let socket = sys::PacketSocket::bind(ifindex).map_err(sys_err("AF_PACKET socket"))?;
         socket
+            .force_receive_buffer(SOCKET_BUFFER)
+            .map_err(sys_err("setsockopt(SO_RCVBUFFORCE)"))?;
+        socket
             .enable_rx_timestamps()
             .map_err(sys_err("setsockopt(SO_TIMESTAMPNS)"))?;
         let mut probe = Probe {
@@ -101,12 +110,14 @@ pub fn measure(
         };
         let mut frame = frame.to_vec();
         let interval = Duration::from_secs_f64(1.0 / rate_pps as f64);
-        let start = Instant::now();
+        let mut next_send = Instant::now();
         for seq in 0..count {
-            probe.collect_until(start + interval * seq)?;
+            probe.collect_until(next_send)?;
             stamp(&mut frame, stamp_at, run_tag, seq);
             probe.sent_at[seq as usize] = Some(SystemTime::now());
             socket.send(&frame).map_err(sys_err("send (AF_PACKET)"))?;
+            // A sender that fell behind does not catch up with a burst: bursts would queue.
+            next_send = (next_send + interval).max(Instant::now());
         }
         probe.collect_until(Instant::now() + DRAIN)?;
         Ok::<_, TestbedError>(probe.rtts)
@@ -145,9 +156,14 @@ impl Probe<'_> {
             if left.is_zero() || self.received == self.rtts.len() {
                 return Ok(());
             }
+            let wait = if left > SPIN {
+                left - SPIN
+            } else {
+                Duration::ZERO
+            };
             let got = self
                 .socket
-                .recv_timestamped(&mut self.buf, left)
+                .recv_timestamped(&mut self.buf, wait)
                 .map_err(|e| TestbedError::sys("recvmsg (AF_PACKET)", self.interface, e))?;
             let Some((len, stamp)) = got else { continue };
             let frame = &self.buf[..len.min(self.buf.len())];

@@ -301,6 +301,26 @@ impl PacketSocket {
 const TIMESTAMP_CMSG_SPACE: usize = 64;
 
 impl PacketSocket {
+    /// Sets the socket's receive buffer to `bytes`, past `net.core.rmem_max` (needs
+    /// CAP_NET_ADMIN).
+    pub fn force_receive_buffer(&self, bytes: usize) -> io::Result<()> {
+        let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+        // SAFETY: the option value is a c_int that lives across the call.
+        let rc = unsafe {
+            libc::setsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUFFORCE,
+                &value as *const libc::c_int as *const libc::c_void,
+                size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
     /// Asks the kernel to stamp every received frame with the time it arrived (software, on
     /// CLOCK_REALTIME: the clock of [`std::time::SystemTime`]).
     pub fn enable_rx_timestamps(&self) -> io::Result<()> {
