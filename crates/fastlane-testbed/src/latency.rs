@@ -50,8 +50,9 @@ pub struct RttSummary {
 /// Sends `count` copies of `frame` out of `interface` in `netns`, at most `rate_pps` per second
 /// (never in a burst), each numbered in the first 8 bytes of its UDP payload, and times the
 /// numbered frames that come back with UDP destination port `match_udp_port`: from a
-/// CLOCK_REALTIME reading just before each send to the kernel's software receive timestamp (same clock) of its reflection. Late frames
-/// get one second after the last send; a frame that came back twice counts once.
+/// CLOCK_REALTIME reading just before each send to the kernel's software receive timestamp
+/// (same clock) of its reflection. Late frames get one second after the last send; a frame that
+/// came back twice counts once.
 ///
 /// `frame` must be IPv4 or IPv6 UDP with at least 8 bytes of payload; its UDP checksum, if any,
 /// is kept valid (a kernel UDP echo checks it). For a reflector that answers to the sender's
