@@ -114,6 +114,31 @@ export interface UdpFrameFields {
   dstPort: number;
 }
 
+export interface LatencyOptions {
+  /** Namespace the interface lives in. */
+  netns: string;
+  interface: string;
+  /** IPv4/IPv6 UDP frame with at least 8 bytes of payload; each copy carries its number there. */
+  frame: Buffer;
+  /** Frames to send. */
+  count: number;
+  /** At most this many frames per second, never in a burst. */
+  ratePps: number;
+  /** Reflected frames are recognised by this UDP destination port. */
+  matchUdpPort: number;
+}
+
+/** Round-trip times in microseconds (null when nothing came back). */
+export interface LatencyStats {
+  sent: number;
+  received: number;
+  lost: number;
+  minUs: number | null;
+  medianUs: number | null;
+  p99Us: number | null;
+  maxUs: number | null;
+}
+
 export interface NativeBinding {
   checkConfig(json: string): ConfigIssue[];
   NativeDataplane: new (configJson: string) => NativeDataplane;
@@ -127,6 +152,7 @@ export interface NativeBinding {
     expect: number,
     timeoutMs: number,
   ): Promise<Buffer[]>;
+  measureLatency(options: LatencyOptions): Promise<LatencyStats>;
 }
 
 let loaded: Partial<NativeBinding> | undefined;
