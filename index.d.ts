@@ -9,6 +9,39 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+export declare class NativeDataplane {
+  /**
+   * Parses and checks the config; throws listing every error with its JSON path. Relative
+   * plugin paths are resolved against `config_dir` (the config file's directory).
+   */
+  constructor(configJson: string, configDir?: string | undefined | null)
+  /**
+   * Opens the sockets, attaches the XDP programs and starts the threads, or changes nothing
+   * and throws with the kernel's context.
+   */
+  start(): void
+  /** Stops the threads and detaches the XDP programs; a no-op when stopped. */
+  stop(): void
+  /** Started, and no data-plane thread has failed since. */
+  get running(): boolean
+  /** The first failure of a data-plane thread since start, if any. */
+  failure(): string | null
+  /** Counters since start; once stopped, the final counters; `null` before the first start. */
+  stats(): DataplaneStats | null
+}
+
+/**
+ * A traffic generator on one interface: sends a frame template at full speed (or paced) and
+ * counts the frames that come back.
+ */
+export declare class TrafficGenerator {
+  constructor(options: GeneratorOptions)
+  start(): void
+  stats(): GeneratorStats
+  /** Stops sending, detaches the counting program and returns the final counts. */
+  stop(): GeneratorStats
+}
+
 /**
  * Parses and checks a config document the way `start` will; returns every error with its JSON
  * path, or an empty list.
@@ -19,4 +52,102 @@ export declare function checkConfig(json: string): Array<ConfigIssue>
 export interface ConfigIssue {
   path: string
   message: string
+}
+
+export interface DataplaneStats {
+  queues: Array<QueueStats>
+  ports: Array<PortStats>
+  pipeline: Array<StageStats>
+  plugins: Array<PluginStageStats>
+}
+
+/**
+ * Sends `frames` out of `interface` and resolves with the frames that came back to UDP port
+ * `matchUdpPort`, once `expect` have arrived or `timeoutMs` has passed.
+ */
+export declare function exchangeFrames(netns: string | undefined | null, interface: string, frames: Array<Buffer>, matchUdpPort: number, expect: number, timeoutMs: number): Promise<Buffer[]>
+
+export interface GeneratorOptions {
+  /** Network namespace of the generator's interface. */
+  netns?: string
+  interface: string
+  /** The frame sent again and again. */
+  frame: Buffer
+  /** CPU the sending thread is pinned to. */
+  core?: number
+  /** Returning frames with this UDP destination port are counted (and dropped). */
+  matchUdpPort: number
+  /** Paces the generator; omitted means as fast as it can. */
+  ratePps?: number
+}
+
+export interface GeneratorStats {
+  sentPackets: number
+  returnedPackets: number
+  returnedBytes: number
+}
+
+/** The MAC address of an interface, as `aa:bb:cc:dd:ee:ff`. */
+export declare function interfaceMac(netns: string | undefined | null, interface: string): string
+
+export interface PluginStageStats {
+  /** Index of the stage in the config's pipeline. */
+  stage: number
+  plugin: string
+  /** The counters the plugin declares, summed over threads. */
+  counters: Record<string, number>
+}
+
+export interface PortStats {
+  port: number
+  interface: string
+  /** The XDP split's counters, for backends that use one. */
+  xdp?: XdpPortStats
+  /** The device's own counters (DPDK ethdev stats). */
+  device: Record<string, number>
+  /** The TAP device carrying the slow path, for backends that own the port. */
+  tap?: string
+}
+
+export interface QueueStats {
+  port: number
+  interface: string
+  queue: number
+  core: number
+  zeroCopy: boolean
+  rxPackets: number
+  rxBytes: number
+  txPackets: number
+  txBytes: number
+  kernelPackets: number
+  fromKernelPackets: number
+  rxBatches: number
+  dropped: Record<string, number>
+  /** The kernel's counters of the queue's socket (AF_XDP: XDP_STATISTICS). */
+  socket: Record<string, number>
+}
+
+export interface StageStats {
+  stage: number
+  packets: number
+  bytes: number
+}
+
+/** Builds an IPv4/UDP frame of exactly `frame_len` bytes (at least 60, FCS excluded). */
+export declare function udpFrame(options: UdpFrameOptions, frameLen: number): Buffer
+
+export interface UdpFrameOptions {
+  srcMac: string
+  dstMac: string
+  srcIp: string
+  dstIp: string
+  srcPort: number
+  dstPort: number
+}
+
+export interface XdpPortStats {
+  attachMode: string
+  redirected: number
+  noSocket: number
+  passed: Record<string, number>
 }

@@ -835,4 +835,9 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.NativeDataplane = nativeBinding.NativeDataplane
+module.exports.TrafficGenerator = nativeBinding.TrafficGenerator
 module.exports.checkConfig = nativeBinding.checkConfig
+module.exports.exchangeFrames = nativeBinding.exchangeFrames
+module.exports.interfaceMac = nativeBinding.interfaceMac
+module.exports.udpFrame = nativeBinding.udpFrame

@@ -34,7 +34,7 @@ test('fromFile names the file in its ConfigError', (t) => {
 
 // Remove `.failing` once the native addon exports NativeDataplane and the traffic tools: ava then
 // reports these as passing unexpectedly.
-test.serial.failing('macswap on a test bed returns UDP 9000 with MACs swapped; the kernel answers the rest', async (t) => {
+test.serial('macswap on a test bed returns UDP 9000 with MACs swapped; the kernel answers the rest', async (t) => {
   const prefix = uniquePrefix('d');
   t.teardown(() => Testbed.down(prefix));
   const bed = Testbed.up({ prefix, subnet: 204 });
@@ -80,7 +80,7 @@ test.serial.failing('macswap on a test bed returns UDP 9000 with MACs swapped; t
   t.false(dataplane.running);
 });
 
-test.serial.failing('start on a missing interface throws with context and leaves nothing running', (t) => {
+test.serial('start on a missing interface throws with context and leaves nothing running', (t) => {
   const prefix = uniquePrefix('e');
   t.teardown(() => Testbed.down(prefix));
   const bed = Testbed.up({ prefix, subnet: 205 });
@@ -91,7 +91,7 @@ test.serial.failing('start on a missing interface throws with context and leaves
   t.false(dataplane.running);
 });
 
-test.serial.failing('fastlane demo forwards, shows the kernel answering ping, and cleans up', (t) => {
+test.serial('fastlane demo forwards, shows the kernel answering ping, and cleans up', (t) => {
   const prefix = uniquePrefix('f');
   t.teardown(() => Testbed.down(prefix));
   const r = spawnSync(process.execPath, [CLI, 'demo', '--seconds', '1', '--prefix', prefix], {

@@ -57,7 +57,7 @@ test('a core that does not exist is found by the native check', (t) => {
 
 test('several schema errors are reported at once', (t) => {
   const config = broken((c) => {
-    c.backend = 'dpdk';
+    c.backend = 'carrier_pigeon';
     c.ports[0].queues[0].colour = 1;
     c.ports[0].interface = 'an-interface-name-too-long';
     c.af_xdp = { bind_mode: 'fast' };

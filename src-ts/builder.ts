@@ -2,8 +2,10 @@
 // that comes out of the builder is one `Dataplane` accepts.
 
 import type {
+  AfPacketConfig,
   AfXdpConfig,
   Backend,
+  DpdkConfig,
   FastlaneConfig,
   FilterConfig,
   PortMatch,
@@ -64,6 +66,30 @@ export class ConfigBuilder {
   /** Sets AF_XDP options; later calls override earlier ones key by key. */
   afXdp(options: AfXdpConfig): this {
     this.#config.af_xdp = { ...this.#config.af_xdp, ...options };
+    return this;
+  }
+
+  /** Chooses the packet I/O mechanism; each keeps its own options section. */
+  backend(backend: Backend): this {
+    this.#config.backend = backend;
+    return this;
+  }
+
+  /** Sets DPDK options; later calls override earlier ones key by key. */
+  dpdk(options: DpdkConfig): this {
+    this.#config.dpdk = { ...this.#config.dpdk, ...options };
+    return this;
+  }
+
+  /** Sets AF_PACKET options; later calls override earlier ones key by key. */
+  afPacket(options: AfPacketConfig): this {
+    this.#config.af_packet = { ...this.#config.af_packet, ...options };
+    return this;
+  }
+
+  /** Appends a Rust plugin stage. */
+  plugin(path: string, config?: unknown): this {
+    this.#config.pipeline.push(config === undefined ? { type: 'plugin', path } : { type: 'plugin', path, config });
     return this;
   }
 

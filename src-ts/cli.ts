@@ -5,6 +5,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 
 import { demoCommand } from './commands/demo';
+import { newPluginCommand } from './commands/new-plugin';
 import { runCommand } from './commands/run';
 import { testbedCommand } from './commands/testbed';
 import { validateCommand } from './commands/validate';
@@ -17,6 +18,7 @@ async function main(): Promise<void> {
       .command(runCommand)
       .command(testbedCommand)
       .command(demoCommand)
+      .command(newPluginCommand)
       .demandCommand(1)
       .strict()
       .help()

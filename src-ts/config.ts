@@ -2,7 +2,7 @@
 // snake_case so a typed object is written to disk unchanged.
 
 /** The packet I/O mechanism. */
-export type Backend = 'af_xdp';
+export type Backend = 'af_xdp' | 'dpdk' | 'af_packet';
 
 export interface QueueConfig {
   /** The interface's RX/TX queue index. */
@@ -15,6 +15,19 @@ export interface PortConfig {
   /** Interface name, 1 to 15 characters. */
   interface: string;
   queues: QueueConfig[];
+  /** The kernel's view of the port for backends that take it whole (dpdk). */
+  tap?: TapConfig;
+}
+
+/** The TAP device carrying a port's slow path when the backend owns the port. */
+export interface TapConfig {
+  /** Default: `fl-` and the interface name, cut to 15 characters. */
+  name?: string;
+  /** `aa:bb:cc:dd:ee:ff`; default: the port's MAC. */
+  mac?: string;
+  /** CIDR addresses, e.g. `10.0.0.2/24`, `fd00::2/64`. */
+  addresses?: string[];
+  mtu?: number;
 }
 
 /** A destination port, or an inclusive range of them. */
@@ -57,14 +70,56 @@ export interface AfXdpConfig {
   frame_headroom?: number;
 }
 
+export interface DpdkConfig {
+  /** The DPDK device of each port, keyed by the port's interface: a PCI address or a vdev string. */
+  devices?: Record<string, string>;
+  memory_mb?: number;
+  /** false passes --no-huge. */
+  huge_pages?: boolean;
+  huge_dir?: string;
+  /** --in-memory: no files left in hugetlbfs or /var/run. */
+  in_memory?: boolean;
+  file_prefix?: string;
+  mbufs?: number;
+  mbuf_cache?: number;
+  rx_ring_size?: number;
+  tx_ring_size?: number;
+  /** Extra EAL arguments, passed last. */
+  eal_args?: string[];
+}
+
+export interface AfPacketConfig {
+  /** TPACKET_V3 block size, a power of two of at least 4096. */
+  block_size?: number;
+  block_count?: number;
+  frame_size?: number;
+  block_timeout_ms?: number;
+  fanout?: 'hash' | 'cpu' | 'load_balance' | 'queue_mapping';
+  /** Keep the kernel stack from also handling fast-path packets (needs CAP_BPF and CAP_NET_ADMIN). */
+  suppress_kernel?: boolean;
+}
+
 export interface ThreadsConfig {
-  model?: 'run_to_completion';
+  model?: 'run_to_completion' | 'master_worker';
   /** Packets per receive burst, 1 to 1024. */
   batch_size?: number;
+  /** master_worker: the cores of the worker threads. */
+  worker_cores?: number[];
+  /** master_worker: batches each I/O-to-worker ring holds (a power of two). */
+  worker_ring_size?: number;
 }
 
 /** Processors that take no options. */
 export type SimpleProcessor = 'macswap' | 'drop' | 'count';
+
+/** A processor compiled as a Rust plugin (`fastlane new-plugin`). */
+export interface PluginProcessor {
+  type: 'plugin';
+  /** The plugin's shared library; relative paths are relative to the config file. */
+  path: string;
+  /** Handed to the plugin's constructor. */
+  config?: unknown;
+}
 
 /** Forwards each port's packets out of its peer, both ways; ports are indexes into `ports`. */
 export interface L2fwdProcessor {
@@ -72,7 +127,11 @@ export interface L2fwdProcessor {
   pairs: Array<[number, number]>;
 }
 
-export type ProcessorSpec = SimpleProcessor | { type: SimpleProcessor } | L2fwdProcessor;
+export type ProcessorSpec =
+  | SimpleProcessor
+  | { type: SimpleProcessor | 'js' }
+  | L2fwdProcessor
+  | PluginProcessor;
 
 export interface FastlaneConfig {
   /** Lets editors find the schema; ignored. */
@@ -85,6 +144,8 @@ export interface FastlaneConfig {
   ports: PortConfig[];
   filter?: FilterConfig;
   af_xdp?: AfXdpConfig;
+  dpdk?: DpdkConfig;
+  af_packet?: AfPacketConfig;
   threads?: ThreadsConfig;
   /** Processors run in order on each batch. */
   pipeline: ProcessorSpec[];

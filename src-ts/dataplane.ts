@@ -2,12 +2,15 @@
 // 'error' event when the native threads end without being asked to.
 
 import { EventEmitter } from 'node:events';
+import * as path from 'node:path';
 
 import type { FastlaneConfig } from './config';
 import { native, type DataplaneStats, type NativeDataplane } from './native';
 import { assertValidConfig, loadConfigFile } from './validate';
 
 export interface DataplaneOptions {
+  /** Where relative plugin paths are resolved; default: the working directory. */
+  configDir?: string;
   /** How often, in ms, to check that the native threads still run while started (default 500). */
   watchIntervalMs?: number;
 }
@@ -26,8 +29,8 @@ export class Dataplane extends EventEmitter<DataplaneEvents> {
   #watch: NodeJS.Timeout | undefined;
 
   /** Reads and validates a config file; throws ConfigError naming the file. */
-  static fromFile(file: string, options?: DataplaneOptions): Dataplane {
-    return new Dataplane(loadConfigFile(file), options);
+  static fromFile(file: string, options: DataplaneOptions = {}): Dataplane {
+    return new Dataplane(loadConfigFile(file), { configDir: path.dirname(path.resolve(file)), ...options });
   }
 
   /** Validates `config` (throws ConfigError listing every error); opens nothing yet. */
@@ -39,7 +42,7 @@ export class Dataplane extends EventEmitter<DataplaneEvents> {
     if (!(this.#watchIntervalMs > 0)) {
       throw new RangeError(`watchIntervalMs must be above 0, not ${this.#watchIntervalMs}`);
     }
-    this.#native = new (native('NativeDataplane'))(JSON.stringify(this.config));
+    this.#native = new (native('NativeDataplane'))(JSON.stringify(this.config), options.configDir ?? process.cwd());
   }
 
   get running(): boolean {

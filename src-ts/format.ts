@@ -51,6 +51,9 @@ export function formatStats(stats: DataplaneStats): string {
   for (const s of stats.pipeline) {
     lines.push(`pipeline stage ${s.stage} (count): ${s.packets} pkts ${s.bytes} B`);
   }
+  for (const p of stats.plugins) {
+    lines.push(`pipeline stage ${p.stage} (plugin ${p.plugin}): ${formatReasons(p.counters)}`);
+  }
   return lines.join('\n');
 }
 

@@ -3,6 +3,14 @@
 export type * from './config';
 export { ConfigBuilder } from './builder';
 export { Dataplane, type DataplaneEvents, type DataplaneOptions } from './dataplane';
+export {
+  createMetricsRegistry,
+  parseListenAddress,
+  serveMetrics,
+  type MetricsOptions,
+  type MetricsServer,
+  type MetricsSource,
+} from './metrics';
 export type { DataplaneStats, PortStats, QueueStats, StageStats, XdpPortStats } from './native';
 export { Testbed, testbedNames, type TestbedEnd, type TestbedOptions } from './testbed';
 export {

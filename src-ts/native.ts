@@ -61,10 +61,18 @@ export interface StageStats {
   bytes: number;
 }
 
+/** A plugin stage's own counters, summed over threads. */
+export interface PluginStageStats {
+  stage: number;
+  plugin: string;
+  counters: Record<string, number>;
+}
+
 export interface DataplaneStats {
   queues: QueueStats[];
   ports: PortStats[];
   pipeline: StageStats[];
+  plugins: PluginStageStats[];
 }
 
 export interface NativeDataplane {
@@ -141,7 +149,8 @@ export interface LatencyStats {
 
 export interface NativeBinding {
   checkConfig(json: string): ConfigIssue[];
-  NativeDataplane: new (configJson: string) => NativeDataplane;
+  /** `configDir`: where relative plugin paths are resolved (the config file's directory). */
+  NativeDataplane: new (configJson: string, configDir?: string) => NativeDataplane;
   TrafficGenerator: new (options: TrafficGeneratorOptions) => NativeTrafficGenerator;
   udpFrame(fields: UdpFrameFields, frameLen: number): Buffer;
   exchangeFrames(

@@ -69,6 +69,13 @@ export class Testbed {
         ip('-n', end.netns, 'addr', 'add', `${address}/24`, 'dev', end.interface);
         ip('-n', end.netns, 'link', 'set', 'lo', 'up');
         ip('-n', end.netns, 'link', 'set', end.interface, 'up');
+        // Like a wire: frames carry finished checksums. Over veth the kernel otherwise leaves
+        // TCP/UDP checksums to be completed later, which a frame that leaves the kernel through
+        // AF_XDP or DPDK never gets; and no IPv6 chatter of the kernel's own muddies the counters.
+        execFileSync('ip', ['netns', 'exec', end.netns, 'ethtool', '-K', end.interface, 'tx', 'off'], { stdio: 'ignore' });
+        for (const knob of ['all', 'default']) {
+          execFileSync('ip', ['netns', 'exec', end.netns, 'sysctl', '-qw', `net.ipv6.conf.${knob}.disable_ipv6=1`]);
+        }
         ends.push({ ...end, address, mac: macOf(end.netns, end.interface) });
       }
       const [genEnd, fwdEnd] = ends as [TestbedEnd, TestbedEnd];

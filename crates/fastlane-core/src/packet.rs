@@ -17,7 +17,9 @@ pub enum PacketError {
 
 /// One packet's place in a batch: where its buffer is, which part of it holds the packet, and
 /// what becomes of it. Backends fill slots; processors see them through [`Packet`].
+/// `repr(C)`: plugins receive slots across a C ABI (`fastlane-plugin`), so the layout is fixed.
 #[derive(Debug)]
+#[repr(C)]
 pub struct Slot {
     buf: *mut u8,
     buf_len: u32,

@@ -5,7 +5,9 @@ pub type PortId = u16;
 
 /// A packet's fate. Every packet starts [`Verdict::Pending`]; a packet still pending when the
 /// processor chain ends is dropped and counted as [`DropReason::NoVerdict`].
+/// `repr(C, u8)`: plugins set verdicts across a C ABI (`fastlane-plugin`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C, u8)]
 pub enum Verdict {
     Pending,
     /// Send it back out of the port and queue it arrived on.

@@ -1,6 +1,10 @@
 //! `NativeDataplane`: the runtime's lifecycle and statistics.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use fastlane_plugin::host::PluginFactory;
 
 use napi_derive::napi;
 
@@ -10,6 +14,17 @@ use crate::error::BindingError;
 #[derive(Debug)]
 pub struct NativeDataplane {
     inner: fastlane_runtime::Dataplane,
+    plugins: Arc<PluginFactory>,
+}
+
+#[napi(object)]
+#[derive(Debug)]
+pub struct PluginStageStats {
+    /// Index of the stage in the config's pipeline.
+    pub stage: u32,
+    pub plugin: String,
+    /// The counters the plugin declares, summed over threads.
+    pub counters: HashMap<String, f64>,
 }
 
 #[napi(object)]
@@ -68,6 +83,7 @@ pub struct DataplaneStats {
     pub queues: Vec<QueueStats>,
     pub ports: Vec<PortStats>,
     pub pipeline: Vec<StageStats>,
+    pub plugins: Vec<PluginStageStats>,
 }
 
 fn named(counts: Vec<(&'static str, u64)>) -> HashMap<String, f64> {
@@ -79,12 +95,32 @@ fn named(counts: Vec<(&'static str, u64)>) -> HashMap<String, f64> {
 
 #[napi]
 impl NativeDataplane {
-    /// Parses and checks the config; throws listing every error with its JSON path.
+    /// Parses and checks the config; throws listing every error with its JSON path. Relative
+    /// plugin paths are resolved against `config_dir` (the config file's directory).
     #[napi(constructor)]
-    pub fn new(config_json: String) -> napi::Result<Self> {
-        let inner =
-            fastlane_runtime::Dataplane::from_json(&config_json).map_err(BindingError::from)?;
-        Ok(NativeDataplane { inner })
+    pub fn new(config_json: String, config_dir: Option<String>) -> napi::Result<Self> {
+        let config = fastlane_core::Config::from_json(&config_json).map_err(BindingError::from)?;
+        let plugins = Arc::new(PluginFactory::new(config_dir.map(PathBuf::from)));
+        let inner = fastlane_runtime::Dataplane::with_factory(config, plugins.clone());
+        Ok(NativeDataplane { inner, plugins })
+    }
+
+    /// Plugin counters by stage, summed over the threads' instances.
+    fn plugin_stats(&self) -> Vec<PluginStageStats> {
+        let mut stages: BTreeMap<usize, PluginStageStats> = BTreeMap::new();
+        for instance in self.plugins.counters() {
+            let entry = stages
+                .entry(instance.stage)
+                .or_insert_with(|| PluginStageStats {
+                    stage: instance.stage as u32,
+                    plugin: instance.plugin.clone(),
+                    counters: HashMap::new(),
+                });
+            for (name, value) in instance.counters.values() {
+                *entry.counters.entry(name.to_string()).or_default() += value as f64;
+            }
+        }
+        stages.into_values().collect()
     }
 
     /// Opens the sockets, attaches the XDP programs and starts the threads, or changes nothing
@@ -163,6 +199,7 @@ impl NativeDataplane {
                     bytes: s.bytes as f64,
                 })
                 .collect(),
+            plugins: self.plugin_stats(),
         })
     }
 }

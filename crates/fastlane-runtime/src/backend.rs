@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use fastlane_afpacket::{AfPacketPort, PacketQueue, PacketStatsReader, SplitMechanism};
 use fastlane_afxdp::{XskQueue, XskStatsReader};
 use fastlane_core::config::{BackendKind, Config, TapConfig};
 use fastlane_core::processor::ProcessorFactory;
@@ -21,11 +22,13 @@ use crate::RuntimeError;
 pub(crate) enum Ports {
     AfXdp(Vec<Mutex<XdpPort>>),
     Dpdk { dpdk: Dpdk, taps: Vec<Tap> },
+    AfPacket(Vec<AfPacketPort>),
 }
 
 /// Where a queue's kernel-side socket counters come from.
 pub(crate) enum SocketStats {
     Xsk(XskStatsReader),
+    Packet(PacketStatsReader),
     None,
 }
 
@@ -77,7 +80,7 @@ pub(crate) fn build(
     match config.backend {
         BackendKind::AfXdp => build_af_xdp(config, factory),
         BackendKind::Dpdk => build_dpdk(config, factory),
-        BackendKind::AfPacket => Err(RuntimeError::Unsupported(config.backend)),
+        BackendKind::AfPacket => build_af_packet(config, factory),
     }
 }
 
@@ -242,6 +245,72 @@ fn build_dpdk(config: &Config, factory: &dyn ProcessorFactory) -> Result<Built, 
     })
 }
 
+fn build_af_packet(config: &Config, factory: &dyn ProcessorFactory) -> Result<Built, RuntimeError> {
+    let filter = FilterTables::new(&config.filter);
+    let parts = WorkerParts {
+        config,
+        filter: Arc::new(*filter.clone()),
+        factory,
+    };
+    let mut ports = Vec::new();
+    for (p, port) in config.ports.iter().enumerate() {
+        let opened = fastlane_afpacket::open_port(&config.af_packet, &port.interface, &filter)
+            .map_err(|source| RuntimeError::AfPacket {
+                port: Some(p as PortId),
+                source,
+            })?;
+        if opened.mechanism() == SplitMechanism::UserSpace {
+            log::warn!(
+                "{}: no BPF allowed, so fast/slow classification runs in user space and the kernel \
+                 also sees fast-path packets",
+                port.interface
+            );
+        }
+        ports.push(opened);
+    }
+    let port_refs: Vec<&AfPacketPort> = ports.iter().collect();
+    let mut workers = Vec::new();
+    let mut queues = Vec::new();
+    for (core, configured) in queues_by_core(config) {
+        let packet_queues: Vec<PacketQueue> = configured
+            .iter()
+            .map(|q| PacketQueue {
+                port: q.port,
+                interface: config.ports[q.port as usize].interface.clone(),
+                queue: q.id,
+            })
+            .collect();
+        let batch_size = config.threads.batch_size as usize;
+        let io = fastlane_afpacket::open_thread(
+            &config.af_packet,
+            &port_refs,
+            &packet_queues,
+            batch_size,
+        )
+        .map_err(|source| RuntimeError::AfPacket { port: None, source })?;
+        let readers: Vec<PacketStatsReader> =
+            (0..configured.len()).map(|s| io.stats_reader(s)).collect();
+        let worker = parts.worker(core, Box::new(io), Vec::new())?;
+        for (index, (q, reader)) in configured.iter().zip(readers).enumerate() {
+            queues.push(QueueHandle {
+                port: q.port,
+                queue: q.id,
+                core,
+                zero_copy: false,
+                counters: worker.counters.clone(),
+                index,
+                socket: SocketStats::Packet(reader),
+            });
+        }
+        workers.push(worker);
+    }
+    Ok(Built {
+        workers,
+        queues,
+        ports: Ports::AfPacket(ports),
+    })
+}
+
 impl SocketStats {
     pub fn read(&self) -> Named {
         match self {
@@ -255,6 +324,16 @@ impl SocketStats {
                         ("rx_ring_full", s.rx_ring_full),
                         ("rx_fill_ring_empty_descs", s.rx_fill_ring_empty_descs),
                         ("tx_ring_empty_descs", s.tx_ring_empty_descs),
+                    ]
+                },
+            ),
+            SocketStats::Packet(reader) => reader.read().map_or_else(
+                |_| Vec::new(),
+                |s| {
+                    vec![
+                        ("packets", s.packets),
+                        ("drops", s.drops),
+                        ("freeze_q_cnt", s.freeze_q_cnt),
                     ]
                 },
             ),
@@ -298,14 +377,14 @@ impl Ports {
                     ]
                 },
             ),
-            Ports::AfXdp(_) => Vec::new(),
+            Ports::AfXdp(_) | Ports::AfPacket(_) => Vec::new(),
         }
     }
 
     pub fn tap(&self, p: usize) -> Option<String> {
         match self {
             Ports::Dpdk { taps, .. } => taps.get(p).map(|t| t.name().to_string()),
-            Ports::AfXdp(_) => None,
+            Ports::AfXdp(_) | Ports::AfPacket(_) => None,
         }
     }
 
@@ -325,6 +404,7 @@ impl Ports {
                 drop(taps);
                 drop(dpdk);
             }
+            Ports::AfPacket(ports) => drop(ports),
         }
     }
 }

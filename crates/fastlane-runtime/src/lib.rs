@@ -41,6 +41,11 @@ pub enum RuntimeError {
         interface: String,
         source: fastlane_xdp::XdpError,
     },
+    #[error("AF_PACKET{}: {source}", port.map(|p| format!(" port {p}")).unwrap_or_default())]
+    AfPacket {
+        port: Option<PortId>,
+        source: fastlane_afpacket::AfPacketError,
+    },
     #[error("DPDK: {0}")]
     Dpdk(fastlane_dpdk::DpdkError),
     #[error("slow-path TAP device of port {port}: {source}")]

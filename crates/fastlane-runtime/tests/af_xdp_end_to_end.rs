@@ -170,6 +170,13 @@ fn udp_is_reflected_by_af_xdp_while_the_kernel_keeps_ping_and_tcp() {
 }
 
 #[test]
+fn the_application_runs_unchanged_on_af_xdp() {
+    let bed = TestBed::up("s");
+    let config = common::suite::config(&bed, "af_xdp", "", common::suite::DpdkMemory::NoHuge, "");
+    common::suite::run(&bed, &config);
+}
+
+#[test]
 fn malformed_frames_never_reach_the_fast_path_or_crash_it() {
     let bed = TestBed::up("m");
     let mut dataplane = Dataplane::from_json(&config(&bed, "")).unwrap();

@@ -1,3 +1,6 @@
+// Each test binary uses its own part of these helpers.
+#![allow(dead_code)]
+
 //! A veth pair across two fresh network namespaces, removed when dropped (even if a test fails).
 
 use std::process::Command;
@@ -62,6 +65,11 @@ impl TestBed {
             ip(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", dev]);
             ip(&["-n", ns, "link", "set", "lo", "up"]);
             ip(&["-n", ns, "link", "set", dev, "up"]);
+            // Like a wire: frames carry finished checksums. (Over veth the kernel otherwise
+            // leaves TCP/UDP checksums to be completed later, which a frame that leaves the
+            // kernel through AF_XDP or DPDK never gets.)
+            let out = bed.exec(ns, &["ethtool", "-K", dev, "tx", "off"]);
+            assert!(out.status.success(), "ethtool -K {dev} tx off");
         }
         bed
     }
@@ -92,3 +100,5 @@ impl Drop for TestBed {
         }
     }
 }
+
+pub mod suite;
