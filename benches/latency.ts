@@ -66,7 +66,7 @@ async function sample(forwarder: Forwarder, bed: Testbed, size: number, count: n
       ratePps,
       matchUdpPort: PORT,
     });
-    if (stats.medianUs === null || stats.p99Us === null) {
+    if (stats.medianUs === undefined || stats.p99Us === undefined) {
       throw new Error(`${forwarder.name}, ${size} B: none of ${stats.sent} frames came back`);
     }
     return { medianUs: stats.medianUs, p99Us: stats.p99Us, lost: stats.lost };

@@ -136,15 +136,15 @@ export interface LatencyOptions {
   matchUdpPort: number;
 }
 
-/** Round-trip times in microseconds (null when nothing came back). */
+/** Round-trip times in microseconds (absent when nothing came back). */
 export interface LatencyStats {
   sent: number;
   received: number;
   lost: number;
-  minUs: number | null;
-  medianUs: number | null;
-  p99Us: number | null;
-  maxUs: number | null;
+  minUs?: number;
+  medianUs?: number;
+  p99Us?: number;
+  maxUs?: number;
 }
 
 export interface NativeBinding {

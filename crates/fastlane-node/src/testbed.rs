@@ -244,7 +244,7 @@ pub struct LatencyOptions {
     pub match_udp_port: u32,
 }
 
-/// Round-trip times in microseconds (null when nothing came back) and the frames lost.
+/// Round-trip times in microseconds (absent when nothing came back) and the frames lost.
 #[napi(object)]
 #[derive(Debug)]
 pub struct LatencyStats {
