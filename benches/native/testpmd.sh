@@ -2,7 +2,7 @@
 # dpdk-testpmd as a macswap forwarder on a DPDK vdev over a kernel interface: the native baseline
 # of Fastlane's DPDK backend.
 #
-#   testpmd.sh IFACE af_xdp|af_packet [--huge-dir DIR] [--burst 32]
+#   testpmd.sh IFACE af_xdp|af_packet [--huge-dir DIR] [--burst 32] [--vdev-args K=V,...]
 #
 # Run it in the interface's namespace, pinned to one CPU; both of testpmd's lcores (main and
 # forwarding) go onto the first CPU this script may run on:
@@ -14,7 +14,7 @@
 set -euo pipefail
 
 usage() {
-	echo "usage: $0 IFACE af_xdp|af_packet [--huge-dir DIR] [--burst N]" >&2
+	echo "usage: $0 IFACE af_xdp|af_packet [--huge-dir DIR] [--burst N] [--vdev-args K=V,...]" >&2
 	exit 2
 }
 
@@ -23,16 +23,18 @@ IFACE=$1 KIND=$2
 shift 2
 MEMORY=(--no-huge -m 512)
 BURST=32
+VDEV_ARGS=
 while (($#)); do
 	case $1 in
 	--huge-dir) (($# >= 2)) || usage; MEMORY=(--huge-dir "$2" --in-memory -m 512); shift 2 ;;
 	--burst) (($# >= 2)) || usage; BURST=$2; shift 2 ;;
+	--vdev-args) (($# >= 2)) || usage; VDEV_ARGS=,$2; shift 2 ;;
 	*) usage ;;
 	esac
 done
 case $KIND in
-af_xdp) VDEV="net_af_xdp0,iface=$IFACE,start_queue=0,queue_count=1" ;;
-af_packet) VDEV="net_af_packet0,iface=$IFACE,qpairs=1" ;;
+af_xdp) VDEV="net_af_xdp0,iface=$IFACE,start_queue=0,queue_count=1$VDEV_ARGS" ;;
+af_packet) VDEV="net_af_packet0,iface=$IFACE,qpairs=1$VDEV_ARGS" ;;
 *) usage ;;
 esac
 
