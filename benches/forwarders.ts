@@ -111,7 +111,9 @@ export const FASTLANE_DPDK: Forwarder = {
 export const FASTLANE_AF_PACKET: Forwarder = {
   name: 'Fastlane AF_PACKET',
   attachesXdp: false,
-  start: (fwd) => fastlane(fwd, 'af_packet', { af_packet: { block_timeout_ms: 1 } }),
+  // Like tpacket_reflector, leave the kernel stack its copy of every frame (tc ingress could not
+  // drop them for the C program here: no flower classifier, no gact action in this kernel).
+  start: (fwd) => fastlane(fwd, 'af_packet', { af_packet: { block_timeout_ms: 1, suppress_kernel: false } }),
 };
 
 export const XSK_MACSWAP: Forwarder = {
