@@ -27,8 +27,11 @@ export {
   TrafficGenerator,
   attachPassThrough,
   exchangeFrames,
+  measureLatency,
   udpFrame,
   type GeneratorStats,
+  type LatencyOptions,
+  type LatencyStats,
   type TrafficGeneratorOptions,
   type UdpFrameFields,
 } from './traffic';

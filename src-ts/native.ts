@@ -191,6 +191,29 @@ export interface NativeSharedRegionClass {
   create(name: string, layout: ShmLayout, reuse?: boolean): NativeSharedRegion;
   open(name: string, layout: ShmLayout): NativeSharedRegion;
   unlink(name: string): void;
+export interface LatencyOptions {
+  /** Namespace the interface lives in. */
+  netns: string;
+  interface: string;
+  /** IPv4/IPv6 UDP frame with at least 8 bytes of payload; each copy carries its number there. */
+  frame: Buffer;
+  /** Frames to send. */
+  count: number;
+  /** At most this many frames per second, never in a burst. */
+  ratePps: number;
+  /** Reflected frames are recognised by this UDP destination port. */
+  matchUdpPort: number;
+}
+
+/** Round-trip times in microseconds (absent when nothing came back). */
+export interface LatencyStats {
+  sent: number;
+  received: number;
+  lost: number;
+  minUs?: number;
+  medianUs?: number;
+  p99Us?: number;
+  maxUs?: number;
 }
 
 export interface NativeBinding {
@@ -209,6 +232,7 @@ export interface NativeBinding {
     timeoutMs: number,
   ): Promise<Buffer[]>;
   NativeSharedRegion: NativeSharedRegionClass;
+  measureLatency(options: LatencyOptions): Promise<LatencyStats>;
 }
 
 let loaded: Partial<NativeBinding> | undefined;

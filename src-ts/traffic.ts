@@ -1,15 +1,18 @@
 // Test traffic, made and counted natively: a generator that sends one frame over and over and counts
-// what comes back, a UDP frame builder, and a send-and-collect exchange for functional tests.
+// what comes back, a UDP frame builder, a send-and-collect exchange for functional tests, and a
+// round-trip latency probe.
 
 import {
   native,
   type GeneratorStats,
+  type LatencyOptions,
+  type LatencyStats,
   type NativeTrafficGenerator,
   type TrafficGeneratorOptions,
   type UdpFrameFields,
 } from './native';
 
-export type { GeneratorStats, TrafficGeneratorOptions, UdpFrameFields };
+export type { GeneratorStats, LatencyOptions, LatencyStats, TrafficGeneratorOptions, UdpFrameFields };
 
 export class TrafficGenerator {
   readonly #native: NativeTrafficGenerator;
@@ -67,4 +70,14 @@ export function exchangeFrames(
   timeoutMs: number,
 ): Promise<Buffer[]> {
   return native('exchangeFrames')(netns, iface, frames, matchUdpPort, expect, timeoutMs);
+}
+
+/**
+ * Round-trip latency through whatever reflects frames on the far side of `options.interface`:
+ * sends `count` numbered copies of `frame` at no more than `ratePps` and times each reflection
+ * from just before its send to the kernel's receive timestamp. Lost frames are counted; late
+ * ones get one second after the last send.
+ */
+export function measureLatency(options: LatencyOptions): Promise<LatencyStats> {
+  return native('measureLatency')(options);
 }

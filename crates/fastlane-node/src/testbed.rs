@@ -252,3 +252,94 @@ impl PassThrough {
         self.attached = None;
     }
 }
+
+#[napi(object)]
+#[allow(missing_debug_implementations)] // a JavaScript Buffer has no Debug
+pub struct LatencyOptions {
+    /// Network namespace of the interface.
+    pub netns: Option<String>,
+    pub interface: String,
+    /// IPv4/IPv6 UDP frame with at least 8 bytes of payload; each copy gets its number there.
+    pub frame: Buffer,
+    /// Frames to send.
+    pub count: u32,
+    /// At most this many frames per second.
+    pub rate_pps: f64,
+    /// Reflected frames are recognised by this UDP destination port.
+    pub match_udp_port: u32,
+}
+
+/// Round-trip times in microseconds (absent when nothing came back) and the frames lost.
+#[napi(object)]
+#[derive(Debug)]
+pub struct LatencyStats {
+    pub sent: u32,
+    pub received: u32,
+    pub lost: u32,
+    pub min_us: Option<f64>,
+    pub median_us: Option<f64>,
+    pub p99_us: Option<f64>,
+    pub max_us: Option<f64>,
+}
+
+#[derive(Debug)]
+pub struct Latency {
+    netns: Option<String>,
+    interface: String,
+    frame: Vec<u8>,
+    count: u32,
+    rate_pps: u64,
+    match_udp_port: u16,
+}
+
+impl Task for Latency {
+    type Output = fastlane_testbed::latency::LatencyStats;
+    type JsValue = LatencyStats;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        Ok(fastlane_testbed::latency::measure(
+            self.netns.as_deref(),
+            &self.interface,
+            &self.frame,
+            self.count,
+            self.rate_pps,
+            self.match_udp_port,
+        )
+        .map_err(BindingError::from)?)
+    }
+
+    fn resolve(&mut self, _env: Env, s: Self::Output) -> napi::Result<Self::JsValue> {
+        // Counts are at most `count`, a u32.
+        let count = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+        Ok(LatencyStats {
+            sent: count(s.sent),
+            received: count(s.received),
+            lost: count(s.lost),
+            min_us: s.rtt.map(|r| r.min_us),
+            median_us: s.rtt.map(|r| r.median_us),
+            p99_us: s.rtt.map(|r| r.p99_us),
+            max_us: s.rtt.map(|r| r.max_us),
+        })
+    }
+}
+
+/// Sends `count` numbered copies of `frame` at `ratePps` and resolves with the round-trip times
+/// of those that came back (kernel receive timestamps against the time of each send).
+#[napi(ts_return_type = "Promise<LatencyStats>")]
+pub fn measure_latency(options: LatencyOptions) -> napi::Result<AsyncTask<Latency>> {
+    if !(options.rate_pps.is_finite() && options.rate_pps >= 1.0) {
+        return Err(BindingError::InvalidArgument(format!(
+            "ratePps: {} is not a rate of at least 1 packet per second",
+            options.rate_pps
+        ))
+        .into());
+    }
+    Ok(AsyncTask::new(Latency {
+        netns: options.netns,
+        interface: options.interface,
+        frame: options.frame.to_vec(),
+        count: options.count,
+        rate_pps: options.rate_pps as u64,
+        match_udp_port: port(options.match_udp_port, "matchUdpPort")?,
+    }))
+}

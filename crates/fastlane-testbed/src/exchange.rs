@@ -13,7 +13,7 @@ const PACE: Duration = Duration::from_millis(1);
 const RECV_BUF: usize = 16 * 1024;
 
 /// Whether an attach failed because the interface has an XDP program already.
-fn already_attached(err: &ProgramError) -> bool {
+pub(crate) fn already_attached(err: &ProgramError) -> bool {
     matches!(err, ProgramError::SyscallError(e)
         if matches!(e.io_error.raw_os_error(), Some(libc::EBUSY | libc::EEXIST)))
 }

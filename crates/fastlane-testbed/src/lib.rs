@@ -7,6 +7,7 @@
 //!   traffic that comes back and passes the rest (ARP, ping, TCP) to the kernel.
 //! - [`Reflector`]: an in-kernel UDP macswap (`XDP_TX`) on the far end, as a benchmark baseline.
 //! - [`exchange`]: a few frames through an AF_PACKET socket, and what comes back.
+//! - [`latency::measure`]: round-trip times of numbered frames sent at a low rate.
 //! - [`udp_frame`], [`interface_mac`]: building frames for all of the above.
 //!
 //! Everything takes the network namespace to work in (`None`: the caller's own).
@@ -15,6 +16,7 @@ mod error;
 mod exchange;
 mod frame;
 mod generator;
+pub mod latency;
 mod programs;
 mod reflector;
 mod sys;

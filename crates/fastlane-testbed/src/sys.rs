@@ -296,3 +296,135 @@ impl PacketSocket {
         Ok(Some(n as usize))
     }
 }
+
+/// Room for one control message carrying a `struct timespec`.
+const TIMESTAMP_CMSG_SPACE: usize = 64;
+
+impl PacketSocket {
+    /// Sets the socket's receive buffer to `bytes`, past `net.core.rmem_max` (needs
+    /// CAP_NET_ADMIN).
+    pub fn force_receive_buffer(&self, bytes: usize) -> io::Result<()> {
+        let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+        // SAFETY: the option value is a c_int that lives across the call.
+        let rc = unsafe {
+            libc::setsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUFFORCE,
+                &value as *const libc::c_int as *const libc::c_void,
+                size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Asks the kernel to stamp every received frame with the time it arrived (software, on
+    /// CLOCK_REALTIME: the clock of [`std::time::SystemTime`]).
+    pub fn enable_rx_timestamps(&self) -> io::Result<()> {
+        let one: libc::c_int = 1;
+        // SAFETY: the option value is a c_int that lives across the call.
+        let rc = unsafe {
+            libc::setsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_TIMESTAMPNS,
+                &one as *const libc::c_int as *const libc::c_void,
+                size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Like [`recv`](Self::recv), waiting with nanosecond resolution, and also returns the
+    /// frame's receive timestamp (time since the Unix epoch) when the kernel attached one.
+    pub fn recv_timestamped(
+        &self,
+        buf: &mut [u8],
+        timeout: Duration,
+    ) -> io::Result<Option<(usize, Option<Duration>)>> {
+        let mut pfd = libc::pollfd {
+            fd: self.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let wait = libc::timespec {
+            tv_sec: timeout.as_secs().min(i32::MAX as u64) as libc::time_t,
+            tv_nsec: timeout.subsec_nanos() as libc::c_long,
+        };
+        // SAFETY: one valid pollfd, as the count says; `wait` lives across the call; no mask.
+        let ready = unsafe { libc::ppoll(&mut pfd, 1, &wait, std::ptr::null()) };
+        if ready < 0 {
+            let err = io::Error::last_os_error();
+            return if err.kind() == io::ErrorKind::Interrupted {
+                Ok(None)
+            } else {
+                Err(err)
+            };
+        }
+        if ready == 0 {
+            return Ok(None);
+        }
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr() as *mut libc::c_void,
+            iov_len: buf.len(),
+        };
+        // u64 elements: control messages must be aligned like `struct cmsghdr`.
+        let mut control = [0u64; TIMESTAMP_CMSG_SPACE / 8];
+        // SAFETY: msghdr is plain data; all zeroes is valid (no name, no control yet).
+        let mut msg: libc::msghdr = unsafe { zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
+        msg.msg_controllen = TIMESTAMP_CMSG_SPACE as _;
+        // SAFETY: `msg` points at `iov` (valid for writes of `buf`'s length) and at `control`
+        // (valid for writes of msg_controllen bytes), all of which outlive the call.
+        let n = unsafe {
+            libc::recvmsg(
+                self.fd.as_raw_fd(),
+                &mut msg,
+                libc::MSG_DONTWAIT | libc::MSG_TRUNC,
+            )
+        };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            return if err.kind() == io::ErrorKind::WouldBlock {
+                Ok(None)
+            } else {
+                Err(err)
+            };
+        }
+        let mut stamp = None;
+        // SAFETY: `msg` was filled by recvmsg; its control pointer and length describe `control`.
+        let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
+        while !cmsg.is_null() {
+            // SAFETY: CMSG_FIRSTHDR/CMSG_NXTHDR return headers inside `control`, or null.
+            let header = unsafe { &*cmsg };
+            if header.cmsg_level == libc::SOL_SOCKET
+                && header.cmsg_type == libc::SCM_TIMESTAMPNS
+                && header.cmsg_len as usize >= cmsg_len(size_of::<libc::timespec>() as u32) as usize
+            {
+                // SAFETY: an SCM_TIMESTAMPNS message of at least this length carries a timespec;
+                // the data may be unaligned.
+                let ts = unsafe {
+                    std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const libc::timespec)
+                };
+                stamp = Some(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32));
+            }
+            // SAFETY: `cmsg` is a header inside the control buffer `msg` describes.
+            cmsg = unsafe { libc::CMSG_NXTHDR(&msg, cmsg) };
+        }
+        Ok(Some((n as usize, stamp)))
+    }
+}
+
+/// `CMSG_LEN(data_len)`: the length of a control message carrying `data_len` bytes.
+fn cmsg_len(data_len: u32) -> u32 {
+    // SAFETY: CMSG_LEN is pure arithmetic.
+    unsafe { libc::CMSG_LEN(data_len) }
+}

@@ -6,8 +6,8 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use fastlane_testbed::{
-    exchange, interface_mac, udp_dst_port, udp_frame, Generator, GeneratorConfig, Reflector,
-    TestbedError, UdpFrameSpec,
+    exchange, interface_mac, latency, udp_dst_port, udp_frame, Generator, GeneratorConfig,
+    Reflector, TestbedError, UdpFrameSpec,
 };
 
 const PORT: u16 = 9000;
@@ -293,6 +293,54 @@ fn exchange_works_beside_a_generator_of_other_traffic() {
     assert_eq!(back.len(), frames.len());
     assert!(stats.returned_packets > 0, "{stats:?}");
     assert_eq!(stats.returned_bytes, 64 * stats.returned_packets);
+}
+
+#[test]
+fn latency_through_a_reflector_is_finite_and_lossless() {
+    let pair = VethPair::new('l');
+    let _reflector = Reflector::attach(Some(&pair.far_ns), &pair.far).unwrap();
+    for len in [60, 1400] {
+        let frame = udp_frame(&pair.spec(), len);
+        let started = Instant::now();
+        let stats =
+            latency::measure(Some(&pair.near_ns), &pair.near, &frame, 1000, 10_000, PORT).unwrap();
+        let elapsed = started.elapsed();
+        assert_eq!((stats.sent, stats.received, stats.lost), (1000, 1000, 0));
+        let rtt = stats.rtt.expect("round-trip times");
+        eprintln!("latency through fl_reflect, {len} B: {rtt:?} in {elapsed:?}");
+        assert!(rtt.min_us > 0.0, "{rtt:?}");
+        assert!(rtt.min_us <= rtt.median_us, "{rtt:?}");
+        assert!(rtt.median_us < rtt.p99_us, "{rtt:?}");
+        assert!(rtt.p99_us <= rtt.max_us, "{rtt:?}");
+        // A veth round trip through XDP takes microseconds, not the time between two sends.
+        assert!(rtt.median_us < 1000.0, "{rtt:?}");
+        // 1000 frames at no more than 10 kpps.
+        assert!(elapsed >= Duration::from_millis(99), "{elapsed:?}");
+    }
+    assert!(
+        !VethPair::has_xdp(&pair.near_ns, &pair.near),
+        "fl_pass left behind"
+    );
+}
+
+#[test]
+fn latency_counts_what_does_not_come_back() {
+    let pair = VethPair::new('k');
+    // No reflector: the far end's kernel takes the frames and answers none of them on this port.
+    let frame = udp_frame(&pair.spec(), 64);
+    let stats = latency::measure(Some(&pair.near_ns), &pair.near, &frame, 50, 1000, PORT).unwrap();
+    assert_eq!((stats.sent, stats.received, stats.lost), (50, 0, 50));
+    assert_eq!(stats.rtt, None);
+    let mut tcp = frame.clone();
+    tcp[23] = 6;
+    assert!(matches!(
+        latency::measure(Some(&pair.near_ns), &pair.near, &tcp, 1, 1000, PORT),
+        Err(TestbedError::BadFrame { len: 64, .. })
+    ));
+    assert!(matches!(
+        latency::measure(Some(&pair.near_ns), &pair.near, &frame, 1, 0, PORT),
+        Err(TestbedError::ZeroRate)
+    ));
 }
 
 #[test]
