@@ -191,6 +191,8 @@ export interface NativeSharedRegionClass {
   create(name: string, layout: ShmLayout, reuse?: boolean): NativeSharedRegion;
   open(name: string, layout: ShmLayout): NativeSharedRegion;
   unlink(name: string): void;
+}
+
 export interface LatencyOptions {
   /** Namespace the interface lives in. */
   netns: string;
