@@ -17,7 +17,7 @@ use crossbeam_queue::ArrayQueue;
 use fastlane_core::wire::flow_hash;
 use fastlane_core::{Batch, DropReason, Pipeline, Split, Verdict};
 
-use crate::worker::{mark_slow, Worker};
+use crate::worker::{mark_slow, Worker, KERNEL_POLL_ROUNDS};
 
 /// A sub-batch on its way to a worker and back.
 pub(crate) struct Item {
@@ -134,7 +134,9 @@ impl IoThread {
         let split = self.worker.io.split();
         let tap_fds: Vec<RawFd> = self.worker.slow_path.tap_fds();
         let mut scratch: Vec<Option<Item>> = self.links.iter().map(|_| None).collect();
+        let mut round = 0u32;
         while !stop.load(Ordering::Relaxed) {
+            round = round.wrapping_add(1);
             let mut work = self.take_returns();
             self.complete_in_order(split);
             for source in 0..queues {
@@ -161,7 +163,9 @@ impl IoThread {
                 });
             }
             self.complete_in_order(split);
-            work += self.worker.forward_from_kernel();
+            if work == 0 || round.is_multiple_of(KERNEL_POLL_ROUNDS) {
+                work += self.worker.forward_from_kernel();
+            }
             if work == 0 {
                 if self.inflight.is_empty() {
                     self.worker.io.idle(&tap_fds);

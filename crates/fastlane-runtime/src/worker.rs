@@ -29,6 +29,10 @@ pub(crate) struct SlowPath {
     pub taps: Vec<TapQueue>,
 }
 
+/// While packets keep arriving, the TAP devices are read every this many rounds (and on every
+/// idle round): a read is a system call, too dear to make for every burst.
+pub(crate) const KERNEL_POLL_ROUNDS: u32 = 32;
+
 /// Pins the calling thread to `core`, reports on `ready` whether that worked, then runs `body`;
 /// a panic in `body` (a processor's) ends the thread and is recorded in `failure`.
 pub(crate) fn run_pinned(
@@ -61,8 +65,10 @@ impl Worker {
         let queues = self.io.queues().len();
         let split = self.io.split();
         let tap_fds = self.slow_path.tap_fds();
+        let mut round = 0u32;
         while !stop.load(Ordering::Relaxed) {
             let mut work = 0;
+            round = round.wrapping_add(1);
             for source in 0..queues {
                 let counters = &self.counters[source];
                 let n = self.io.receive(source, &mut batch, counters);
@@ -76,7 +82,9 @@ impl Worker {
                     work += n;
                 }
             }
-            work += self.forward_from_kernel();
+            if work == 0 || round.is_multiple_of(KERNEL_POLL_ROUNDS) {
+                work += self.forward_from_kernel();
+            }
             if work == 0 {
                 self.io.idle(&tap_fds);
             }
