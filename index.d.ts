@@ -30,6 +30,53 @@ export declare class NativeDataplane {
   stats(): DataplaneStats | null
 }
 
+export declare class NativeSharedRegion {
+  /**
+   * Creates region `name` under /dev/shm; with `reuse`, attaches to an existing one whose
+   * layout matches instead of failing.
+   */
+  static create(name: string, layout: ShmLayout, reuse?: boolean | undefined | null): NativeSharedRegion
+  /** Attaches to region `name`; throws naming every difference when its layout is not `layout`. */
+  static open(name: string, layout: ShmLayout): NativeSharedRegion
+  /** Removes region `name` from /dev/shm. */
+  static unlink(name: string): void
+  /** Whether this handle created the region. */
+  get created(): boolean
+  /** Removes the file only if this handle created it; true when it did. */
+  unlinkIfCreated(): boolean
+  table(name: string): NativeShmTable
+  channel(name: string): NativeShmChannel
+  /** Unmaps the region once the tables and channels taken from it are closed too. */
+  close(): void
+}
+
+export declare class NativeShmChannel {
+  /** Queues `message` (becoming the producer on first use); false, counted as a drop, when full. */
+  send(message: Buffer): boolean
+  /** Up to `max` waiting messages, oldest first (becoming the consumer on first use). */
+  recvBatch(max: number): Array<Buffer>
+  /** Messages dropped because the channel was full. */
+  get drops(): number
+  /** Gives up the ends this handle claimed and the mapping. */
+  close(): void
+}
+
+export declare class NativeShmTable {
+  /** Inserts or replaces (taking the writer lock on first use); true when `key` was new. */
+  set(key: Buffer, value: Buffer): boolean
+  get(key: Buffer): Buffer | null
+  /** Removes `key` (taking the writer lock on first use); true when it was present. */
+  delete(key: Buffer): boolean
+  /** Every record, each read consistently. */
+  entries(): Array<ShmEntry>
+  get size(): number
+  get keySize(): number
+  get valueSize(): number
+  get capacity(): number
+  /** Gives up the writer lock and the mapping. */
+  close(): void
+}
+
 /**
  * A native XDP program that passes every frame on, attached until `detach()`: a veth end
  * delivers frames its peer sends through the XDP path (the generator) only while it has one.
@@ -99,6 +146,37 @@ export interface GeneratorStats {
 /** The MAC address of an interface, as `aa:bb:cc:dd:ee:ff`. */
 export declare function interfaceMac(netns: string | undefined | null, interface: string): string
 
+export interface LatencyOptions {
+  /** Network namespace of the interface. */
+  netns?: string
+  interface: string
+  /** IPv4/IPv6 UDP frame with at least 8 bytes of payload; each copy gets its number there. */
+  frame: Buffer
+  /** Frames to send. */
+  count: number
+  /** At most this many frames per second. */
+  ratePps: number
+  /** Reflected frames are recognised by this UDP destination port. */
+  matchUdpPort: number
+}
+
+/** Round-trip times in microseconds (absent when nothing came back) and the frames lost. */
+export interface LatencyStats {
+  sent: number
+  received: number
+  lost: number
+  minUs?: number
+  medianUs?: number
+  p99Us?: number
+  maxUs?: number
+}
+
+/**
+ * Sends `count` numbered copies of `frame` at `ratePps` and resolves with the round-trip times
+ * of those that came back (kernel receive timestamps against the time of each send).
+ */
+export declare function measureLatency(options: LatencyOptions): Promise<LatencyStats>
+
 export interface PluginStageStats {
   /** Index of the stage in the config's pipeline. */
   stage: number
@@ -134,6 +212,29 @@ export interface QueueStats {
   dropped: Record<string, number>
   /** The kernel's counters of the queue's socket (AF_XDP: XDP_STATISTICS). */
   socket: Record<string, number>
+}
+
+export interface ShmChannelLayout {
+  name: string
+  messageSize: number
+  capacity: number
+}
+
+export interface ShmEntry {
+  key: Buffer
+  value: Buffer
+}
+
+export interface ShmLayout {
+  tables?: Array<ShmTableLayout>
+  channels?: Array<ShmChannelLayout>
+}
+
+export interface ShmTableLayout {
+  name: string
+  keySize: number
+  valueSize: number
+  capacity: number
 }
 
 export interface StageStats {
