@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
 use fastlane_core::{
-    Batch, Class, DropReason, FilterTables, Pipeline, QueueCounters, Split, ThreadIo, Verdict,
+    Batch, Class, DropReason, FilterTables, Packet, Pipeline, QueueCounters, QueueRef, Slot, Split,
+    ThreadIo, Verdict,
 };
 use fastlane_tap::{TapQueue, MAX_READ_BURST};
 
@@ -19,6 +20,85 @@ pub(crate) struct Worker {
     pub counters: Arc<[QueueCounters]>,
     pub batch_size: usize,
     pub slow_path: SlowPath,
+    /// The outboxes of this thread's pipeline stages.
+    pub outboxes: Vec<Box<dyn Outbox>>,
+}
+
+/// Frames that a pipeline stage finishes after their batch has gone: a stage that hands copies
+/// to another thread (the TypeScript stage) marks the originals with [`mark_taken`] and returns
+/// the finished frames here. The worker flushes every outbox each round and does not sleep while
+/// one still awaits frames, so the data-plane thread never waits for that other thread.
+pub trait Outbox: Send {
+    /// Sends or drops, through `sink`, every frame finished since the last call; returns how
+    /// many frames that was.
+    fn flush(&mut self, sink: &mut Sink<'_>) -> usize;
+    /// Whether frames taken from batches are still being processed elsewhere.
+    fn awaiting(&self) -> bool;
+}
+
+/// Gives the runtime the outboxes its processor factory made while building one thread's
+/// pipeline; the runtime asks right after building each thread's pipeline.
+pub trait TakeOutboxes: Send + Sync + std::fmt::Debug {
+    fn take(&self) -> Vec<Box<dyn Outbox>>;
+}
+
+/// Marks a packet as taken by a stage that keeps a copy: the backend releases its buffer and
+/// counts nothing (an empty packet with the `Kernel` verdict is never given to the kernel).
+pub fn mark_taken(packet: &mut Packet<'_>) {
+    let len = packet.len();
+    // Cannot fail: the packet holds `len` bytes.
+    let _ = packet.trim(len);
+    packet.set_verdict(Verdict::Kernel);
+}
+
+/// Whether a slot is for the kernel's slow path (and not a packet a stage took).
+fn for_kernel(slot: &Slot) -> bool {
+    slot.verdict() == Verdict::Kernel && !slot.is_empty()
+}
+
+/// An [`Outbox`]'s way out of the data-plane thread.
+pub struct Sink<'a> {
+    io: &'a mut dyn ThreadIo,
+    counters: &'a [QueueCounters],
+}
+
+impl std::fmt::Debug for Sink<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sink")
+            .field("queues", &self.io.queues())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sink<'_> {
+    /// The index of the queue `queue` among this thread's queues.
+    pub fn source_of(&self, queue: QueueRef) -> Option<usize> {
+        self.io.queues().iter().position(|&q| q == queue)
+    }
+
+    /// Sends copies of `frames`, which came from queue `source`, as `verdict` says (`Transmit`
+    /// or `TransmitOn`); what finds no buffer or ring space is dropped and counted on `source`.
+    pub fn transmit(&mut self, source: usize, verdict: Verdict, frames: &[&[u8]]) {
+        let target = match verdict {
+            Verdict::Transmit => Some(source),
+            Verdict::TransmitOn(port) => self.io.queues().iter().position(|q| q.port == port),
+            _ => None,
+        };
+        let Some(target) = target else {
+            self.drop(source, DropReason::NoSuchPort, frames.len() as u64);
+            return;
+        };
+        let sent = self
+            .io
+            .transmit_copies(target, frames, &self.counters[target]);
+        self.drop(source, DropReason::TxRingFull, (frames.len() - sent) as u64);
+    }
+
+    pub fn drop(&mut self, source: usize, reason: DropReason, n: u64) {
+        if n > 0 {
+            self.counters[source].drop(reason, n);
+        }
+    }
 }
 
 /// How a thread's packets reach the kernel and come back from it.
@@ -77,7 +157,13 @@ impl Worker {
                 }
             }
             work += self.forward_from_kernel();
-            if work == 0 {
+            for outbox in &mut self.outboxes {
+                work += outbox.flush(&mut Sink {
+                    io: &mut *self.io,
+                    counters: &self.counters,
+                });
+            }
+            if work == 0 && !self.outboxes.iter().any(|o| o.awaiting()) {
                 self.io.idle(&tap_fds);
             }
         }
@@ -125,20 +211,13 @@ impl SlowPath {
         batch: &mut Batch,
         counters: &QueueCounters,
     ) {
-        let kernel = batch
-            .slots()
-            .iter()
-            .filter(|s| s.verdict() == Verdict::Kernel)
-            .count();
+        let kernel = batch.slots().iter().filter(|s| for_kernel(s)).count();
         if kernel == 0 {
             return;
         }
         match (split, self.taps.get_mut(source)) {
             (Split::ViaTap, Some(tap)) => {
-                let frames = batch
-                    .slots()
-                    .iter()
-                    .filter(|s| s.verdict() == Verdict::Kernel);
+                let frames = batch.slots().iter().filter(|s| for_kernel(s));
                 let outcome = tap.write_frames(frames.map(|s| s.data()));
                 counters.kernel_packets.add(outcome.written as u64);
                 counters.drop(DropReason::SlowPathFull, outcome.dropped as u64);
@@ -148,11 +227,7 @@ impl SlowPath {
             // Frames the XDP program redirected cannot be passed back, nor can frames without
             // a TAP device.
             (Split::InKernel, _) | (Split::ViaTap, None) => {
-                for slot in batch
-                    .slots_mut()
-                    .iter_mut()
-                    .filter(|s| s.verdict() == Verdict::Kernel)
-                {
+                for slot in batch.slots_mut().iter_mut().filter(|s| for_kernel(s)) {
                     slot.set_verdict(Verdict::Drop(DropReason::NoSlowPath));
                 }
             }
