@@ -244,6 +244,9 @@ struct ProducerState {
     free: Vec<u32>,
     filled_head: u32,
     done_tail: u32,
+    /// Per slot at JavaScript, the queue its batch came from and how many packets it holds:
+    /// kept here, not read back from memory JavaScript can write.
+    origin: Vec<Option<(QueueRef, usize)>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -259,6 +262,7 @@ impl Shared {
     fn new(arena: Arc<Arena>, index: u32, wake: Wake) -> Shared {
         arena.reset();
         let free = (0..arena.layout.slots).rev().collect();
+        let origin = vec![None; arena.layout.slots as usize];
         Shared {
             arena,
             index,
@@ -267,6 +271,7 @@ impl Shared {
                 free,
                 filled_head: 0,
                 done_tail: 0,
+                origin,
             }),
         }
     }
@@ -315,6 +320,7 @@ impl Processor for JsStage {
             state.free.push(slot);
             return;
         }
+        state.origin[slot as usize] = Some((QueueRef { port, queue }, count));
         let words = layout.slot_words(slot);
         arena.store(words, count as u32);
         arena.store(words + 1, port.into());
@@ -359,15 +365,10 @@ impl Outbox for JsOutbox {
             let slot =
                 arena.load(layout.done_ring + (state.done_tail & (layout.slots - 1)) as usize);
             state.done_tail = state.done_tail.wrapping_add(1);
-            // JavaScript's memory may hold anything: check what it hands back.
-            if slot >= layout.slots {
+            // JavaScript's memory may hold anything: take back only slots it was given.
+            let Some((from, count)) = state.origin.get_mut(slot as usize).and_then(Option::take)
+            else {
                 continue;
-            }
-            let words = layout.slot_words(slot);
-            let count = (arena.load(words) as usize).min(layout.batch_size as usize);
-            let from = QueueRef {
-                port: arena.load(words + 1) as PortId,
-                queue: arena.load(words + 2) as u16,
             };
             if let Some(source) = sink.source_of(from) {
                 let mut run = Verdict::Pending;
