@@ -38,6 +38,53 @@ export declare class NativeDataplane {
   stats(): DataplaneStats | null
 }
 
+export declare class NativeSharedRegion {
+  /**
+   * Creates region `name` under /dev/shm; with `reuse`, attaches to an existing one whose
+   * layout matches instead of failing.
+   */
+  static create(name: string, layout: ShmLayout, reuse?: boolean | undefined | null): NativeSharedRegion
+  /** Attaches to region `name`; throws naming every difference when its layout is not `layout`. */
+  static open(name: string, layout: ShmLayout): NativeSharedRegion
+  /** Removes region `name` from /dev/shm. */
+  static unlink(name: string): void
+  /** Whether this handle created the region. */
+  get created(): boolean
+  /** Removes the file only if this handle created it; true when it did. */
+  unlinkIfCreated(): boolean
+  table(name: string): NativeShmTable
+  channel(name: string): NativeShmChannel
+  /** Unmaps the region once the tables and channels taken from it are closed too. */
+  close(): void
+}
+
+export declare class NativeShmChannel {
+  /** Queues `message` (becoming the producer on first use); false, counted as a drop, when full. */
+  send(message: Buffer): boolean
+  /** Up to `max` waiting messages, oldest first (becoming the consumer on first use). */
+  recvBatch(max: number): Array<Buffer>
+  /** Messages dropped because the channel was full. */
+  get drops(): number
+  /** Gives up the ends this handle claimed and the mapping. */
+  close(): void
+}
+
+export declare class NativeShmTable {
+  /** Inserts or replaces (taking the writer lock on first use); true when `key` was new. */
+  set(key: Buffer, value: Buffer): boolean
+  get(key: Buffer): Buffer | null
+  /** Removes `key` (taking the writer lock on first use); true when it was present. */
+  delete(key: Buffer): boolean
+  /** Every record, each read consistently. */
+  entries(): Array<ShmEntry>
+  get size(): number
+  get keySize(): number
+  get valueSize(): number
+  get capacity(): number
+  /** Gives up the writer lock and the mapping. */
+  close(): void
+}
+
 /**
  * A native XDP program that passes every frame on, attached until `detach()`: a veth end
  * delivers frames its peer sends through the XDP path (the generator) only while it has one.
@@ -142,6 +189,29 @@ export interface QueueStats {
   dropped: Record<string, number>
   /** The kernel's counters of the queue's socket (AF_XDP: XDP_STATISTICS). */
   socket: Record<string, number>
+}
+
+export interface ShmChannelLayout {
+  name: string
+  messageSize: number
+  capacity: number
+}
+
+export interface ShmEntry {
+  key: Buffer
+  value: Buffer
+}
+
+export interface ShmLayout {
+  tables?: Array<ShmTableLayout>
+  channels?: Array<ShmChannelLayout>
+}
+
+export interface ShmTableLayout {
+  name: string
+  keySize: number
+  valueSize: number
+  capacity: number
 }
 
 export interface StageStats {

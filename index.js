@@ -836,6 +836,9 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeDataplane = nativeBinding.NativeDataplane
+module.exports.NativeSharedRegion = nativeBinding.NativeSharedRegion
+module.exports.NativeShmChannel = nativeBinding.NativeShmChannel
+module.exports.NativeShmTable = nativeBinding.NativeShmTable
 module.exports.PassThrough = nativeBinding.PassThrough
 module.exports.TrafficGenerator = nativeBinding.TrafficGenerator
 module.exports.checkConfig = nativeBinding.checkConfig
