@@ -16,6 +16,14 @@ export declare class NativeDataplane {
    */
   constructor(configJson: string, configDir?: string | undefined | null)
   /**
+   * Registers the `js` stage's handler: allocates one arena per data-plane thread, with
+   * `slots` batches of `threads.batch_size` packets of up to `frame_size` bytes, and returns
+   * them, in thread order, as ArrayBuffers over that memory. `wake(arena)` is called, at most
+   * once until the arena's notify word is cleared, when batches wait there. Throws while
+   * running.
+   */
+  onBatch(wake: (arg: number) => void, slots: number, frameSize: number): Array<ArrayBuffer>
+  /**
    * Opens the sockets, attaches the XDP programs and starts the threads, or changes nothing
    * and throws with the kernel's context.
    */

@@ -4,6 +4,7 @@
 import { EventEmitter } from 'node:events';
 import * as path from 'node:path';
 
+import { ArenaReader, type BatchHandler, type OnBatchOptions } from './batch';
 import type { FastlaneConfig } from './config';
 import { native, type DataplaneStats, type NativeDataplane } from './native';
 import { assertValidConfig, loadConfigFile } from './validate';
@@ -27,6 +28,7 @@ export class Dataplane extends EventEmitter<DataplaneEvents> {
   readonly #native: NativeDataplane;
   readonly #watchIntervalMs: number;
   #watch: NodeJS.Timeout | undefined;
+  #arenas: ArenaReader[] = [];
 
   /** Reads and validates a config file; throws ConfigError naming the file. */
   static fromFile(file: string, options: DataplaneOptions = {}): Dataplane {
@@ -51,6 +53,10 @@ export class Dataplane extends EventEmitter<DataplaneEvents> {
 
   /** Opens every port and starts every thread; throws with the kernel's context, leaving nothing half-started. */
   start(): void {
+    const jsStage = this.config.pipeline.some((p) => typeof p === 'object' && p.type === 'js');
+    if (jsStage && this.#arenas.length === 0) {
+      throw new Error('[ERR_FASTLANE_CONFIG] the pipeline has a js stage: call onBatch() before start()');
+    }
     this.#native.start();
     this.#startWatch();
     this.emit('start');
@@ -67,6 +73,38 @@ export class Dataplane extends EventEmitter<DataplaneEvents> {
     if (wasRunning) {
       this.emit('stop');
     }
+  }
+
+  /**
+   * Registers the handler of the pipeline's `{ "type": "js" }` stage; call before start(). The
+   * handler gets batches of packets as views into memory shared once with the data plane, may
+   * rewrite bytes and lengths and sets each packet's verdict; it runs on this thread, while the
+   * data-plane threads go on: when it falls behind, they drop and count (`js_backlog`). A handler
+   * that throws has its batch dropped and the error emitted as 'error'.
+   */
+  onBatch(handler: BatchHandler, options: OnBatchOptions = {}): void {
+    if (typeof handler !== 'function') {
+      throw new TypeError('the batch handler must be a function');
+    }
+    const onError = (error: unknown) =>
+      queueMicrotask(() => this.emit('error', error instanceof Error ? error : new Error(String(error))));
+    // The wake-up only schedules the drain: Node dispatches queued thread-safe calls in a loop,
+    // and a data plane that re-arms the wake-up during a long drain would keep timers and I/O
+    // from ever running. Until the drain clears an arena's notify word, no new wake-up comes.
+    const scheduled = new Set<number>();
+    const memories = this.#native.onBatch(
+      (arena: number) => {
+        if (scheduled.has(arena)) return;
+        scheduled.add(arena);
+        setImmediate(() => {
+          scheduled.delete(arena);
+          this.#arenas[arena]?.drain(handler, onError);
+        });
+      },
+      options.slots ?? 16,
+      options.frameSize ?? 2048,
+    );
+    this.#arenas = memories.map((memory, thread) => new ArenaReader(memory, thread));
   }
 
   /** Counters per queue, per port and per pipeline stage since start (after stop: the final ones). */

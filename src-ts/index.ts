@@ -2,6 +2,7 @@
 
 export type * from './config';
 export { ConfigBuilder } from './builder';
+export { PacketBatch, Verdict, type BatchHandler, type OnBatchOptions } from './batch';
 export { Dataplane, type DataplaneEvents, type DataplaneOptions } from './dataplane';
 export {
   createMetricsRegistry,

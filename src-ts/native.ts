@@ -85,6 +85,11 @@ export interface NativeDataplane {
   readonly running: boolean;
   /** Why a data-plane thread ended on its own (a panicking processor), if one did. */
   failure(): string | null;
+  /**
+   * Registers the `js` stage: returns one arena per data-plane thread (shared memory, laid out as
+   * crates/fastlane-node/src/batch.rs says); `wake(arena)` is called when batches wait there.
+   */
+  onBatch(wake: (arena: number) => void, slots: number, frameSize: number): ArrayBuffer[];
 }
 
 export interface TrafficGeneratorOptions {

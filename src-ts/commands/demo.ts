@@ -127,7 +127,8 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
       }
 
       const { ok: pingOk, output } = await ping;
-      console.log(`slow path, during the flood: ping ${fwd.address} from ${gen.netns}`);
+      const shared = args.backend === 'af_xdp' ? '' : ' (it shares the overloaded queue with the flood: some may be lost)';
+      console.log(`slow path, during the flood: ping ${fwd.address} from ${gen.netns}${shared}`);
       console.log(output);
 
       console.log(

@@ -384,7 +384,7 @@ impl ThreadIo for AfPacketThread {
                     }
                 },
                 // The kernel has its own copy of the frame (or the runtime gave it one).
-                Verdict::Kernel => continue,
+                Verdict::Kernel | Verdict::Taken => continue,
                 Verdict::Drop(reason) => {
                     dropped[reason as usize] += 1;
                     continue;

@@ -397,7 +397,7 @@ impl ThreadIo for AfXdpThread {
                     }
                 },
                 // The runtime has already copied it to the slow path.
-                Verdict::Kernel => {
+                Verdict::Kernel | Verdict::Taken => {
                     self.free.push(slot.handle());
                     continue;
                 }

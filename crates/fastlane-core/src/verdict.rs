@@ -16,13 +16,16 @@ pub enum Verdict {
     TransmitOn(PortId),
     /// Hand it to the kernel's network stack (the slow path).
     Kernel,
+    /// A stage kept a copy and sends it later on its own (the TypeScript stage): release the
+    /// buffer and count nothing.
+    Taken,
     Drop(DropReason),
 }
 
 impl Verdict {
     /// Later processors in a chain no longer see a packet that is dropped or given to the kernel.
     pub fn is_final(self) -> bool {
-        matches!(self, Verdict::Kernel | Verdict::Drop(_))
+        matches!(self, Verdict::Kernel | Verdict::Drop(_) | Verdict::Taken)
     }
 }
 
@@ -48,10 +51,12 @@ pub enum DropReason {
     SlowPathFull = 7,
     /// master_worker: the worker of its flow had no room for another batch.
     WorkerBusy = 8,
+    /// The TypeScript stage had no free slot: JavaScript fell behind.
+    JsBacklog = 9,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 9] = [
+    pub const ALL: [DropReason; 10] = [
         DropReason::Processor,
         DropReason::NoVerdict,
         DropReason::Malformed,
@@ -61,6 +66,7 @@ impl DropReason {
         DropReason::NoBuffer,
         DropReason::SlowPathFull,
         DropReason::WorkerBusy,
+        DropReason::JsBacklog,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -76,6 +82,7 @@ impl DropReason {
             DropReason::NoBuffer => "no_buffer",
             DropReason::SlowPathFull => "slow_path_full",
             DropReason::WorkerBusy => "worker_busy",
+            DropReason::JsBacklog => "js_backlog",
         }
     }
 }

@@ -164,7 +164,7 @@ impl ThreadIo for DpdkThread {
                     }
                 },
                 // The runtime already copied it to the kernel.
-                Verdict::Kernel => {
+                Verdict::Kernel | Verdict::Taken => {
                     self.free.push(m);
                     continue;
                 }

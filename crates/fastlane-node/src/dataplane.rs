@@ -1,13 +1,18 @@
 //! `NativeDataplane`: the runtime's lifecycle and statistics.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use fastlane_core::config::ThreadModel;
 use fastlane_plugin::host::PluginFactory;
 
+use napi::bindgen_prelude::{ArrayBuffer, Function};
+use napi::threadsafe_function::ThreadsafeFunctionCallMode;
+use napi::Env;
 use napi_derive::napi;
 
+use crate::batch::{Arena, JsStages, Wake};
 use crate::error::BindingError;
 
 #[napi]
@@ -15,6 +20,9 @@ use crate::error::BindingError;
 pub struct NativeDataplane {
     inner: fastlane_runtime::Dataplane,
     plugins: Arc<PluginFactory>,
+    /// Makes the pipeline's `js` stages for the handler `on_batch` registers, and the others
+    /// through `plugins`.
+    js: Arc<JsStages>,
 }
 
 #[napi(object)]
@@ -101,8 +109,71 @@ impl NativeDataplane {
     pub fn new(config_json: String, config_dir: Option<String>) -> napi::Result<Self> {
         let config = fastlane_core::Config::from_json(&config_json).map_err(BindingError::from)?;
         let plugins = Arc::new(PluginFactory::new(config_dir.map(PathBuf::from)));
-        let inner = fastlane_runtime::Dataplane::with_factory(config, plugins.clone());
-        Ok(NativeDataplane { inner, plugins })
+        let js = Arc::new(JsStages::new(plugins.clone()));
+        let inner =
+            fastlane_runtime::Dataplane::with_factory(config, js.clone()).with_outboxes(js.clone());
+        Ok(NativeDataplane { inner, plugins, js })
+    }
+
+    /// Registers the `js` stage's handler: allocates one arena per data-plane thread, with
+    /// `slots` batches of `threads.batch_size` packets of up to `frame_size` bytes, and returns
+    /// them, in thread order, as ArrayBuffers over that memory. `wake(arena)` is called, at most
+    /// once until the arena's notify word is cleared, when batches wait there. Throws while
+    /// running.
+    #[napi]
+    pub fn on_batch<'env>(
+        &mut self,
+        env: &'env Env,
+        wake: Function<u32, ()>,
+        slots: u32,
+        frame_size: u32,
+    ) -> napi::Result<Vec<ArrayBuffer<'env>>> {
+        let invalid = |message: String| napi::Error::from(BindingError::InvalidArgument(message));
+        if self.inner.is_running() {
+            return Err(invalid("onBatch() must be called before start()".into()));
+        }
+        let config = self.inner.config();
+        if config.threads.model != ThreadModel::RunToCompletion {
+            return Err(invalid(
+                "js stages run with threads.model \"run_to_completion\" only".into(),
+            ));
+        }
+        let threads: BTreeSet<u16> = config
+            .ports
+            .iter()
+            .flat_map(|p| p.queues.iter().map(|q| q.core))
+            .collect();
+        let batch_size = config.threads.batch_size as u32;
+        let arenas = (0..threads.len())
+            .map(|_| Arena::new(slots, batch_size, frame_size).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| invalid(e.to_string()))?;
+        let tsfn = wake
+            .build_threadsafe_function::<u32>()
+            .weak::<true>()
+            .build()?;
+        let wake: Wake = Arc::new(move |arena| {
+            // A failed call means JavaScript is shutting down: nobody is left to drain.
+            let _ = tsfn.call(arena, ThreadsafeFunctionCallMode::NonBlocking);
+        });
+        let buffers = arenas
+            .iter()
+            .map(|arena| {
+                // SAFETY: the memory stays valid while the ArrayBuffer lives, since its finalizer
+                // owns an `Arc` to the arena; each arena backs exactly one ArrayBuffer.
+                unsafe {
+                    ArrayBuffer::from_external(
+                        env,
+                        arena.as_ptr(),
+                        arena.len(),
+                        arena.clone(),
+                        |_, arena| drop(arena),
+                    )
+                }
+            })
+            .collect::<napi::Result<Vec<_>>>()?;
+        self.js.register(arenas, wake);
+        Ok(buffers)
     }
 
     /// Plugin counters by stage, summed over the threads' instances.
@@ -127,6 +198,7 @@ impl NativeDataplane {
     /// and throws with the kernel's context.
     #[napi]
     pub fn start(&mut self) -> napi::Result<()> {
+        self.js.begin_start();
         self.inner.start().map_err(BindingError::from)?;
         Ok(())
     }

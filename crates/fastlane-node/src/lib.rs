@@ -1,6 +1,7 @@
 //! The napi binding: converts configs, errors and statistics at the edge; no packet logic here.
 //! The hand-written TypeScript in `src-ts/` wraps these classes.
 
+pub mod batch;
 pub mod dataplane;
 pub mod error;
 pub mod shm;

@@ -15,7 +15,7 @@ use fastlane_tap::{Tap, TapQueue, TapSpec};
 use fastlane_xdp::XdpPort;
 
 use crate::stats::{self, Named, XdpPortStats};
-use crate::worker::{SlowPath, Worker};
+use crate::worker::{SlowPath, TakeOutboxes, Worker};
 use crate::RuntimeError;
 
 /// What a backend keeps open while the data plane runs; dropped after the threads have ended.
@@ -76,11 +76,12 @@ fn queues_by_core(config: &Config) -> BTreeMap<u16, Vec<ConfiguredQueue>> {
 pub(crate) fn build(
     config: &Config,
     factory: &dyn ProcessorFactory,
+    outboxes: Option<&dyn TakeOutboxes>,
 ) -> Result<Built, RuntimeError> {
     match config.backend {
-        BackendKind::AfXdp => build_af_xdp(config, factory),
-        BackendKind::Dpdk => build_dpdk(config, factory),
-        BackendKind::AfPacket => build_af_packet(config, factory),
+        BackendKind::AfXdp => build_af_xdp(config, factory, outboxes),
+        BackendKind::Dpdk => build_dpdk(config, factory, outboxes),
+        BackendKind::AfPacket => build_af_packet(config, factory, outboxes),
     }
 }
 
@@ -88,6 +89,7 @@ struct WorkerParts<'a> {
     config: &'a Config,
     filter: Arc<FilterTables>,
     factory: &'a dyn ProcessorFactory,
+    outboxes: Option<&'a dyn TakeOutboxes>,
 }
 
 impl WorkerParts<'_> {
@@ -102,10 +104,12 @@ impl WorkerParts<'_> {
             .iter()
             .map(|_| QueueCounters::default())
             .collect();
+        let pipeline = Pipeline::build(&self.config.pipeline, self.factory)?;
         Ok(Worker {
             core,
             io,
-            pipeline: Pipeline::build(&self.config.pipeline, self.factory)?,
+            pipeline,
+            outboxes: self.outboxes.map(|o| o.take()).unwrap_or_default(),
             counters,
             batch_size: self.config.threads.batch_size as usize,
             slow_path: SlowPath {
@@ -116,12 +120,17 @@ impl WorkerParts<'_> {
     }
 }
 
-fn build_af_xdp(config: &Config, factory: &dyn ProcessorFactory) -> Result<Built, RuntimeError> {
+fn build_af_xdp(
+    config: &Config,
+    factory: &dyn ProcessorFactory,
+    outboxes: Option<&dyn TakeOutboxes>,
+) -> Result<Built, RuntimeError> {
     let filter = FilterTables::new(&config.filter);
     let parts = WorkerParts {
         config,
         filter: Arc::new(*filter.clone()),
         factory,
+        outboxes,
     };
     let mut workers = Vec::new();
     let mut queues = Vec::new();
@@ -175,11 +184,16 @@ fn build_af_xdp(config: &Config, factory: &dyn ProcessorFactory) -> Result<Built
     })
 }
 
-fn build_dpdk(config: &Config, factory: &dyn ProcessorFactory) -> Result<Built, RuntimeError> {
+fn build_dpdk(
+    config: &Config,
+    factory: &dyn ProcessorFactory,
+    outboxes: Option<&dyn TakeOutboxes>,
+) -> Result<Built, RuntimeError> {
     let parts = WorkerParts {
         config,
         filter: Arc::new(*FilterTables::new(&config.filter)),
         factory,
+        outboxes,
     };
     let dpdk = Dpdk::start(config).map_err(RuntimeError::Dpdk)?;
     let mut taps = Vec::new();
@@ -245,12 +259,17 @@ fn build_dpdk(config: &Config, factory: &dyn ProcessorFactory) -> Result<Built, 
     })
 }
 
-fn build_af_packet(config: &Config, factory: &dyn ProcessorFactory) -> Result<Built, RuntimeError> {
+fn build_af_packet(
+    config: &Config,
+    factory: &dyn ProcessorFactory,
+    outboxes: Option<&dyn TakeOutboxes>,
+) -> Result<Built, RuntimeError> {
     let filter = FilterTables::new(&config.filter);
     let parts = WorkerParts {
         config,
         filter: Arc::new(*filter.clone()),
         factory,
+        outboxes,
     };
     let mut ports = Vec::new();
     for (p, port) in config.ports.iter().enumerate() {

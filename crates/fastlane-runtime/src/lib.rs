@@ -29,6 +29,7 @@ use master_worker::{IoThread, Link, ProcessingThread};
 /// What a data-plane thread runs once pinned.
 type ThreadBody = Box<dyn FnOnce() + Send>;
 pub use stats::{Named, PortStats, QueueStats, StageStats, Stats, XdpPortStats};
+pub use worker::{Outbox, Sink, TakeOutboxes};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -75,6 +76,7 @@ pub enum RuntimeError {
 pub struct Dataplane {
     config: Config,
     factory: Arc<dyn ProcessorFactory + Send + Sync>,
+    outboxes: Option<Arc<dyn TakeOutboxes>>,
     running: Option<Running>,
     /// The counters as they were when the data plane last stopped.
     last_stats: Option<Stats>,
@@ -121,9 +123,18 @@ impl Dataplane {
         Dataplane {
             config,
             factory,
+            outboxes: None,
             running: None,
             last_stats: None,
         }
+    }
+
+    /// Lets the stages `factory` makes return frames after their batch has gone: the runtime
+    /// takes from `outboxes` what the factory made for each thread's pipeline. Such stages run
+    /// only in the run-to-completion model.
+    pub fn with_outboxes(mut self, outboxes: Arc<dyn TakeOutboxes>) -> Dataplane {
+        self.outboxes = Some(outboxes);
+        self
     }
 
     pub fn config(&self) -> &Config {
@@ -145,8 +156,10 @@ impl Dataplane {
         if self.running.is_some() {
             return Err(RuntimeError::AlreadyRunning);
         }
-        let (config, factory) = (&self.config, &*self.factory);
-        let built = netns::run_in(config.netns.as_deref(), || backend::build(config, factory))??;
+        let (config, factory, outboxes) = (&self.config, &*self.factory, self.outboxes.as_deref());
+        let built = netns::run_in(config.netns.as_deref(), || {
+            backend::build(config, factory, outboxes)
+        })??;
         let mut running = Running {
             groups: Vec::new(),
             failure: Arc::new(Mutex::new(None)),

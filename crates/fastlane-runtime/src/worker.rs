@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
 use fastlane_core::{
-    Batch, Class, DropReason, FilterTables, Pipeline, QueueCounters, Split, ThreadIo, Verdict,
+    Batch, Class, DropReason, FilterTables, Pipeline, QueueCounters, QueueRef, Split, ThreadIo,
+    Verdict,
 };
 use fastlane_tap::{TapQueue, MAX_READ_BURST};
 
@@ -19,6 +20,71 @@ pub(crate) struct Worker {
     pub counters: Arc<[QueueCounters]>,
     pub batch_size: usize,
     pub slow_path: SlowPath,
+    /// The outboxes of this thread's pipeline stages.
+    pub outboxes: Vec<Box<dyn Outbox>>,
+}
+
+/// Frames that a pipeline stage finishes after their batch has gone: a stage that hands copies
+/// to another thread (the TypeScript stage) marks the originals with [`Verdict::Taken`] and returns
+/// the finished frames here. The worker flushes every outbox each round and does not sleep while
+/// one still awaits frames, so the data-plane thread never waits for that other thread.
+pub trait Outbox: Send {
+    /// Sends or drops, through `sink`, every frame finished since the last call; returns how
+    /// many frames that was.
+    fn flush(&mut self, sink: &mut Sink<'_>) -> usize;
+    /// Whether frames taken from batches are still being processed elsewhere.
+    fn awaiting(&self) -> bool;
+}
+
+/// Gives the runtime the outboxes its processor factory made while building one thread's
+/// pipeline; the runtime asks right after building each thread's pipeline.
+pub trait TakeOutboxes: Send + Sync + std::fmt::Debug {
+    fn take(&self) -> Vec<Box<dyn Outbox>>;
+}
+
+/// An [`Outbox`]'s way out of the data-plane thread.
+pub struct Sink<'a> {
+    io: &'a mut dyn ThreadIo,
+    counters: &'a [QueueCounters],
+}
+
+impl std::fmt::Debug for Sink<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sink")
+            .field("queues", &self.io.queues())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sink<'_> {
+    /// The index of the queue `queue` among this thread's queues.
+    pub fn source_of(&self, queue: QueueRef) -> Option<usize> {
+        self.io.queues().iter().position(|&q| q == queue)
+    }
+
+    /// Sends copies of `frames`, which came from queue `source`, as `verdict` says (`Transmit`
+    /// or `TransmitOn`); what finds no buffer or ring space is dropped and counted on `source`.
+    pub fn transmit(&mut self, source: usize, verdict: Verdict, frames: &[&[u8]]) {
+        let target = match verdict {
+            Verdict::Transmit => Some(source),
+            Verdict::TransmitOn(port) => self.io.queues().iter().position(|q| q.port == port),
+            _ => None,
+        };
+        let Some(target) = target else {
+            self.drop(source, DropReason::NoSuchPort, frames.len() as u64);
+            return;
+        };
+        let sent = self
+            .io
+            .transmit_copies(target, frames, &self.counters[target]);
+        self.drop(source, DropReason::TxRingFull, (frames.len() - sent) as u64);
+    }
+
+    pub fn drop(&mut self, source: usize, reason: DropReason, n: u64) {
+        if n > 0 {
+            self.counters[source].drop(reason, n);
+        }
+    }
 }
 
 /// How a thread's packets reach the kernel and come back from it.
@@ -85,7 +151,13 @@ impl Worker {
             if work == 0 || round.is_multiple_of(KERNEL_POLL_ROUNDS) {
                 work += self.forward_from_kernel();
             }
-            if work == 0 {
+            for outbox in &mut self.outboxes {
+                work += outbox.flush(&mut Sink {
+                    io: &mut *self.io,
+                    counters: &self.counters,
+                });
+            }
+            if work == 0 && !self.outboxes.iter().any(|o| o.awaiting()) {
                 self.io.idle(&tap_fds);
             }
         }
