@@ -83,7 +83,9 @@ function fastlane(fwd: TestbedEnd, backend: 'af_xdp' | 'dpdk' | 'af_packet', sec
   const file = path.join(os.tmpdir(), `fastlane-bench-${process.pid}-${backend}.json`);
   fs.writeFileSync(file, JSON.stringify(config));
   const cli = path.join(ROOT, 'dist', 'cli.js');
-  return spawnUntil('taskset', ['-c', `${FWD_CORE}`, process.execPath, cli, 'run', file], /fastlane: running/);
+  // Node's own threads (the control plane) are not pinned to the forwarding core: the
+      // data-plane thread pins itself to FWD_CORE, and runs there as each C forwarder does.
+      return spawnUntil(process.execPath, [cli, 'run', file], /fastlane: running/);
 }
 
 /** The vdev string DPDK's net_af_xdp PMD needs for queue 0 of `iface` (same as testpmd.sh). */
@@ -94,7 +96,8 @@ export const FASTLANE_AF_XDP: Forwarder = {
   attachesXdp: true,
   start: (fwd) =>
     fastlane(fwd, 'af_xdp', {
-      af_xdp: { bind_mode: 'copy', attach_mode: 'native', need_wakeup: true, umem_frames: 8192, frame_size: 4096 },
+      // The same UMEM and rings as the C forwarder: 8192 frames of 4096 B, all of them in the fill ring.
+        af_xdp: { bind_mode: 'copy', attach_mode: 'native', need_wakeup: true, umem_frames: 8192, frame_size: 4096, fill_ring_size: 8192 },
     }),
 };
 

@@ -4,7 +4,9 @@
 //   npm run bench:macswap -- [--seconds 5] [--rounds 5] [--sizes 64,1400] [--forwarders a,b,...] [--write]
 //
 // Forwarders: fastlane (run to completion), fastlane-mw (master-worker: the I/O thread and one
-// worker, both on CPU 1), c (plain C AF_XDP), udp (kernel UDP socket echo); default fastlane,c,udp.
+// worker, both on CPU 1), fastlane-rules (examples/rules-plugin looking each packet's destination
+// up among 20,000 rules in shared memory, then macswap), c (plain C AF_XDP), udp (kernel UDP
+// socket echo); default fastlane,c,udp.
 //
 // The built-in generator floods from CPU 0; each forwarder runs pinned to CPU 1 in its own
 // process. Each round runs every forwarder once, in an order rotated from round to round, so that
@@ -17,12 +19,31 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
+import { SharedRegion } from '../src-ts/shm';
 import { Testbed, type TestbedEnd } from '../src-ts/testbed';
 import { TrafficGenerator, udpFrame } from '../src-ts/traffic';
 
 const ROOT = path.join(__dirname, '..');
 const NATIVE = path.join(ROOT, 'benches', 'native', 'build');
 const PORT = 9000;
+const RULES_REGION = `fl-bench-rules-${process.pid}`;
+const RULES_PLUGIN = path.join(ROOT, 'examples', 'rules-plugin', 'target', 'release', 'librules_plugin.so');
+
+/** 20,000 rules, one of them for the forwarder's address, as a UPF holds its PDRs. */
+function installRules(fwdAddress: string): SharedRegion {
+  execFileSync('cargo', ['build', '-q', '--release', '--manifest-path', path.join(ROOT, 'examples', 'rules-plugin', 'Cargo.toml')], {
+    stdio: 'inherit',
+    env: { ...process.env, CARGO_TARGET_DIR: path.join(ROOT, 'examples', 'rules-plugin', 'target') },
+  });
+  const region = SharedRegion.create(RULES_REGION, { tables: [{ name: 'rules', keySize: 4, valueSize: 8, capacity: 65536 }] });
+  const rules = region.table('rules');
+  const forward = Buffer.from([1, 0, 0, 0, 0, 0, 0, 0]);
+  for (let i = 0; i < 19_999; i++) {
+    rules.set(Buffer.from([10, 100 + (i >> 16), (i >> 8) & 0xff, i & 0xff]), forward);
+  }
+  rules.set(Buffer.from(fwdAddress.split('.').map(Number)), forward);
+  return region;
+}
 const FWD_CORE = 1;
 const GEN_CORE = 0;
 
@@ -111,7 +132,7 @@ function stopProcess(child: ChildProcess): Promise<void> {
 
 const inNetns = (netns: string, ...command: string[]) => [`--net=/run/netns/${netns}`, 'taskset', '-c', `${FWD_CORE}`, ...command];
 
-function fastlaneForwarder(key: string, name: string, threads: object): Forwarder {
+function fastlaneForwarder(key: string, name: string, threads: object, pipeline: unknown[] = ['macswap']): Forwarder {
   return {
     key,
     name,
@@ -122,14 +143,17 @@ function fastlaneForwarder(key: string, name: string, threads: object): Forwarde
         netns: fwd.netns,
         ports: [{ interface: fwd.interface, queues: [{ id: 0, core: FWD_CORE }] }],
         filter: { udp_ports: [PORT] },
-        af_xdp: { bind_mode: 'copy', attach_mode: 'native', need_wakeup: true, umem_frames: 8192, frame_size: 4096 },
+        // The same UMEM and rings as the C forwarder: 8192 frames of 4096 B, all of them in the fill ring.
+        af_xdp: { bind_mode: 'copy', attach_mode: 'native', need_wakeup: true, umem_frames: 8192, frame_size: 4096, fill_ring_size: 8192 },
         threads: { batch_size: 64, ...threads },
-        pipeline: ['macswap'],
+        pipeline,
       };
       const file = path.join(os.tmpdir(), `fastlane-bench-${process.pid}.json`);
       fs.writeFileSync(file, JSON.stringify(config));
       const cli = path.join(ROOT, 'dist', 'cli.js');
-      return spawnUntil('taskset', ['-c', `${FWD_CORE}`, process.execPath, cli, 'run', file], /fastlane: running/);
+      // Node's own threads (the control plane) are not pinned to the forwarding core: the
+      // data-plane thread pins itself to FWD_CORE, and runs there as each C forwarder does.
+      return spawnUntil(process.execPath, [cli, 'run', file], /fastlane: running/);
     },
   };
 }
@@ -141,6 +165,10 @@ const allForwarders: Forwarder[] = [
     worker_cores: [FWD_CORE],
     worker_ring_size: 256,
   }),
+  fastlaneForwarder('fastlane-rules', 'Fastlane AF_XDP + 20K shared-memory rules', {}, [
+    { type: 'plugin', path: RULES_PLUGIN, config: { region: RULES_REGION, table: 'rules', capacity: 65536 } },
+    'macswap',
+  ]),
   {
     key: 'c',
     name: 'C AF_XDP (libxdp)',
@@ -209,7 +237,14 @@ async function main(): Promise<void> {
   }
   execFileSync('make', ['-s', '-C', path.join(ROOT, 'benches', 'native')], { stdio: 'inherit' });
   const bed = Testbed.up({ prefix: `flb${process.pid % 10000}`, subnet: 190 });
-  const cleanup = () => bed.down();
+  const rules = forwarders.some((f) => f.key === 'fastlane-rules') ? installRules(bed.fwd.address) : undefined;
+  const cleanup = () => {
+    bed.down();
+    if (rules !== undefined) {
+      rules.close();
+      SharedRegion.unlink(RULES_REGION);
+    }
+  };
   process.on('SIGINT', () => {
     cleanup();
     process.exit(130);
