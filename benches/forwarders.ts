@@ -69,7 +69,7 @@ export function stopProcess(child: ChildProcess): Promise<void> {
 const inNetns = (netns: string, ...command: string[]) => [`--net=/run/netns/${netns}`, 'taskset', '-c', `${FWD_CORE}`, ...command];
 
 /** `fastlane run` of a one-port, one-queue macswap config on `backend`, pinned to FWD_CORE. */
-function fastlane(fwd: TestbedEnd, backend: 'af_xdp' | 'dpdk' | 'af_packet', sections: object): Promise<ChildProcess> {
+function fastlane(fwd: TestbedEnd, backend: 'af_xdp' | 'dpdk' | 'af_packet', sections: object, batchSize = 64): Promise<ChildProcess> {
   const config = {
     name: `bench-${backend}`,
     backend,
@@ -77,15 +77,15 @@ function fastlane(fwd: TestbedEnd, backend: 'af_xdp' | 'dpdk' | 'af_packet', sec
     ports: [{ interface: fwd.interface, queues: [{ id: 0, core: FWD_CORE }] }],
     filter: { udp_ports: [PORT] },
     ...sections,
-    threads: { batch_size: 64 },
+    threads: { batch_size: batchSize },
     pipeline: ['macswap'],
   };
   const file = path.join(os.tmpdir(), `fastlane-bench-${process.pid}-${backend}.json`);
   fs.writeFileSync(file, JSON.stringify(config));
   const cli = path.join(ROOT, 'dist', 'cli.js');
   // Node's own threads (the control plane) are not pinned to the forwarding core: the
-      // data-plane thread pins itself to FWD_CORE, and runs there as each C forwarder does.
-      return spawnUntil(process.execPath, [cli, 'run', file], /fastlane: running/);
+  // data-plane thread pins itself to FWD_CORE, and runs there as each C forwarder does.
+  return spawnUntil(process.execPath, [cli, 'run', file], /fastlane: running/);
 }
 
 /** The vdev string DPDK's net_af_xdp PMD needs for queue 0 of `iface` (same as testpmd.sh). */
@@ -116,7 +116,8 @@ export const FASTLANE_AF_PACKET: Forwarder = {
   attachesXdp: false,
   // Like tpacket_reflector, leave the kernel stack its copy of every frame (tc ingress could not
   // drop them for the C program here: no flower classifier, no gact action in this kernel).
-  start: (fwd) => fastlane(fwd, 'af_packet', { af_packet: { block_timeout_ms: 1, suppress_kernel: false } }),
+  // Bursts of 256, as tpacket_reflector sends per sendmmsg.
+  start: (fwd) => fastlane(fwd, 'af_packet', { af_packet: { block_timeout_ms: 1, suppress_kernel: false } }, 256),
 };
 
 export const XSK_MACSWAP: Forwarder = {

@@ -740,23 +740,44 @@ fn list(cpus: &[u16]) -> String {
         .join(",")
 }
 
-/// The CPUs this process may run on.
+/// The CPUs a data-plane thread of this process may be pinned to: those of its cgroup's cpuset
+/// (what a container is given), else the online CPUs. Not the calling thread's affinity mask: a
+/// control plane kept off the data-plane cores (`taskset -c 0`) may still pin threads to them.
 pub fn online_cpus() -> &'static [u16] {
     static CPUS: std::sync::OnceLock<Vec<u16>> = std::sync::OnceLock::new();
     CPUS.get_or_init(|| {
-        // SAFETY: cpu_set_t is plain data; sched_getaffinity writes at most its size.
-        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-        // SAFETY: pid 0 is this thread; the pointer and size describe `set`.
-        let rc = unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) };
-        if rc != 0 {
-            return (0..std::thread::available_parallelism().map_or(1, |n| n.get() as u16))
-                .collect();
-        }
-        (0..libc::CPU_SETSIZE as u16)
-            // SAFETY: i is below CPU_SETSIZE.
-            .filter(|&i| unsafe { libc::CPU_ISSET(i as usize, &set) })
-            .collect()
+        // cgroup v2 (`0::/path`), then v1's cpuset hierarchy (`N:cpuset:/path`).
+        let cgroup = std::fs::read_to_string("/proc/self/cgroup").ok().and_then(|text| {
+            let v2 = text.lines().find_map(|l| l.strip_prefix("0::")).and_then(|path| {
+                std::fs::read_to_string(format!("/sys/fs/cgroup{path}/cpuset.cpus.effective")).ok()
+            });
+            v2.or_else(|| {
+                let path = text.lines().find_map(|l| l.split_once(":cpuset:").map(|(_, p)| p))?;
+                let file = format!("/sys/fs/cgroup/cpuset{path}/cpuset.effective_cpus");
+                std::fs::read_to_string(file).ok()
+            })
+        });
+        cgroup
+            .or_else(|| std::fs::read_to_string("/sys/devices/system/cpu/online").ok())
+            .and_then(|list| parse_cpu_list(&list))
+            .unwrap_or_else(|| {
+                (0..std::thread::available_parallelism().map_or(1, |n| n.get() as u16)).collect()
+            })
     })
+}
+
+/// The kernel's CPU list format: `0-3,8,10-11`; `None` when malformed or empty.
+fn parse_cpu_list(text: &str) -> Option<Vec<u16>> {
+    let mut cpus = Vec::new();
+    for part in text.trim().split(',').filter(|p| !p.is_empty()) {
+        let (from, to) = part.split_once('-').unwrap_or((part, part));
+        let (from, to): (u16, u16) = (from.parse().ok()?, to.parse().ok()?);
+        if from > to {
+            return None;
+        }
+        cpus.extend(from..=to);
+    }
+    (!cpus.is_empty()).then_some(cpus)
 }
 
 /// `ports[0].queues[1].core` → `/ports/0/queues/1/core`.
@@ -914,6 +935,16 @@ mod tests {
             r#""af_xdp": { "eal_args": [] }, "pipeline""#,
         ));
         assert_eq!(e[0].path, "/af_xdp/eal_args");
+    }
+
+    #[test]
+    fn cpu_lists_parse_as_the_kernel_writes_them() {
+        assert_eq!(parse_cpu_list("0-3,8,10-11\n"), Some(vec![0, 1, 2, 3, 8, 10, 11]));
+        assert_eq!(parse_cpu_list("1"), Some(vec![1]));
+        assert_eq!(parse_cpu_list(""), None);
+        assert_eq!(parse_cpu_list("3-1"), None);
+        assert_eq!(parse_cpu_list("x"), None);
+        assert!(!online_cpus().is_empty());
     }
 
     #[test]

@@ -1,0 +1,80 @@
+//! A fast path whose rules a slow path writes, in the shape of a 5G UPF's downlink PDR lookup:
+//! each packet's destination IPv4 address is looked up in a shared-memory table that another
+//! process (in any language) fills and updates while the data plane forwards. A packet with a
+//! rule whose action is `forward` keeps going (the next stage transmits it); any other packet is
+//! dropped. The table lives on when its writer dies, so forwarding goes on with the last rules
+//! and a restarted writer reattaches to them.
+//!
+//! Config: `{ "region": "fl-rules", "table": "rules", "capacity": 65536 }` — the region's
+//! layout is one table of 4-byte keys (the IPv4 address, network order) and 8-byte values
+//! (byte 0: 1 = forward, 0 = drop).
+
+use fastlane_plugin::{serde_json, Batch, DropReason, Plugin, Verdict};
+use fastlane_shm::{Layout, Region, Table};
+
+const HIT: usize = 0;
+const MISS: usize = 1;
+const DENIED: usize = 2;
+
+pub const KEY_SIZE: usize = 4;
+pub const VALUE_SIZE: usize = 8;
+const ACTION_FORWARD: u8 = 1;
+
+pub struct Rules {
+    table: Table,
+    /// Keeps the mapping alive for `table`.
+    _region: Region,
+}
+
+fn setting<'a>(config: &'a serde_json::Value, key: &str) -> Option<&'a serde_json::Value> {
+    config.as_object().and_then(|c| c.get(key))
+}
+
+impl Plugin for Rules {
+    const COUNTERS: &'static [&'static str] = &["hit", "miss", "denied"];
+
+    fn new(config: &serde_json::Value) -> Result<Self, String> {
+        if let Some(key) = config
+            .as_object()
+            .ok_or("the config must be an object")?
+            .keys()
+            .find(|k| !matches!(k.as_str(), "region" | "table" | "capacity"))
+        {
+            return Err(format!("unknown key {key:?}"));
+        }
+        let region_name = setting(config, "region")
+            .and_then(|v| v.as_str())
+            .ok_or("region: the shared-memory region's name is required")?;
+        let table_name = setting(config, "table").and_then(|v| v.as_str()).unwrap_or("rules");
+        let capacity = setting(config, "capacity").and_then(|v| v.as_u64()).unwrap_or(65536);
+        let layout = Layout::new().table(table_name, KEY_SIZE, VALUE_SIZE, capacity);
+        let region = Region::open(region_name, &layout).map_err(|e| format!("region {region_name}: {e}"))?;
+        let table = region.table(table_name).map_err(|e| format!("table {table_name}: {e}"))?;
+        Ok(Rules { table, _region: region })
+    }
+
+    fn process(&mut self, batch: &mut Batch<'_>) {
+        let (mut hit, mut miss, mut denied) = (0, 0, 0);
+        let mut value = [0u8; VALUE_SIZE];
+        for mut packet in batch.iter_mut() {
+            // The classifier let only well-formed IPv4/IPv6 through; rules are IPv4.
+            let data = packet.data();
+            let is_ipv4 = data.len() >= 34 && data[12..14] == [0x08, 0x00];
+            if is_ipv4 && self.table.get_into(&data[30..34], &mut value) {
+                if value[0] == ACTION_FORWARD {
+                    hit += 1;
+                    continue;
+                }
+                denied += 1;
+            } else {
+                miss += 1;
+            }
+            packet.set_verdict(Verdict::Drop(DropReason::Processor));
+        }
+        batch.counters().add(HIT, hit);
+        batch.counters().add(MISS, miss);
+        batch.counters().add(DENIED, denied);
+    }
+}
+
+fastlane_plugin::export!(Rules);
