@@ -117,7 +117,8 @@ export const FASTLANE_AF_PACKET: Forwarder = {
   // Like tpacket_reflector, leave the kernel stack its copy of every frame (tc ingress could not
   // drop them for the C program here: no flower classifier, no gact action in this kernel).
   // Bursts of 256, as tpacket_reflector sends per sendmmsg.
-  start: (fwd) => fastlane(fwd, 'af_packet', { af_packet: { block_timeout_ms: 1, suppress_kernel: false } }, 256),
+  // No reserved headroom either, as the reflector has none: macswap prepends nothing.
+  start: (fwd) => fastlane(fwd, 'af_packet', { af_packet: { block_timeout_ms: 1, suppress_kernel: false, headroom: 0 } }, 256),
 };
 
 export const XSK_MACSWAP: Forwarder = {

@@ -97,6 +97,8 @@ export interface AfPacketConfig {
   fanout?: 'hash' | 'cpu' | 'load_balance' | 'queue_mapping';
   /** Keep the kernel stack from also handling fast-path packets (needs CAP_BPF and CAP_NET_ADMIN). */
   suppress_kernel?: boolean;
+  /** Bytes of room in front of each received frame for headers a processor prepends (default 256). */
+  headroom?: number;
 }
 
 export interface ThreadsConfig {

@@ -41,6 +41,9 @@ pub struct AfPacketPort {
     suppressor: Option<TcSuppressor>,
     /// The PACKET_FANOUT group of the port's queue sockets, once the first one created it.
     pub(crate) fanout_group: Mutex<Option<u16>>,
+    /// Whether the port has one queue socket only: it then joins no fanout group, which would
+    /// only cost a flow hash per packet in the kernel.
+    pub(crate) single_queue: bool,
 }
 
 /// Chooses the split from the outcome of loading the socket filter: the filter if it loaded; no
@@ -110,12 +113,19 @@ pub fn open_port(
         socket_filter,
         suppressor,
         fanout_group: Mutex::new(None),
+        single_queue: false,
     };
     log::info!("{interface}: AF_PACKET split: {:?}", port.mechanism());
     Ok(port)
 }
 
 impl AfPacketPort {
+    /// Declares how many queue sockets the port will have (by default, several).
+    pub fn with_queue_count(mut self, queues: usize) -> Self {
+        self.single_queue = queues == 1;
+        self
+    }
+
     pub fn interface(&self) -> &str {
         &self.interface
     }

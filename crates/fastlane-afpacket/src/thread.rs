@@ -22,9 +22,14 @@ pub struct PacketQueue {
     pub queue: u16,
 }
 
-/// Bytes reserved in front of each received frame (PACKET_RESERVE), on top of the TPACKET_V3
-/// header: on an Ethernet device the frame gets 256 bytes of headroom, as under XDP.
-const RX_RESERVE: u32 = 174;
+/// Headroom a frame has in the ring without any PACKET_RESERVE: the TPACKET_V3 header and the
+/// alignment in front of the frame, on an Ethernet device.
+const RING_HEADROOM: u32 = 82;
+
+/// PACKET_RESERVE for `headroom` bytes in front of each received frame.
+fn rx_reserve(cfg: &AfPacketConfig) -> u32 {
+    cfg.headroom.saturating_sub(RING_HEADROOM)
+}
 
 /// The smallest frame the kernel sends on an Ethernet device.
 const ETH_HLEN: usize = 14;
@@ -84,7 +89,7 @@ fn check_config(
     batch_size: usize,
 ) -> Result<(), AfPacketError> {
     let page = 4096;
-    let min_frame = libc::TPACKET3_HDRLEN as u32 + RX_RESERVE;
+    let min_frame = libc::TPACKET3_HDRLEN as u32 + rx_reserve(cfg);
     let problem = if queues.is_empty() {
         "a thread needs at least one queue".to_string()
     } else if batch_size == 0 {
@@ -208,7 +213,7 @@ fn open_socket(
     )?;
     set(
         sys::PACKET_RESERVE,
-        &(RX_RESERVE as libc::c_int),
+        &(rx_reserve(cfg) as libc::c_int),
         "setsockopt(PACKET_RESERVE)",
     )?;
 
@@ -249,7 +254,9 @@ fn open_socket(
         "setsockopt(PACKET_IGNORE_OUTGOING)",
     )?;
     sys::bind_all_protocols(sock, port.ifindex()).map_err(failed("bind(ETH_P_ALL)"))?;
-    join_fanout(cfg, port, sock).map_err(failed("setsockopt(PACKET_FANOUT)"))?;
+    if !port.single_queue {
+        join_fanout(cfg, port, sock).map_err(failed("setsockopt(PACKET_FANOUT)"))?;
+    }
 
     let raw_fd = fd.as_raw_fd();
     let fd = Arc::new(fd);

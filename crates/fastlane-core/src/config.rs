@@ -228,6 +228,9 @@ pub struct AfPacketConfig {
     pub fanout: FanoutMode,
     /// Keep the kernel's stack from also handling fast-path packets (a tc ingress filter).
     pub suppress_kernel: bool,
+    /// Bytes of room in front of each received frame for headers a processor prepends (at least
+    /// the ring's own header, about 80; more costs ring space per frame).
+    pub headroom: u32,
 }
 
 impl Default for AfPacketConfig {
@@ -239,6 +242,7 @@ impl Default for AfPacketConfig {
             block_timeout_ms: 1,
             fanout: FanoutMode::Hash,
             suppress_kernel: true,
+            headroom: 256,
         }
     }
 }
@@ -547,6 +551,12 @@ impl Config {
         if ap.block_count == 0 {
             err("/af_packet/block_count".into(), "at least one block".into());
         }
+        if ap.headroom > 1024 || ap.headroom >= ap.frame_size {
+            err(
+                "/af_packet/headroom".into(),
+                "at most 1024 bytes, and less than frame_size".into(),
+            );
+        }
         if errors.is_empty() {
             Ok(())
         } else {
@@ -747,16 +757,26 @@ pub fn online_cpus() -> &'static [u16] {
     static CPUS: std::sync::OnceLock<Vec<u16>> = std::sync::OnceLock::new();
     CPUS.get_or_init(|| {
         // cgroup v2 (`0::/path`), then v1's cpuset hierarchy (`N:cpuset:/path`).
-        let cgroup = std::fs::read_to_string("/proc/self/cgroup").ok().and_then(|text| {
-            let v2 = text.lines().find_map(|l| l.strip_prefix("0::")).and_then(|path| {
-                std::fs::read_to_string(format!("/sys/fs/cgroup{path}/cpuset.cpus.effective")).ok()
+        let cgroup = std::fs::read_to_string("/proc/self/cgroup")
+            .ok()
+            .and_then(|text| {
+                let v2 = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("0::"))
+                    .and_then(|path| {
+                        std::fs::read_to_string(format!(
+                            "/sys/fs/cgroup{path}/cpuset.cpus.effective"
+                        ))
+                        .ok()
+                    });
+                v2.or_else(|| {
+                    let path = text
+                        .lines()
+                        .find_map(|l| l.split_once(":cpuset:").map(|(_, p)| p))?;
+                    let file = format!("/sys/fs/cgroup/cpuset{path}/cpuset.effective_cpus");
+                    std::fs::read_to_string(file).ok()
+                })
             });
-            v2.or_else(|| {
-                let path = text.lines().find_map(|l| l.split_once(":cpuset:").map(|(_, p)| p))?;
-                let file = format!("/sys/fs/cgroup/cpuset{path}/cpuset.effective_cpus");
-                std::fs::read_to_string(file).ok()
-            })
-        });
         cgroup
             .or_else(|| std::fs::read_to_string("/sys/devices/system/cpu/online").ok())
             .and_then(|list| parse_cpu_list(&list))
@@ -939,7 +959,10 @@ mod tests {
 
     #[test]
     fn cpu_lists_parse_as_the_kernel_writes_them() {
-        assert_eq!(parse_cpu_list("0-3,8,10-11\n"), Some(vec![0, 1, 2, 3, 8, 10, 11]));
+        assert_eq!(
+            parse_cpu_list("0-3,8,10-11\n"),
+            Some(vec![0, 1, 2, 3, 8, 10, 11])
+        );
         assert_eq!(parse_cpu_list("1"), Some(vec![1]));
         assert_eq!(parse_cpu_list(""), None);
         assert_eq!(parse_cpu_list("3-1"), None);

@@ -274,6 +274,7 @@ fn build_af_packet(
     let mut ports = Vec::new();
     for (p, port) in config.ports.iter().enumerate() {
         let opened = fastlane_afpacket::open_port(&config.af_packet, &port.interface, &filter)
+            .map(|opened| opened.with_queue_count(port.queues.len()))
             .map_err(|source| RuntimeError::AfPacket {
                 port: Some(p as PortId),
                 source,
