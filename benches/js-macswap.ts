@@ -83,7 +83,7 @@ function config(fwd: TestbedEnd, kind: Kind, batchSize: number): FastlaneConfig 
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function measure(bed: Testbed, kind: Kind, batchSize: number, options: Options): Promise<{ pps: number; noBuffer: number }> {
+async function measure(bed: Testbed, kind: Kind, batchSize: number, options: Options): Promise<{ pps: number; backlog: number }> {
   const { gen, fwd } = bed;
   const dataplane = new Dataplane(config(fwd, kind, batchSize));
   if (kind === 'ts') {
@@ -105,8 +105,8 @@ async function measure(bed: Testbed, kind: Kind, batchSize: number, options: Opt
       await sleep(options.seconds * 1000);
       const after = generator.stats();
       const elapsed = (performance.now() - t0) / 1000;
-      const noBuffer = dataplane.stats().queues[0]?.dropped['no_buffer'] ?? 0;
-      return { pps: (after.returnedPackets - before.returnedPackets) / elapsed, noBuffer };
+      const backlog = dataplane.stats().queues[0]?.dropped['js_backlog'] ?? 0;
+      return { pps: (after.returnedPackets - before.returnedPackets) / elapsed, backlog };
     } finally {
       generator.stop();
     }
@@ -135,11 +135,11 @@ async function main(): Promise<void> {
       for (let round = 0; round < options.rounds; round++) {
         const order: Kind[] = round % 2 === 0 ? ['rust', 'ts'] : ['ts', 'rust'];
         for (const kind of order) {
-          const { pps, noBuffer } = await measure(bed, kind, batchSize, options);
+          const { pps, backlog } = await measure(bed, kind, batchSize, options);
           rates[kind].push(pps);
           console.log(
             `batch ${batchSize} round ${round + 1}: ${kind} ${(pps / 1e6).toFixed(3)} Mpps` +
-              (kind === 'ts' ? ` (no_buffer drops ${noBuffer})` : ''),
+              (kind === 'ts' ? ` (js_backlog drops ${backlog})` : ''),
           );
         }
       }
