@@ -14,18 +14,17 @@
 // median of its rounds, and its ratio is the median of the per-round ratios to the baseline.
 // `--write` replaces the macswap section of benches/RESULTS.md.
 
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
+import { FWD_CORE, GEN_CORE, PORT, ROOT, median, sleep, spawnUntil, stopProcess } from './forwarders';
 import { SharedRegion } from '../src-ts/shm';
 import { Testbed, type TestbedEnd } from '../src-ts/testbed';
 import { TrafficGenerator, udpFrame } from '../src-ts/traffic';
 
-const ROOT = path.join(__dirname, '..');
 const NATIVE = path.join(ROOT, 'benches', 'native', 'build');
-const PORT = 9000;
 const RULES_REGION = `fl-bench-rules-${process.pid}`;
 const RULES_PLUGIN = path.join(ROOT, 'examples', 'rules-plugin', 'target', 'release', 'librules_plugin.so');
 
@@ -44,8 +43,6 @@ function installRules(fwdAddress: string): SharedRegion {
   rules.set(Buffer.from(fwdAddress.split('.').map(Number)), forward);
   return region;
 }
-const FWD_CORE = 1;
-const GEN_CORE = 0;
 
 interface Options {
   forwarders: string[];
@@ -93,42 +90,6 @@ interface Forwarder {
   start(fwd: TestbedEnd, gen: TestbedEnd): Promise<ChildProcess>;
 }
 
-/** Spawns `command` and resolves when `ready` appears on its output. */
-function spawnUntil(command: string, args: string[], ready: RegExp): Promise<ChildProcess> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGTERM');
-      reject(new Error(`${command} ${args.join(' ')}: not ready after 20 s:\n${output}`));
-    }, 20_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (ready.test(output)) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${command} exited with ${code} before it was ready:\n${output}`));
-    });
-  });
-}
-
-function stopProcess(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null) {
-      resolve();
-      return;
-    }
-    child.removeAllListeners('exit');
-    child.on('exit', () => resolve());
-    child.kill('SIGTERM');
-  });
-}
 
 const inNetns = (netns: string, ...command: string[]) => [`--net=/run/netns/${netns}`, 'taskset', '-c', `${FWD_CORE}`, ...command];
 
@@ -191,7 +152,6 @@ function detachPass(fwd: TestbedEnd): void {
   execFileSync('ip', ['-n', fwd.netns, 'link', 'set', 'dev', fwd.interface, 'xdpdrv', 'off']);
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function measure(forwarder: Forwarder, bed: Testbed, size: number, seconds: number): Promise<number> {
   const { gen, fwd } = bed;
@@ -223,11 +183,6 @@ async function measure(forwarder: Forwarder, bed: Testbed, size: number, seconds
   }
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-};
 
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
