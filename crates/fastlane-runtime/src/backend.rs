@@ -92,7 +92,42 @@ struct WorkerParts<'a> {
     outboxes: Option<&'a dyn TakeOutboxes>,
 }
 
-impl WorkerParts<'_> {
+/// Keeps, for statistics, each queue a worker serves (in the worker's source order): its port,
+/// queue id, whether it is zero-copy, and where its socket counters come from.
+fn record_queues(
+    handles: &mut Vec<QueueHandle>,
+    worker: &Worker,
+    core: u16,
+    queues: impl IntoIterator<Item = (PortId, u16, bool, SocketStats)>,
+) {
+    for (index, (port, queue, zero_copy, socket)) in queues.into_iter().enumerate() {
+        handles.push(QueueHandle {
+            port,
+            queue,
+            core,
+            zero_copy,
+            counters: worker.counters.clone(),
+            index,
+            socket,
+        });
+    }
+}
+
+impl<'a> WorkerParts<'a> {
+    fn new(
+        config: &'a Config,
+        factory: &'a dyn ProcessorFactory,
+        outboxes: Option<&'a dyn TakeOutboxes>,
+    ) -> Self {
+        let filter = Arc::new(*FilterTables::new(&config.filter));
+        WorkerParts {
+            config,
+            filter,
+            factory,
+            outboxes,
+        }
+    }
+
     fn worker(
         &self,
         core: u16,
@@ -125,13 +160,8 @@ fn build_af_xdp(
     factory: &dyn ProcessorFactory,
     outboxes: Option<&dyn TakeOutboxes>,
 ) -> Result<Built, RuntimeError> {
-    let filter = FilterTables::new(&config.filter);
-    let parts = WorkerParts {
-        config,
-        filter: Arc::new(*filter.clone()),
-        factory,
-        outboxes,
-    };
+    let parts = WorkerParts::new(config, factory, outboxes);
+    let filter = &*parts.filter;
     let mut workers = Vec::new();
     let mut queues = Vec::new();
     let mut sockets = Vec::new();
@@ -149,18 +179,16 @@ fn build_af_xdp(
         let (io, infos) = fastlane_afxdp::open_thread(&config.af_xdp, &xsk_queues, batch_size)
             .map_err(|source| RuntimeError::AfXdp { core, source })?;
         let worker = parts.worker(core, Box::new(io), Vec::new())?;
-        for (index, info) in infos.into_iter().enumerate() {
-            sockets.push((info.port, info.queue, info.fd));
-            queues.push(QueueHandle {
-                port: info.port,
-                queue: info.queue,
-                core,
-                zero_copy: info.zero_copy,
-                counters: worker.counters.clone(),
-                index,
-                socket: SocketStats::Xsk(info.stats),
-            });
-        }
+        sockets.extend(infos.iter().map(|info| (info.port, info.queue, info.fd)));
+        let handles = infos.into_iter().map(|info| {
+            (
+                info.port,
+                info.queue,
+                info.zero_copy,
+                SocketStats::Xsk(info.stats),
+            )
+        });
+        record_queues(&mut queues, &worker, core, handles);
         workers.push(worker);
     }
     let mut ports = Vec::new();
@@ -170,7 +198,7 @@ fn build_af_xdp(
             interface: port.interface.clone(),
             source,
         };
-        let mut xdp = XdpPort::attach(&port.interface, config.af_xdp.attach_mode, &filter)
+        let mut xdp = XdpPort::attach(&port.interface, config.af_xdp.attach_mode, filter)
             .map_err(xdp_error)?;
         for &(_, queue, fd) in sockets.iter().filter(|(sp, _, _)| *sp as usize == p) {
             xdp.register_socket(queue as u32, fd).map_err(xdp_error)?;
@@ -189,12 +217,7 @@ fn build_dpdk(
     factory: &dyn ProcessorFactory,
     outboxes: Option<&dyn TakeOutboxes>,
 ) -> Result<Built, RuntimeError> {
-    let parts = WorkerParts {
-        config,
-        filter: Arc::new(*FilterTables::new(&config.filter)),
-        factory,
-        outboxes,
-    };
+    let parts = WorkerParts::new(config, factory, outboxes);
     let dpdk = Dpdk::start(config).map_err(RuntimeError::Dpdk)?;
     let mut taps = Vec::new();
     let mut tap_queues: Vec<Vec<Option<TapQueue>>> = Vec::new();
@@ -239,17 +262,10 @@ fn build_dpdk(
             })
             .collect();
         let worker = parts.worker(core, Box::new(io), taps_of_thread)?;
-        for (index, q) in configured.iter().enumerate() {
-            queues.push(QueueHandle {
-                port: q.port,
-                queue: q.id,
-                core,
-                zero_copy: false,
-                counters: worker.counters.clone(),
-                index,
-                socket: SocketStats::None,
-            });
-        }
+        let handles = configured
+            .iter()
+            .map(|q| (q.port, q.id, false, SocketStats::None));
+        record_queues(&mut queues, &worker, core, handles);
         workers.push(worker);
     }
     Ok(Built {
@@ -264,16 +280,11 @@ fn build_af_packet(
     factory: &dyn ProcessorFactory,
     outboxes: Option<&dyn TakeOutboxes>,
 ) -> Result<Built, RuntimeError> {
-    let filter = FilterTables::new(&config.filter);
-    let parts = WorkerParts {
-        config,
-        filter: Arc::new(*filter.clone()),
-        factory,
-        outboxes,
-    };
+    let parts = WorkerParts::new(config, factory, outboxes);
+    let filter = &*parts.filter;
     let mut ports = Vec::new();
     for (p, port) in config.ports.iter().enumerate() {
-        let opened = fastlane_afpacket::open_port(&config.af_packet, &port.interface, &filter)
+        let opened = fastlane_afpacket::open_port(&config.af_packet, &port.interface, filter)
             .map(|opened| opened.with_queue_count(port.queues.len()))
             .map_err(|source| RuntimeError::AfPacket {
                 port: Some(p as PortId),
@@ -311,17 +322,11 @@ fn build_af_packet(
         let readers: Vec<PacketStatsReader> =
             (0..configured.len()).map(|s| io.stats_reader(s)).collect();
         let worker = parts.worker(core, Box::new(io), Vec::new())?;
-        for (index, (q, reader)) in configured.iter().zip(readers).enumerate() {
-            queues.push(QueueHandle {
-                port: q.port,
-                queue: q.id,
-                core,
-                zero_copy: false,
-                counters: worker.counters.clone(),
-                index,
-                socket: SocketStats::Packet(reader),
-            });
-        }
+        let handles = configured
+            .iter()
+            .zip(readers)
+            .map(|(q, reader)| (q.port, q.id, false, SocketStats::Packet(reader)));
+        record_queues(&mut queues, &worker, core, handles);
         workers.push(worker);
     }
     Ok(Built {

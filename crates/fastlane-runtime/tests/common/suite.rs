@@ -133,8 +133,8 @@ fn tcp(bed: &TestBed) {
     );
 }
 
-/// Runs the suite against `config_json` on `bed`.
-pub fn run(bed: &TestBed, config_json: &str) {
+/// Runs the suite against `config_json` on `bed`; returns the counters as they were at stop.
+pub fn run(bed: &TestBed, config_json: &str) -> Stats {
     let mut dataplane = Dataplane::from_json(config_json).unwrap();
     dataplane.start().unwrap();
 
@@ -241,7 +241,9 @@ pub fn run(bed: &TestBed, config_json: &str) {
         "a TAP device was left behind:\n{links}"
     );
     // Counters stay readable after stop.
-    assert_eq!(fast_path_packets(&dataplane.stats().unwrap()), 101);
+    let last = dataplane.stats().unwrap();
+    assert_eq!(fast_path_packets(&last), 101);
+    last
 }
 
 /// Hugepages for a DPDK run: reserves them, mounts a hugetlbfs of our own, and puts everything
