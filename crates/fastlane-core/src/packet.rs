@@ -106,7 +106,8 @@ pub struct Packet<'a> {
 }
 
 impl<'a> Packet<'a> {
-    pub(crate) fn new(slot: &'a mut Slot) -> Self {
+    /// A view of `slot` (for batch views other than [`Batch`](crate::Batch), such as a plugin's).
+    pub fn new(slot: &'a mut Slot) -> Self {
         Packet { slot }
     }
 

@@ -5,7 +5,7 @@
 use std::ffi::c_void;
 use std::sync::atomic::AtomicU64;
 
-use fastlane_core::{Slot, Verdict};
+use fastlane_core::Slot;
 
 /// The symbol every plugin exports: `extern "C" fn() -> *const PluginDescriptor`.
 pub const ENTRY_SYMBOL: &str = "fastlane_plugin_entry";
@@ -77,22 +77,6 @@ impl SharedMemoryHook {
         open: None,
     };
 }
-
-/// The layout of `fastlane_core::Slot` (`#[repr(C)]` there), with its fields visible to the
-/// plugin side, which edits packet extents through it.
-#[derive(Debug)]
-#[repr(C)]
-pub struct RawSlot {
-    pub buf: *mut u8,
-    pub buf_len: u32,
-    pub offset: u32,
-    pub len: u32,
-    pub verdict: Verdict,
-    pub handle: u64,
-}
-
-const _: () = assert!(std::mem::size_of::<RawSlot>() == std::mem::size_of::<Slot>());
-const _: () = assert!(std::mem::align_of::<RawSlot>() == std::mem::align_of::<Slot>());
 
 /// Builds one thread's instance from `config` (JSON text). On [`STATUS_OK`] `*state` is the
 /// instance; `counters` is the host's block of `counter_count` counters for it, in the order of

@@ -1,14 +1,13 @@
-//! The plugin's view of a batch: the host's slots, seen through their C layout.
+//! The plugin's view of a batch: the host's slots (`repr(C)`), with core's packet view over them.
 
-use fastlane_core::{PacketError, PortId, Verdict};
+use fastlane_core::{Packet, PortId, Slot};
 
-use crate::abi::RawSlot;
 use crate::counters::Counters;
 
 /// The packets one receive burst brought in on one port and queue.
 #[derive(Debug)]
 pub struct Batch<'a> {
-    slots: &'a mut [RawSlot],
+    slots: &'a mut [Slot],
     port: PortId,
     queue: u16,
     counters: &'a Counters<'a>,
@@ -16,7 +15,7 @@ pub struct Batch<'a> {
 
 impl<'a> Batch<'a> {
     pub(crate) fn new(
-        slots: &'a mut [RawSlot],
+        slots: &'a mut [Slot],
         port: PortId,
         queue: u16,
         counters: &'a Counters<'a>,
@@ -52,122 +51,15 @@ impl<'a> Batch<'a> {
     pub fn iter_mut(&mut self) -> impl Iterator<Item = Packet<'_>> {
         self.slots
             .iter_mut()
-            .filter(|s| !s.verdict.is_final())
-            .map(|slot| Packet { slot })
-    }
-}
-
-/// One packet: a view into the host's buffer, editable within its headroom and tailroom.
-#[derive(Debug)]
-pub struct Packet<'a> {
-    slot: &'a mut RawSlot,
-}
-
-impl Packet<'_> {
-    pub fn data(&self) -> &[u8] {
-        if self.slot.buf.is_null() {
-            return &[];
-        }
-        // SAFETY: the host's slot describes `len` valid bytes at `buf + offset` that this batch
-        // owns exclusively for the call, and every edit below keeps offset + len <= buf_len.
-        unsafe {
-            std::slice::from_raw_parts(
-                self.slot.buf.add(self.slot.offset as usize),
-                self.slot.len as usize,
-            )
-        }
-    }
-    pub fn data_mut(&mut self) -> &mut [u8] {
-        if self.slot.buf.is_null() {
-            return &mut [];
-        }
-        // SAFETY: as in `data`, and `&mut self` makes this the only live view.
-        unsafe {
-            std::slice::from_raw_parts_mut(
-                self.slot.buf.add(self.slot.offset as usize),
-                self.slot.len as usize,
-            )
-        }
-    }
-    pub fn len(&self) -> usize {
-        self.slot.len as usize
-    }
-    pub fn is_empty(&self) -> bool {
-        self.slot.len == 0
-    }
-    /// Bytes free in front of the packet.
-    pub fn headroom(&self) -> usize {
-        self.slot.offset as usize
-    }
-    /// Bytes free behind the packet.
-    pub fn tailroom(&self) -> usize {
-        self.slot
-            .buf_len
-            .saturating_sub(self.slot.offset + self.slot.len) as usize
-    }
-
-    /// Grows the packet at the front by `n` bytes (for a new header) and returns them.
-    pub fn prepend(&mut self, n: usize) -> Result<&mut [u8], PacketError> {
-        let available = self.headroom();
-        if n > available {
-            return Err(PacketError::NoHeadroom {
-                wanted: n,
-                available,
-            });
-        }
-        self.slot.offset -= n as u32;
-        self.slot.len += n as u32;
-        Ok(&mut self.data_mut()[..n])
-    }
-    /// Grows the packet at the back by `n` bytes and returns them.
-    pub fn append(&mut self, n: usize) -> Result<&mut [u8], PacketError> {
-        let available = self.tailroom();
-        if n > available {
-            return Err(PacketError::NoTailroom {
-                wanted: n,
-                available,
-            });
-        }
-        let old = self.len();
-        self.slot.len += n as u32;
-        Ok(&mut self.data_mut()[old..])
-    }
-    /// Removes `n` bytes from the front (to strip a header).
-    pub fn pull(&mut self, n: usize) -> Result<(), PacketError> {
-        if n > self.len() {
-            return Err(PacketError::TooShort {
-                wanted: n,
-                len: self.len(),
-            });
-        }
-        self.slot.offset += n as u32;
-        self.slot.len -= n as u32;
-        Ok(())
-    }
-    /// Removes `n` bytes from the back.
-    pub fn trim(&mut self, n: usize) -> Result<(), PacketError> {
-        if n > self.len() {
-            return Err(PacketError::TooShort {
-                wanted: n,
-                len: self.len(),
-            });
-        }
-        self.slot.len -= n as u32;
-        Ok(())
-    }
-
-    pub fn verdict(&self) -> Verdict {
-        self.slot.verdict
-    }
-    pub fn set_verdict(&mut self, verdict: Verdict) {
-        self.slot.verdict = verdict;
+            .filter(|s| !s.verdict().is_final())
+            .map(Packet::new)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fastlane_core::{DropReason, Slot};
+    use fastlane_core::{DropReason, PacketError, Verdict};
     use std::sync::atomic::AtomicU64;
 
     /// A host slot over `buf`, seen through the plugin's layout.
@@ -176,11 +68,6 @@ mod tests {
         // SAFETY: `buf` outlives the slot in every test and nothing else touches it.
         unsafe { slot.set(buf.as_mut_ptr(), buf.len() as u32, offset, len, 7) };
         slot
-    }
-
-    fn as_raw(slots: &mut [Slot]) -> &mut [RawSlot] {
-        // SAFETY: `RawSlot` has `Slot`'s layout (asserted in `abi`).
-        unsafe { std::slice::from_raw_parts_mut(slots.as_mut_ptr().cast(), slots.len()) }
     }
 
     #[test]
@@ -192,7 +79,7 @@ mod tests {
         slots[1].set_verdict(Verdict::Drop(DropReason::Malformed));
         let values = [AtomicU64::new(0)];
         let counters = Counters::new(&values);
-        let mut batch = Batch::new(as_raw(&mut slots), 3, 1, &counters);
+        let mut batch = Batch::new(&mut slots, 3, 1, &counters);
         assert_eq!((batch.len(), batch.port(), batch.queue()), (2, 3, 1));
         let mut seen = 0;
         for mut p in batch.iter_mut() {

@@ -9,8 +9,8 @@ use std::sync::atomic::AtomicU64;
 use fastlane_core::Slot;
 
 use crate::abi::{
-    ErrorBuf, FfiStr, PluginDescriptor, RawSlot, SharedMemoryHook, Status, STATUS_OK,
-    STATUS_PANICKED, STATUS_REFUSED,
+    ErrorBuf, FfiStr, PluginDescriptor, SharedMemoryHook, Status, STATUS_OK, STATUS_PANICKED,
+    STATUS_REFUSED,
 };
 use crate::batch::Batch;
 use crate::counters::Counters;
@@ -118,12 +118,12 @@ unsafe extern "C" fn process<P: Plugin>(
     // SAFETY: `state` is what `create::<P>` returned, and the host calls one instance from one
     // thread at a time.
     let instance = unsafe { &mut *state.cast::<Instance<P>>() };
-    let slots: &mut [RawSlot] = if len == 0 {
+    let slots: &mut [Slot] = if len == 0 {
         &mut []
     } else {
         // SAFETY: the host passes `len` initialised slots that it lends exclusively for the call;
-        // `RawSlot` has `Slot`'s `repr(C)` layout (asserted in `abi`).
-        unsafe { std::slice::from_raw_parts_mut(slots.cast::<RawSlot>(), len) }
+        // `Slot` is `repr(C)`, and the ABI version check guarantees both sides agree on it.
+        unsafe { std::slice::from_raw_parts_mut(slots, len) }
     };
     let counter_values: &[AtomicU64] = if instance.counter_count == 0 {
         &[]

@@ -33,10 +33,10 @@ pub mod host;
 #[cfg(feature = "shared-memory")]
 pub mod shared_memory;
 
-pub use batch::{Batch, Packet};
+pub use batch::Batch;
 pub use counters::Counters;
 pub use fastlane_core::wire;
-pub use fastlane_core::{DropReason, PacketError, PortId, Verdict};
+pub use fastlane_core::{DropReason, Packet, PacketError, PortId, Verdict};
 pub use serde_json;
 
 /// The version of the plugin ABI this crate speaks. The host refuses a plugin whose descriptor
