@@ -7,57 +7,10 @@ mod common;
 mod corpus;
 
 use common::Testbed;
-use fastlane_core::config::{FilterConfig, PortMatch};
+use corpus::{hex, ports_filter, protocols_filter};
 use fastlane_core::wire::testing::ipv4_udp;
-use fastlane_core::{Class, FilterTables};
+use fastlane_core::Class;
 use fastlane_xdp::{tcx_ingress_programs, SocketFilter, TcSuppressor, TC_ACT_SHOT, TC_ACT_UNSPEC};
-
-fn ports_filter() -> Box<FilterTables> {
-    FilterTables::new(&FilterConfig {
-        udp_ports: vec![
-            PortMatch::One(0),
-            PortMatch::One(2152),
-            PortMatch::Range {
-                from: 5000,
-                to: 5002,
-            },
-            PortMatch::One(65535),
-        ],
-        tcp_ports: vec![
-            PortMatch::One(179),
-            PortMatch::Range {
-                from: 8000,
-                to: 8080,
-            },
-        ],
-        ip_protocols: vec![47, 132],
-        ether_types: vec![0x88b5],
-    })
-}
-
-fn protocols_filter() -> Box<FilterTables> {
-    FilterTables::new(&FilterConfig {
-        udp_ports: vec![],
-        tcp_ports: vec![PortMatch::One(179)],
-        ip_protocols: vec![17, 0, 255],
-        ether_types: vec![0x8100, 0x0806, 0x86dd, 0xffff],
-    })
-}
-
-fn hex(frame: &[u8]) -> String {
-    frame.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn corpus() -> Vec<Vec<u8>> {
-    let mut bases = corpus::well_formed();
-    bases.extend(corpus::malformed());
-    let mut frames = bases.clone();
-    for base in &bases {
-        frames.extend(corpus::truncations(base).filter(|f| f.len() <= 200));
-    }
-    frames.extend(corpus::mutations(&bases, 4000, 0x5eed_f1a5_7a11_0002));
-    frames
-}
 
 /// Whether the kernel's test harness takes `frame` as tc input: it refuses frames no longer than
 /// an Ethernet header, and IPv4 and IPv6 frames that cannot hold their IP header.
@@ -76,7 +29,7 @@ fn tc_runnable(frame: &[u8]) -> bool {
 #[test]
 fn the_socket_filter_and_the_tc_program_classify_exactly_like_filter_tables() {
     let bed = Testbed::new("flxskb");
-    let frames = corpus();
+    let frames = corpus::frames(0x5eed_f1a5_7a11_0002);
     let first = ports_filter();
     let mut socket = SocketFilter::load(&first).expect("load the socket filter");
     let mut tc = fastlane_core::netns::run_in(Some(&bed.name), || {

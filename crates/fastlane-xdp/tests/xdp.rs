@@ -5,55 +5,13 @@ mod common;
 mod corpus;
 
 use common::Testbed;
+use corpus::{hex, ports_filter, protocols_filter};
 use fastlane_core::config::{AttachMode, FilterConfig, PortMatch};
 use fastlane_core::wire::testing::{ipv4_udp, ipv6_udp};
 use fastlane_core::{Class, FilterTables, SlowReason};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use fastlane_xdp::{AttachedMode, XdpCounters, XdpError, XdpPort, XDP_PASS, XDP_REDIRECT};
-
-fn filter(config: FilterConfig) -> Box<FilterTables> {
-    FilterTables::new(&config)
-}
-
-/// Ports, one range per protocol, two IP protocols and a custom EtherType.
-fn ports_filter() -> Box<FilterTables> {
-    filter(FilterConfig {
-        udp_ports: vec![
-            PortMatch::One(0),
-            PortMatch::One(2152),
-            PortMatch::Range {
-                from: 5000,
-                to: 5002,
-            },
-            PortMatch::One(65535),
-        ],
-        tcp_ports: vec![
-            PortMatch::One(179),
-            PortMatch::Range {
-                from: 8000,
-                to: 8080,
-            },
-        ],
-        ip_protocols: vec![47, 132],
-        ether_types: vec![0x88b5],
-    })
-}
-
-/// Whole protocols and EtherTypes that take precedence over the later rules: UDP by protocol
-/// (even with its header cut), all VLAN traffic, ARP, and the IPv6 EtherType itself.
-fn protocols_filter() -> Box<FilterTables> {
-    filter(FilterConfig {
-        udp_ports: vec![],
-        tcp_ports: vec![PortMatch::One(179)],
-        ip_protocols: vec![17, 0, 255],
-        ether_types: vec![0x8100, 0x0806, 0x86dd, 0xffff],
-    })
-}
-
-fn hex(frame: &[u8]) -> String {
-    frame.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// Runs every frame through the program and checks the action, the frame and the counter that
 /// moved against the classifier. Returns how many frames took the fast path.
@@ -87,17 +45,6 @@ fn check_equivalence(port: &XdpPort, tables: &FilterTables, frames: &[Vec<u8>]) 
     fast
 }
 
-fn corpus() -> Vec<Vec<u8>> {
-    let mut bases = corpus::well_formed();
-    bases.extend(corpus::malformed());
-    let mut frames = bases.clone();
-    for base in &bases {
-        frames.extend(corpus::truncations(base).filter(|f| f.len() <= 200));
-    }
-    frames.extend(corpus::mutations(&bases, 4000, 0x5eed_f1a5_7a11_0001));
-    frames
-}
-
 #[test]
 fn the_program_classifies_exactly_like_filter_tables() {
     let bed = Testbed::new("flxeq");
@@ -105,7 +52,7 @@ fn the_program_classifies_exactly_like_filter_tables() {
     let mut port = bed
         .attach(&bed.veth(0), AttachMode::Native, &first)
         .expect("attach");
-    let frames = corpus();
+    let frames = corpus::frames(0x5eed_f1a5_7a11_0001);
     let mut seen = [false; 6];
     for (name, tables) in [("ports", first), ("protocols", protocols_filter())] {
         port.set_filter(&tables).expect("set filter");
@@ -244,7 +191,7 @@ fn a_new_filter_takes_effect_on_the_next_frame() {
         port.counters().unwrap()
     };
     assert_eq!(count(&port).passed_for(SlowReason::NoMatch), 1);
-    port.set_filter(&filter(FilterConfig {
+    port.set_filter(&FilterTables::new(&FilterConfig {
         udp_ports: vec![PortMatch::One(7000)],
         ..FilterConfig::default()
     }))

@@ -4,7 +4,9 @@
 use fastlane_core::classify::{
     ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_QINQ, ETHERTYPE_VLAN, ETH_HLEN, IPPROTO_TCP,
 };
+use fastlane_core::config::{FilterConfig, PortMatch};
 use fastlane_core::wire::testing::{ipv4_udp, ipv6_udp};
+use fastlane_core::FilterTables;
 
 const IPV4_PROTO: usize = ETH_HLEN + 9;
 const IPV6_NEXT: usize = ETH_HLEN + 6;
@@ -262,4 +264,56 @@ pub fn mutations(bases: &[Vec<u8>], count: usize, seed: u64) -> Vec<Vec<u8>> {
         }
     }
     out
+}
+
+/// Ports, one range per protocol, two IP protocols and a custom EtherType.
+pub fn ports_filter() -> Box<FilterTables> {
+    FilterTables::new(&FilterConfig {
+        udp_ports: vec![
+            PortMatch::One(0),
+            PortMatch::One(2152),
+            PortMatch::Range {
+                from: 5000,
+                to: 5002,
+            },
+            PortMatch::One(65535),
+        ],
+        tcp_ports: vec![
+            PortMatch::One(179),
+            PortMatch::Range {
+                from: 8000,
+                to: 8080,
+            },
+        ],
+        ip_protocols: vec![47, 132],
+        ether_types: vec![0x88b5],
+    })
+}
+
+/// Whole protocols and EtherTypes that take precedence over the later rules: UDP by protocol
+/// (even with its header cut), all VLAN traffic, ARP, and the IPv6 EtherType itself.
+pub fn protocols_filter() -> Box<FilterTables> {
+    FilterTables::new(&FilterConfig {
+        udp_ports: vec![],
+        tcp_ports: vec![PortMatch::One(179)],
+        ip_protocols: vec![17, 0, 255],
+        ether_types: vec![0x8100, 0x0806, 0x86dd, 0xffff],
+    })
+}
+
+pub fn hex(frame: &[u8]) -> String {
+    frame.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The whole corpus: well-formed and malformed frames, their truncations up to 200 bytes, and
+/// 4000 mutations from `seed`.
+pub fn frames(seed: u64) -> Vec<Vec<u8>> {
+    let mut bases = well_formed();
+    bases.extend(malformed());
+    let mut frames = bases.clone();
+    for base in &bases {
+        frames.extend(truncations(base).filter(|f| f.len() <= 200));
+    }
+    frames.extend(mutations(&bases, 4000, seed));
+    frames
 }
