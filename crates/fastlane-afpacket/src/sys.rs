@@ -183,10 +183,3 @@ pub unsafe fn sendmmsg(fd: RawFd, messages: &mut [mmsghdr]) -> io::Result<usize>
     let rc = unsafe { libc::sendmmsg(fd, messages.as_mut_ptr(), count, libc::MSG_DONTWAIT) };
     check(rc).map(|n| n as usize)
 }
-
-/// `poll(fds, timeout)`; returns how many descriptors are ready.
-pub fn poll(fds: &mut [libc::pollfd], timeout_ms: libc::c_int) -> io::Result<usize> {
-    // SAFETY: `fds` is a valid, exclusively borrowed array of its stated length.
-    check(unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) })
-        .map(|n| n as usize)
-}

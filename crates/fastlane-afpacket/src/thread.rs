@@ -5,7 +5,9 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 
 use fastlane_core::config::{AfPacketConfig, FanoutMode};
-use fastlane_core::{Batch, DropReason, PortId, QueueCounters, QueueRef, Split, ThreadIo, Verdict};
+use fastlane_core::{
+    Batch, DropReason, PollSet, PortId, QueueCounters, QueueRef, Split, ThreadIo, Verdict,
+};
 
 use crate::error::AfPacketError;
 use crate::port::AfPacketPort;
@@ -62,7 +64,7 @@ pub struct AfPacketThread {
     tx_touched: Vec<usize>,
     /// The messages of one `sendmmsg`, kept for their allocation.
     tx_messages: Vec<sys::mmsghdr>,
-    pollfds: Vec<libc::pollfd>,
+    poll: PollSet,
 }
 
 /// What one batched send did.
@@ -160,14 +162,7 @@ pub fn open_thread(
     for (i, q) in queues.iter().enumerate().rev() {
         port_socket[q.port as usize] = i as u16;
     }
-    let pollfds = sockets
-        .iter()
-        .map(|s| libc::pollfd {
-            fd: s.raw_fd,
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
+    let poll = PollSet::new(sockets.iter().map(|s| s.raw_fd));
     Ok(AfPacketThread {
         queues: queues
             .iter()
@@ -184,7 +179,7 @@ pub fn open_thread(
         sockets,
         port_socket,
         split,
-        pollfds,
+        poll,
     })
 }
 
@@ -464,20 +459,8 @@ impl ThreadIo for AfPacketThread {
     }
 
     fn idle(&mut self, also_wake_on: &[RawFd]) {
-        self.pollfds.truncate(self.sockets.len());
-        for p in &mut self.pollfds {
-            p.revents = 0;
-        }
-        self.pollfds
-            .extend(also_wake_on.iter().map(|&fd| libc::pollfd {
-                fd,
-                events: libc::POLLIN,
-                revents: 0,
-            }));
-        if let Err(e) = sys::poll(&mut self.pollfds, 100) {
-            if e.raw_os_error() != Some(libc::EINTR) {
-                log::warn!("poll on AF_PACKET sockets: {e}");
-            }
+        if let Err(e) = self.poll.wait(also_wake_on, 100) {
+            log::warn!("poll on AF_PACKET sockets: {e}");
         }
     }
 }

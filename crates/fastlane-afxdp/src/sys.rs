@@ -195,10 +195,3 @@ pub fn kick_rx(fd: RawFd) -> io::Result<()> {
     })
     .map(drop)
 }
-
-/// `poll(fds, timeout)`; returns how many descriptors are ready.
-pub fn poll(fds: &mut [libc::pollfd], timeout_ms: libc::c_int) -> io::Result<usize> {
-    // SAFETY: `fds` is a valid, exclusively borrowed array of its stated length.
-    check(unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) })
-        .map(|n| n as usize)
-}

@@ -4,7 +4,9 @@
 use std::os::fd::RawFd;
 
 use fastlane_core::config::{AfXdpConfig, BindMode};
-use fastlane_core::{Batch, DropReason, PortId, QueueCounters, QueueRef, Split, ThreadIo, Verdict};
+use fastlane_core::{
+    Batch, DropReason, PollSet, PortId, QueueCounters, QueueRef, Split, ThreadIo, Verdict,
+};
 
 use crate::error::AfXdpError;
 use crate::socket::{Copying, UmemUse, XskSocket};
@@ -80,7 +82,7 @@ pub struct AfXdpThread {
     tx_pending: Vec<TxPending>,
     /// Sockets with frames in `tx_pending`, in first-touched order.
     tx_touched: Vec<usize>,
-    pollfds: Vec<libc::pollfd>,
+    poll: PollSet,
     umem_base: *mut u8,
     frame_size: u32,
     frame_mask: u64,
@@ -188,14 +190,7 @@ fn open_with(
             stats: XskStatsReader::new(s.fd.clone()),
         })
         .collect();
-    let pollfds = sockets
-        .iter()
-        .map(|s| libc::pollfd {
-            fd: s.raw_fd,
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
+    let poll = PollSet::new(sockets.iter().map(|s| s.raw_fd));
     let frame_size = cfg.frame_size;
     let mut thread = AfXdpThread {
         queues: queues
@@ -212,7 +207,7 @@ fn open_with(
             .collect(),
         tx_pending: vec![TxPending::default(); sockets.len()],
         tx_touched: Vec::with_capacity(sockets.len()),
-        pollfds,
+        poll,
         umem_base: umem.as_ptr(),
         frame_size,
         frame_mask: !(frame_size as u64 - 1),
@@ -537,20 +532,8 @@ impl ThreadIo for AfXdpThread {
                 let _ = sys::kick_rx(socket.raw_fd);
             }
         }
-        self.pollfds.truncate(self.sockets.len());
-        for p in &mut self.pollfds {
-            p.revents = 0;
-        }
-        self.pollfds
-            .extend(also_wake_on.iter().map(|&fd| libc::pollfd {
-                fd,
-                events: libc::POLLIN,
-                revents: 0,
-            }));
-        if let Err(e) = sys::poll(&mut self.pollfds, 100) {
-            if e.raw_os_error() != Some(libc::EINTR) {
-                log::warn!("poll on AF_XDP sockets: {e}");
-            }
+        if let Err(e) = self.poll.wait(also_wake_on, 100) {
+            log::warn!("poll on AF_XDP sockets: {e}");
         }
     }
 }

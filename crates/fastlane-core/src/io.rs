@@ -59,3 +59,87 @@ pub trait ThreadIo: Send {
     /// when one of `also_wake_on` (the slow path's TAP descriptors) becomes readable.
     fn idle(&mut self, also_wake_on: &[std::os::fd::RawFd]);
 }
+
+/// What a socket backend's `idle` waits on: its own sockets, then the descriptors the runtime
+/// adds (the slow path's TAP queues). Allocated once; `wait` does not allocate once the extra
+/// descriptors have been seen.
+#[derive(Debug)]
+pub struct PollSet {
+    fds: Vec<libc::pollfd>,
+    own: usize,
+}
+
+impl PollSet {
+    pub fn new(own: impl IntoIterator<Item = std::os::fd::RawFd>) -> PollSet {
+        let fds: Vec<libc::pollfd> = own
+            .into_iter()
+            .map(|fd| libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        let own = fds.len();
+        PollSet { fds, own }
+    }
+
+    /// Waits until one of the sockets or `also_wake_on` is readable, or `timeout_ms` passes.
+    /// An interrupted wait (EINTR) is not an error.
+    pub fn wait(
+        &mut self,
+        also_wake_on: &[std::os::fd::RawFd],
+        timeout_ms: i32,
+    ) -> std::io::Result<()> {
+        self.fds.truncate(self.own);
+        self.fds.extend(also_wake_on.iter().map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        }));
+        for p in &mut self.fds {
+            p.revents = 0;
+        }
+        // SAFETY: `fds` is a valid, exclusively borrowed array of its stated length.
+        let rc = unsafe {
+            libc::poll(
+                self.fds.as_mut_ptr(),
+                self.fds.len() as libc::nfds_t,
+                timeout_ms,
+            )
+        };
+        if rc < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EINTR) {
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+
+    #[test]
+    fn a_poll_set_wakes_on_an_extra_descriptor_and_times_out_otherwise() {
+        let (mut tx, rx) = std::os::unix::net::UnixStream::pair().unwrap();
+        let (_idle, quiet) = std::os::unix::net::UnixStream::pair().unwrap();
+        let mut set = PollSet::new([quiet.as_raw_fd()]);
+        let started = std::time::Instant::now();
+        set.wait(&[rx.as_raw_fd()], 50).unwrap();
+        assert!(
+            started.elapsed() >= std::time::Duration::from_millis(40),
+            "nothing was readable"
+        );
+        tx.write_all(b"x").unwrap();
+        let started = std::time::Instant::now();
+        set.wait(&[rx.as_raw_fd()], 5000).unwrap();
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "woke on the extra fd"
+        );
+    }
+}
