@@ -25,10 +25,9 @@ import {
   buildNative,
   median,
   parseOptions,
-  provenance,
+  reportSection,
   sleep,
   withForwarder,
-  writeSection,
   type Forwarder,
 } from './forwarders';
 
@@ -114,18 +113,11 @@ async function main(): Promise<void> {
   const command =
     `npx tsx benches/backends.ts --seconds ${options.seconds} --rounds ${options.rounds} ` +
     `--sizes ${options.sizes.join(',')} --pairs ${options.pairs.join(',')}${options.write ? ' --write' : ''}`;
-  const section = [
-    '<!-- backends:begin -->',
-    ...provenance(command),
+  reportSection('backends', command, [
     '| forwarder (1 core, macswap) | frame | returned Mpps (median) | per round | median ratio to its baseline |',
     '|---|---|---|---|---|',
     ...rows,
-    '<!-- backends:end -->',
-  ].join('\n');
-  console.log(`\n${section}`);
-  if (options.write) {
-    writeSection('backends', section);
-  }
+  ], options.write);
 }
 
 main().catch((e: unknown) => {

@@ -214,6 +214,16 @@ export function writeSection(name: string, section: string): void {
   fs.writeFileSync(file, text.replace(pattern, () => section));
 }
 
+/** Prints the `NAME` section of benches/RESULTS.md (provenance, then `table`) and, with `write`,
+ * puts it in place of the file's current one. */
+export function reportSection(name: string, command: string, table: string[], write: boolean): void {
+  const section = [`<!-- ${name}:begin -->`, ...provenance(command), ...table, `<!-- ${name}:end -->`].join('\n');
+  console.log(`\n${section}`);
+  if (write) {
+    writeSection(name, section);
+  }
+}
+
 /** Parses `--name value` options and boolean `--flags` into `defaults`' shape. */
 export function parseOptions<T extends Record<string, number | number[] | boolean | string[]>>(argv: string[], defaults: T): T {
   const options: Record<string, number | number[] | boolean | string[]> = { ...defaults };

@@ -30,9 +30,8 @@ import {
   buildNative,
   median,
   parseOptions,
-  provenance,
+  reportSection,
   withForwarder,
-  writeSection,
   type Forwarder,
 } from './forwarders';
 
@@ -141,18 +140,11 @@ async function main(): Promise<void> {
   const command =
     `npx tsx benches/latency.ts --rate ${options.rate} --count ${options.count} --rounds ${options.rounds} ` +
     `--sizes ${options.sizes.join(',')} --pairs ${options.pairs.join(',')}${options.write ? ' --write' : ''}`;
-  const section = [
-    '<!-- latency:begin -->',
-    ...provenance(command),
+  reportSection('latency', command, [
     '| forwarder (1 core, macswap) | frame | RTT median µs | RTT p99 µs | overhead vs baseline, median / p99 µs | lost per round |',
     '|---|---|---|---|---|---|',
     ...rows,
-    '<!-- latency:end -->',
-  ].join('\n');
-  console.log(`\n${section}`);
-  if (options.write) {
-    writeSection('latency', section);
-  }
+  ], options.write);
 }
 
 main().catch((e: unknown) => {

@@ -19,7 +19,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { FWD_CORE, GEN_CORE, PORT, ROOT, median, sleep, spawnUntil, stopProcess } from './forwarders';
+import { FWD_CORE, GEN_CORE, PORT, ROOT, median, reportSection, sleep, spawnUntil, stopProcess } from './forwarders';
 import { SharedRegion } from '../src-ts/shm';
 import { Testbed, type TestbedEnd } from '../src-ts/testbed';
 import { TrafficGenerator, udpFrame } from '../src-ts/traffic';
@@ -237,28 +237,7 @@ async function main(): Promise<void> {
   const command =
     `npm run bench:macswap -- --seconds ${options.seconds} --rounds ${options.rounds} --sizes ${options.sizes.join(',')} ` +
     `--forwarders ${options.forwarders.join(',')}${options.write ? ' --write' : ''}`;
-  const section = [
-    '<!-- macswap:begin -->',
-    `Measured ${new Date().toISOString().slice(0, 10)} on ${os.cpus().length} vCPUs, kernel ${os.release()}, commit ` +
-      `${execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim()}, with:`,
-    '',
-    '```sh',
-    command,
-    '```',
-    '',
-    table,
-    '<!-- macswap:end -->',
-  ].join('\n');
-  console.log(`\n${section}`);
-  if (options.write) {
-    const file = path.join(ROOT, 'benches', 'RESULTS.md');
-    const text = fs.readFileSync(file, 'utf8');
-    const replaced = text.replace(/<!-- macswap:begin -->[\s\S]*<!-- macswap:end -->/, section);
-    if (replaced === text && !text.includes(section)) {
-      throw new Error('benches/RESULTS.md lacks the <!-- macswap:begin/end --> markers');
-    }
-    fs.writeFileSync(file, replaced);
-  }
+  reportSection('macswap', command, table.split('\n'), options.write);
 }
 
 main().catch((e: unknown) => {
