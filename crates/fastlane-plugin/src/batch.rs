@@ -1,6 +1,7 @@
-//! The plugin's view of a batch: the host's slots (`repr(C)`), with core's packet view over them.
+//! The plugin's view of a batch: the host's slots (`repr(C)`, `fastlane-abi`), with the ABI's
+//! packet view over them.
 
-use fastlane_core::{Packet, PortId, Slot};
+use fastlane_abi::{Packet, PortId, Slot};
 
 use crate::counters::Counters;
 
@@ -51,7 +52,7 @@ impl<'a> Batch<'a> {
     pub fn iter_mut(&mut self) -> impl Iterator<Item = Packet<'_>> {
         self.slots
             .iter_mut()
-            .filter(|s| !s.verdict().is_final())
+            .filter(|s| !s.raw_verdict().is_final())
             .map(Packet::new)
     }
 }
@@ -59,7 +60,7 @@ impl<'a> Batch<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fastlane_core::{DropReason, PacketError, Verdict};
+    use fastlane_abi::{DropReason, PacketError, Verdict};
     use std::sync::atomic::AtomicU64;
 
     /// A host slot over `buf`, seen through the plugin's layout.

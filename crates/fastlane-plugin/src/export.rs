@@ -6,7 +6,7 @@ use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::AtomicU64;
 
-use fastlane_core::Slot;
+use fastlane_abi::Slot;
 
 use crate::abi::{
     ErrorBuf, FfiStr, PluginDescriptor, SharedMemoryHook, Status, STATUS_OK, STATUS_PANICKED,
@@ -38,6 +38,8 @@ pub const fn descriptor<P: Plugin>(name: &'static str) -> PluginDescriptor {
         name: FfiStr::new(name),
         counter_count: P::COUNTERS.len(),
         counter_name: counter_name::<P>,
+        drop_reason_count: P::DROP_REASONS.len(),
+        drop_reason_name: drop_reason_name::<P>,
         create: create::<P>,
         process: process::<P>,
         destroy: destroy::<P>,
@@ -52,10 +54,15 @@ struct Instance<P> {
 }
 
 unsafe extern "C" fn counter_name<P: Plugin>(index: usize) -> FfiStr {
-    match P::COUNTERS.get(index) {
-        Some(name) => FfiStr::new(name),
-        None => FfiStr::new(""),
-    }
+    name_at(P::COUNTERS, index)
+}
+
+unsafe extern "C" fn drop_reason_name<P: Plugin>(index: usize) -> FfiStr {
+    name_at(P::DROP_REASONS, index)
+}
+
+fn name_at(names: &'static [&'static str], index: usize) -> FfiStr {
+    FfiStr::new(names.get(index).copied().unwrap_or(""))
 }
 
 unsafe extern "C" fn create<P: Plugin>(
@@ -79,14 +86,14 @@ unsafe extern "C" fn create<P: Plugin>(
     let built = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: the host passes `config_len` bytes of JSON at `config`, alive for the call.
         let text = unsafe { bytes(config, config_len) };
-        let value: serde_json::Value = serde_json::from_slice(text)
-            .map_err(|e| format!("the plugin's config is not JSON: {e}"))?;
+        let text = std::str::from_utf8(text)
+            .map_err(|e| format!("the plugin's config is not UTF-8: {e}"))?;
         #[cfg(feature = "shared-memory")]
         // SAFETY: the host passes a valid hook, alive for the call.
         let _offered = crate::shared_memory::Offered::enter(unsafe { *shared_memory });
         #[cfg(not(feature = "shared-memory"))]
         let _ = shared_memory;
-        P::new(&value)
+        P::new(text)
     }));
     let (status, message) = match built {
         Ok(Ok(plugin)) => {

@@ -9,13 +9,14 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
+use fastlane_abi::PluginReason;
 use fastlane_core::config::ProcessorObject;
 use fastlane_core::processor::{BuiltinsOnly, ProcessorFactory};
-use fastlane_core::{Batch, Processor};
+use fastlane_core::{Batch, DropReason, Processor, Verdict};
 
 use crate::abi::{
-    EntryFn, ErrorBuf, FfiStr, PluginDescriptor, SharedMemoryHook, Status, ENTRY_SYMBOL, STATUS_OK,
-    STATUS_PANICKED,
+    EntryFn, ErrorBuf, FfiStr, NameFn, PluginDescriptor, SharedMemoryHook, Status, ENTRY_SYMBOL,
+    STATUS_OK, STATUS_PANICKED,
 };
 use crate::ABI_VERSION;
 
@@ -48,7 +49,7 @@ pub enum PluginError {
         found: u32,
         expected: u32,
     },
-    #[error("{path}: the plugin's name or a counter name is not UTF-8")]
+    #[error("{path}: the plugin's name, a counter name or a drop reason's name is not UTF-8")]
     BadName { path: PathBuf },
     #[error("plugin {plugin} ({path}) refused its config: {message}")]
     Refused {
@@ -80,6 +81,7 @@ struct Loaded {
     path: PathBuf,
     name: String,
     counter_names: Arc<[String]>,
+    drop_reason_names: Arc<[String]>,
     descriptor: *const PluginDescriptor,
     /// Dropped last: the descriptor and its functions live in it.
     _library: libloading::Library,
@@ -98,6 +100,7 @@ impl fmt::Debug for Loaded {
             .field("path", &self.path)
             .field("name", &self.name)
             .field("counters", &self.counter_names)
+            .field("drop_reasons", &self.drop_reason_names)
             .finish_non_exhaustive()
     }
 }
@@ -158,14 +161,19 @@ impl PluginLibrary {
         // SAFETY: the name is a static string of the library.
         let name = unsafe { d.name.as_str() }
             .ok_or_else(|| PluginError::BadName { path: path.clone() })?;
-        let counter_names = (0..d.counter_count)
-            // SAFETY: `counter_name` returns static strings of the library.
-            .map(|i| unsafe { (d.counter_name)(i).as_str() }.map(str::to_owned))
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| PluginError::BadName { path: path.clone() })?;
+        let names = |count: usize, name: NameFn| {
+            (0..count)
+                // SAFETY: the descriptor's name functions return static strings of the library.
+                .map(|i| unsafe { name(i).as_str() }.map(str::to_owned))
+                .collect::<Option<Arc<[String]>>>()
+                .ok_or_else(|| PluginError::BadName { path: path.clone() })
+        };
+        let counter_names = names(d.counter_count, d.counter_name)?;
+        let drop_reason_names = names(d.drop_reason_count, d.drop_reason_name)?;
         Ok(PluginLibrary(Arc::new(Loaded {
             name: name.to_owned(),
-            counter_names: counter_names.into(),
+            counter_names,
+            drop_reason_names,
             path,
             descriptor,
             _library: library,
@@ -184,6 +192,10 @@ impl PluginLibrary {
     pub fn counter_names(&self) -> &[String] {
         &self.0.counter_names
     }
+    /// The names of the plugin's own drop reasons, by [`PluginReason`] index.
+    pub fn drop_reason_names(&self) -> &[String] {
+        &self.0.drop_reason_names
+    }
 
     /// A new instance for one data-plane thread, built from the stage's `config`.
     pub fn instantiate(&self, config: &serde_json::Value) -> Result<PluginProcessor, PluginError> {
@@ -196,14 +208,12 @@ impl PluginLibrary {
         config: &serde_json::Value,
         shared_memory: Option<&Arc<dyn SharedMemoryProvider>>,
     ) -> Result<PluginProcessor, PluginError> {
+        let zeroes = |names: &[String]| names.iter().map(|_| AtomicU64::new(0)).collect();
         let counters = Arc::new(PluginCounters {
             names: self.0.counter_names.clone(),
-            values: self
-                .0
-                .counter_names
-                .iter()
-                .map(|_| AtomicU64::new(0))
-                .collect(),
+            values: zeroes(&self.0.counter_names),
+            drop_reason_names: self.0.drop_reason_names.clone(),
+            drops: zeroes(&self.0.drop_reason_names),
         });
         let config = config.to_string();
         let hook = match shared_memory {
@@ -307,11 +317,14 @@ impl ErrorMessage {
     }
 }
 
-/// One instance's counters, read by the host from any thread.
+/// One instance's counters and drops by its own reasons, read by the host from any thread and
+/// written only by the instance's thread.
 #[derive(Debug)]
 pub struct PluginCounters {
     names: Arc<[String]>,
     values: Box<[AtomicU64]>,
+    drop_reason_names: Arc<[String]>,
+    drops: Box<[AtomicU64]>,
 }
 
 impl PluginCounters {
@@ -327,6 +340,14 @@ impl PluginCounters {
     pub fn get(&self, name: &str) -> Option<u64> {
         let index = self.names.iter().position(|n| n == name)?;
         Some(self.values[index].load(Relaxed))
+    }
+    /// Packets dropped for each of the plugin's own reasons, by name, in the plugin's order.
+    pub fn drops(&self) -> Vec<(&str, u64)> {
+        self.drop_reason_names
+            .iter()
+            .map(String::as_str)
+            .zip(self.drops.iter().map(|v| v.load(Relaxed)))
+            .collect()
     }
 }
 
@@ -382,6 +403,31 @@ impl Processor for PluginProcessor {
                 self.library.path().display(),
                 self.error.text()
             );
+        }
+        self.count_plugin_drops(slots);
+    }
+}
+
+impl PluginProcessor {
+    /// Counts the packets the plugin dropped for its own reasons under their names and turns
+    /// their verdicts into `Drop(Plugin)`, which the backend counts like any drop and which the
+    /// next plugin stage does not count again. One compare per packet that is not such a drop.
+    fn count_plugin_drops(&self, slots: &mut [fastlane_core::Slot]) {
+        for slot in slots {
+            let Some(PluginReason(reason)) = slot.raw_verdict().plugin_reason() else {
+                continue;
+            };
+            let Some(count) = self.counters.drops.get(usize::from(reason)) else {
+                panic!(
+                    "plugin {} ({}) dropped a packet for its reason {reason}, but it declares {} \
+                     drop reasons",
+                    self.library.name(),
+                    self.library.path().display(),
+                    self.counters.drops.len()
+                );
+            };
+            count.store(count.load(Relaxed).wrapping_add(1), Relaxed);
+            slot.set_verdict(Verdict::Drop(DropReason::Plugin));
         }
     }
 }

@@ -6,10 +6,15 @@
 //! ```ignore
 //! struct Acl { /* ... */ }
 //!
+//! const DENIED_PORT: fastlane_plugin::PluginReason = fastlane_plugin::PluginReason(0);
+//!
 //! impl fastlane_plugin::Plugin for Acl {
-//!     const COUNTERS: &'static [&'static str] = &["allowed", "denied"];
-//!     fn new(config: &serde_json::Value) -> Result<Self, String> { /* ... */ }
-//!     fn process(&mut self, batch: &mut fastlane_plugin::Batch<'_>) { /* ... */ }
+//!     const COUNTERS: &'static [&'static str] = &["allowed"];
+//!     const DROP_REASONS: &'static [&'static str] = &["denied_port"];
+//!     fn new(config: &str) -> Result<Self, String> { /* parse the JSON text */ }
+//!     fn process(&mut self, batch: &mut fastlane_plugin::Batch<'_>) {
+//!         for mut packet in batch.iter_mut() { packet.drop_for(DENIED_PORT) }
+//!     }
 //! }
 //!
 //! fastlane_plugin::export!(Acl);
@@ -17,13 +22,13 @@
 //!
 //! Nothing of Rust's own ABI crosses between host and plugin: the plugin exports one C symbol,
 //! [`abi::ENTRY_SYMBOL`], returning an [`abi::PluginDescriptor`] of `extern "C"` functions over
-//! `#[repr(C)]` data, checked against [`ABI_VERSION`] when the host loads it. Panics are caught in
-//! the plugin and reported to the host, which fails the data-plane thread with the message.
+//! the `#[repr(C)]` types of `fastlane-abi`, checked against [`ABI_VERSION`] when the host loads
+//! it. A plugin links that crate and this one, nothing of the host's. Panics are caught in the
+//! plugin and reported to the host, which fails the data-plane thread with the message.
 //!
 //! With the `host` feature the crate also holds the loader ([`host::PluginLibrary`],
 //! [`host::PluginFactory`]).
 
-pub mod abi;
 mod batch;
 mod counters;
 #[doc(hidden)]
@@ -33,16 +38,14 @@ pub mod host;
 #[cfg(feature = "shared-memory")]
 pub mod shared_memory;
 
+/// The descriptor and function types of the boundary.
+pub use fastlane_abi::plugin as abi;
+pub use fastlane_abi::{
+    DropReason, Packet, PacketError, PluginReason, PortId, Verdict, ABI_VERSION,
+};
+
 pub use batch::Batch;
 pub use counters::Counters;
-pub use fastlane_core::wire;
-pub use fastlane_core::{DropReason, Packet, PacketError, PortId, Verdict};
-pub use serde_json;
-
-/// The version of the plugin ABI this crate speaks. The host refuses a plugin whose descriptor
-/// carries another version; bump it on any change to the types in [`abi`] or to the layout of
-/// `Slot` and `Verdict`.
-pub const ABI_VERSION: u32 = 1;
 
 /// A packet processor built as a plugin. Each data-plane thread gets its own instance, created
 /// from the stage's `config`, so a plugin keeps per-thread state without locks.
@@ -51,8 +54,13 @@ pub trait Plugin: Send + Sized + 'static {
     /// this list. The host reads them without calling into the plugin.
     const COUNTERS: &'static [&'static str] = &[];
 
-    /// Builds one thread's instance; an `Err` refuses the config and the data plane does not start.
-    fn new(config: &serde_json::Value) -> Result<Self, String>;
+    /// Names of this plugin's own drop reasons; [`Packet::drop_for`] takes a [`PluginReason`]
+    /// indexing this list. The host counts each per thread and reports it by this name.
+    const DROP_REASONS: &'static [&'static str] = &[];
+
+    /// Builds one thread's instance from the stage's `config` as JSON text (`null` when the
+    /// stage has none); an `Err` refuses the config and the data plane does not start.
+    fn new(config: &str) -> Result<Self, String>;
 
     /// Decides verdicts for the packets of `batch` that no earlier stage dropped or gave to the
     /// kernel. A packet whose verdict is left alone keeps the one an earlier stage gave it.

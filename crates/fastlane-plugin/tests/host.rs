@@ -110,13 +110,19 @@ fn arp() -> Vec<u8> {
     f
 }
 
-const DENIED: Verdict = Verdict::Drop(DropReason::Processor);
+/// The ACL drops for reasons of its own, which the host counts by name and then records as a
+/// plugin's drop.
+const DENIED: Verdict = Verdict::Drop(DropReason::Plugin);
 
 #[test]
 fn acl_plugin_drops_listed_ports_leaves_other_packets_alone_and_counts_per_instance() {
     let library = PluginLibrary::load(acl_library(), None).unwrap();
     assert_eq!(library.name(), "acl-plugin");
     assert_eq!(library.counter_names(), ["allowed", "denied"]);
+    assert_eq!(
+        library.drop_reason_names(),
+        ["denied_port", "denied_source"]
+    );
     let config = json!({ "deny_dst_ports": [22, 23], "deny_src_prefixes": ["192.168.0.0/16"] });
     let mut first = library.instantiate(&config).unwrap();
     let mut second = library.instantiate(&config).unwrap();
@@ -143,11 +149,17 @@ fn acl_plugin_drops_listed_ports_leaves_other_packets_alone_and_counts_per_insta
     );
     let counters = first.counters();
     assert_eq!(counters.values(), [("allowed", 3), ("denied", 3)]);
+    assert_eq!(counters.drops(), [("denied_port", 3), ("denied_source", 0)]);
 
     // Another thread's instance counts on its own.
     let mut batch = frames.batch();
     second.process(&mut batch);
     assert_eq!(second.counters().values(), [("allowed", 3), ("denied", 4)]);
+    assert_eq!(
+        second.counters().drops(),
+        [("denied_port", 4), ("denied_source", 0)]
+    );
+    assert_eq!(counters.drops(), [("denied_port", 3), ("denied_source", 0)]);
     assert_eq!(counters.get("denied"), Some(3));
     assert_eq!(verdicts(&batch)[2], DENIED);
     assert_ne!(verdicts(&batch)[2], Transmit);
@@ -164,6 +176,10 @@ fn acl_plugin_drops_by_source_prefix_and_refuses_a_bad_config() {
     let mut batch = frames.batch();
     acl.process(&mut batch);
     assert_eq!(verdicts(&batch), [DENIED, Verdict::Pending]);
+    assert_eq!(
+        acl.counters().drops(),
+        [("denied_port", 0), ("denied_source", 1)]
+    );
 
     let narrower = library.instantiate(&json!({ "deny_src_prefixes": ["10.0.0.2/31"] }));
     let mut narrower = narrower.unwrap();
@@ -220,6 +236,10 @@ fn the_factory_resolves_paths_against_the_config_dir_and_chains_before_macswap()
         .all(|s| s.stage == 0 && s.plugin == "acl-plugin"));
     assert_eq!(stages[0].counters.values(), [("allowed", 0), ("denied", 0)]);
     assert_eq!(stages[1].counters.values(), [("allowed", 1), ("denied", 1)]);
+    assert_eq!(
+        stages[1].counters.drops(),
+        [("denied_port", 1), ("denied_source", 0)]
+    );
 
     // Not a plugin and no fallback: the stage is refused, by path.
     let js: Vec<ProcessorSpec> =
@@ -403,4 +423,96 @@ fn a_plugin_opens_the_shared_memory_the_host_offers_by_name() {
         .instantiate(&json!({ "shared_memory": "ring" }))
         .unwrap_err();
     assert!(err.to_string().ends_with("no region \"ring\""), "{err}");
+}
+
+#[test]
+fn metadata_set_by_one_plugin_stage_is_read_by_the_next_which_drops_for_its_named_reason() {
+    let factory = PluginFactory::new(faulty_library().parent().map(Path::to_path_buf));
+    let pipeline: Vec<ProcessorSpec> = serde_json::from_value(json!([
+        { "type": "plugin", "path": "./libfaulty.so", "config": { "meta_from_first_byte": true } },
+        { "type": "plugin", "path": "./libfaulty.so", "config": { "drop_if_meta": 2 } }
+    ]))
+    .unwrap();
+    let mut pipeline = Pipeline::build(&pipeline, &factory).unwrap();
+    let mut frames = Frames::new(vec![
+        vec![1u8; 20],
+        vec![2u8; 20],
+        vec![3u8; 20],
+        vec![2u8; 9],
+    ]);
+    for round in 1..=2u64 {
+        let mut batch = frames.batch();
+        pipeline.processor.process(&mut batch);
+        let dropped = Verdict::Drop(DropReason::Plugin);
+        assert_eq!(
+            verdicts(&batch),
+            [Verdict::Transmit, dropped, Verdict::Transmit, dropped]
+        );
+        assert_eq!(
+            batch.slots().iter().map(|s| s.meta()).collect::<Vec<_>>(),
+            [1, 2, 3, 2]
+        );
+        let stages = factory.counters();
+        assert_eq!(stages[0].counters.drops(), [("meta_matched", 0)]);
+        assert_eq!(stages[1].counters.drops(), [("meta_matched", 2 * round)]);
+        assert_eq!(stages[1].counters.get("seen"), Some(4 * round));
+    }
+}
+
+#[test]
+fn a_drop_for_a_reason_the_plugin_does_not_declare_fails_its_thread_naming_the_reason() {
+    let library = PluginLibrary::load(faulty_library(), None).unwrap();
+    assert_eq!(library.drop_reason_names(), ["meta_matched"]);
+    let mut faulty = library.instantiate(&json!({ "drop_for": 3 })).unwrap();
+    let mut frames = Frames::new(vec![ipv4_udp(1, 1)]);
+    let mut batch = frames.batch();
+    let panic = std::thread::scope(|s| s.spawn(|| faulty.process(&mut batch)).join().unwrap_err());
+    let message = panic
+        .downcast_ref::<String>()
+        .expect("a formatted panic message");
+    assert!(
+        message.ends_with("dropped a packet for its reason 3, but it declares 1 drop reasons"),
+        "{message}"
+    );
+    let mut declared = library.instantiate(&json!({ "drop_for": 0 })).unwrap();
+    let mut batch = frames.batch();
+    declared.process(&mut batch);
+    assert_eq!(verdicts(&batch), [Verdict::Drop(DropReason::Plugin)]);
+    assert_eq!(declared.counters().drops(), [("meta_matched", 1)]);
+}
+
+#[test]
+fn a_plugin_links_neither_core_nor_serde() {
+    let manifest =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/acl-plugin/Cargo.toml");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = Command::new(cargo)
+        .args([
+            "tree",
+            "--edges",
+            "normal,build",
+            "--prefix",
+            "none",
+            "--manifest-path",
+        ])
+        .arg(&manifest)
+        .output()
+        .expect("cargo runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let tree = String::from_utf8_lossy(&output.stdout);
+    let crates: Vec<&str> = tree
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(crates.contains(&"fastlane-abi"), "{tree}");
+    for banned in ["fastlane-core", "serde", "serde_json"] {
+        assert!(
+            !crates.contains(&banned),
+            "{banned} in the plugin's tree:\n{tree}"
+        );
+    }
 }

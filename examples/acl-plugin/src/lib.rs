@@ -1,7 +1,8 @@
 //! An access-control list as a Fastlane plugin: drops UDP and TCP packets whose destination port,
 //! or whose IPv4 source address's prefix, its config lists, and counts what it allowed and denied.
-//! Other packets (ARP, ICMP, fragments past the first) keep whatever verdict they had, so the ACL
-//! goes before the stage that forwards:
+//! A denied packet is dropped for one of the plugin's own reasons, `denied_port` or
+//! `denied_source`, which the data plane counts by name. Other packets (ARP, ICMP, fragments past
+//! the first) keep whatever verdict they had, so the ACL goes before the stage that forwards:
 //!
 //! ```json
 //! "pipeline": [
@@ -11,7 +12,8 @@
 //! ]
 //! ```
 
-use fastlane_plugin::{serde_json, Batch, DropReason, Plugin, Verdict};
+use fastlane_plugin::{Batch, Plugin, PluginReason};
+use miniserde::json::{self, Number, Object, Value};
 
 const ETHERTYPE_IPV4: u16 = 0x0800;
 const ETHERTYPE_IPV6: u16 = 0x86dd;
@@ -22,6 +24,10 @@ const IPPROTO_UDP: u8 = 17;
 /// Counter indices, in the order of `Acl::COUNTERS`.
 const ALLOWED: usize = 0;
 const DENIED: usize = 1;
+
+/// Drop reasons, in the order of `Acl::DROP_REASONS`.
+const DENIED_PORT: PluginReason = PluginReason(0);
+const DENIED_SOURCE: PluginReason = PluginReason(1);
 
 /// An IPv4 prefix as a value and a mask.
 #[derive(Debug, Clone, Copy)]
@@ -103,24 +109,29 @@ fn flow(frame: &[u8]) -> Option<Flow> {
 }
 
 impl Acl {
-    fn denies(&self, flow: &Flow) -> bool {
-        self.denied_ports[usize::from(flow.dst_port)]
-            || flow
-                .ipv4_source
-                .is_some_and(|src| self.denied_sources.iter().any(|p| p.contains(src)))
+    /// Why the ACL denies `flow`, if it does; a denied port is named before a denied source.
+    fn denies(&self, flow: &Flow) -> Option<PluginReason> {
+        if self.denied_ports[usize::from(flow.dst_port)] {
+            return Some(DENIED_PORT);
+        }
+        flow.ipv4_source
+            .is_some_and(|src| self.denied_sources.iter().any(|p| p.contains(src)))
+            .then_some(DENIED_SOURCE)
     }
 }
 
 impl Plugin for Acl {
     const COUNTERS: &'static [&'static str] = &["allowed", "denied"];
+    const DROP_REASONS: &'static [&'static str] = &["denied_port", "denied_source"];
 
     /// `{ "deny_dst_ports": [u16...], "deny_src_prefixes": ["a.b.c.d/len"...] }`, both optional.
-    fn new(config: &serde_json::Value) -> Result<Self, String> {
-        let config = match config {
-            serde_json::Value::Null => &serde_json::Map::new(),
-            serde_json::Value::Object(map) => map,
-            other => return Err(format!("the config must be an object, not {other}")),
+    fn new(config: &str) -> Result<Self, String> {
+        let config = match json::from_str(config) {
+            Ok(Value::Null) => Object::new(),
+            Ok(Value::Object(map)) => map,
+            _ => return Err(format!("the config must be an object, not {config}")),
         };
+        let config = &config;
         if let Some(key) = config
             .keys()
             .find(|k| *k != "deny_dst_ports" && *k != "deny_src_prefixes")
@@ -129,18 +140,26 @@ impl Plugin for Acl {
         }
         let mut denied_ports = vec![false; 1 << 16].into_boxed_slice();
         for port in list(config, "deny_dst_ports")? {
-            let port = port
-                .as_u64()
-                .and_then(|p| u16::try_from(p).ok())
-                .ok_or_else(|| format!("deny_dst_ports: {port} is not a port number"))?;
+            let port = match port {
+                Value::Number(Number::U64(n)) => u16::try_from(*n).ok(),
+                _ => None,
+            }
+            .ok_or_else(|| {
+                format!(
+                    "deny_dst_ports: {} is not a port number",
+                    json::to_string(port)
+                )
+            })?;
             denied_ports[usize::from(port)] = true;
         }
         let denied_sources = list(config, "deny_src_prefixes")?
             .iter()
-            .map(|p| {
-                p.as_str()
-                    .ok_or_else(|| format!("deny_src_prefixes: {p} is not a string"))
-                    .and_then(Prefix::parse)
+            .map(|p| match p {
+                Value::String(text) => Prefix::parse(text),
+                _ => Err(format!(
+                    "deny_src_prefixes: {} is not a string",
+                    json::to_string(p)
+                )),
             })
             .collect::<Result<_, _>>()?;
         Ok(Acl {
@@ -155,8 +174,8 @@ impl Plugin for Acl {
             let Some(flow) = flow(packet.data()) else {
                 continue;
             };
-            if self.denies(&flow) {
-                packet.set_verdict(Verdict::Drop(DropReason::Processor));
+            if let Some(reason) = self.denies(&flow) {
+                packet.drop_for(reason);
                 denied += 1;
             } else {
                 allowed += 1;
@@ -167,14 +186,14 @@ impl Plugin for Acl {
     }
 }
 
-fn list<'a>(
-    config: &'a serde_json::Map<String, serde_json::Value>,
-    key: &str,
-) -> Result<&'a [serde_json::Value], String> {
+fn list<'a>(config: &'a Object, key: &str) -> Result<&'a [Value], String> {
     match config.get(key) {
         None => Ok(&[]),
-        Some(serde_json::Value::Array(items)) => Ok(items),
-        Some(other) => Err(format!("{key} must be an array, not {other}")),
+        Some(Value::Array(items)) => Ok(items),
+        Some(other) => Err(format!(
+            "{key} must be an array, not {}",
+            json::to_string(other)
+        )),
     }
 }
 

@@ -9,7 +9,8 @@
 //! layout is one table of 4-byte keys (the IPv4 address, network order) and 8-byte values
 //! (byte 0: 1 = forward, 0 = drop).
 
-use fastlane_plugin::{serde_json, Batch, DropReason, Plugin, Verdict};
+use fastlane_plugin::{Batch, DropReason, Plugin, Verdict};
+use miniserde::json::{self, Number, Object, Value};
 use fastlane_shm::{Layout, Region, Table};
 
 const HIT: usize = 0;
@@ -26,27 +27,34 @@ pub struct Rules {
     _region: Region,
 }
 
-fn setting<'a>(config: &'a serde_json::Value, key: &str) -> Option<&'a serde_json::Value> {
-    config.as_object().and_then(|c| c.get(key))
+fn text<'a>(config: &'a Object, key: &str) -> Option<&'a str> {
+    match config.get(key)? {
+        Value::String(text) => Some(text),
+        _ => None,
+    }
 }
 
 impl Plugin for Rules {
     const COUNTERS: &'static [&'static str] = &["hit", "miss", "denied"];
 
-    fn new(config: &serde_json::Value) -> Result<Self, String> {
+    fn new(config: &str) -> Result<Self, String> {
+        let Ok(Value::Object(config)) = json::from_str(config) else {
+            return Err("the config must be an object".into());
+        };
         if let Some(key) = config
-            .as_object()
-            .ok_or("the config must be an object")?
             .keys()
             .find(|k| !matches!(k.as_str(), "region" | "table" | "capacity"))
         {
             return Err(format!("unknown key {key:?}"));
         }
-        let region_name = setting(config, "region")
-            .and_then(|v| v.as_str())
-            .ok_or("region: the shared-memory region's name is required")?;
-        let table_name = setting(config, "table").and_then(|v| v.as_str()).unwrap_or("rules");
-        let capacity = setting(config, "capacity").and_then(|v| v.as_u64()).unwrap_or(65536);
+        let region_name =
+            text(&config, "region").ok_or("region: the shared-memory region's name is required")?;
+        let table_name = text(&config, "table").unwrap_or("rules");
+        let capacity = match config.get("capacity") {
+            None => 65536,
+            Some(Value::Number(Number::U64(n))) => *n,
+            Some(_) => return Err("capacity: a number of records".into()),
+        };
         let layout = Layout::new().table(table_name, KEY_SIZE, VALUE_SIZE, capacity);
         let region = Region::open(region_name, &layout).map_err(|e| format!("region {region_name}: {e}"))?;
         let table = region.table(table_name).map_err(|e| format!("table {table_name}: {e}"))?;
