@@ -63,7 +63,7 @@ function fakeStats(): DataplaneStats {
       { stage: 0, packets: 1000, bytes: 64000 },
       { stage: 2, packets: 995, bytes: 63680 },
     ],
-    plugins: [{ stage: 2, plugin: 'acl', counters: { allowed: 5, denied: 2 } }],
+    plugins: [{ stage: 2, plugin: 'acl', counters: { allowed: 5, denied: 2 }, drops: { denied_port: 2, denied_source: 0 } }],
   };
 }
 
@@ -172,6 +172,8 @@ test('every fastlane metric, with its labels and value, from one stats() read pe
     'fastlane_pipeline_bytes_total{stage="2"}': 63680,
     'fastlane_plugin_events_total{counter="allowed",plugin="acl",stage="2"}': 5,
     'fastlane_plugin_events_total{counter="denied",plugin="acl",stage="2"}': 2,
+    'fastlane_plugin_drops_total{plugin="acl",reason="denied_port",stage="2"}': 2,
+    'fastlane_plugin_drops_total{plugin="acl",reason="denied_source",stage="2"}': 0,
     [`fastlane_batch_size_packets{${q0}}`]: 25,
     [`fastlane_batch_size_packets{${q1}}`]: 0,
     fastlane_up: 1,
@@ -198,6 +200,7 @@ test('each metric has HELP text and the right TYPE; counters end in _total', asy
     'fastlane_pipeline_packets_total',
     'fastlane_pipeline_bytes_total',
     'fastlane_plugin_events_total',
+    'fastlane_plugin_drops_total',
   ];
   t.deepEqual([...type.keys()].sort(), [...counters, ...gauges].sort());
   for (const name of counters) {

@@ -42,7 +42,11 @@ test('new-plugin scaffolds a crate that cargo builds into a library exporting th
   t.regex(manifest, /crate-type = \["cdylib"\]/);
   // Run from this checkout: the dependency is the repository's crate, by path.
   t.true(manifest.includes(`fastlane-plugin = { path = "${path.join(ROOT, 'crates', 'fastlane-plugin')}" }`), manifest);
+  // The ABI crate and a JSON reader for the config, and no serde.
+  t.regex(manifest, /^miniserde = "0\.1"$/m);
+  t.false(/serde_json|fastlane-core/.test(manifest), manifest);
   t.regex(fs.readFileSync(path.join(crate, 'src', 'lib.rs'), 'utf8'), /fastlane_plugin::export!\(EdgeFilter\);/);
+  t.regex(fs.readFileSync(path.join(crate, 'src', 'lib.rs'), 'utf8'), /const DROP_REASONS: &'static \[&'static str\] = &\["too_short"\];/);
   t.regex(fs.readFileSync(path.join(crate, 'README.md'), 'utf8'), /"path": "\.\/target\/release\/libedge_filter\.so"/);
 
   const targetDir = process.env['CARGO_TARGET_DIR'] ?? path.join(ROOT, 'target');
@@ -54,6 +58,15 @@ test('new-plugin scaffolds a crate that cargo builds into a library exporting th
   t.is(build.status, 0, build.stderr);
   const library = path.join(targetDir, 'debug', 'libedge_filter.so');
   t.true(fs.readFileSync(library).includes('fastlane_plugin_entry'), `${library} exports the entry point`);
+  const tree = spawnSync('cargo', ['tree', '--edges', 'normal,build', '--prefix', 'none', '--manifest-path', path.join(crate, 'Cargo.toml')], {
+    encoding: 'utf8',
+  });
+  t.is(tree.status, 0, tree.stderr);
+  const crates = tree.stdout.split('\n').map((line) => line.split(' ')[0]);
+  t.true(crates.includes('fastlane-abi'), tree.stdout);
+  for (const banned of ['serde', 'serde_json', 'fastlane-core']) {
+    t.false(crates.includes(banned), `${banned} in the plugin's tree:\n${tree.stdout}`);
+  }
 });
 
 test('new-plugin refuses a name that is not a crate name and creates nothing', (t) => {
@@ -90,7 +103,7 @@ test('outside the repository the crate depends on fastlane-plugin by version; na
   t.not(crateNameProblem('Self'), undefined);
 });
 
-test.serial('the example ACL plugin runs in a live data plane in front of macswap, with its counters in stats', async (t) => {
+test.serial('the example ACL plugin runs in a live data plane in front of macswap, with its counters and its named drop reasons in stats', async (t) => {
   t.timeout(10 * 60_000);
   const crate = path.join(ROOT, 'examples', 'acl-plugin');
   const targetDir = process.env.CARGO_TARGET_DIR ?? path.join(crate, 'target');
@@ -122,7 +135,11 @@ test.serial('the example ACL plugin runs in a live data plane in front of macswa
   t.is(allowed.length, 5);
   t.is(denied.length, 0);
   const stats = dataplane.stats();
-  t.deepEqual(stats.plugins, [{ stage: 0, plugin: 'acl-plugin', counters: { allowed: 5, denied: 3 } }]);
-  t.is(stats.queues[0]?.dropped.processor, 3);
+  t.deepEqual(stats.plugins, [
+    { stage: 0, plugin: 'acl-plugin', counters: { allowed: 5, denied: 3 }, drops: { denied_port: 3, denied_source: 0 } },
+  ]);
+  // The plugin's own reasons count as the `plugin` drop reason of the queue, not as `processor`.
+  t.is(stats.queues[0]?.dropped.plugin, 3);
+  t.is(stats.queues[0]?.dropped.processor, 0);
   dataplane.stop();
 });

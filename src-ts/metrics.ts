@@ -179,6 +179,21 @@ export function createMetricsRegistry(source: MetricsSource, options: MetricsOpt
     },
   });
 
+  new Counter({
+    name: 'fastlane_plugin_drops_total',
+    help: 'Packets a Rust plugin stage dropped for one of its own drop reasons, summed over threads; they are also in fastlane_dropped_packets_total{reason="plugin"}.',
+    labelNames: ['stage', 'plugin', 'reason'],
+    registers,
+    collect() {
+      this.reset();
+      for (const p of snapshot()?.plugins ?? []) {
+        for (const [reason, n] of byName(p.drops)) {
+          this.inc({ stage: String(p.stage), plugin: p.plugin, reason }, n);
+        }
+      }
+    },
+  });
+
   new Gauge({
     name: 'fastlane_batch_size_packets',
     help: 'Mean packets per receive batch since start, per queue (rx packets / rx batches; 0 before the first batch).',

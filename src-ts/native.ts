@@ -66,6 +66,8 @@ export interface PluginStageStats {
   stage: number;
   plugin: string;
   counters: Record<string, number>;
+  /** Packets dropped for each of the plugin's own drop reasons, by name. */
+  drops: Record<string, number>;
 }
 
 export interface DataplaneStats {

@@ -14,6 +14,8 @@ interface NewPluginArgs {
 const REPO_PLUGIN_CRATE = path.join(__dirname, '..', '..', 'crates', 'fastlane-plugin');
 /** The crates.io requirement used outside the repository. */
 const PLUGIN_CRATE_VERSION = '0.1';
+/** What the scaffold reads its JSON config with: the plugin ABI itself brings no JSON library. */
+const MINISERDE_VERSION = '0.1';
 
 // Rust keywords (2021 and 2024 editions) and the crates every build already has: cargo refuses
 // them as library names, or they would shadow what the plugin imports.
@@ -23,7 +25,7 @@ const RESERVED = new Set([
   'pub', 'ref', 'return', 'self', 'static', 'struct', 'super', 'trait', 'true', 'type', 'unsafe',
   'use', 'where', 'while', 'abstract', 'become', 'box', 'do', 'final', 'macro', 'override', 'priv',
   'typeof', 'unsized', 'virtual', 'yield', 'try', 'std', 'core', 'alloc', 'proc_macro', 'test',
-  'fastlane_plugin', 'serde_json',
+  'fastlane_plugin', 'fastlane_abi', 'miniserde',
 ]);
 
 /** Why `name` cannot be a Rust crate name, or undefined when it can. */
@@ -91,7 +93,10 @@ publish = false
 crate-type = ["cdylib"]
 
 [dependencies]
+# The plugin ABI (it links nothing of the data plane's).
 fastlane-plugin = ${dependency}
+# Reads the stage's config, which the plugin receives as JSON text.
+miniserde = "${MINISERDE_VERSION}"
 
 # Keep panics unwinding: the plugin catches them and reports them to the host. With
 # panic = "abort" a panic in the plugin would end the whole data plane.
@@ -124,12 +129,14 @@ function libRs(name: string): string {
 //! The host creates one instance per data-plane thread from the stage's \`config\` and calls
 //! \`process\` with each batch of packets received on that thread. Nothing here needs locks.
 
-use fastlane_plugin::serde_json::Value;
-use fastlane_plugin::{Batch, DropReason, Plugin, Verdict};
+use fastlane_plugin::{Batch, Plugin, PluginReason};
+use miniserde::json::{self, Number, Value};
 
 /// Counter indices, in the order of \`${type}::COUNTERS\`.
 const SEEN: usize = 0;
-const TOO_SHORT: usize = 1;
+
+/// Drop reasons, in the order of \`${type}::DROP_REASONS\`.
+const TOO_SHORT: PluginReason = PluginReason(0);
 
 /// Drops frames shorter than \`min_len\` bytes and leaves the others' verdicts to later stages.
 pub struct ${type} {
@@ -138,17 +145,24 @@ pub struct ${type} {
 
 impl Plugin for ${type} {
     /// Per-thread counters, by name; the host reads them without calling into the plugin.
-    const COUNTERS: &'static [&'static str] = &["seen", "too_short"];
+    const COUNTERS: &'static [&'static str] = &["seen"];
+    /// This plugin's own drop reasons, by name: the host counts the packets dropped for each
+    /// (\`fastlane_plugin_drops_total{reason="too_short"}\`).
+    const DROP_REASONS: &'static [&'static str] = &["too_short"];
 
-    /// Reads the stage's \`config\`: \`{ "min_len": 60 }\`. An \`Err\` stops the data plane
-    /// from starting, with this message.
-    fn new(config: &Value) -> Result<Self, String> {
-        let min_len = match config.get("min_len") {
-            None => 60,
-            Some(value) => value
-                .as_u64()
-                .ok_or_else(|| format!("min_len must be a number of bytes, not {value}"))?
-                as usize,
+    /// Reads the stage's \`config\` (JSON text): \`{ "min_len": 60 }\`. An \`Err\` stops the
+    /// data plane from starting, with this message.
+    fn new(config: &str) -> Result<Self, String> {
+        let min_len = match json::from_str(config) {
+            Ok(Value::Null) => 60,
+            Ok(Value::Object(config)) => match config.get("min_len") {
+                None => 60,
+                Some(Value::Number(Number::U64(n))) => *n as usize,
+                Some(other) => {
+                    return Err(format!("min_len must be a number of bytes, not {}", json::to_string(other)))
+                }
+            },
+            _ => return Err(format!("the config must be an object, not {config}")),
         };
         Ok(${type} { min_len })
     }
@@ -158,16 +172,14 @@ impl Plugin for ${type} {
     /// is \`Pending\` unless an earlier stage set one. Never panic on what arrives from the wire: a
     /// panic stops this data-plane thread.
     fn process(&mut self, batch: &mut Batch<'_>) {
-        let (mut seen, mut too_short) = (0, 0);
+        let mut seen = 0;
         for mut packet in batch.iter_mut() {
             seen += 1;
             if packet.len() < self.min_len {
-                packet.set_verdict(Verdict::Drop(DropReason::Malformed));
-                too_short += 1;
+                packet.drop_for(TOO_SHORT);
             }
         }
         batch.counters().add(SEEN, seen);
-        batch.counters().add(TOO_SHORT, too_short);
     }
 }
 
@@ -204,8 +216,13 @@ and hands \`config\` to \`${typeName(name)}::new\` on every data-plane thread:
 ]
 \`\`\`
 
-Packets the plugin leaves \`Pending\` go on to the next stage. Its counters (\`seen\`,
-\`too_short\`) are kept per thread and read by the data plane.
+Packets the plugin leaves \`Pending\` go on to the next stage. Its counter \`seen\` and the
+packets it dropped for its own reason \`too_short\` are kept per thread and read by the data
+plane (\`stats().plugins\`, \`fastlane_plugin_events_total\`, \`fastlane_plugin_drops_total\`).
+
+The crate depends on \`fastlane-plugin\` alone for the ABI (its \`repr(C)\` types live in
+\`fastlane-abi\`), not on the data plane; the config arrives as JSON text, read here with
+\`miniserde\`.
 `;
 }
 

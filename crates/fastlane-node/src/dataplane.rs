@@ -33,6 +33,8 @@ pub struct PluginStageStats {
     pub plugin: String,
     /// The counters the plugin declares, summed over threads.
     pub counters: HashMap<String, f64>,
+    /// Packets the plugin dropped for each of its own drop reasons, by name, summed over threads.
+    pub drops: HashMap<String, f64>,
 }
 
 #[napi(object)]
@@ -176,7 +178,8 @@ impl NativeDataplane {
         Ok(buffers)
     }
 
-    /// Plugin counters by stage, summed over the threads' instances.
+    /// Plugin counters and drops by the plugin's reasons, by stage, summed over the threads'
+    /// instances.
     fn plugin_stats(&self) -> Vec<PluginStageStats> {
         let mut stages: BTreeMap<usize, PluginStageStats> = BTreeMap::new();
         for instance in self.plugins.counters() {
@@ -186,9 +189,13 @@ impl NativeDataplane {
                     stage: instance.stage as u32,
                     plugin: instance.plugin.clone(),
                     counters: HashMap::new(),
+                    drops: HashMap::new(),
                 });
             for (name, value) in instance.counters.values() {
                 *entry.counters.entry(name.to_string()).or_default() += value as f64;
+            }
+            for (reason, value) in instance.counters.drops() {
+                *entry.drops.entry(reason.to_string()).or_default() += value as f64;
             }
         }
         stages.into_values().collect()
