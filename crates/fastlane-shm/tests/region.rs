@@ -2,7 +2,6 @@
 //! SIGKILL mid-stream.
 
 use std::os::unix::net::UnixStream;
-use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -329,45 +328,91 @@ fn readers_never_see_a_torn_value_while_a_thread_writes() {
     assert!(writes.load(Ordering::Relaxed) > 10_000);
 }
 
-/// Set in a child process: the region it writes to.
-const CHILD_ENV: &str = "FASTLANE_SHM_TEST_WRITER";
 const KILL_KEYS: u32 = 256;
 const KILL_VALUE: usize = 1024;
 
-/// Does nothing in a normal run; in the child spawned below, rewrites every record forever.
-#[test]
-fn writer_child() {
-    let Ok(name) = std::env::var(CHILD_ENV) else {
-        return;
-    };
-    let region = Region::open(&name, &rules_layout(KILL_VALUE, u64::from(KILL_KEYS))).unwrap();
-    let mut table = region.table("rules").unwrap();
-    let start = std::process::id();
-    for counter in start.. {
-        for k in 0..KILL_KEYS {
-            table
-                .insert(
-                    &u64::from(k).to_le_bytes(),
-                    &pattern(k, counter, KILL_VALUE),
-                )
-                .unwrap();
+/// The writer process: opens region `name` as another process would and rewrites every record
+/// forever, until it is killed. Returning (or panicking) means it failed: it exits with 1.
+fn write_forever(name: &str) -> ! {
+    let _ = std::panic::catch_unwind(|| {
+        let region = Region::open(name, &rules_layout(KILL_VALUE, u64::from(KILL_KEYS))).unwrap();
+        let mut table = region.table("rules").unwrap();
+        let start = std::process::id();
+        for counter in start.. {
+            for k in 0..KILL_KEYS {
+                table
+                    .insert(
+                        &u64::from(k).to_le_bytes(),
+                        &pattern(k, counter, KILL_VALUE),
+                    )
+                    .unwrap();
+            }
         }
+    });
+    // SAFETY: ends this forked child at once, without running the test harness's exit path.
+    unsafe { libc::_exit(1) }
+}
+
+/// A child process running [`write_forever`], forked from this test so that it needs nothing
+/// from outside (no re-run of the test binary, no environment). Killed and reaped on drop.
+struct WriterChild {
+    pid: libc::pid_t,
+    reaped: bool,
+}
+
+impl WriterChild {
+    fn spawn(name: &str) -> WriterChild {
+        // SAFETY: the child runs only `write_forever`, which ends in `_exit`; glibc's fork keeps
+        // malloc usable in the child of a threaded process, and the child touches no lock that
+        // another of this process's threads could hold (the region is its own mapping).
+        match unsafe { libc::fork() } {
+            -1 => panic!("fork: {}", std::io::Error::last_os_error()),
+            0 => write_forever(name),
+            pid => WriterChild { pid, reaped: false },
+        }
+    }
+
+    fn id(&self) -> u32 {
+        self.pid as u32
+    }
+
+    fn kill(&self) {
+        // SAFETY: plain syscall on our own, not yet reaped, child.
+        let rc = unsafe { libc::kill(self.pid, libc::SIGKILL) };
+        assert_eq!(rc, 0, "kill: {}", std::io::Error::last_os_error());
+    }
+
+    /// Reaps the child and checks that SIGKILL ended it, i.e. that it was still writing and had
+    /// not failed on its own.
+    fn wait_killed(&mut self) {
+        let mut status = 0;
+        // SAFETY: waits for our own child; `status` is a valid place for its status.
+        let rc = unsafe { libc::waitpid(self.pid, &mut status, 0) };
+        assert_eq!(rc, self.pid, "waitpid: {}", std::io::Error::last_os_error());
+        self.reaped = true;
+        assert!(
+            libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGKILL,
+            "the writer ended on its own (wait status {status:#x}), not by SIGKILL"
+        );
     }
 }
 
-fn spawn_writer(name: &str) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "writer_child", "--test-threads=1"])
-        .env(CHILD_ENV, name)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap()
+impl Drop for WriterChild {
+    fn drop(&mut self) {
+        if !self.reaped {
+            // SAFETY: our own child; a failing test must not leave it writing.
+            unsafe {
+                libc::kill(self.pid, libc::SIGKILL);
+                libc::waitpid(self.pid, std::ptr::null_mut(), 0);
+            }
+        }
+    }
 }
 
 const ROUNDS: u64 = 12;
 
 /// Waits until `child` no longer runs (it is then a zombie until reaped).
-fn child_gone(child: &Child) {
+fn child_gone(child: &WriterChild) {
     let stat = format!("/proc/{}/stat", child.id());
     let started = Instant::now();
     while std::fs::read_to_string(&stat).is_ok_and(|s| !s.contains(") Z")) {
@@ -396,7 +441,7 @@ fn a_writer_killed_mid_update_leaves_no_torn_record_and_a_new_writer_repairs() {
     let mut value = vec![0u8; KILL_VALUE];
     let mut cut_short = 0;
     for round in 0..ROUNDS {
-        let mut child = spawn_writer(&name.0);
+        let mut child = WriterChild::spawn(&name.0);
         // Let it take the lock and write for a while, then kill it at an arbitrary point.
         let started = Instant::now();
         while table.insert(&[0; 8], &pattern(0, 0, KILL_VALUE)).is_ok() {
@@ -408,7 +453,7 @@ fn a_writer_killed_mid_update_leaves_no_torn_record_and_a_new_writer_repairs() {
             std::thread::sleep(Duration::from_millis(1));
         }
         std::thread::sleep(Duration::from_millis(50 + 17 * round));
-        child.kill().unwrap();
+        child.kill();
         child_gone(&child);
         cut_short += usize::from(table.write_in_progress());
         // Take over before reaping: a zombie counts as dead.
@@ -422,7 +467,7 @@ fn a_writer_killed_mid_update_leaves_no_torn_record_and_a_new_writer_repairs() {
                 Err(e) => panic!("round {round}: {e}"),
             }
         }
-        child.wait().unwrap();
+        child.wait_killed();
         // Repaired: every record is present and whole, none left locked.
         for k in 0..KILL_KEYS {
             assert!(
