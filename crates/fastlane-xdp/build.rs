@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 const SOURCE: &str = "src/fastlane.bpf.c";
+/// Included by SOURCE: the filter's layout, shared with the layout test.
+const FILTER_HEADER: &str = "src/fl_filter.h";
 
 /// Debian's multiarch directory for the target, where `asm/types.h` (included by linux/bpf.h)
 /// lives.
@@ -21,6 +23,7 @@ fn multiarch(target: &str) -> String {
 
 fn main() {
     println!("cargo:rerun-if-changed={SOURCE}");
+    println!("cargo:rerun-if-changed={FILTER_HEADER}");
     println!("cargo:rerun-if-env-changed=CLANG");
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let target = env::var("TARGET").expect("cargo sets TARGET");

@@ -14,6 +14,8 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
+#include "fl_filter.h"
+
 #define ETH_HLEN 14
 #define IPV4_HLEN 20
 #define IPV6_HLEN 40
@@ -50,13 +52,6 @@ enum fl_counter {
 	FL_COUNTERS = FL_COUNT_PASSED + FL_SLOW_REASONS,
 };
 
-// Byte for byte `FilterTables` of fastlane-core: one bit per port, EtherType and IP protocol.
-struct fl_filter {
-	__u64 udp_ports[1024];
-	__u64 tcp_ports[1024];
-	__u64 ether_types[1024];
-	__u64 ip_protocols[4];
-};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
