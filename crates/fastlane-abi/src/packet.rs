@@ -27,7 +27,10 @@ impl fmt::Display for PacketError {
                 "append of {wanted} bytes exceeds the tailroom of {available} bytes"
             ),
             PacketError::TooShort { wanted, len } => {
-                write!(f, "cannot remove {wanted} bytes from a packet of {len} bytes")
+                write!(
+                    f,
+                    "cannot remove {wanted} bytes from a packet of {len} bytes"
+                )
             }
         }
     }
@@ -324,6 +327,9 @@ mod tests {
             "prepend of 13 bytes exceeds the headroom of 12 bytes"
         );
         let e = PacketError::TooShort { wanted: 9, len: 2 };
-        assert_eq!(e.to_string(), "cannot remove 9 bytes from a packet of 2 bytes");
+        assert_eq!(
+            e.to_string(),
+            "cannot remove 9 bytes from a packet of 2 bytes"
+        );
     }
 }

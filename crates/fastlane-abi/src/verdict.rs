@@ -36,10 +36,14 @@ impl Verdict {
         match self {
             Verdict::Pending => RawVerdict::PENDING,
             Verdict::Transmit => RawVerdict::TRANSMIT,
-            Verdict::TransmitOn(port) => RawVerdict::with_argument(RawVerdict::KIND_TRANSMIT_ON, port),
+            Verdict::TransmitOn(port) => {
+                RawVerdict::with_argument(RawVerdict::KIND_TRANSMIT_ON, port)
+            }
             Verdict::Kernel => RawVerdict::KERNEL,
             Verdict::Taken => RawVerdict::TAKEN,
-            Verdict::Drop(reason) => RawVerdict::with_argument(RawVerdict::KIND_DROP, reason.code()),
+            Verdict::Drop(reason) => {
+                RawVerdict::with_argument(RawVerdict::KIND_DROP, reason.code())
+            }
         }
     }
 }

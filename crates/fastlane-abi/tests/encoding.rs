@@ -52,9 +52,16 @@ fn every_verdict_kind_keeps_its_encoding_and_round_trips() {
     for (verdict, raw) in fixed {
         assert_eq!(verdict.to_raw(), RawVerdict(raw), "{verdict:?}");
         assert_eq!(RawVerdict(raw).verdict(), verdict);
-        assert_eq!(RawVerdict(raw).is_final(), verdict.is_final(), "{verdict:?}");
+        assert_eq!(
+            RawVerdict(raw).is_final(),
+            verdict.is_final(),
+            "{verdict:?}"
+        );
     }
-    assert_eq!(RawVerdict::plugin_drop(PluginReason(3)), RawVerdict(0x0003_0006));
+    assert_eq!(
+        RawVerdict::plugin_drop(PluginReason(3)),
+        RawVerdict(0x0003_0006)
+    );
 }
 
 #[test]
@@ -63,7 +70,10 @@ fn a_plugin_reason_is_final_and_reads_as_a_plugin_drop() {
     assert!(raw.is_final());
     assert_eq!(raw.plugin_reason(), Some(PluginReason(7)));
     assert_eq!(raw.verdict(), Verdict::Drop(DropReason::Plugin));
-    assert_eq!(Verdict::Drop(DropReason::Plugin).to_raw().plugin_reason(), None);
+    assert_eq!(
+        Verdict::Drop(DropReason::Plugin).to_raw().plugin_reason(),
+        None
+    );
     assert_eq!(RawVerdict::TRANSMIT.plugin_reason(), None);
 }
 

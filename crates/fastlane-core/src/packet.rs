@@ -42,7 +42,7 @@ mod tests {
         let slots = received.begin_fill(0, 0);
         for (slot, frame) in slots.iter_mut().zip(frames.iter_mut()) {
             slot.set_meta(0x5555); // left over from the buffer's last packet
-            // SAFETY: the frames outlive the batches and nothing else touches them.
+                                   // SAFETY: the frames outlive the batches and nothing else touches them.
             unsafe { slot.set(frame.as_mut_ptr(), 16, 0, 16, 0) };
         }
         received.set_len(3);
