@@ -103,11 +103,21 @@ impl DropReason {
     /// The reason with `code`, if this build knows it.
     #[inline(always)]
     pub const fn from_code(code: u16) -> Option<DropReason> {
-        if (code as usize) < Self::COUNT {
-            Some(Self::ALL[code as usize])
-        } else {
-            None
-        }
+        // A match rather than an index into ALL: the compiler reduces it to one compare.
+        Some(match code {
+            0 => DropReason::Processor,
+            1 => DropReason::NoVerdict,
+            2 => DropReason::Malformed,
+            3 => DropReason::TxRingFull,
+            4 => DropReason::NoSuchPort,
+            5 => DropReason::NoSlowPath,
+            6 => DropReason::NoBuffer,
+            7 => DropReason::SlowPathFull,
+            8 => DropReason::WorkerBusy,
+            9 => DropReason::JsBacklog,
+            10 => DropReason::Plugin,
+            _ => return None,
+        })
     }
 
     /// The `reason` label of `fastlane_dropped_packets_total`.
