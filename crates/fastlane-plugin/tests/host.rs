@@ -279,6 +279,36 @@ fn a_plugin_of_another_abi_version_is_refused_naming_both_versions_and_the_path(
 }
 
 #[test]
+fn a_plugin_built_against_the_older_abi_is_refused_naming_both_versions_and_the_path() {
+    let path = build(
+        "tests/fixtures/foreign-abi",
+        "foreign_abi",
+        &["entry", "v1"],
+        "libolder.so",
+    );
+    let err = PluginLibrary::load(&path, None).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PluginError::AbiMismatch {
+                found: 1,
+                expected: 2,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.starts_with(&format!(
+            "{} was built for plugin ABI version 1, but this host speaks version 2",
+            path.display()
+        )),
+        "{message}"
+    );
+}
+
+#[test]
 fn a_library_without_the_entry_point_is_not_a_plugin() {
     let path = build(
         "tests/fixtures/foreign-abi",
