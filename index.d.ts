@@ -191,6 +191,8 @@ export interface PluginStageStats {
   plugin: string
   /** The counters the plugin declares, summed over threads. */
   counters: Record<string, number>
+  /** Packets the plugin dropped for each of its own drop reasons, by name, summed over threads. */
+  drops: Record<string, number>
 }
 
 export interface PortStats {

@@ -248,9 +248,9 @@ impl<'a> Packet<'a> {
     pub fn set_verdict(&mut self, verdict: Verdict) {
         self.slot.set_verdict(verdict);
     }
-    /// Drops the packet for one of the reasons a plugin declares (its index in the plugin's
-    /// `DROP_REASONS`); the host counts it under that name. Outside a plugin it counts only as
-    /// [`DropReason::Plugin`](crate::DropReason::Plugin).
+    /// For plugins: drops the packet for one of the plugin's own reasons (an index into its
+    /// `DROP_REASONS`), which the host counts under that name. A built-in processor has no reason
+    /// names; it drops with [`Packet::set_verdict`].
     #[inline(always)]
     pub fn drop_for(&mut self, reason: PluginReason) {
         self.slot.verdict = RawVerdict::plugin_drop(reason);
