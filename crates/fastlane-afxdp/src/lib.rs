@@ -11,12 +11,15 @@
 //! (through an XSKMAP filled with [`XskSocketInfo::fd`]) is another crate's business.
 
 mod error;
+mod export;
 mod ring;
 mod socket;
 mod stats;
-mod sys;
 mod thread;
+mod umem;
 
 pub use error::AfXdpError;
+pub use export::{adopt_thread, export_thread, AfXdpExport, XskExport, XskLayout};
+pub use fastlane_sys::xsk::RingSizes;
 pub use stats::{XdpStatistics, XskStatsReader};
 pub use thread::{open_thread, AfXdpThread, FrameCensus, XskQueue, XskSocketInfo};

@@ -10,7 +10,6 @@ use fastlane_core::{
 };
 use fastlane_tap::{TapQueue, MAX_READ_BURST};
 
-
 /// What a data-plane thread needs, prepared on the setup thread.
 pub(crate) struct Worker {
     pub core: u16,

@@ -56,7 +56,6 @@ impl Mapping {
     }
 }
 
-
 /// Copies `words` into `out` (the tail of the last word is cut), with relaxed atomic loads.
 #[inline]
 pub(crate) fn load_bytes(words: &[AtomicU64], out: &mut [u8]) {

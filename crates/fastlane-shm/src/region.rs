@@ -11,8 +11,8 @@ use crate::channel::Channel;
 use crate::error::ShmError;
 use crate::layout::{self, Layout, ObjectKind, ObjectSpec};
 use crate::mem::Mapping;
-use fastlane_sys::{memfd, unix, SysError};
 use crate::table::Table;
+use fastlane_sys::{memfd, unix, SysError};
 
 const SHM_DIR: &str = "/dev/shm";
 /// How long `open` waits for a creator that has made the file but not yet written the header.

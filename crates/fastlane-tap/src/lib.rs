@@ -243,7 +243,8 @@ impl Tap {
         }
         netdev::set_up(control.as_fd(), device)
             .map_err(os_error("ioctl SIOCSIFFLAGS IFF_UP".into()))?;
-        let mtu = netdev::mtu(control.as_fd(), device).map_err(os_error("ioctl SIOCGIFMTU".into()))?;
+        let mtu =
+            netdev::mtu(control.as_fd(), device).map_err(os_error("ioctl SIOCGIFMTU".into()))?;
         Ok(Tap {
             name: device.to_string(),
             queues,
@@ -390,8 +391,8 @@ impl TapQueue {
                 source: source.into(),
             }
         };
-        let device = tun::tap_queue_device(fd.as_fd())
-            .map_err(os_error("(adopted)", "ioctl TUNGETIFF"))?;
+        let device =
+            tun::tap_queue_device(fd.as_fd()).map_err(os_error("(adopted)", "ioctl TUNGETIFF"))?;
         tun::set_nonblocking(fd.as_fd()).map_err(os_error(&device, "fcntl O_NONBLOCK"))?;
         Ok(TapQueue::with_fd(fd, mtu as usize + FRAME_OVERHEAD))
     }

@@ -92,7 +92,8 @@ pub fn measure(
     }
     let rtts = fastlane_core::netns::run_in(netns, || {
         let sys_err = |call| move |e| TestbedError::sys(call, interface, e);
-        let ifindex = fastlane_sys::netdev::if_index(interface).map_err(sys_err("if_nametoindex"))?;
+        let ifindex =
+            fastlane_sys::netdev::if_index(interface).map_err(sys_err("if_nametoindex"))?;
         let socket = FrameSocket::bind(ifindex).map_err(sys_err("AF_PACKET socket"))?;
         socket
             .force_receive_buffer(SOCKET_BUFFER)

@@ -32,5 +32,5 @@ pub fn interface_mac(netns: Option<&str>, interface: &str) -> Result<[u8; 6], Te
         let control = fastlane_sys::netdev::control_socket()?;
         fastlane_sys::netdev::hw_address(std::os::fd::AsFd::as_fd(&control), interface)
     })?
-        .map_err(|source| TestbedError::sys("SIOCGIFHWADDR", interface, source))
+    .map_err(|source| TestbedError::sys("SIOCGIFHWADDR", interface, source))
 }

@@ -222,11 +222,10 @@ impl XdpPort {
         mode: AttachMode,
         filter: &FilterTables,
     ) -> Result<XdpPort, XdpError> {
-        let ifindex =
-            netdev::if_index(interface).map_err(|e| XdpError::NoSuchInterface {
-                interface: interface.to_string(),
-                errno: e.into(),
-            })?;
+        let ifindex = netdev::if_index(interface).map_err(|e| XdpError::NoSuchInterface {
+            interface: interface.to_string(),
+            errno: e.into(),
+        })?;
         let mut ebpf = EbpfLoader::new()
             .btf(None)
             .load(program_object())

@@ -306,11 +306,10 @@ impl Drop for TcSuppressor {
 
 /// How many TCX ingress programs `interface` (in the calling thread's network namespace) has.
 pub fn tcx_ingress_programs(interface: &str) -> Result<u32, SkbProgramError> {
-    let ifindex =
-        netdev::if_index(interface).map_err(|e| SkbProgramError::NoSuchInterface {
-            interface: interface.to_string(),
-            errno: e.into(),
-        })?;
+    let ifindex = netdev::if_index(interface).map_err(|e| SkbProgramError::NoSuchInterface {
+        interface: interface.to_string(),
+        errno: e.into(),
+    })?;
     bpf::tcx_query(ifindex, bpf::BPF_TCX_INGRESS).map_err(|e| {
         SkbProgramError::kernel(interface, "BPF_PROG_QUERY of TCX ingress programs", &e)
     })
