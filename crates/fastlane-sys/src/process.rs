@@ -36,3 +36,73 @@ mod tests {
         assert!(!process_alive(pid));
     }
 }
+
+/// The capability sets of the calling process, from /proc/self/status (hex bit masks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CapabilitySets {
+    pub effective: u64,
+    pub permitted: u64,
+    pub bounding: u64,
+    pub ambient: u64,
+}
+
+/// Reads the calling process's capability sets.
+pub fn capability_sets() -> std::io::Result<CapabilitySets> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let field = |name: &str| -> std::io::Result<u64> {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|value| u64::from_str_radix(value.trim(), 16).ok())
+            .ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("/proc/self/status has no {name} line"),
+                )
+            })
+    };
+    Ok(CapabilitySets {
+        effective: field("CapEff:")?,
+        permitted: field("CapPrm:")?,
+        bounding: field("CapBnd:")?,
+        ambient: field("CapAmb:")?,
+    })
+}
+
+/// Makes the calling process what an unprivileged pod is: `no_new_privs`, an empty capability
+/// bounding set, RLIMIT_MEMLOCK 0, no supplementary groups, and `uid`/`gid` (setting a non-zero
+/// uid clears the permitted and effective sets). Process-wide: call it while single-threaded,
+/// as root, in a process that is about to do only unprivileged work.
+pub fn become_unprivileged(uid: u32, gid: u32) -> crate::SysResult<()> {
+    use crate::error::check;
+    // SAFETY: prctl with integer arguments only.
+    check("prctl(PR_SET_NO_NEW_PRIVS)", unsafe {
+        libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    })?;
+    for cap in 0..64 {
+        // SAFETY: prctl with integer arguments only; EINVAL past the last capability ends it.
+        let rc = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) };
+        if rc < 0 {
+            let error = crate::SysError::last("prctl(PR_CAPBSET_DROP)");
+            if error.is(libc::EINVAL) {
+                break;
+            }
+            return Err(error);
+        }
+    }
+    rustix::process::setrlimit(
+        rustix::process::Resource::Memlock,
+        rustix::process::Rlimit {
+            current: Some(0),
+            maximum: Some(0),
+        },
+    )
+    .map_err(crate::SysError::from_rustix("setrlimit(RLIMIT_MEMLOCK)"))?;
+    // SAFETY: an empty group list.
+    check("setgroups", unsafe { libc::setgroups(0, std::ptr::null()) })?;
+    // SAFETY: plain integer arguments; libc's wrappers apply the change to every thread.
+    check("setresgid", unsafe { libc::setresgid(gid, gid, gid) })?;
+    // SAFETY: as above.
+    check("setresuid", unsafe { libc::setresuid(uid, uid, uid) })?;
+    Ok(())
+}
