@@ -6,7 +6,7 @@
 //! One module per concern: [`bpf`] (the one bpf(2) entry point), [`xsk`] (AF_XDP sockets),
 //! [`tpacket`] (AF_PACKET and TPACKET_V3), [`mmap`], [`memfd`], [`unix`] (socket pairs and
 //! SCM_RIGHTS), [`netdev`] (interface look-ups and ioctls), [`tun`], [`netlink`], [`cpu`],
-//! [`ns`], [`process`], [`sockopt`] (options rustix does not name).
+//! [`ns`], [`poll`], [`process`], [`sockopt`] (options rustix does not name).
 
 pub mod bpf;
 pub mod cpu;
@@ -16,6 +16,7 @@ pub mod mmap;
 pub mod netdev;
 pub mod netlink;
 pub mod ns;
+pub mod poll;
 pub mod process;
 pub mod sockopt;
 pub mod tpacket;
