@@ -25,6 +25,8 @@ use fastlane_sys::{bpf, process, unix, xsk};
 const CHILD_ENV: &str = "FASTLANE_ADOPT_FD";
 const NOBODY: u32 = 65534;
 const FRAMES: u32 = 64;
+/// Two ports on one thread: the second socket shares the first one's UMEM.
+const PORTS: usize = 2;
 
 fn main() {
     match std::env::var(CHILD_ENV) {
@@ -36,8 +38,9 @@ fn main() {
     }
 }
 
-/// The layout and queue as plain words, sent beside the descriptors.
-fn encode(layout: &XskLayout, queue: &XskQueue) -> Vec<u8> {
+/// The layout and queues as plain data, sent beside the descriptors: nine layout words, then
+/// per queue its port, queue number and interface name (length-prefixed).
+fn encode(layout: &XskLayout, queues: &[XskQueue]) -> Vec<u8> {
     let words = [
         layout.umem_frames,
         layout.frame_size,
@@ -48,15 +51,18 @@ fn encode(layout: &XskLayout, queue: &XskQueue) -> Vec<u8> {
         layout.rings.completion,
         u32::from(layout.need_wakeup),
         u32::from(layout.busy_poll),
-        u32::from(queue.port),
-        u32::from(queue.queue),
     ];
     let mut bytes: Vec<u8> = words.iter().flat_map(|w| w.to_ne_bytes()).collect();
-    bytes.extend_from_slice(queue.interface.as_bytes());
+    for q in queues {
+        bytes.extend_from_slice(&q.port.to_ne_bytes());
+        bytes.extend_from_slice(&q.queue.to_ne_bytes());
+        bytes.push(q.interface.len() as u8);
+        bytes.extend_from_slice(q.interface.as_bytes());
+    }
     bytes
 }
 
-fn decode(bytes: &[u8]) -> (XskLayout, XskQueue) {
+fn decode(bytes: &[u8]) -> (XskLayout, Vec<XskQueue>) {
     let word = |i: usize| u32::from_ne_bytes(bytes[i * 4..i * 4 + 4].try_into().unwrap());
     let layout = XskLayout {
         umem_frames: word(0),
@@ -71,12 +77,18 @@ fn decode(bytes: &[u8]) -> (XskLayout, XskQueue) {
         need_wakeup: word(7) != 0,
         busy_poll: word(8) != 0,
     };
-    let queue = XskQueue {
-        port: word(9) as u16,
-        queue: word(10) as u16,
-        interface: String::from_utf8(bytes[44..].to_vec()).unwrap(),
-    };
-    (layout, queue)
+    let mut queues = Vec::new();
+    let mut rest = &bytes[36..];
+    while !rest.is_empty() {
+        let len = rest[4] as usize;
+        queues.push(XskQueue {
+            port: u16::from_ne_bytes([rest[0], rest[1]]),
+            queue: u16::from_ne_bytes([rest[2], rest[3]]),
+            interface: String::from_utf8(rest[5..5 + len].to_vec()).unwrap(),
+        });
+        rest = &rest[5 + len..];
+    }
+    (layout, queues)
 }
 
 /// Waits up to `timeout` for a message on `socket`.
@@ -96,7 +108,7 @@ fn recv_message(socket: BorrowedFd<'_>, timeout: Duration) -> (Vec<u8>, Vec<Owne
 }
 
 fn parent() {
-    let bed = Bed::new('u', 1);
+    let bed = Bed::new('u', PORTS);
     let cfg = AfXdpConfig {
         bind_mode: BindMode::Copy,
         rx_ring_size: 128,
@@ -107,21 +119,28 @@ fn parent() {
         frame_size: 2048,
         ..AfXdpConfig::default()
     };
-    let queue = XskQueue {
-        port: 0,
-        interface: bed.pairs[0].fwd.clone(),
-        queue: 0,
-    };
-    let export = run_in(Some(&bed.fwd.0), || {
-        export_thread(&cfg, std::slice::from_ref(&queue), 32)
-    })
-    .expect("enter forwarder namespace")
-    .expect("export AF_XDP thread");
-    let map = bed.pairs[0].redirect.map("xsks").expect("xsks map");
-    let aya::maps::Map::XskMap(map) = map else {
-        panic!("xsks is not an XSKMAP")
-    };
-    let map_fd = map.fd().as_fd().try_clone_to_owned().expect("dup XSKMAP");
+    // Port n is queue 0 of pair n; the second socket shares the first one's UMEM.
+    let queues: Vec<XskQueue> = (0..PORTS)
+        .map(|n| XskQueue {
+            port: n as u16,
+            interface: bed.pairs[n].fwd.clone(),
+            queue: 0,
+        })
+        .collect();
+    let export = run_in(Some(&bed.fwd.0), || export_thread(&cfg, &queues, 32))
+        .expect("enter forwarder namespace")
+        .expect("export AF_XDP thread");
+    let map_fds: Vec<OwnedFd> = bed
+        .pairs
+        .iter()
+        .map(|pair| {
+            let map = pair.redirect.map("xsks").expect("xsks map");
+            let aya::maps::Map::XskMap(map) = map else {
+                panic!("xsks is not an XSKMAP")
+            };
+            map.fd().as_fd().try_clone_to_owned().expect("dup XSKMAP")
+        })
+        .collect();
 
     let (ours, theirs) = unix::seqpacket_pair().expect("socket pair");
     // The child inherits its end across exec.
@@ -135,12 +154,12 @@ fn parent() {
     drop(theirs);
 
     let mut fds = export.fds();
-    fds.push(map_fd.as_fd());
-    unix::send_fds(&ours, &encode(&export.layout, &queue), &fds).expect("send descriptors");
-    // The child holds the only copies now: this process keeps no socket, UMEM or map of it.
+    fds.extend(map_fds.iter().map(AsFd::as_fd));
+    unix::send_fds(&ours, &encode(&export.layout, &queues), &fds).expect("send descriptors");
+    // The child holds the only copies now: this process keeps no socket, UMEM or map of them.
     drop(fds);
     drop(export);
-    drop(map_fd);
+    drop(map_fds);
 
     let (ready, _) = recv_message(ours.as_fd(), Duration::from_secs(10));
     assert_eq!(
@@ -150,24 +169,29 @@ fn parent() {
         String::from_utf8_lossy(&ready)
     );
 
-    let pair = &bed.pairs[0];
-    let generator = bed.generator(0);
-    for seq in 0..FRAMES {
-        let frame = test_frame(&pair.fwd_mac, &pair.gen_mac, seq, 64 + seq as usize * 16);
-        generator.send(&frame);
-        let back = generator
-            .recv_matching(Duration::from_secs(2), |f| test_seq(f) == Some(seq))
-            .unwrap_or_else(|| panic!("frame {seq} did not come back"));
-        let mut expected = frame.clone();
-        expected[..6].copy_from_slice(&pair.gen_mac);
-        expected[6..12].copy_from_slice(&pair.fwd_mac);
-        assert_eq!(back, expected, "frame {seq} came back altered");
+    for (n, pair) in bed.pairs.iter().enumerate() {
+        let generator = bed.generator(n);
+        for seq in 0..FRAMES {
+            let frame = test_frame(&pair.fwd_mac, &pair.gen_mac, seq, 64 + seq as usize * 16);
+            generator.send(&frame);
+            let back = generator
+                .recv_matching(Duration::from_secs(2), |f| test_seq(f) == Some(seq))
+                .unwrap_or_else(|| panic!("frame {seq} did not come back on port {n}"));
+            let mut expected = frame.clone();
+            expected[..6].copy_from_slice(&pair.gen_mac);
+            expected[6..12].copy_from_slice(&pair.fwd_mac);
+            assert_eq!(back, expected, "frame {seq} came back altered on port {n}");
+        }
     }
 
     unix::send_fds(&ours, b"stop", &[]).expect("stop the child");
     let (report, _) = recv_message(ours.as_fd(), Duration::from_secs(10));
     let report = String::from_utf8(report).unwrap();
-    assert_eq!(report, format!("forwarded {FRAMES}"), "child's report");
+    assert_eq!(
+        report,
+        format!("forwarded {}", FRAMES as usize * PORTS),
+        "child's report"
+    );
     let status = child.wait().expect("wait for the child");
     assert!(status.success(), "child exited with {status}");
 }
@@ -202,35 +226,44 @@ fn child(fd: RawFd) {
     }
 
     let (payload, mut fds) = recv_message(control.as_fd(), Duration::from_secs(10));
-    let (layout, queue) = decode(&payload);
-    let Some(map) = fds.pop() else {
-        fail(&control, "no descriptors".into())
-    };
-    if fds.len() != 2 {
+    let (layout, queues) = decode(&payload);
+    // The memfd, one socket per queue, one XSKMAP per queue.
+    if fds.len() != 1 + 2 * queues.len() {
         fail(
             &control,
-            format!("{} descriptors for the thread", fds.len()),
+            format!("{} descriptors for {} queues", fds.len(), queues.len()),
         );
     }
-    if let Err(e) = bpf::xskmap_insert(map.as_fd(), u32::from(queue.queue), fds[1].as_fd()) {
-        fail(&control, format!("XSKMAP update: {e}"));
+    let maps = fds.split_off(1 + queues.len());
+    for ((q, socket), map) in queues.iter().zip(&fds[1..]).zip(&maps) {
+        if let Err(e) = bpf::xskmap_insert(map.as_fd(), u32::from(q.queue), socket.as_fd()) {
+            fail(&control, format!("XSKMAP update: {e}"));
+        }
     }
-    let export = match AfXdpExport::from_fds(layout, vec![queue], fds) {
+    let export = match AfXdpExport::from_fds(layout, queues, fds) {
         Ok(export) => export,
         Err(e) => fail(&control, e.to_string()),
     };
-    let (mut io, _infos) = match adopt_thread(export, 32) {
+    let (mut io, infos) = match adopt_thread(export, 32) {
         Ok(adopted) => adopted,
         Err(e) => fail(&control, format!("adopt: {e}")),
     };
+    if infos.iter().any(|i| i.zero_copy) {
+        fail(&control, "veth bound in zero-copy mode".into());
+    }
     unix::send_fds(&control, b"ready", &[]).expect("report ready");
 
-    let counters = [QueueCounters::default()];
+    let counters: Vec<QueueCounters> = (0..PORTS).map(|_| QueueCounters::default()).collect();
     let mut batch = Batch::with_capacity(32);
     let mut forwarded = 0u64;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if io.receive(0, &mut batch, &counters[0]) > 0 {
+        let mut received = false;
+        for source in 0..io.queues().len() {
+            if io.receive(source, &mut batch, &counters[source]) == 0 {
+                continue;
+            }
+            received = true;
             for mut p in batch.iter_mut() {
                 let frame = p.data_mut();
                 let (dst, rest) = frame.split_at_mut(6);
@@ -238,7 +271,9 @@ fn child(fd: RawFd) {
                 forwarded += 1;
                 p.set_verdict(Verdict::Transmit);
             }
-            io.complete(0, &mut batch, &counters);
+            io.complete(source, &mut batch, &counters);
+        }
+        if received {
             continue;
         }
         io.idle(&[control.as_raw_fd()]);
