@@ -1,8 +1,9 @@
 //! AF_XDP handed to an unprivileged process, as a device plugin hands it to a pod: this process
-//! (root) creates the socket with a memfd UMEM, binds it, and sends the socket, the memfd and the
-//! port's XSKMAP over SCM_RIGHTS to a child that drops to uid 65534 with no capability at all.
-//! The child puts the socket in the XSKMAP, adopts socket and UMEM, and reflects UDP frames with
-//! their MACs swapped; this process checks every frame comes back. Needs root.
+//! (root) creates two sockets (two ports) around one memfd UMEM, binds them (the second with
+//! XDP_SHARED_UMEM), and sends the sockets, the memfd and the ports' XSKMAPs over SCM_RIGHTS to a
+//! child that drops to uid 65534 with no capability at all. The child puts the sockets in the
+//! XSKMAPs, adopts sockets and UMEM, and reflects UDP frames with their MACs swapped; this process
+//! checks every frame comes back on its port. Needs root.
 //!
 //! A test without the libtest harness: the child is this binary again, started with
 //! `FASTLANE_ADOPT_FD` naming its end of the socket pair.

@@ -294,32 +294,6 @@ pub fn map_lookup(map: BorrowedFd<'_>, key: &[u8], value: &mut [u8]) -> SysResul
     unsafe { sys_bpf(BpfCmd::MapLookupElem, &mut attr) }.map(drop)
 }
 
-/// Sets entry `key` of `map` to `value` (BPF_ANY), with the sizes checked against the map's.
-pub fn map_update(map: BorrowedFd<'_>, key: &[u8], value: &[u8]) -> SysResult<()> {
-    let info = map_info(map)?;
-    if key.len() != info.key_size as usize || value.len() != info.value_size as usize {
-        return Err(
-            SysError::new(BpfCmd::MapUpdateElem.call(), libc::EINVAL).with_context(format!(
-                "key/value of {}/{} bytes for a map of {}/{}",
-                key.len(),
-                value.len(),
-                info.key_size,
-                info.value_size
-            )),
-        );
-    }
-    let mut attr = MapElemAttr {
-        map_fd: map.as_raw_fd() as u32,
-        padding: 0,
-        key: key.as_ptr() as u64,
-        value: value.as_ptr() as u64,
-        flags: 0,
-    };
-    // SAFETY: BPF_MAP_UPDATE_ELEM reads key_size and value_size bytes, which the buffers hold
-    // (checked above).
-    unsafe { sys_bpf(BpfCmd::MapUpdateElem, &mut attr) }.map(drop)
-}
-
 /// What a map is (the start of `struct bpf_map_info`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[repr(C)]
@@ -348,18 +322,44 @@ pub fn map_info(map: BorrowedFd<'_>) -> SysResult<MapInfo> {
 /// Puts AF_XDP socket `socket` at index `queue` of XSKMAP `map`, so that the XDP program
 /// redirects that queue's frames to it. Needs no capability on a passed map fd.
 pub fn xskmap_insert(map: BorrowedFd<'_>, queue: u32, socket: BorrowedFd<'_>) -> SysResult<()> {
+    const CALL: &str = "bpf(BPF_MAP_UPDATE_ELEM)";
     let info = map_info(map)?;
-    if info.map_type != BPF_MAP_TYPE_XSKMAP {
-        return Err(SysError::new(BpfCmd::MapUpdateElem.call(), libc::EINVAL)
-            .with_context(format!("map type {} is not an XSKMAP", info.map_type)));
+    if info.map_type != BPF_MAP_TYPE_XSKMAP || info.key_size != 4 || info.value_size != 4 {
+        return Err(SysError::new(CALL, libc::EINVAL).with_context(format!(
+            "map type {} with {}-byte keys and {}-byte values is not an XSKMAP",
+            info.map_type, info.key_size, info.value_size
+        )));
     }
-    let fd = socket.as_raw_fd() as u32;
-    map_update(map, &queue.to_ne_bytes(), &fd.to_ne_bytes())
+    let key = queue;
+    let value = socket.as_raw_fd() as u32;
+    let mut attr = MapElemAttr {
+        map_fd: map.as_raw_fd() as u32,
+        padding: 0,
+        key: &key as *const u32 as u64,
+        value: &value as *const u32 as u64,
+        flags: 0,
+    };
+    // SAFETY: BPF_MAP_UPDATE_ELEM reads key_size and value_size bytes (4 and 4, checked above)
+    // from `key` and `value`, which live across the call.
+    unsafe { sys_bpf(BpfCmd::MapUpdateElem, &mut attr) }.map(drop)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_descriptor_that_is_no_xskmap_is_refused() {
+        let not_a_map = crate::memfd::memfd_create("not-a-map").unwrap();
+        let socket = crate::memfd::memfd_create("not-a-socket").unwrap();
+        let error = xskmap_insert(
+            std::os::fd::AsFd::as_fd(&not_a_map),
+            0,
+            std::os::fd::AsFd::as_fd(&socket),
+        )
+        .unwrap_err();
+        assert_eq!(error.call, "bpf(BPF_OBJ_GET_INFO_BY_FD)");
+    }
 
     #[test]
     fn errors_name_the_command() {
