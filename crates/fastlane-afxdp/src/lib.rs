@@ -7,6 +7,11 @@
 //! without a copy. The thread's free frames sit on a stack that feeds the fill rings; every frame
 //! is at any time either on that stack, in a batch being processed, or in a kernel ring.
 //!
+//! A process without capabilities can run the same data path on sockets another process made:
+//! [`export_thread`] does the privileged half (sockets, a memfd UMEM registered and charged to the
+//! caller, ring sizes, options, bind) and returns an [`AfXdpExport`] of descriptors and plain data
+//! to send over SCM_RIGHTS; [`adopt_thread`] maps the memfd and the rings on the other side.
+//!
 //! This crate does not attach XDP programs: the XDP program redirecting frames to the sockets
 //! (through an XSKMAP filled with [`XskSocketInfo::fd`]) is another crate's business.
 
