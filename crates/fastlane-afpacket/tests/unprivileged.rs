@@ -148,7 +148,7 @@ fn child(fd: RawFd) {
         fail(&control, format!("drop privileges: {e}"));
     }
     let caps = process::capability_sets().expect("read capabilities");
-    if (caps.effective, caps.permitted, caps.bounding) != (0, 0, 0) {
+    if (caps.effective, caps.permitted, caps.bounding) != (0, 0, 0) || !caps.no_new_privs {
         fail(&control, format!("still privileged: {caps:?}"));
     }
     // Proof that the socket could not have been made here.

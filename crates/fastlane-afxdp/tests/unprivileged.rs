@@ -213,6 +213,7 @@ fn child(fd: RawFd) {
     // SAFETY: plain getters.
     let (uid, euid) = unsafe { (libc::getuid(), libc::geteuid()) };
     if (caps.effective, caps.permitted, caps.bounding, caps.ambient) != (0, 0, 0, 0)
+        || !caps.no_new_privs
         || (uid, euid) != (NOBODY, NOBODY)
     {
         fail(

@@ -35,25 +35,35 @@ mod tests {
         child.wait().unwrap();
         assert!(!process_alive(pid));
     }
+
+    #[test]
+    fn capability_sets_are_read_from_proc() {
+        let caps = capability_sets().unwrap();
+        // This process's own sets nest as the kernel keeps them.
+        assert_eq!(caps.effective & !caps.permitted, 0, "{caps:?}");
+        assert_eq!(caps.permitted & !caps.bounding, 0, "{caps:?}");
+    }
 }
 
-/// The capability sets of the calling process, from /proc/self/status (hex bit masks).
+/// The capability sets of the calling process (bit masks) and its `no_new_privs` flag, from
+/// /proc/self/status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CapabilitySets {
     pub effective: u64,
     pub permitted: u64,
     pub bounding: u64,
     pub ambient: u64,
+    pub no_new_privs: bool,
 }
 
 /// Reads the calling process's capability sets.
 pub fn capability_sets() -> std::io::Result<CapabilitySets> {
     let status = std::fs::read_to_string("/proc/self/status")?;
-    let field = |name: &str| -> std::io::Result<u64> {
+    let field = |name: &str, radix: u32| -> std::io::Result<u64> {
         status
             .lines()
             .find_map(|line| line.strip_prefix(name))
-            .and_then(|value| u64::from_str_radix(value.trim(), 16).ok())
+            .and_then(|value| u64::from_str_radix(value.trim(), radix).ok())
             .ok_or_else(|| {
                 std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
@@ -62,10 +72,11 @@ pub fn capability_sets() -> std::io::Result<CapabilitySets> {
             })
     };
     Ok(CapabilitySets {
-        effective: field("CapEff:")?,
-        permitted: field("CapPrm:")?,
-        bounding: field("CapBnd:")?,
-        ambient: field("CapAmb:")?,
+        effective: field("CapEff:", 16)?,
+        permitted: field("CapPrm:", 16)?,
+        bounding: field("CapBnd:", 16)?,
+        ambient: field("CapAmb:", 16)?,
+        no_new_privs: field("NoNewPrivs:", 10)? == 1,
     })
 }
 
