@@ -24,11 +24,11 @@
 mod error;
 mod port;
 mod ring;
+mod socket;
 mod stats;
-mod sys;
 mod thread;
 
 pub use error::AfPacketError;
 pub use port::{open_port, AfPacketPort, SplitMechanism};
 pub use stats::{PacketStatistics, PacketStatsReader};
-pub use thread::{open_thread, AfPacketThread, PacketQueue};
+pub use thread::{adopt_thread, export_sockets, open_thread, AfPacketThread, PacketQueue};

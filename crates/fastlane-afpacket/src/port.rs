@@ -8,7 +8,6 @@ use fastlane_core::{FilterTables, Split};
 use fastlane_xdp::{SkbProgramError, SocketFilter, TcSuppressor};
 
 use crate::error::AfPacketError;
-use crate::sys;
 
 /// How a port splits its traffic, chosen by [`open_port`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,11 +84,12 @@ pub fn open_port(
     interface: &str,
     filter: &FilterTables,
 ) -> Result<AfPacketPort, AfPacketError> {
-    let ifindex =
-        sys::if_nametoindex(interface).map_err(|source| AfPacketError::NoSuchInterface {
+    let ifindex = fastlane_sys::netdev::if_index(interface).map_err(|source| {
+        AfPacketError::NoSuchInterface {
             interface: interface.to_string(),
-            source,
-        })?;
+            source: source.into(),
+        }
+    })?;
     let socket_filter = choose_split(SocketFilter::load(filter), cfg.suppress_kernel, interface)?;
     let suppressor = match (&socket_filter, cfg.suppress_kernel) {
         (Some(_), true) => Some(TcSuppressor::attach(interface, filter).map_err(|source| {

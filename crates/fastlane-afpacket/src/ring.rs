@@ -7,7 +7,7 @@
 use std::mem::offset_of;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use crate::sys;
+use fastlane_sys::tpacket as sys;
 
 // Offsets in `struct tpacket_block_desc` (version, offset_to_priv, then `tpacket_hdr_v1`).
 const BLOCK_STATUS: usize = 8;

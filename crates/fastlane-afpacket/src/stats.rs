@@ -4,7 +4,6 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 
 use crate::error::AfPacketError;
-use crate::sys;
 
 /// What the kernel counted for one queue socket since it was opened.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -37,10 +36,11 @@ impl PacketStatsReader {
     pub fn read(&self) -> Result<PacketStatistics, AfPacketError> {
         // Held across the read, so that no concurrent read's delta is lost.
         let mut totals = self.totals.lock().unwrap_or_else(|e| e.into_inner());
-        let delta = sys::packet_statistics(self.fd.as_fd()).map_err(AfPacketError::Statistics)?;
-        totals.packets += delta.tp_packets as u64;
-        totals.drops += delta.tp_drops as u64;
-        totals.freeze_q_cnt += delta.tp_freeze_q_cnt as u64;
+        let delta = fastlane_sys::tpacket::statistics(self.fd.as_fd())
+            .map_err(|e| AfPacketError::Statistics(e.into()))?;
+        totals.packets += u64::from(delta.packets);
+        totals.drops += u64::from(delta.drops);
+        totals.freeze_q_cnt += u64::from(delta.freeze_q_cnt);
         Ok(*totals)
     }
 }

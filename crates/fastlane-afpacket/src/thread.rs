@@ -1,19 +1,19 @@
 //! The packet I/O of one data-plane thread: one AF_PACKET socket per port queue it serves, each
 //! with a TPACKET_V3 RX ring, batched sends, and the `ThreadIo` receive/complete/idle cycle.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
-use std::sync::Arc;
+use std::os::fd::{OwnedFd, RawFd};
 
-use fastlane_core::config::{AfPacketConfig, FanoutMode};
+use fastlane_core::config::AfPacketConfig;
 use fastlane_core::{
     Batch, DropReason, PollSet, PortId, QueueCounters, QueueRef, Split, ThreadIo, Verdict,
 };
 
 use crate::error::AfPacketError;
+use fastlane_sys::tpacket as sys;
+
 use crate::port::AfPacketPort;
-use crate::ring::RxRing;
+use crate::socket::{self, rx_reserve, QueueSocket};
 use crate::stats::PacketStatsReader;
-use crate::sys;
 
 /// A port queue for a thread to serve: queue `queue` of `interface`, which is port `port`. The
 /// queue is a member of the port's fanout group, not a hardware queue.
@@ -24,31 +24,11 @@ pub struct PacketQueue {
     pub queue: u16,
 }
 
-/// Headroom a frame has in the ring without any PACKET_RESERVE: the TPACKET_V3 header and the
-/// alignment in front of the frame, on an Ethernet device.
-const RING_HEADROOM: u32 = 82;
-
-/// PACKET_RESERVE for `headroom` bytes in front of each received frame.
-fn rx_reserve(cfg: &AfPacketConfig) -> u32 {
-    cfg.headroom.saturating_sub(RING_HEADROOM)
-}
-
 /// The smallest frame the kernel sends on an Ethernet device.
 const ETH_HLEN: usize = 14;
 
 /// No socket of the thread serves this port.
 const NO_SOCKET: u16 = u16::MAX;
-
-#[derive(Debug)]
-struct QueueSocket {
-    rx: RxRing,
-    raw_fd: RawFd,
-    stats: PacketStatsReader,
-    /// Declared after the ring, which points into it.
-    _ring: sys::Mmap,
-    /// Declared last: the mapping goes before the socket.
-    _fd: Arc<OwnedFd>,
-}
 
 /// The AF_PACKET packet I/O of one data-plane thread.
 #[derive(Debug)]
@@ -120,15 +100,6 @@ fn check_config(
     Err(AfPacketError::Config(problem))
 }
 
-fn fanout_mode(mode: FanoutMode) -> u32 {
-    match mode {
-        FanoutMode::Hash => sys::PACKET_FANOUT_HASH,
-        FanoutMode::Cpu => sys::PACKET_FANOUT_CPU,
-        FanoutMode::LoadBalance => sys::PACKET_FANOUT_LB,
-        FanoutMode::QueueMapping => sys::PACKET_FANOUT_QM,
-    }
-}
-
 /// Opens one socket per queue in `queues`, for one data-plane thread, and joins each to its
 /// port's fanout group. `ports` are the ports the queues belong to (matched by interface).
 /// Runs in the calling thread's network namespace. Frames are received from the moment a socket
@@ -155,15 +126,66 @@ pub fn open_thread(
         if port.split() == Split::Shared {
             split = Split::Shared;
         }
-        sockets.push(open_socket(cfg, port, q)?);
+        sockets.push(socket::map(cfg, q, socket::create(cfg, port, q)?)?);
     }
+    Ok(assemble(queues, sockets, split, batch_size))
+}
+
+/// Queue sockets of `port` for another process to adopt with [`adopt_thread`]: set up, bound and
+/// in the port's fanout group, their rings requested but not mapped here. Needs CAP_NET_RAW; runs
+/// in the calling thread's network namespace.
+pub fn export_sockets(
+    cfg: &AfPacketConfig,
+    port: &AfPacketPort,
+    queues: &[PacketQueue],
+) -> Result<Vec<OwnedFd>, AfPacketError> {
+    check_config(cfg, queues, 1)?;
+    queues
+        .iter()
+        .map(|q| socket::create(cfg, port, q))
+        .collect()
+}
+
+/// Runs the data path on queue sockets another process set up with [`export_sockets`] and the
+/// same `cfg` (one per queue of `queues`, in order): maps their rings. `split` is the ports'
+/// split, which the exporting process chose. Needs no capability.
+pub fn adopt_thread(
+    cfg: &AfPacketConfig,
+    queues: &[PacketQueue],
+    sockets: Vec<OwnedFd>,
+    split: Split,
+    batch_size: usize,
+) -> Result<AfPacketThread, AfPacketError> {
+    check_config(cfg, queues, batch_size)?;
+    if sockets.len() != queues.len() {
+        return Err(AfPacketError::Config(format!(
+            "{} sockets for {} queues",
+            sockets.len(),
+            queues.len()
+        )));
+    }
+    let sockets = queues
+        .iter()
+        .zip(sockets)
+        .map(|(q, fd)| socket::map(cfg, q, fd))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(assemble(queues, sockets, split, batch_size))
+}
+
+/// The thread over `sockets`, one per queue of `queues`.
+fn assemble(
+    queues: &[PacketQueue],
+    sockets: Vec<QueueSocket>,
+    split: Split,
+    batch_size: usize,
+) -> AfPacketThread {
     let max_port = queues.iter().map(|q| q.port as usize).max().unwrap_or(0);
     let mut port_socket = vec![NO_SOCKET; max_port + 1];
     for (i, q) in queues.iter().enumerate().rev() {
         port_socket[q.port as usize] = i as u16;
     }
     let poll = PollSet::new(sockets.iter().map(|s| s.raw_fd));
-    Ok(AfPacketThread {
+    AfPacketThread {
         queues: queues
             .iter()
             .map(|q| QueueRef {
@@ -180,110 +202,6 @@ pub fn open_thread(
         port_socket,
         split,
         poll,
-    })
-}
-
-fn open_socket(
-    cfg: &AfPacketConfig,
-    port: &AfPacketPort,
-    q: &PacketQueue,
-) -> Result<QueueSocket, AfPacketError> {
-    let failed = |operation: &'static str| {
-        move |source| AfPacketError::Socket {
-            interface: q.interface.clone(),
-            queue: q.queue,
-            operation,
-            source,
-        }
-    };
-    let fd = sys::packet_socket().map_err(failed("socket(AF_PACKET, SOCK_RAW)"))?;
-    let sock = fd.as_fd();
-    let set = |name, value: &libc::c_int, operation| {
-        sys::setsockopt(sock, sys::SOL_PACKET, name, value).map_err(failed(operation))
-    };
-    set(
-        sys::PACKET_VERSION,
-        &sys::TPACKET_V3,
-        "setsockopt(PACKET_VERSION, TPACKET_V3)",
-    )?;
-    set(
-        sys::PACKET_RESERVE,
-        &(rx_reserve(cfg) as libc::c_int),
-        "setsockopt(PACKET_RESERVE)",
-    )?;
-
-    let frames_per_block = cfg.block_size / cfg.frame_size;
-    let rx = sys::tpacket_req3 {
-        tp_block_size: cfg.block_size,
-        tp_block_nr: cfg.block_count,
-        tp_frame_size: cfg.frame_size,
-        tp_frame_nr: frames_per_block * cfg.block_count,
-        tp_retire_blk_tov: cfg.block_timeout_ms,
-        tp_sizeof_priv: 0,
-        tp_feature_req_word: 0,
-    };
-    sys::setsockopt(sock, sys::SOL_PACKET, sys::PACKET_RX_RING, &rx)
-        .map_err(failed("setsockopt(PACKET_RX_RING)"))?;
-    let rx_len = cfg.block_size as usize * cfg.block_count as usize;
-    let ring = sys::Mmap::rings(sock, rx_len).map_err(failed("mmap of the RX ring"))?;
-    // SAFETY: the mapping is the RX ring of these sizes, and lives as long as the ring object
-    // (same QueueSocket, declared after it).
-    let rx_ring = unsafe { RxRing::new(ring.as_ptr(), cfg.block_size as usize, cfg.block_count) };
-
-    if let Some(filter) = port.socket_filter() {
-        let program = filter.fd().map_err(|source| AfPacketError::Program {
-            interface: q.interface.clone(),
-            source,
-        })?;
-        sys::setsockopt(
-            sock,
-            sys::SOL_SOCKET,
-            sys::SO_ATTACH_BPF,
-            &program.as_raw_fd(),
-        )
-        .map_err(failed("setsockopt(SO_ATTACH_BPF)"))?;
-    }
-    set(
-        sys::PACKET_IGNORE_OUTGOING,
-        &1,
-        "setsockopt(PACKET_IGNORE_OUTGOING)",
-    )?;
-    sys::bind_all_protocols(sock, port.ifindex()).map_err(failed("bind(ETH_P_ALL)"))?;
-    if !port.single_queue {
-        join_fanout(cfg, port, sock).map_err(failed("setsockopt(PACKET_FANOUT)"))?;
-    }
-
-    let raw_fd = fd.as_raw_fd();
-    let fd = Arc::new(fd);
-    Ok(QueueSocket {
-        rx: rx_ring,
-        raw_fd,
-        stats: PacketStatsReader::new(fd.clone()),
-        _ring: ring,
-        _fd: fd,
-    })
-}
-
-/// Joins the port's fanout group, creating it with a kernel-chosen unique id on first use. The
-/// group, not the socket, decides whether outgoing frames are seen, hence its own flag.
-fn join_fanout(
-    cfg: &AfPacketConfig,
-    port: &AfPacketPort,
-    sock: std::os::fd::BorrowedFd<'_>,
-) -> std::io::Result<()> {
-    let mode = fanout_mode(cfg.fanout) | sys::PACKET_FANOUT_FLAG_IGNORE_OUTGOING;
-    let mut group = port.fanout_group.lock().unwrap_or_else(|e| e.into_inner());
-    match *group {
-        Some(id) => {
-            let arg = id as u32 | mode << 16;
-            sys::setsockopt(sock, sys::SOL_PACKET, sys::PACKET_FANOUT, &arg)
-        }
-        None => {
-            let arg = (mode | sys::PACKET_FANOUT_FLAG_UNIQUEID) << 16;
-            sys::setsockopt(sock, sys::SOL_PACKET, sys::PACKET_FANOUT, &arg)?;
-            *group = Some(sys::fanout(sock)? as u16);
-            Ok(())
-        }
     }
 }
 
@@ -317,12 +235,12 @@ impl AfPacketThread {
                     start += n;
                 }
                 // No room: the rest waits for nothing, as a full TX ring would.
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::ENOBUFS)) => {
+                Err(e) if matches!(e.errno, libc::EAGAIN | libc::ENOBUFS) => {
                     sent.no_room += (self.tx_messages.len() - start) as u64;
                     break;
                 }
                 // The first message was refused on its own merits: skip it.
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EMSGSIZE | libc::EINVAL)) => {
+                Err(e) if matches!(e.errno, libc::EMSGSIZE | libc::EINVAL) => {
                     sent.refused += 1;
                     start += 1;
                 }

@@ -80,6 +80,10 @@ pub enum AfXdpError {
 
     #[error("getsockopt(XDP_STATISTICS): {0}")]
     Statistics(io::Error),
+
+    /// A descriptor handed over by another process is not what its layout says.
+    #[error("adopting an AF_XDP descriptor: {0}")]
+    Adopt(fastlane_sys::SysError),
 }
 
 impl AfXdpError {

@@ -7,7 +7,10 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use crate::sys::{self, xdp_mmap_offsets};
+use std::os::fd::OwnedFd;
+
+use fastlane_sys::xsk::{self, MmapOffsets, RingOffsets};
+use fastlane_sys::{Mmap, SysResult};
 
 /// The mapping of one ring and where its parts lie within it.
 #[derive(Debug)]
@@ -17,20 +20,20 @@ struct RingMap {
     flags: *const AtomicU32,
     descs: *mut u8,
     mask: u32,
-    _map: sys::Mmap,
+    _map: Mmap,
 }
 
 impl RingMap {
     /// Maps a ring of `size` entries of `entry` bytes, laid out as `off` says.
     fn new(
-        fd: &std::os::fd::OwnedFd,
+        fd: &OwnedFd,
         pgoff: u64,
-        off: &libc::xdp_ring_offset,
+        off: &RingOffsets,
         size: u32,
         entry: usize,
-    ) -> std::io::Result<RingMap> {
+    ) -> SysResult<RingMap> {
         let len = off.desc as usize + size as usize * entry;
-        let map = sys::Mmap::ring(fd, len, pgoff)?;
+        let map = Mmap::shared(fd, len, pgoff, true)?;
         let base = map.as_ptr();
         // SAFETY: the kernel's offsets all lie within the mapping it sized for this ring.
         unsafe {
@@ -55,7 +58,7 @@ impl RingMap {
         unsafe { (*index).store(value, Ordering::Release) }
     }
     fn needs_wakeup(&self) -> bool {
-        Self::load(self.flags, Ordering::Relaxed) & sys::XDP_RING_NEED_WAKEUP != 0
+        Self::load(self.flags, Ordering::Relaxed) & xsk::XDP_RING_NEED_WAKEUP != 0
     }
 }
 
@@ -90,12 +93,12 @@ pub enum Which {
 }
 
 impl Which {
-    fn place(self, offsets: &xdp_mmap_offsets) -> (u64, libc::xdp_ring_offset) {
+    fn place(self, offsets: &MmapOffsets) -> (u64, RingOffsets) {
         match self {
-            Which::Rx => (sys::XDP_PGOFF_RX_RING as u64, offsets.rx),
-            Which::Tx => (sys::XDP_PGOFF_TX_RING as u64, offsets.tx),
-            Which::Fill => (sys::XDP_UMEM_PGOFF_FILL_RING, offsets.fr),
-            Which::Completion => (sys::XDP_UMEM_PGOFF_COMPLETION_RING, offsets.cr),
+            Which::Rx => (xsk::XDP_PGOFF_RX_RING as u64, offsets.rx),
+            Which::Tx => (xsk::XDP_PGOFF_TX_RING as u64, offsets.tx),
+            Which::Fill => (xsk::XDP_UMEM_PGOFF_FILL_RING, offsets.fill),
+            Which::Completion => (xsk::XDP_UMEM_PGOFF_COMPLETION_RING, offsets.completion),
         }
     }
 }
@@ -103,12 +106,12 @@ impl Which {
 impl<T: Copy> Producer<T> {
     /// Maps a producer ring of `size` entries that keeps at most `capacity` of them outstanding.
     pub fn map(
-        fd: &std::os::fd::OwnedFd,
+        fd: &OwnedFd,
         which: Which,
-        offsets: &xdp_mmap_offsets,
+        offsets: &MmapOffsets,
         size: u32,
         capacity: u32,
-    ) -> std::io::Result<Self> {
+    ) -> SysResult<Self> {
         let (pgoff, off) = which.place(offsets);
         let ring = RingMap::new(fd, pgoff, &off, size, std::mem::size_of::<T>())?;
         let cached_prod = RingMap::load(ring.producer, Ordering::Relaxed);
@@ -170,12 +173,7 @@ impl<T: Copy> Producer<T> {
 }
 
 impl<T: Copy> Consumer<T> {
-    pub fn map(
-        fd: &std::os::fd::OwnedFd,
-        which: Which,
-        offsets: &xdp_mmap_offsets,
-        size: u32,
-    ) -> std::io::Result<Self> {
+    pub fn map(fd: &OwnedFd, which: Which, offsets: &MmapOffsets, size: u32) -> SysResult<Self> {
         let (pgoff, off) = which.place(offsets);
         let ring = RingMap::new(fd, pgoff, &off, size, std::mem::size_of::<T>())?;
         let cached_cons = RingMap::load(ring.consumer, Ordering::Relaxed);

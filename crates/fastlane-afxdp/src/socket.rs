@@ -1,15 +1,16 @@
-//! Opening one AF_XDP socket: its rings, its UMEM (registered or shared), its bind and options.
+//! Opening one AF_XDP socket: its UMEM (registered or shared), ring sizes, options, ring
+//! mappings and bind; or mapping the rings of a socket another process opened and bound.
 
-use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fastlane_core::config::{AfXdpConfig, BusyPollConfig};
+use fastlane_core::config::AfXdpConfig;
+use fastlane_sys::xsk::{self, xdp_desc, MmapOffsets, RingSizes};
+use fastlane_sys::{netdev, SysError, SysResult};
 
 use crate::error::{option_hint, AfXdpError};
 use crate::ring::{Consumer, Producer, Which};
-use crate::sys::{self, xdp_desc};
 
 /// How the first socket of a thread binds (the others inherit it through the shared UMEM).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,8 +22,8 @@ pub(crate) enum Copying {
 impl Copying {
     fn flag(self) -> u16 {
         match self {
-            Copying::Copy => sys::XDP_COPY,
-            Copying::ZeroCopy => sys::XDP_ZEROCOPY,
+            Copying::Copy => xsk::XDP_COPY,
+            Copying::ZeroCopy => xsk::XDP_ZEROCOPY,
         }
     }
     fn name(self) -> &'static str {
@@ -33,11 +34,30 @@ impl Copying {
     }
 }
 
+/// The UMEM memory a first socket registers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct UmemRegion {
+    pub addr: *mut u8,
+    pub len: usize,
+    pub chunk_size: u32,
+    pub headroom: u32,
+}
+
 /// The UMEM a socket uses: registered by this socket, or that of an already bound socket.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum UmemUse<'a> {
-    Register(&'a sys::xdp_umem_reg),
-    Share { first: RawFd },
+    Register(UmemRegion),
+    Share { first: BorrowedFd<'a> },
+}
+
+/// The ring sizes of `cfg`.
+pub(crate) fn ring_sizes(cfg: &AfXdpConfig) -> RingSizes {
+    RingSizes {
+        rx: cfg.rx_ring_size,
+        tx: cfg.tx_ring_size,
+        fill: cfg.fill_ring_size,
+        completion: cfg.completion_ring_size,
+    }
 }
 
 /// One bound AF_XDP socket with its four rings mapped.
@@ -53,174 +73,192 @@ pub(crate) struct XskSocket {
 }
 
 /// Where a socket is being opened, for error messages.
-struct Place<'a> {
-    interface: &'a str,
-    queue: u16,
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Place<'a> {
+    pub interface: &'a str,
+    pub queue: u16,
+}
+
+/// The option a `setsockopt(NAME)` or `getsockopt(NAME)` call names.
+fn option_name(call: &'static str) -> &'static str {
+    call.strip_prefix("setsockopt(")
+        .or_else(|| call.strip_prefix("getsockopt("))
+        .and_then(|name| name.strip_suffix(')'))
+        .unwrap_or(call)
 }
 
 impl Place<'_> {
-    fn set<T: Copy>(
-        &self,
-        fd: &OwnedFd,
-        level: libc::c_int,
-        option: &'static str,
-        name: libc::c_int,
-        value: &T,
-    ) -> Result<(), AfXdpError> {
-        sys::setsockopt(fd, level, name, value).map_err(|source| AfXdpError::SetOption {
+    fn option(&self, source: SysError) -> AfXdpError {
+        let option = option_name(source.call);
+        let source: std::io::Error = source.into();
+        AfXdpError::SetOption {
             option,
             interface: self.interface.to_string(),
             queue: self.queue,
             hint: option_hint(option, &source),
             source,
-        })
+        }
     }
 
-    fn map_err(&self, ring: &'static str) -> impl FnOnce(io::Error) -> AfXdpError + '_ {
+    fn get_option(&self, source: SysError) -> AfXdpError {
+        AfXdpError::GetOption {
+            option: option_name(source.call),
+            interface: self.interface.to_string(),
+            queue: self.queue,
+            source: source.into(),
+        }
+    }
+
+    fn map_err(&self, ring: &'static str) -> impl FnOnce(SysError) -> AfXdpError + '_ {
         move |source| AfXdpError::MapRing {
             ring,
             interface: self.interface.to_string(),
             queue: self.queue,
-            source,
+            source: source.into(),
         }
     }
 }
 
+/// The index of `place`'s interface in the calling thread's namespace.
+fn if_index(place: Place<'_>) -> Result<u32, AfXdpError> {
+    netdev::if_index(place.interface).map_err(|source| AfXdpError::NoSuchInterface {
+        interface: place.interface.to_string(),
+        source: source.into(),
+    })
+}
+
+/// A new, unbound socket for `place` with its UMEM registered (or not, when shared), its rings
+/// sized and its options set.
+fn configure(
+    cfg: &AfXdpConfig,
+    place: Place<'_>,
+    umem: UmemUse<'_>,
+) -> Result<OwnedFd, AfXdpError> {
+    let fd = xsk::socket().map_err(|source| AfXdpError::Socket {
+        interface: place.interface.to_string(),
+        queue: place.queue,
+        source: source.into(),
+    })?;
+    if let UmemUse::Register(region) = umem {
+        xsk::register_umem(
+            fd.as_fd(),
+            region.addr,
+            region.len,
+            region.chunk_size,
+            region.headroom,
+        )
+        .map_err(|e| place.option(e))?;
+    }
+    xsk::set_ring_sizes(fd.as_fd(), ring_sizes(cfg)).map_err(|e| place.option(e))?;
+    // Let one copy-mode wake-up drain a whole TX ring rather than 32 frames.
+    if let Err(e) = xsk::set_tx_skb_budget(fd.as_fd(), cfg.tx_ring_size) {
+        log::debug!("{} queue {}: {e}", place.interface, place.queue);
+    }
+    if let Some(busy) = &cfg.busy_poll {
+        xsk::set_busy_poll(&fd, busy.prefer, busy.timeout_us, busy.budget)
+            .map_err(|e| place.option(e))?;
+    }
+    Ok(fd)
+}
+
+/// Binds `fd` to `place` in `copying` mode, or to the UMEM of the thread's first socket.
+fn bind(
+    cfg: &AfXdpConfig,
+    place: Place<'_>,
+    fd: &OwnedFd,
+    copying: Copying,
+    umem: UmemUse<'_>,
+) -> Result<(), AfXdpError> {
+    let interface = place.interface;
+    let queue = place.queue;
+    let ifindex = if_index(place)?;
+    let (flags, shared, mode) = match umem {
+        UmemUse::Register(_) => {
+            let wakeup = if cfg.need_wakeup {
+                xsk::XDP_USE_NEED_WAKEUP
+            } else {
+                0
+            };
+            (copying.flag() | wakeup, None, copying.name())
+        }
+        // A socket sharing the UMEM may not pass mode flags: it inherits copy/zero-copy and
+        // need_wakeup from the socket that registered the UMEM.
+        UmemUse::Share { first } => (0, Some(first), "XDP_SHARED_UMEM"),
+    };
+    bind_retrying(fd.as_fd(), ifindex, queue, flags, shared).map_err(|source| {
+        let zero_copy_refused = copying == Copying::ZeroCopy && source.is(libc::EOPNOTSUPP);
+        let source = source.into();
+        if zero_copy_refused {
+            AfXdpError::ZeroCopyRefused {
+                interface: interface.to_string(),
+                queue,
+                source,
+            }
+        } else {
+            AfXdpError::Bind {
+                interface: interface.to_string(),
+                queue,
+                mode,
+                source,
+            }
+        }
+    })
+}
+
 impl XskSocket {
-    /// Opens a socket on `interface` queue `queue` in the thread's `copying` mode;
-    /// `fill_capacity` bounds how many frames its
-    /// fill ring holds at once, so that sockets sharing the UMEM leave frames to each other.
+    /// Opens a socket on `interface` queue `queue` in the thread's `copying` mode, rings mapped
+    /// before the bind (which kernels before 6.4 need for the fill and completion rings);
+    /// `fill_capacity` bounds how many frames its fill ring holds at once, so that sockets
+    /// sharing the UMEM leave frames to each other.
     pub fn open(
         cfg: &AfXdpConfig,
-        interface: &str,
-        queue: u16,
+        place: Place<'_>,
         copying: Copying,
         umem: UmemUse<'_>,
         fill_capacity: u32,
     ) -> Result<XskSocket, AfXdpError> {
-        let place = Place { interface, queue };
-        let ifindex = sys::if_index(interface).map_err(|source| AfXdpError::NoSuchInterface {
-            interface: interface.to_string(),
-            source,
-        })?;
-        let fd = sys::xsk_socket().map_err(|source| AfXdpError::Socket {
-            interface: interface.to_string(),
-            queue,
-            source,
-        })?;
+        if_index(place)?;
+        let fd = configure(cfg, place, umem)?;
+        let socket = XskSocket::map(fd, ring_sizes(cfg), fill_capacity, place)?;
+        bind(cfg, place, &socket.fd, copying, umem)?;
+        Ok(XskSocket {
+            zero_copy: xsk::is_zero_copy(socket.fd.as_fd()).map_err(|e| place.get_option(e))?,
+            ..socket
+        })
+    }
 
-        if let UmemUse::Register(reg) = umem {
-            place.set(&fd, sys::SOL_XDP, "XDP_UMEM_REG", sys::XDP_UMEM_REG, reg)?;
-        }
-        // Since 5.10 each socket sharing a UMEM on another device or queue has its own fill and
-        // completion rings.
-        let sizes = [
-            (
-                "XDP_UMEM_FILL_RING",
-                sys::XDP_UMEM_FILL_RING,
-                cfg.fill_ring_size,
-            ),
-            (
-                "XDP_UMEM_COMPLETION_RING",
-                sys::XDP_UMEM_COMPLETION_RING,
-                cfg.completion_ring_size,
-            ),
-            ("XDP_RX_RING", sys::XDP_RX_RING, cfg.rx_ring_size),
-            ("XDP_TX_RING", sys::XDP_TX_RING, cfg.tx_ring_size),
-        ];
-        for (option, name, size) in sizes {
-            place.set(&fd, sys::SOL_XDP, option, name, &size)?;
-        }
-        // Let one copy-mode wake-up drain a whole TX ring rather than 32 frames. Kernels before
-        // 6.17 lack the option (ENOPROTOOPT): they keep sending 32 per wake-up.
-        if let Err(e) = sys::setsockopt(
-            &fd,
-            sys::SOL_XDP,
-            sys::XDP_MAX_TX_SKB_BUDGET,
-            &cfg.tx_ring_size,
-        ) {
-            log::debug!("XDP_MAX_TX_SKB_BUDGET on {interface} queue {queue}: {e}");
-        }
-        if let Some(busy) = &cfg.busy_poll {
-            set_busy_poll(&place, &fd, busy)?;
-        }
+    /// A socket for another process: configured and bound, its rings not mapped here.
+    pub fn open_unmapped(
+        cfg: &AfXdpConfig,
+        place: Place<'_>,
+        copying: Copying,
+        umem: UmemUse<'_>,
+    ) -> Result<OwnedFd, AfXdpError> {
+        if_index(place)?;
+        let fd = configure(cfg, place, umem)?;
+        bind(cfg, place, &fd, copying, umem)?;
+        Ok(fd)
+    }
 
-        let (offsets, len) = sys::getsockopt::<sys::xdp_mmap_offsets>(
-            fd.as_raw_fd(),
-            sys::SOL_XDP,
-            sys::XDP_MMAP_OFFSETS,
-        )
-        .map_err(|source| AfXdpError::GetOption {
-            option: "XDP_MMAP_OFFSETS",
-            interface: interface.to_string(),
-            queue,
-            source,
-        })?;
-        if len != std::mem::size_of::<sys::xdp_mmap_offsets>() {
-            return Err(AfXdpError::Config(format!(
-                "the kernel's ring layout lacks the flags field (kernel older than 5.4); \
-                 {interface} queue {queue}"
-            )));
-        }
-        let rx = Consumer::map(&fd, Which::Rx, &offsets, cfg.rx_ring_size)
-            .map_err(place.map_err("RX"))?;
-        let tx = Producer::map(&fd, Which::Tx, &offsets, cfg.tx_ring_size, cfg.tx_ring_size)
+    /// Maps the four rings of `fd`, sized `sizes`: a socket this process just configured, or one
+    /// another process configured and bound (mapping needs no capability, and since Linux 6.4
+    /// the fill and completion rings can be mapped after the bind).
+    pub fn map(
+        fd: OwnedFd,
+        sizes: RingSizes,
+        fill_capacity: u32,
+        place: Place<'_>,
+    ) -> Result<XskSocket, AfXdpError> {
+        let offsets: MmapOffsets =
+            xsk::mmap_offsets(fd.as_fd()).map_err(|e| place.get_option(e))?;
+        let rx = Consumer::map(&fd, Which::Rx, &offsets, sizes.rx).map_err(place.map_err("RX"))?;
+        let tx = Producer::map(&fd, Which::Tx, &offsets, sizes.tx, sizes.tx)
             .map_err(place.map_err("TX"))?;
-        let fill = Producer::map(
-            &fd,
-            Which::Fill,
-            &offsets,
-            cfg.fill_ring_size,
-            fill_capacity,
-        )
-        .map_err(place.map_err("fill"))?;
-        let completion = Consumer::map(&fd, Which::Completion, &offsets, cfg.completion_ring_size)
+        let fill = Producer::map(&fd, Which::Fill, &offsets, sizes.fill, fill_capacity)
+            .map_err(place.map_err("fill"))?;
+        let completion = Consumer::map(&fd, Which::Completion, &offsets, sizes.completion)
             .map_err(place.map_err("completion"))?;
-
-        let (flags, shared_fd, mode) = match umem {
-            UmemUse::Register(_) => {
-                let wakeup = if cfg.need_wakeup {
-                    sys::XDP_USE_NEED_WAKEUP
-                } else {
-                    0
-                };
-                (copying.flag() | wakeup, 0, copying.name())
-            }
-            // A socket sharing the UMEM may not pass mode flags: it inherits copy/zero-copy and
-            // need_wakeup from the socket that registered the UMEM.
-            UmemUse::Share { first } => (sys::XDP_SHARED_UMEM, first as u32, "XDP_SHARED_UMEM"),
-        };
-        let addr = sys::sockaddr_xdp {
-            sxdp_family: sys::AF_XDP as u16,
-            sxdp_flags: flags,
-            sxdp_ifindex: ifindex,
-            sxdp_queue_id: queue as u32,
-            sxdp_shared_umem_fd: shared_fd,
-        };
-        bind_retrying(&fd, &addr).map_err(|source| {
-            if copying == Copying::ZeroCopy && source.raw_os_error() == Some(libc::EOPNOTSUPP) {
-                AfXdpError::ZeroCopyRefused {
-                    interface: interface.to_string(),
-                    queue,
-                    source,
-                }
-            } else {
-                AfXdpError::Bind {
-                    interface: interface.to_string(),
-                    queue,
-                    mode,
-                    source,
-                }
-            }
-        })?;
-
-        let (options, _) = sys::getsockopt::<u32>(fd.as_raw_fd(), sys::SOL_XDP, sys::XDP_OPTIONS)
-            .map_err(|source| AfXdpError::GetOption {
-            option: "XDP_OPTIONS",
-            interface: interface.to_string(),
-            queue,
-            source,
-        })?;
+        let zero_copy = xsk::is_zero_copy(fd.as_fd()).map_err(|e| place.get_option(e))?;
         let raw_fd = fd.as_raw_fd();
         Ok(XskSocket {
             fd: Arc::new(fd),
@@ -229,7 +267,7 @@ impl XskSocket {
             tx,
             fill,
             completion,
-            zero_copy: options & sys::XDP_OPTIONS_ZEROCOPY != 0,
+            zero_copy,
         })
     }
 }
@@ -240,37 +278,20 @@ const BIND_RETRY_STEP: Duration = Duration::from_millis(10);
 
 /// Binds, retrying while the queue is busy: the kernel releases a closed socket's hold on its
 /// queue from a work item, so a socket reopened at once can find the queue still taken.
-fn bind_retrying(fd: &OwnedFd, addr: &sys::sockaddr_xdp) -> io::Result<()> {
+fn bind_retrying(
+    fd: BorrowedFd<'_>,
+    ifindex: u32,
+    queue: u16,
+    flags: u16,
+    shared: Option<BorrowedFd<'_>>,
+) -> SysResult<()> {
     let deadline = Instant::now() + BIND_BUSY_WAIT;
     loop {
-        match sys::bind_xsk(fd, addr) {
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+        match xsk::bind(fd, ifindex, u32::from(queue), flags, shared) {
+            Err(e) if e.is(libc::EBUSY) && Instant::now() < deadline => {
                 std::thread::sleep(BIND_RETRY_STEP)
             }
             other => return other,
         }
     }
-}
-
-fn set_busy_poll(place: &Place<'_>, fd: &OwnedFd, busy: &BusyPollConfig) -> Result<(), AfXdpError> {
-    let sol = libc::SOL_SOCKET;
-    if busy.prefer {
-        place.set(
-            fd,
-            sol,
-            "SO_PREFER_BUSY_POLL",
-            sys::SO_PREFER_BUSY_POLL,
-            &1i32,
-        )?;
-    }
-    let timeout = i32::try_from(busy.timeout_us).unwrap_or(i32::MAX);
-    place.set(fd, sol, "SO_BUSY_POLL", sys::SO_BUSY_POLL, &timeout)?;
-    let budget = i32::from(busy.budget);
-    place.set(
-        fd,
-        sol,
-        "SO_BUSY_POLL_BUDGET",
-        sys::SO_BUSY_POLL_BUDGET,
-        &budget,
-    )
 }

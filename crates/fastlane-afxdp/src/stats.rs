@@ -1,10 +1,9 @@
 //! The kernel's per-socket AF_XDP statistics, readable from any thread while the data plane runs.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 
 use crate::error::AfXdpError;
-use crate::sys;
 
 /// What the kernel counted on one AF_XDP socket (`XDP_STATISTICS`). Kernels before 5.9 report
 /// only the first three; the others then read 0.
@@ -35,12 +34,8 @@ impl XskStatsReader {
     }
 
     pub fn read(&self) -> Result<XdpStatistics, AfXdpError> {
-        let (s, _) = sys::getsockopt::<sys::xdp_statistics>(
-            self.fd.as_raw_fd(),
-            sys::SOL_XDP,
-            sys::XDP_STATISTICS,
-        )
-        .map_err(AfXdpError::Statistics)?;
+        let s = fastlane_sys::xsk::statistics(self.fd.as_fd())
+            .map_err(|e| AfXdpError::Statistics(e.into()))?;
         Ok(XdpStatistics {
             rx_dropped: s.rx_dropped,
             rx_invalid_descs: s.rx_invalid_descs,

@@ -1,17 +1,20 @@
 //! The packet I/O of one data-plane thread: one UMEM shared by every socket the thread serves, a
 //! stack of free frames feeding the fill rings, and the `ThreadIo` receive/complete/idle cycle.
 
-use std::os::fd::RawFd;
+use std::os::fd::{AsFd, RawFd};
 
 use fastlane_core::config::{AfXdpConfig, BindMode};
 use fastlane_core::{
     Batch, DropReason, PollSet, PortId, QueueCounters, QueueRef, Split, ThreadIo, Verdict,
 };
 
+use fastlane_sys::xsk::{self, xdp_desc};
+
 use crate::error::AfXdpError;
-use crate::socket::{Copying, UmemUse, XskSocket};
+use crate::export::XskLayout;
+use crate::socket::{Copying, Place, UmemUse, XskSocket};
 use crate::stats::XskStatsReader;
-use crate::sys::{self, xdp_desc};
+use crate::umem::Umem;
 
 /// A port queue for a thread to serve: `queue` of `interface`, which is port `port`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,7 +93,7 @@ pub struct AfXdpThread {
     need_wakeup: bool,
     busy_poll: bool,
     /// Declared last: the sockets' rings go before the memory they point into.
-    _umem: sys::Mmap,
+    _umem: Umem,
 }
 
 // SAFETY: the raw pointers (UMEM base, ring mappings) refer to mappings this object owns; the
@@ -117,13 +120,22 @@ pub fn open_thread(
     queues: &[XskQueue],
     batch_size: usize,
 ) -> Result<(AfXdpThread, Vec<XskSocketInfo>), AfXdpError> {
+    by_bind_mode(cfg, |copying| open_with(cfg, queues, batch_size, copying))
+}
+
+/// Runs `open` in the copying mode `cfg.bind_mode` asks for; for `auto`, in copy mode once
+/// zero-copy was refused.
+pub(crate) fn by_bind_mode<T>(
+    cfg: &AfXdpConfig,
+    open: impl Fn(Copying) -> Result<T, AfXdpError>,
+) -> Result<T, AfXdpError> {
     match cfg.bind_mode {
-        BindMode::Copy => open_with(cfg, queues, batch_size, Copying::Copy),
-        BindMode::ZeroCopy => open_with(cfg, queues, batch_size, Copying::ZeroCopy),
-        BindMode::Auto => match open_with(cfg, queues, batch_size, Copying::ZeroCopy) {
+        BindMode::Copy => open(Copying::Copy),
+        BindMode::ZeroCopy => open(Copying::ZeroCopy),
+        BindMode::Auto => match open(Copying::ZeroCopy) {
             Err(e) if e.is_zero_copy_refused() => {
                 log::info!("AF_XDP zero-copy unavailable ({e}); using copy mode");
-                open_with(cfg, queues, batch_size, Copying::Copy)
+                open(Copying::Copy)
             }
             other => other,
         },
@@ -136,44 +148,43 @@ fn open_with(
     batch_size: usize,
     copying: Copying,
 ) -> Result<(AfXdpThread, Vec<XskSocketInfo>), AfXdpError> {
-    check_config(cfg, queues, batch_size)?;
-    let umem_len = cfg.umem_frames as usize * cfg.frame_size as usize;
-    let umem = sys::Mmap::anonymous(umem_len).map_err(|source| AfXdpError::Umem {
-        bytes: umem_len,
-        source,
-    })?;
-    let reg = sys::xdp_umem_reg {
-        addr: umem.as_ptr() as u64,
-        len: umem.len() as u64,
-        chunk_size: cfg.frame_size,
-        headroom: cfg.frame_headroom,
-        flags: 0,
-        tx_metadata_len: 0,
-    };
-    // Each socket's fill ring holds at most its share of the UMEM, so that no socket starves
-    // the others of frames, less up to a batch kept back for slow-path copies.
-    let share = cfg.umem_frames / queues.len() as u32;
-    let kept_back = (batch_size as u32).min(share / 2);
-    let fill_capacity = (share - kept_back).min(cfg.fill_ring_size);
-
+    let layout = XskLayout::of(cfg);
+    check_layout(&layout, queues, batch_size)?;
+    let umem = Umem::anonymous(layout.umem_len())?;
+    let region = layout.umem_region(umem.as_ptr(), umem.len());
+    let fill_capacity = layout.fill_capacity(queues.len(), batch_size);
     let mut sockets: Vec<XskSocket> = Vec::with_capacity(queues.len());
     for q in queues {
-        let umem_use = match sockets.first() {
-            None => UmemUse::Register(&reg),
+        let first = sockets.first().map(|s| s.fd.clone());
+        let umem_use = match &first {
+            None => UmemUse::Register(region),
             Some(first) => UmemUse::Share {
-                first: first.raw_fd,
+                first: first.as_fd(),
             },
+        };
+        let place = Place {
+            interface: &q.interface,
+            queue: q.queue,
         };
         sockets.push(XskSocket::open(
             cfg,
-            &q.interface,
-            q.queue,
+            place,
             copying,
             umem_use,
             fill_capacity,
         )?);
     }
+    Ok(assemble(&layout, queues, sockets, umem))
+}
 
+/// The thread over `sockets` (one per queue of `queues`, bound, rings mapped) and `umem`, with
+/// the fill rings primed.
+pub(crate) fn assemble(
+    layout: &XskLayout,
+    queues: &[XskQueue],
+    sockets: Vec<XskSocket>,
+    umem: Umem,
+) -> (AfXdpThread, Vec<XskSocketInfo>) {
     let max_port = queues.iter().map(|q| q.port).max().unwrap_or(0);
     let mut port_socket = vec![NO_SOCKET; max_port as usize + 1];
     for (i, q) in queues.iter().enumerate().rev() {
@@ -191,7 +202,7 @@ fn open_with(
         })
         .collect();
     let poll = PollSet::new(sockets.iter().map(|s| s.raw_fd));
-    let frame_size = cfg.frame_size;
+    let frame_size = layout.frame_size;
     let mut thread = AfXdpThread {
         queues: queues
             .iter()
@@ -201,7 +212,7 @@ fn open_with(
             })
             .collect(),
         port_socket,
-        free: (0..cfg.umem_frames as u64)
+        free: (0..layout.umem_frames as u64)
             .rev()
             .map(|i| i * frame_size as u64)
             .collect(),
@@ -211,20 +222,20 @@ fn open_with(
         umem_base: umem.as_ptr(),
         frame_size,
         frame_mask: !(frame_size as u64 - 1),
-        umem_frames: cfg.umem_frames,
-        need_wakeup: cfg.need_wakeup,
-        busy_poll: cfg.busy_poll.is_some(),
+        umem_frames: layout.umem_frames,
+        need_wakeup: layout.need_wakeup,
+        busy_poll: layout.busy_poll,
         sockets,
         _umem: umem,
     };
     for i in 0..thread.sockets.len() {
         thread.refill(i);
     }
-    Ok((thread, infos))
+    (thread, infos)
 }
 
-fn check_config(
-    cfg: &AfXdpConfig,
+pub(crate) fn check_layout(
+    layout: &XskLayout,
     queues: &[XskQueue],
     batch_size: usize,
 ) -> Result<(), AfXdpError> {
@@ -232,29 +243,29 @@ fn check_config(
         "a thread needs at least one queue".to_string()
     } else if queues.len() >= NO_SOCKET as usize {
         format!("{} queues on one thread", queues.len())
-    } else if !cfg.frame_size.is_power_of_two() || cfg.frame_size < 2048 {
+    } else if !layout.frame_size.is_power_of_two() || layout.frame_size < 2048 {
         format!(
             "frame_size {} is not a power of two >= 2048",
-            cfg.frame_size
+            layout.frame_size
         )
-    } else if cfg.umem_frames < queues.len() as u32 {
+    } else if layout.umem_frames < queues.len() as u32 {
         format!(
             "umem_frames {} is fewer than the thread's {} queues",
-            cfg.umem_frames,
+            layout.umem_frames,
             queues.len()
         )
-    } else if cfg.frame_headroom > cfg.frame_size / 2 {
+    } else if layout.frame_headroom > layout.frame_size / 2 {
         format!(
             "frame_headroom {} leaves too little of a {}-byte frame",
-            cfg.frame_headroom, cfg.frame_size
+            layout.frame_headroom, layout.frame_size
         )
-    } else if batch_size == 0 || batch_size > cfg.rx_ring_size as usize {
+    } else if batch_size == 0 || batch_size > layout.rings.rx as usize {
         format!(
             "batch size {batch_size} is not within 1..=rx_ring_size ({})",
-            cfg.rx_ring_size
+            layout.rings.rx
         )
-    } else if (cfg.umem_frames as usize)
-        .checked_mul(cfg.frame_size as usize)
+    } else if (layout.umem_frames as usize)
+        .checked_mul(layout.frame_size as usize)
         .is_none()
     {
         "umem_frames * frame_size overflows".to_string()
@@ -318,15 +329,12 @@ impl AfXdpThread {
             if self.need_wakeup && !socket.tx.needs_wakeup() {
                 return;
             }
-            match sys::kick_tx(socket.raw_fd) {
+            match xsk::kick_tx(socket.fd.as_fd()) {
                 Ok(()) => return,
                 // More frames wait, or the completion ring is full: make room and go on.
-                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => self.reap(i),
+                Err(e) if e.is(libc::EAGAIN) => self.reap(i),
                 Err(e) => {
-                    if !matches!(
-                        e.raw_os_error(),
-                        Some(libc::EBUSY | libc::ENOBUFS | libc::ENETDOWN)
-                    ) {
+                    if !matches!(e.errno, libc::EBUSY | libc::ENOBUFS | libc::ENETDOWN) {
                         log::warn!("AF_XDP TX wake-up (sendto) on {:?}: {e}", self.queues[i]);
                     }
                     return;
@@ -523,13 +531,13 @@ impl ThreadIo for AfXdpThread {
         if self.busy_poll {
             for socket in &self.sockets {
                 // Drives the device's NAPI from this thread; errors only mean nothing to do.
-                let _ = sys::kick_rx(socket.raw_fd);
+                let _ = xsk::kick_rx(socket.fd.as_fd());
             }
             return;
         }
         for socket in &self.sockets {
             if self.need_wakeup && socket.fill.needs_wakeup() {
-                let _ = sys::kick_rx(socket.raw_fd);
+                let _ = xsk::kick_rx(socket.fd.as_fd());
             }
         }
         if let Err(e) = self.poll.wait(also_wake_on, 100) {

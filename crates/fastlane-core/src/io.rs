@@ -99,20 +99,7 @@ impl PollSet {
         for p in &mut self.fds {
             p.revents = 0;
         }
-        // SAFETY: `fds` is a valid, exclusively borrowed array of its stated length.
-        let rc = unsafe {
-            libc::poll(
-                self.fds.as_mut_ptr(),
-                self.fds.len() as libc::nfds_t,
-                timeout_ms,
-            )
-        };
-        if rc < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.raw_os_error() != Some(libc::EINTR) {
-                return Err(e);
-            }
-        }
+        fastlane_sys::poll::poll(&mut self.fds, timeout_ms)?;
         Ok(())
     }
 }

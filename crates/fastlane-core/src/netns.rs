@@ -3,7 +3,6 @@
 //! namespace after the thread ends, and any thread may use their file descriptors.
 
 use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
 /// Why a namespace could not be entered.
@@ -48,16 +47,13 @@ pub fn run_in<T: Send>(
     std::thread::scope(|scope| {
         scope
             .spawn(|| {
-                // SAFETY: setns on an fd we own; it changes only this (scoped, short-lived)
-                // thread's network namespace.
-                let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-                if rc != 0 {
-                    let source = std::io::Error::last_os_error();
-                    return Err(NetnsError::Setns {
+                // Changes only this (scoped, short-lived) thread's network namespace.
+                fastlane_sys::ns::enter_network_namespace(&file).map_err(|source| {
+                    NetnsError::Setns {
                         path: path.clone(),
-                        source,
-                    });
-                }
+                        source: source.into(),
+                    }
+                })?;
                 Ok(work())
             })
             .join()

@@ -9,7 +9,6 @@
 mod backend;
 mod master_worker;
 mod stats;
-mod sys;
 mod worker;
 
 use std::collections::BTreeMap;

@@ -10,8 +10,6 @@ use fastlane_core::{
 };
 use fastlane_tap::{TapQueue, MAX_READ_BURST};
 
-use crate::sys;
-
 /// What a data-plane thread needs, prepared on the setup thread.
 pub(crate) struct Worker {
     pub core: u16,
@@ -107,8 +105,8 @@ pub(crate) fn run_pinned(
     failure: Arc<Mutex<Option<String>>>,
     body: impl FnOnce(),
 ) {
-    if let Err(e) = sys::pin_current_thread(core) {
-        let _ = ready.send((core, Err(format!("sched_setaffinity: {e}"))));
+    if let Err(e) = fastlane_sys::cpu::pin_current_thread(usize::from(core)) {
+        let _ = ready.send((core, Err(e.to_string())));
         return;
     }
     let _ = ready.send((core, Ok(())));

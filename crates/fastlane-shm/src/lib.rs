@@ -19,7 +19,6 @@ mod layout;
 mod lock;
 mod mem;
 mod region;
-mod sys;
 mod table;
 
 pub use channel::Channel;

@@ -5,14 +5,14 @@
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::error::ShmError;
-use crate::sys;
+use fastlane_sys::process::process_alive;
 
 static NEXT_TOKEN: AtomicU32 = AtomicU32::new(1);
 
 /// This handle's stamp: our pid and a token no other handle in this process uses.
 pub(crate) fn new_stamp() -> u64 {
     let token = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed).max(1);
-    (u64::from(sys::getpid()) << 32) | u64::from(token)
+    (u64::from(std::process::id()) << 32) | u64::from(token)
 }
 
 pub(crate) fn acquire(
@@ -28,13 +28,13 @@ pub(crate) fn acquire(
         }
         if current != 0 {
             let pid = (current >> 32) as u32;
-            if pid == sys::getpid() {
+            if pid == std::process::id() {
                 return Err(ShmError::LockedHere {
                     role,
                     object: object.to_string(),
                 });
             }
-            if sys::process_alive(pid) {
+            if process_alive(pid) {
                 return Err(ShmError::Locked {
                     role,
                     object: object.to_string(),

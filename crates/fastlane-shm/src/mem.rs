@@ -3,29 +3,22 @@
 //! process is defined behaviour (the reader's seqlock then throws the copy away) and the optimizer
 //! cannot tear or re-read it.
 
-use std::os::fd::{AsFd, OwnedFd};
-use std::ptr::NonNull;
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use crate::sys;
+use fastlane_sys::{Mmap, SysResult};
 
 /// A `MAP_SHARED` mapping of a region's file, unmapped on drop.
 #[derive(Debug)]
 pub(crate) struct Mapping {
-    ptr: NonNull<u8>,
-    len: usize,
+    map: Mmap,
     fd: OwnedFd,
 }
 
-// SAFETY: the mapping is plain shared memory and every access to it goes through atomics.
-unsafe impl Send for Mapping {}
-// SAFETY: as for Send.
-unsafe impl Sync for Mapping {}
-
 impl Mapping {
-    pub(crate) fn new(fd: OwnedFd, len: usize) -> std::io::Result<Self> {
-        let ptr = sys::mmap_shared(fd.as_fd(), len)?;
-        Ok(Mapping { ptr, len, fd })
+    pub(crate) fn new(fd: OwnedFd, len: usize) -> SysResult<Self> {
+        let map = Mmap::shared(&fd, len, 0, false)?;
+        Ok(Mapping { map, fd })
     }
 
     pub(crate) fn fd(&self) -> &OwnedFd {
@@ -33,16 +26,16 @@ impl Mapping {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.len
+        self.map.len()
     }
 
     fn at(&self, offset: usize, size: usize) -> *mut u8 {
         assert!(
-            offset.is_multiple_of(size.min(8)) && offset + size <= self.len,
+            offset.is_multiple_of(size.min(8)) && offset + size <= self.map.len(),
             "offset {offset} out of the region"
         );
         // SAFETY: checked above to stay inside the mapping.
-        unsafe { self.ptr.as_ptr().add(offset) }
+        unsafe { self.map.as_ptr().add(offset) }
     }
 
     pub(crate) fn u64(&self, offset: usize) -> &AtomicU64 {
@@ -60,13 +53,6 @@ impl Mapping {
     pub(crate) fn words(&self, offset: usize, words: usize) -> &[AtomicU64] {
         // SAFETY: in bounds and aligned (checked by `at`); AtomicU64 has u64's layout.
         unsafe { std::slice::from_raw_parts(self.at(offset, words * 8).cast(), words) }
-    }
-}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        // SAFETY: the mapping is ours and every handle into it holds the Arc being dropped.
-        unsafe { sys::munmap(self.ptr, self.len) };
     }
 }
 

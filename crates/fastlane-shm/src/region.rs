@@ -1,7 +1,6 @@
 //! A named region: a file under /dev/shm or a memfd, mapped shared, with the layout's header at
 //! offset 0. The magic is written last, so a region is never seen half-initialised.
 
-use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::Ordering;
@@ -12,8 +11,8 @@ use crate::channel::Channel;
 use crate::error::ShmError;
 use crate::layout::{self, Layout, ObjectKind, ObjectSpec};
 use crate::mem::Mapping;
-use crate::sys;
 use crate::table::Table;
+use fastlane_sys::{memfd, unix, SysError};
 
 const SHM_DIR: &str = "/dev/shm";
 /// How long `open` waits for a creator that has made the file but not yet written the header.
@@ -65,11 +64,11 @@ fn path_of(name: &str) -> String {
     format!("{SHM_DIR}/{name}")
 }
 
-fn sys_error<'a>(syscall: &'static str, name: &'a str) -> impl FnOnce(io::Error) -> ShmError + 'a {
+fn sys_error<'a>(syscall: &'static str, name: &'a str) -> impl FnOnce(SysError) -> ShmError + 'a {
     move |source| ShmError::Sys {
         syscall,
         name: name.to_string(),
-        source,
+        source: source.into(),
     }
 }
 
@@ -89,9 +88,9 @@ impl Region {
         validate_name(name)?;
         layout.validate()?;
         let path = path_of(name);
-        let fd = match sys::open(&path, true) {
+        let fd = match memfd::open_rw(&path, true) {
             Ok(fd) => fd,
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            Err(e) if e.is(libc::EEXIST) => {
                 return match existing {
                     Existing::Fail => Err(ShmError::AlreadyExists {
                         name: name.to_string(),
@@ -102,7 +101,7 @@ impl Region {
             Err(e) => return Err(sys_error("open", name)(e)),
         };
         Region::initialise(fd, Some(name.to_string()), layout).inspect_err(|_| {
-            let _ = sys::unlink(&path);
+            let _ = memfd::unlink(&path);
         })
     }
 
@@ -110,14 +109,14 @@ impl Region {
     pub fn create_memfd(label: &str, layout: &Layout) -> Result<Region, ShmError> {
         validate_name(label)?;
         layout.validate()?;
-        let fd = sys::memfd_create(label).map_err(sys_error("memfd_create", label))?;
+        let fd = memfd::memfd_create(label).map_err(sys_error("memfd_create", label))?;
         Region::initialise(fd, None, layout)
     }
 
     fn initialise(fd: OwnedFd, name: Option<String>, layout: &Layout) -> Result<Region, ShmError> {
         let label = name.clone().unwrap_or_else(|| "memfd".into());
         let (offsets, size) = layout.placement();
-        sys::ftruncate(fd.as_fd(), size as u64).map_err(sys_error("ftruncate", &label))?;
+        memfd::set_len(&fd, size as u64).map_err(sys_error("ftruncate", &label))?;
         let map = Mapping::new(fd, size).map_err(sys_error("mmap", &label))?;
         layout.write_header(&map, &offsets, size);
         map.u64(layout::H_MAGIC)
@@ -135,8 +134,8 @@ impl Region {
     pub fn open(name: &str, layout: &Layout) -> Result<Region, ShmError> {
         validate_name(name)?;
         layout.validate()?;
-        let fd = sys::open(&path_of(name), false).map_err(|e| {
-            if e.kind() == io::ErrorKind::NotFound {
+        let fd = memfd::open_rw(&path_of(name), false).map_err(|e| {
+            if e.is(libc::ENOENT) {
                 ShmError::NotFound {
                     name: name.to_string(),
                 }
@@ -161,7 +160,7 @@ impl Region {
         };
         let started = Instant::now();
         let size = loop {
-            let size = sys::file_size(fd.as_fd()).map_err(sys_error("fstat", &label))?;
+            let size = memfd::file_size(&fd).map_err(sys_error("fstat", &label))?;
             if size >= layout::HEADER_SIZE as u64 || started.elapsed() > INIT_WAIT {
                 break size;
             }
@@ -256,8 +255,8 @@ impl Region {
     /// Removes region `name` from /dev/shm; processes that have it mapped keep their mapping.
     pub fn unlink(name: &str) -> Result<(), ShmError> {
         validate_name(name)?;
-        sys::unlink(&path_of(name)).map_err(|e| {
-            if e.kind() == io::ErrorKind::NotFound {
+        memfd::unlink(&path_of(name)).map_err(|e| {
+            if e.is(libc::ENOENT) {
                 ShmError::NotFound {
                     name: name.to_string(),
                 }
@@ -279,16 +278,16 @@ impl Region {
 
 /// Sends `region`'s descriptor over a Unix socket (SCM_RIGHTS).
 pub fn send_region(socket: &UnixStream, region: &Region) -> Result<(), ShmError> {
-    sys::send_fd(socket.as_fd(), region.fd()).map_err(sys_error("sendmsg", "memfd"))
+    unix::send_fds(socket, &[0], &[region.fd()]).map_err(sys_error("sendmsg", "memfd"))
 }
 
 /// Receives a region sent by [`send_region`] and attaches to it with `layout`.
 pub fn receive_region(socket: &UnixStream, layout: &Layout) -> Result<Region, ShmError> {
-    let fd = sys::recv_fd(socket.as_fd())
-        .map_err(sys_error("recvmsg", "memfd"))?
-        .ok_or_else(|| ShmError::NotARegion {
-            name: "memfd".into(),
-            reason: "the message carried no descriptor".into(),
-        })?;
+    let (_, mut fds) =
+        unix::recv_fds(socket, &mut [0u8; 1], 1).map_err(sys_error("recvmsg", "memfd"))?;
+    let fd = fds.pop().ok_or_else(|| ShmError::NotARegion {
+        name: "memfd".into(),
+        reason: "the message carried no descriptor".into(),
+    })?;
     Region::from_fd(fd, layout)
 }

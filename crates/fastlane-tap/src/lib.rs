@@ -7,7 +7,6 @@
 //! flow hash, so every thread must read its own queue.
 
 mod netlink;
-mod sys;
 
 use std::fmt;
 use std::io;
@@ -16,6 +15,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 use fastlane_core::config::{parse_cidr, parse_mac, TapConfig};
+use fastlane_sys::{netdev, netlink as rtnetlink, tun, SysError};
 
 /// The most frames one [`TapQueue::read_frames`] call returns.
 pub const MAX_READ_BURST: usize = 64;
@@ -198,52 +198,53 @@ impl Tap {
             }
         }
         let os_error = |operation: String| {
-            move |source| TapError::Os {
+            move |source: SysError| TapError::Os {
                 device: device.to_string(),
                 operation,
-                source,
+                source: source.into(),
             }
         };
 
-        let control = sys::control_socket().map_err(os_error("socket(AF_INET)".into()))?;
+        let control = netdev::control_socket().map_err(os_error("socket(AF_INET)".into()))?;
         // TUNSETIFF would attach to a persistent TAP of that name rather than fail.
-        match sys::interface_index(control.as_fd(), device) {
+        match netdev::interface_index(control.as_fd(), device) {
             Ok(_) => {
                 return Err(TapError::Exists {
                     device: device.to_string(),
                 })
             }
-            Err(error) if error.raw_os_error() == Some(libc::ENODEV) => {}
+            Err(error) if error.is(libc::ENODEV) => {}
             Err(error) => return Err(os_error("ioctl SIOCGIFINDEX".into())(error)),
         }
         let mut queues = Vec::with_capacity(spec.queues);
         for queue in 0..spec.queues {
-            let tun = sys::open_tun().map_err(os_error("open /dev/net/tun".into()))?;
-            sys::attach_tap_queue(tun.as_fd(), device).map_err(os_error(format!(
+            let tun = tun::open_tun().map_err(os_error("open /dev/net/tun".into()))?;
+            tun::attach_tap_queue(tun.as_fd(), device).map_err(os_error(format!(
                 "ioctl TUNSETIFF (IFF_TAP|IFF_NO_PI|IFF_MULTI_QUEUE) for queue {queue}"
             )))?;
             queues.push(Some(tun));
         }
-        sys::set_mac(control.as_fd(), device, spec.mac).map_err(os_error(format!(
+        netdev::set_hw_address(control.as_fd(), device, spec.mac).map_err(os_error(format!(
             "ioctl SIOCSIFHWADDR {}",
             mac_text(spec.mac)
         )))?;
         if let Some(mtu) = spec.mtu {
-            sys::set_mtu(control.as_fd(), device, mtu)
+            netdev::set_mtu(control.as_fd(), device, mtu)
                 .map_err(os_error(format!("ioctl SIOCSIFMTU {mtu}")))?;
         }
         if !spec.addresses.is_empty() {
-            let index = sys::interface_index(control.as_fd(), device)
+            let index = netdev::interface_index(control.as_fd(), device)
                 .map_err(os_error("ioctl SIOCGIFINDEX".into()))?;
-            let route = sys::route_socket(NETLINK_TIMEOUT)
+            let route = rtnetlink::route_socket(NETLINK_TIMEOUT)
                 .map_err(os_error("socket(AF_NETLINK, NETLINK_ROUTE)".into()))?;
             for (seq, &(address, prefix)) in (1..).zip(&spec.addresses) {
                 add_address(route.as_fd(), device, index, seq, address, prefix)?;
             }
         }
-        sys::set_up(control.as_fd(), device)
+        netdev::set_up(control.as_fd(), device)
             .map_err(os_error("ioctl SIOCSIFFLAGS IFF_UP".into()))?;
-        let mtu = sys::mtu(control.as_fd(), device).map_err(os_error("ioctl SIOCGIFMTU".into()))?;
+        let mtu =
+            netdev::mtu(control.as_fd(), device).map_err(os_error("ioctl SIOCGIFMTU".into()))?;
         Ok(Tap {
             name: device.to_string(),
             queues,
@@ -273,12 +274,27 @@ impl Tap {
             .unwrap_or_else(|| panic!("TAP {} has {count} queues, not {}", self.name, i + 1))
             .take()
             .unwrap_or_else(|| panic!("queue {i} of TAP {} was already taken", self.name));
-        TapQueue {
-            fd,
-            slot_len: self.max_frame_len + 1,
-            arena: vec![0; MAX_READ_BURST * (self.max_frame_len + 1)].into_boxed_slice(),
+        TapQueue::with_fd(fd, self.max_frame_len)
+    }
+
+    /// Gives up the queues not taken yet, for another process to adopt with [`TapQueue::adopt`]
+    /// (sent over SCM_RIGHTS). The device lives while any of them is open anywhere.
+    pub fn export(self) -> TapExport {
+        TapExport {
+            name: self.name,
+            mtu: (self.max_frame_len - FRAME_OVERHEAD) as u32,
+            queues: self.queues.into_iter().flatten().collect(),
         }
     }
+}
+
+/// A TAP device's queues handed to another process: what it needs besides the descriptors (the
+/// device name, for messages, and the MTU, which sizes the read arenas) is plain data.
+#[derive(Debug)]
+pub struct TapExport {
+    pub name: String,
+    pub mtu: u32,
+    pub queues: Vec<OwnedFd>,
 }
 
 /// Adds one address over rtnetlink and waits for the kernel's acknowledgement.
@@ -298,15 +314,15 @@ fn add_address(
         message,
     };
     let request = netlink::new_address_request(seq, index, address, prefix);
-    sys::send_to_kernel(route, &request).map_err(|error| failure(error, None))?;
+    rtnetlink::send_to_kernel(route, &request).map_err(|error| failure(error.into(), None))?;
     let mut datagram = [0u8; 4096];
     loop {
-        let len = sys::receive(route, &mut datagram).map_err(|error| {
-            if error.kind() == io::ErrorKind::WouldBlock {
+        let len = rtnetlink::receive(route, &mut datagram).map_err(|error| {
+            if error.is(libc::EAGAIN) {
                 let text = format!("no answer from the kernel within {NETLINK_TIMEOUT:?}");
                 failure(io::Error::new(io::ErrorKind::TimedOut, text), None)
             } else {
-                failure(error, None)
+                failure(error.into(), None)
             }
         })?;
         match netlink::answer_to(seq, &datagram[..len]) {
@@ -355,6 +371,32 @@ impl fmt::Debug for TapQueue {
 }
 
 impl TapQueue {
+    fn with_fd(fd: OwnedFd, max_frame_len: usize) -> TapQueue {
+        TapQueue {
+            fd,
+            slot_len: max_frame_len + 1,
+            arena: vec![0; MAX_READ_BURST * (max_frame_len + 1)].into_boxed_slice(),
+        }
+    }
+
+    /// Adopts a queue descriptor another process opened and attached (a privileged helper, over
+    /// SCM_RIGHTS) for a device of `mtu`: checks that it is a TAP queue without packet
+    /// information and makes it non-blocking. Needs no capability.
+    pub fn adopt(fd: OwnedFd, mtu: u32) -> Result<TapQueue, TapError> {
+        let os_error = |device: &str, operation: &str| {
+            let (device, operation) = (device.to_string(), operation.to_string());
+            move |source: SysError| TapError::Os {
+                device,
+                operation,
+                source: source.into(),
+            }
+        };
+        let device =
+            tun::tap_queue_device(fd.as_fd()).map_err(os_error("(adopted)", "ioctl TUNGETIFF"))?;
+        tun::set_nonblocking(fd.as_fd()).map_err(os_error(&device, "fcntl O_NONBLOCK"))?;
+        Ok(TapQueue::with_fd(fd, mtu as usize + FRAME_OVERHEAD))
+    }
+
     pub fn fd(&self) -> RawFd {
         self.fd.as_raw_fd()
     }
@@ -365,9 +407,9 @@ impl TapQueue {
         let mut outcome = WriteOutcome::default();
         for frame in frames {
             loop {
-                match sys::write_frame(self.fd.as_fd(), frame) {
+                match tun::write_frame(self.fd.as_fd(), frame) {
                     Ok(()) => outcome.written += 1,
-                    Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(error) if error.is(libc::EINTR) => continue,
                     Err(_) => outcome.dropped += 1,
                 }
                 break;
@@ -387,17 +429,17 @@ impl TapQueue {
         let mut error = None;
         for _ in 0..max.min(MAX_READ_BURST) {
             let slot = &mut self.arena[count * slot_len..(count + 1) * slot_len];
-            match sys::read_frame(self.fd.as_fd(), slot) {
+            match tun::read_frame(self.fd.as_fd(), slot) {
                 Ok(len) if len == slot_len => oversized += 1,
                 Ok(0) => break,
                 Ok(len) => {
                     lens[count] = len;
                     count += 1;
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.is(libc::EINTR) => {}
+                Err(e) if e.is(libc::EAGAIN) => break,
                 Err(e) => {
-                    error = Some(e);
+                    error = Some(e.into());
                     break;
                 }
             }

@@ -45,11 +45,15 @@ pub enum TestbedError {
 }
 
 impl TestbedError {
-    pub(crate) fn sys(call: &'static str, interface: &str, source: std::io::Error) -> Self {
+    pub(crate) fn sys(
+        call: &'static str,
+        interface: &str,
+        source: impl Into<std::io::Error>,
+    ) -> Self {
         TestbedError::Sys {
             call,
             interface: interface.to_string(),
-            source,
+            source: source.into(),
         }
     }
 }

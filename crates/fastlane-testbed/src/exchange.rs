@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 use aya::programs::ProgramError;
 
 use crate::frame::udp_dst_port;
-use crate::{programs, sys, TestbedError};
+use fastlane_sys::tpacket::FrameSocket;
+
+use crate::{programs, TestbedError};
 
 /// Gap between two sent frames: a trickle, so no ring on the way overflows.
 const PACE: Duration = Duration::from_millis(1);
@@ -44,9 +46,9 @@ pub fn exchange(
         Err(e) => return Err(e),
     }
     let received = fastlane_core::netns::run_in(netns, || {
-        let ifindex = sys::if_index(interface)
+        let ifindex = fastlane_sys::netdev::if_index(interface)
             .map_err(|e| TestbedError::sys("if_nametoindex", interface, e))?;
-        let socket = sys::PacketSocket::bind(ifindex)
+        let socket = FrameSocket::bind(ifindex)
             .map_err(|e| TestbedError::sys("AF_PACKET socket", interface, e))?;
         let mut received = Vec::new();
         let mut buf = vec![0u8; RECV_BUF];

@@ -1,7 +1,7 @@
 //! The traffic generator: `fl_gen` run in live-frames mode from a thread inside the namespace,
 //! `fl_sink` on the same interface counting what returns.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
@@ -11,7 +11,7 @@ use aya::Ebpf;
 
 use crate::frame::MIN_FRAME_LEN;
 use crate::programs::{self, GEN_HEADER_LEN};
-use crate::{sys, TestbedError};
+use crate::TestbedError;
 
 /// What to send, where, and how fast.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,9 +154,9 @@ impl Generator {
         // Looking up key 0 of an array this generator created cannot fail while it holds the
         // descriptors; zeroes would only show up as an obviously dead generator.
         let [sent_packets, _] =
-            sys::percpu_sums::<2>(self.gen_counts.as_fd(), self.possible_cpus).unwrap_or([0; 2]);
+            percpu_sums::<2>(self.gen_counts.as_fd(), self.possible_cpus).unwrap_or([0; 2]);
         let [returned_packets, returned_bytes] =
-            sys::percpu_sums::<2>(self.sink_counts.as_fd(), self.possible_cpus).unwrap_or([0; 2]);
+            percpu_sums::<2>(self.sink_counts.as_fd(), self.possible_cpus).unwrap_or([0; 2]);
         GeneratorStats {
             sent_packets,
             returned_packets,
@@ -191,6 +191,23 @@ impl Drop for Generator {
     }
 }
 
+/// The sum over all CPUs of entry 0 of a per-CPU array whose values are `N` u64 counters.
+fn percpu_sums<const N: usize>(
+    map: BorrowedFd<'_>,
+    possible_cpus: usize,
+) -> fastlane_sys::SysResult<[u64; N]> {
+    // Per-CPU values are laid out one after another, each rounded up to 8 bytes.
+    let mut values = vec![0u8; N * 8 * possible_cpus];
+    fastlane_sys::bpf::map_lookup(map, &0u32.to_ne_bytes(), &mut values)?;
+    let mut sums = [0u64; N];
+    for cpu in values.chunks_exact(N * 8) {
+        for (sum, v) in sums.iter_mut().zip(cpu.chunks_exact(8)) {
+            *sum += u64::from_ne_bytes(v.try_into().expect("8-byte chunk"));
+        }
+    }
+    Ok(sums)
+}
+
 /// The sending thread's state; runs inside the interface's namespace, where `BPF_PROG_RUN`
 /// resolves the ingress interface index.
 struct Sender {
@@ -206,10 +223,10 @@ struct Sender {
 impl Sender {
     fn run(mut self) -> Result<(), TestbedError> {
         if let Some(core) = self.core {
-            sys::pin_to_cpu(core)
+            fastlane_sys::cpu::pin_current_thread(usize::from(core))
                 .map_err(|e| TestbedError::sys("sched_setaffinity", &self.interface, e))?;
         }
-        let ifindex = sys::if_index(&self.interface)
+        let ifindex = fastlane_sys::netdev::if_index(&self.interface)
             .map_err(|e| TestbedError::sys("if_nametoindex", &self.interface, e))?;
         match self.rate_pps {
             None => self.full_speed(ifindex),
@@ -218,7 +235,7 @@ impl Sender {
     }
 
     fn send(&mut self, ifindex: u32, repeat: u32) -> Result<(), TestbedError> {
-        sys::xdp_run_live(self.prog.as_fd(), &self.frame, ifindex, repeat)
+        fastlane_sys::bpf::xdp_run_live(self.prog.as_fd(), &self.frame, ifindex, repeat)
             .map_err(|e| TestbedError::sys("BPF_PROG_RUN (XDP live frames)", &self.interface, e))?;
         if let Some(ready) = self.ready.take() {
             // The receiver only disappears once start() returned; nobody waits then.

@@ -5,7 +5,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::exchange::already_attached;
 use crate::frame::udp_dst_port;
-use crate::{programs, sys, TestbedError};
+use fastlane_sys::tpacket::FrameSocket;
+
+use crate::{programs, TestbedError};
 
 /// How long the last frames get to come back after the last one was sent.
 const DRAIN: Duration = Duration::from_secs(1);
@@ -90,8 +92,9 @@ pub fn measure(
     }
     let rtts = fastlane_core::netns::run_in(netns, || {
         let sys_err = |call| move |e| TestbedError::sys(call, interface, e);
-        let ifindex = sys::if_index(interface).map_err(sys_err("if_nametoindex"))?;
-        let socket = sys::PacketSocket::bind(ifindex).map_err(sys_err("AF_PACKET socket"))?;
+        let ifindex =
+            fastlane_sys::netdev::if_index(interface).map_err(sys_err("if_nametoindex"))?;
+        let socket = FrameSocket::bind(ifindex).map_err(sys_err("AF_PACKET socket"))?;
         socket
             .force_receive_buffer(SOCKET_BUFFER)
             .map_err(sys_err("setsockopt(SO_RCVBUFFORCE)"))?;
@@ -138,7 +141,7 @@ pub fn measure(
 
 /// The receiving side of a measurement.
 struct Probe<'a> {
-    socket: &'a sys::PacketSocket,
+    socket: &'a FrameSocket,
     interface: &'a str,
     match_udp_port: u16,
     stamp_at: usize,

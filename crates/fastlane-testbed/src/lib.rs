@@ -19,7 +19,6 @@ mod generator;
 pub mod latency;
 mod programs;
 mod reflector;
-mod sys;
 
 pub use error::TestbedError;
 pub use exchange::exchange;
@@ -29,6 +28,9 @@ pub use reflector::{PassThrough, Reflector};
 
 /// The Ethernet address of `interface` in network namespace `netns`.
 pub fn interface_mac(netns: Option<&str>, interface: &str) -> Result<[u8; 6], TestbedError> {
-    fastlane_core::netns::run_in(netns, || sys::hw_address(interface))?
-        .map_err(|source| TestbedError::sys("SIOCGIFHWADDR", interface, source))
+    fastlane_core::netns::run_in(netns, || {
+        let control = fastlane_sys::netdev::control_socket()?;
+        fastlane_sys::netdev::hw_address(std::os::fd::AsFd::as_fd(&control), interface)
+    })?
+    .map_err(|source| TestbedError::sys("SIOCGIFHWADDR", interface, source))
 }

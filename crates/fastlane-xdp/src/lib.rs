@@ -11,20 +11,20 @@
 //! The same object carries the split for AF_PACKET: [`SocketFilter`] and [`TcSuppressor`].
 
 mod skb;
-mod sys;
 
 pub use skb::{
     tcx_ingress_programs, SkbProgramError, SocketFilter, TcSuppressor, TC_ACT_SHOT, TC_ACT_UNSPEC,
 };
 
 use std::io;
-use std::os::fd::{AsFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
 
 use aya::maps::{Array, MapData, PerCpuArray, XskMap};
 use aya::programs::{ProgramError, Xdp};
 use aya::{Ebpf, EbpfLoader};
 use fastlane_core::config::AttachMode;
 use fastlane_core::{FilterTables, SlowReason};
+use fastlane_sys::{bpf, netdev, SysError};
 
 const PROGRAM: &str = "fastlane";
 const FILTER_MAP: &str = "filter";
@@ -55,8 +55,8 @@ pub enum AttachedMode {
 impl AttachedMode {
     fn flags(self) -> u32 {
         match self {
-            AttachedMode::Native => sys::XDP_FLAGS_DRV_MODE,
-            AttachedMode::Generic => sys::XDP_FLAGS_SKB_MODE,
+            AttachedMode::Native => bpf::XDP_FLAGS_DRV_MODE,
+            AttachedMode::Generic => bpf::XDP_FLAGS_SKB_MODE,
         }
     }
 }
@@ -152,7 +152,8 @@ impl XdpError {
     }
 }
 
-/// The text of `error` and of every error under it, and the errno of the deepest I/O error.
+/// The text of `error` and of every error under it, and the errno of the deepest I/O or system
+/// call error.
 fn error_chain(error: &(dyn std::error::Error + 'static)) -> (String, Option<i32>) {
     let mut cause = error.to_string();
     let mut errno = None;
@@ -160,6 +161,8 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> (String, Option<i32
     while let Some(e) = next {
         if let Some(io) = e.downcast_ref::<io::Error>() {
             errno = io.raw_os_error();
+        } else if let Some(sys) = e.downcast_ref::<SysError>() {
+            errno = Some(sys.errno);
         }
         if !std::ptr::eq(e, error) {
             cause.push_str(": ");
@@ -168,6 +171,36 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> (String, Option<i32
         next = e.source();
     }
     (cause, errno)
+}
+
+/// The XSKMAP of an XDP program another process loaded and attached, adopted from a descriptor
+/// it passed: a process without any capability can put its AF_XDP sockets in it.
+#[derive(Debug)]
+pub struct XskMapFd {
+    fd: OwnedFd,
+}
+
+impl XskMapFd {
+    /// Adopts `fd`, refusing a descriptor that is not an XSKMAP.
+    pub fn adopt(fd: OwnedFd) -> Result<XskMapFd, SysError> {
+        let info = bpf::map_info(fd.as_fd())?;
+        if info.map_type != bpf::BPF_MAP_TYPE_XSKMAP {
+            return Err(SysError::new("bpf(BPF_OBJ_GET_INFO_BY_FD)", libc::EINVAL)
+                .with_context(format!("map type {} is not an XSKMAP", info.map_type)));
+        }
+        Ok(XskMapFd { fd })
+    }
+
+    /// Sends the redirected frames of `queue` to AF_XDP socket `xsk`.
+    pub fn register_socket(&self, queue: u32, xsk: BorrowedFd<'_>) -> Result<(), SysError> {
+        bpf::xskmap_insert(self.fd.as_fd(), queue, xsk)
+    }
+}
+
+impl AsFd for XskMapFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
 }
 
 /// The program attached to one interface, with its own maps. Dropping it detaches the program.
@@ -189,11 +222,10 @@ impl XdpPort {
         mode: AttachMode,
         filter: &FilterTables,
     ) -> Result<XdpPort, XdpError> {
-        let ifindex =
-            sys::if_nametoindex(interface).map_err(|errno| XdpError::NoSuchInterface {
-                interface: interface.to_string(),
-                errno,
-            })?;
+        let ifindex = netdev::if_index(interface).map_err(|e| XdpError::NoSuchInterface {
+            interface: interface.to_string(),
+            errno: e.into(),
+        })?;
         let mut ebpf = EbpfLoader::new()
             .btf(None)
             .load(program_object())
@@ -221,7 +253,7 @@ impl XdpPort {
             let fd = program
                 .fd()
                 .map_err(|e| XdpError::kernel(interface, operation, &e))?;
-            sys::xdp_link_create(fd.as_fd(), ifindex, mode.flags())
+            bpf::xdp_link_create(fd.as_fd(), ifindex, mode.flags())
                 .map(|link| (link, mode))
                 .map_err(|e| XdpError::kernel(interface, operation, &e))
         };
@@ -276,6 +308,24 @@ impl XdpPort {
             .map_err(|e| XdpError::kernel(interface, OPERATION, &e))
     }
 
+    /// A descriptor of the program's XSKMAP, for a process that registers AF_XDP sockets
+    /// without loading the program (handed over SCM_RIGHTS, adopted with [`XskMapFd::adopt`]).
+    pub fn export_xsk_map(&self) -> Result<OwnedFd, XdpError> {
+        const OPERATION: &str = "duplicate the xsks map descriptor";
+        let interface = &self.interface;
+        let map = self
+            .ebpf
+            .map(XSKS_MAP)
+            .ok_or_else(|| missing(interface, XSKS_MAP))?;
+        let aya::maps::Map::XskMap(data) = map else {
+            return Err(missing(interface, XSKS_MAP));
+        };
+        data.fd()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| XdpError::kernel(interface, OPERATION, &e))
+    }
+
     /// The counters, summed over CPUs.
     pub fn counters(&self) -> Result<XdpCounters, XdpError> {
         const OPERATION: &str = "read the counters map";
@@ -314,7 +364,7 @@ impl XdpPort {
             .map_err(|e| XdpError::kernel(interface, OPERATION, &e))?;
         // Room for what the program could grow the frame to (it never does).
         let mut out = vec![0u8; frame.len() + 4096];
-        let (action, len) = sys::prog_test_run(fd.as_fd(), frame, &mut out)
+        let (action, len) = bpf::prog_test_run(fd.as_fd(), frame, &mut out)
             .map_err(|e| XdpError::kernel(interface, OPERATION, &e))?;
         out.truncate(len);
         Ok(TestRun { action, frame: out })
@@ -323,7 +373,7 @@ impl XdpPort {
     /// Detaches the program and frees its maps.
     pub fn detach(mut self) -> Result<(), XdpError> {
         match self.link.take() {
-            Some(link) => sys::link_detach(link.as_fd())
+            Some(link) => bpf::link_detach(link.as_fd())
                 .map_err(|e| XdpError::kernel(&self.interface, "detach the XDP program", &e)),
             None => Ok(()),
         }
@@ -335,7 +385,7 @@ impl Drop for XdpPort {
         // Closing the link alone would leave the program attached while a child process forked
         // by any thread still holds a copy of the descriptor.
         if let Some(link) = self.link.take() {
-            if let Err(e) = sys::link_detach(link.as_fd()) {
+            if let Err(e) = bpf::link_detach(link.as_fd()) {
                 log::warn!("{}: detach the XDP program: {e}", self.interface);
             }
         }

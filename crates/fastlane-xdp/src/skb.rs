@@ -10,7 +10,9 @@ use aya::programs::{ProgramError, SchedClassifier, SocketFilter as AyaSocketFilt
 use aya::{Ebpf, EbpfLoader};
 use fastlane_core::FilterTables;
 
-use crate::{program_object, sys, FILTER_MAP, FILTER_SIZE};
+use fastlane_sys::{bpf, netdev};
+
+use crate::{program_object, FILTER_MAP, FILTER_SIZE};
 
 const SOCKET_PROGRAM: &str = "fastlane_socket";
 const TC_PROGRAM: &str = "fastlane_tc";
@@ -193,7 +195,7 @@ impl SocketFilter {
         let mut input = vec![0u8; ETH_HLEN];
         input.extend_from_slice(frame);
         let mut out = vec![0u8; input.len() + 256];
-        let (retval, _) = sys::prog_test_run(self.fd()?, &input, &mut out)
+        let (retval, _) = bpf::prog_test_run(self.fd()?, &input, &mut out)
             .map_err(|e| SkbProgramError::kernel(Self::LABEL, OPERATION, &e))?;
         Ok(retval)
     }
@@ -220,9 +222,9 @@ impl TcSuppressor {
     pub fn attach(interface: &str, filter: &FilterTables) -> Result<TcSuppressor, SkbProgramError> {
         let label = format!("tc ingress program on {interface}");
         let ifindex =
-            sys::if_nametoindex(interface).map_err(|errno| SkbProgramError::NoSuchInterface {
+            netdev::if_index(interface).map_err(|e| SkbProgramError::NoSuchInterface {
                 interface: interface.to_string(),
-                errno,
+                errno: e.into(),
             })?;
         let mut ebpf = load_object(&label, filter)?;
         let program: &mut SchedClassifier = ebpf
@@ -237,7 +239,7 @@ impl TcSuppressor {
             .fd()
             .map_err(|e| SkbProgramError::kernel(&label, "find the program", &e))?;
         let link =
-            sys::tcx_link_create(fd.as_fd(), ifindex, sys::BPF_TCX_INGRESS).map_err(|e| {
+            bpf::tcx_link_create(fd.as_fd(), ifindex, bpf::BPF_TCX_INGRESS).map_err(|e| {
                 SkbProgramError::kernel(&label, "attach with TCX (BPF_LINK_CREATE)", &e)
             })?;
         Ok(TcSuppressor {
@@ -276,7 +278,7 @@ impl TcSuppressor {
             .fd()
             .map_err(|e| SkbProgramError::kernel(&self.label, OPERATION, &e))?;
         let mut out = vec![0u8; frame.len() + 256];
-        let (retval, _) = sys::prog_test_run(fd.as_fd(), frame, &mut out)
+        let (retval, _) = bpf::prog_test_run(fd.as_fd(), frame, &mut out)
             .map_err(|e| SkbProgramError::kernel(&self.label, OPERATION, &e))?;
         Ok(retval as i32)
     }
@@ -284,7 +286,7 @@ impl TcSuppressor {
     /// Detaches the program and frees its maps.
     pub fn detach(mut self) -> Result<(), SkbProgramError> {
         match self.link.take() {
-            Some(link) => sys::link_detach(link.as_fd())
+            Some(link) => bpf::link_detach(link.as_fd())
                 .map_err(|e| SkbProgramError::kernel(&self.label, "detach (BPF_LINK_DETACH)", &e)),
             None => Ok(()),
         }
@@ -295,7 +297,7 @@ impl Drop for TcSuppressor {
     fn drop(&mut self) {
         // As for XDP: a forked child's copy of the link must not keep the program attached.
         if let Some(link) = self.link.take() {
-            if let Err(e) = sys::link_detach(link.as_fd()) {
+            if let Err(e) = bpf::link_detach(link.as_fd()) {
                 log::warn!("{}: detach: {e}", self.label);
             }
         }
@@ -304,12 +306,11 @@ impl Drop for TcSuppressor {
 
 /// How many TCX ingress programs `interface` (in the calling thread's network namespace) has.
 pub fn tcx_ingress_programs(interface: &str) -> Result<u32, SkbProgramError> {
-    let ifindex =
-        sys::if_nametoindex(interface).map_err(|errno| SkbProgramError::NoSuchInterface {
-            interface: interface.to_string(),
-            errno,
-        })?;
-    sys::tcx_query(ifindex, sys::BPF_TCX_INGRESS).map_err(|e| {
+    let ifindex = netdev::if_index(interface).map_err(|e| SkbProgramError::NoSuchInterface {
+        interface: interface.to_string(),
+        errno: e.into(),
+    })?;
+    bpf::tcx_query(ifindex, bpf::BPF_TCX_INGRESS).map_err(|e| {
         SkbProgramError::kernel(interface, "BPF_PROG_QUERY of TCX ingress programs", &e)
     })
 }

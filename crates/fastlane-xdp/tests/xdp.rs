@@ -11,7 +11,9 @@ use fastlane_core::wire::testing::{ipv4_udp, ipv6_udp};
 use fastlane_core::{Class, FilterTables, SlowReason};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-use fastlane_xdp::{AttachedMode, XdpCounters, XdpError, XdpPort, XDP_PASS, XDP_REDIRECT};
+use fastlane_xdp::{
+    AttachedMode, XdpCounters, XdpError, XdpPort, XskMapFd, XDP_PASS, XDP_REDIRECT,
+};
 
 /// Runs every frame through the program and checks the action, the frame and the counter that
 /// moved against the classifier. Returns how many frames took the fast path.
@@ -283,6 +285,32 @@ fn fast_frames_of_a_queue_with_a_socket_are_redirected() {
             counters.passed_for(SlowReason::NoMatch)
         ),
         (2, 0, 1)
+    );
+}
+
+#[test]
+fn an_exported_xsk_map_adopted_elsewhere_redirects_to_the_socket_put_in_it() {
+    let bed = Testbed::new("flxexp");
+    let port = bed
+        .attach(&bed.veth(0), AttachMode::Native, &ports_filter())
+        .unwrap();
+    // Not a map: refused when adopted, naming the call.
+    let memfd = fastlane_sys::memfd::memfd_create("not-a-map").unwrap();
+    let refused = XskMapFd::adopt(memfd).unwrap_err();
+    assert!(
+        refused.to_string().contains("BPF_OBJ_GET_INFO_BY_FD"),
+        "{refused}"
+    );
+
+    let map = XskMapFd::adopt(port.export_xsk_map().unwrap()).expect("adopt the exported map");
+    assert_eq!(port.test_run(&ipv4_udp(2152, 8)).unwrap().action, XDP_PASS);
+    let xsk = fastlane_sys::xsk::socket().expect("socket(AF_XDP)");
+    // Through the adopted descriptor, not the port's own map handle.
+    map.register_socket(0, std::os::fd::AsFd::as_fd(&xsk))
+        .unwrap();
+    assert_eq!(
+        port.test_run(&ipv4_udp(2152, 8)).unwrap().action,
+        XDP_REDIRECT
     );
 }
 

@@ -94,7 +94,7 @@ pub struct Pair {
     pub gen_mac: [u8; 6],
     pub fwd_mac: [u8; 6],
     /// The forwarder end's program and XSKMAP.
-    redirect: Ebpf,
+    pub redirect: Ebpf,
     _pass: Ebpf,
 }
 

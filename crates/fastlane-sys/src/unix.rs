@@ -1,0 +1,160 @@
+//! Unix domain sockets that carry descriptors: socket pairs and SCM_RIGHTS, the way a privileged
+//! helper hands AF_XDP sockets, memfds, map and TAP descriptors to an unprivileged process.
+
+use std::io::{IoSlice, IoSliceMut};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use rustix::net::{
+    AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags,
+    SendAncillaryBuffer, SendAncillaryMessage, SendFlags, SocketFlags, SocketType,
+};
+
+use crate::error::{SysError, SysResult};
+
+/// The most descriptors one SCM_RIGHTS message carries (the kernel's `SCM_MAX_FD`).
+pub const MAX_FDS_PER_MESSAGE: usize = 253;
+
+/// `socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC)`: two connected ends that keep message
+/// boundaries, so each payload arrives with exactly its descriptors.
+pub fn seqpacket_pair() -> SysResult<(OwnedFd, OwnedFd)> {
+    rustix::net::socketpair(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .map_err(SysError::from_rustix("socketpair(AF_UNIX)"))
+}
+
+fn control_space(fds: usize) -> usize {
+    SendAncillaryMessage::ScmRights(&[]).size() + fds * std::mem::size_of::<libc::c_int>() + 8
+}
+
+/// Sends `payload` (at least one byte: a message of none carries no descriptors on a stream
+/// socket) with `fds` attached as SCM_RIGHTS, in one message.
+pub fn send_fds(socket: impl AsFd, payload: &[u8], fds: &[BorrowedFd<'_>]) -> SysResult<()> {
+    const CALL: &str = "sendmsg(SCM_RIGHTS)";
+    if payload.is_empty() || fds.len() > MAX_FDS_PER_MESSAGE {
+        return Err(SysError::new(CALL, libc::EINVAL).with_context(format!(
+            "{} payload bytes, {} descriptors (1.. bytes and at most {MAX_FDS_PER_MESSAGE} \
+             descriptors)",
+            payload.len(),
+            fds.len()
+        )));
+    }
+    let mut space = vec![MaybeUninit::<u8>::uninit(); control_space(fds.len())];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(fds)) {
+        return Err(SysError::new(CALL, libc::ENOBUFS));
+    }
+    let sent = rustix::net::sendmsg(
+        socket,
+        &[IoSlice::new(payload)],
+        &mut control,
+        SendFlags::NOSIGNAL,
+    )
+    .map_err(SysError::from_rustix(CALL))?;
+    if sent != payload.len() {
+        return Err(SysError::new(CALL, libc::EMSGSIZE)
+            .with_context(format!("sent {sent} of {} bytes", payload.len())));
+    }
+    Ok(())
+}
+
+/// Receives one message sent by [`send_fds`] into `payload`, accepting at most `max_fds`
+/// descriptors (close-on-exec). Returns the payload length and the descriptors; a message cut
+/// short (payload or descriptors) is an error, since what was cut is lost. A peer that closed
+/// its end gives `ECONNRESET`.
+pub fn recv_fds(
+    socket: impl AsFd,
+    payload: &mut [u8],
+    max_fds: usize,
+) -> SysResult<(usize, Vec<OwnedFd>)> {
+    const CALL: &str = "recvmsg(SCM_RIGHTS)";
+    let mut space = vec![MaybeUninit::<u8>::uninit(); control_space(max_fds)];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let got = rustix::net::recvmsg(
+        socket,
+        &mut [IoSliceMut::new(payload)],
+        &mut control,
+        RecvFlags::CMSG_CLOEXEC,
+    )
+    .map_err(SysError::from_rustix(CALL))?;
+    let mut fds = Vec::new();
+    for message in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(received) = message {
+            fds.extend(received);
+        }
+    }
+    if got.bytes == 0 && fds.is_empty() {
+        return Err(SysError::new(CALL, libc::ECONNRESET).with_context("the peer closed"));
+    }
+    if got.flags.contains(ReturnFlags::CTRUNC) || fds.len() > max_fds {
+        return Err(SysError::new(CALL, libc::EMSGSIZE)
+            .with_context(format!("more than {max_fds} descriptors sent")));
+    }
+    if got.flags.contains(ReturnFlags::TRUNC) {
+        return Err(SysError::new(CALL, libc::EMSGSIZE)
+            .with_context(format!("payload longer than {} bytes", payload.len())));
+    }
+    Ok((got.bytes, fds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memfd::{file_size, memfd_of_size};
+    use crate::mmap::Mmap;
+
+    #[test]
+    fn descriptors_cross_a_socket_pair_and_still_name_the_same_files() {
+        let (a, b) = seqpacket_pair().unwrap();
+        let first = memfd_of_size("first", 4096).unwrap();
+        let second = memfd_of_size("second", 3 * 4096).unwrap();
+        let writer = Mmap::shared(&first, 4096, 0, false).unwrap();
+        // SAFETY: byte 7 of a live 4096-byte mapping.
+        unsafe { writer.as_ptr().add(7).write(42) };
+
+        send_fds(&a, b"bundle", &[first.as_fd(), second.as_fd()]).unwrap();
+        let mut payload = [0u8; 16];
+        let (len, fds) = recv_fds(&b, &mut payload, 4).unwrap();
+        assert_eq!(&payload[..len], b"bundle");
+        assert_eq!(fds.len(), 2);
+        assert_eq!(file_size(&fds[0]).unwrap(), 4096);
+        assert_eq!(file_size(&fds[1]).unwrap(), 3 * 4096);
+        let reader = Mmap::shared(&fds[0], 4096, 0, false).unwrap();
+        // SAFETY: byte 7 of a live 4096-byte mapping of the same memfd.
+        assert_eq!(unsafe { reader.as_ptr().add(7).read() }, 42);
+    }
+
+    #[test]
+    fn too_many_descriptors_for_the_receiver_is_an_error_not_a_silent_loss() {
+        let (a, b) = seqpacket_pair().unwrap();
+        let fds: Vec<OwnedFd> = (0..3).map(|_| memfd_of_size("x", 0).unwrap()).collect();
+        let borrowed: Vec<BorrowedFd<'_>> = fds.iter().map(AsFd::as_fd).collect();
+        send_fds(&a, b"x", &borrowed).unwrap();
+        let error = recv_fds(&b, &mut [0u8; 4], 1).unwrap_err();
+        assert_eq!(error.errno, libc::EMSGSIZE);
+        assert_eq!(error.call, "recvmsg(SCM_RIGHTS)");
+    }
+
+    #[test]
+    fn a_closed_peer_is_reported() {
+        let (a, b) = seqpacket_pair().unwrap();
+        drop(a);
+        let error = recv_fds(&b, &mut [0u8; 4], 1).unwrap_err();
+        assert_eq!(error.errno, libc::ECONNRESET);
+    }
+
+    #[test]
+    fn an_empty_payload_is_refused() {
+        let (a, _b) = seqpacket_pair().unwrap();
+        let error = send_fds(&a, b"", &[]).unwrap_err();
+        assert_eq!(error.errno, libc::EINVAL);
+        assert!(
+            error.to_string().starts_with("sendmsg(SCM_RIGHTS): "),
+            "{error}"
+        );
+    }
+}
