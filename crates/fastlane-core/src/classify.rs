@@ -17,6 +17,9 @@
 //!
 //! So the fast path only ever sees frames whose Ethernet, IP and L4 headers are present and sane.
 
+use fastlane_wire::{self as wire, ipv6, tcp, udp};
+use fastlane_wire::{EtherType, EthernetFrame, Ipv4Packet, Ipv6Packet, TcpPacket, UdpPacket};
+
 use crate::config::{FilterConfig, PortMatch};
 
 pub const ETH_HLEN: usize = 14;
@@ -141,58 +144,43 @@ impl FilterTables {
     }
 
     /// Which side of the split a frame belongs on.
+    #[inline]
     pub fn classify(&self, frame: &[u8]) -> Class {
         use SlowReason::*;
-        let len = frame.len();
-        if len < ETH_HLEN {
+        let Ok(eth) = EthernetFrame::new_checked(frame) else {
             return Class::Slow(Truncated);
-        }
-        let be16 = |at: usize| u16::from_be_bytes([frame[at], frame[at + 1]]);
-        let ether_type = be16(12);
+        };
+        let ether_type = eth.ethertype_raw();
         if bit(&self.ether_types, ether_type as usize) {
             return Class::Fast;
         }
-        let (proto, l4) = match ether_type {
-            ETHERTYPE_VLAN | ETHERTYPE_QINQ => return Class::Slow(Vlan),
-            ETHERTYPE_IPV4 => {
-                if len < ETH_HLEN + 20 {
-                    return Class::Slow(Truncated);
-                }
-                let ver_ihl = frame[ETH_HLEN];
-                let ihl = (ver_ihl & 0x0f) as usize * 4;
-                if ver_ihl >> 4 != 4 || ihl < 20 {
-                    return Class::Slow(BadHeader);
-                }
-                if ETH_HLEN + ihl > len {
-                    return Class::Slow(Truncated);
-                }
-                let total = be16(ETH_HLEN + 2) as usize;
-                if total < ihl {
-                    return Class::Slow(BadHeader);
-                }
-                if ETH_HLEN + total > len {
-                    return Class::Slow(Truncated);
-                }
-                if be16(ETH_HLEN + 6) & 0x3fff != 0 {
+        let l3 = eth.payload();
+        let slow = |e: wire::Error| match e {
+            wire::Error::Truncated => Class::Slow(Truncated),
+            wire::Error::Malformed | wire::Error::Version => Class::Slow(BadHeader),
+        };
+        // The transport header is looked for up to the end of the frame, as in the C program.
+        let (proto, l4) = match EtherType::from(ether_type) {
+            EtherType::Vlan | EtherType::QinQ => return Class::Slow(Vlan),
+            EtherType::Ipv4 => {
+                let ip = match Ipv4Packet::new_checked(l3) {
+                    Ok(ip) => ip,
+                    Err(e) => return slow(e),
+                };
+                if ip.is_fragment() {
                     return Class::Slow(Fragment);
                 }
-                (frame[ETH_HLEN + 9], ETH_HLEN + ihl)
+                (ip.protocol_raw(), &l3[ip.header_len()..])
             }
-            ETHERTYPE_IPV6 => {
-                if len < ETH_HLEN + 40 {
-                    return Class::Slow(Truncated);
-                }
-                if frame[ETH_HLEN] >> 4 != 6 {
-                    return Class::Slow(BadHeader);
-                }
-                if ETH_HLEN + 40 + be16(ETH_HLEN + 4) as usize > len {
-                    return Class::Slow(Truncated);
-                }
-                let next = frame[ETH_HLEN + 6];
-                match next {
+            EtherType::Ipv6 => {
+                let ip = match Ipv6Packet::new_checked(l3) {
+                    Ok(ip) => ip,
+                    Err(e) => return slow(e),
+                };
+                match ip.next_header_raw() {
                     44 => return Class::Slow(Fragment),
                     0 | 43 | 60 | 135 | 139 | 140 => return Class::Slow(Ipv6Extension),
-                    _ => (next, ETH_HLEN + 40),
+                    next => (next, &l3[ipv6::HEADER_LEN..]),
                 }
             }
             _ => return Class::Slow(NoMatch),
@@ -200,14 +188,14 @@ impl FilterTables {
         if bit(&self.ip_protocols, proto as usize) {
             return Class::Fast;
         }
-        let ports = match proto {
-            IPPROTO_UDP if l4 + 8 > len => return Class::Slow(Truncated),
-            IPPROTO_TCP if l4 + 20 > len => return Class::Slow(Truncated),
-            IPPROTO_UDP => &self.udp_ports,
-            IPPROTO_TCP => &self.tcp_ports,
+        let (ports, dst_port) = match proto {
+            IPPROTO_UDP if l4.len() < udp::HEADER_LEN => return Class::Slow(Truncated),
+            IPPROTO_TCP if l4.len() < tcp::MIN_HEADER_LEN => return Class::Slow(Truncated),
+            IPPROTO_UDP => (&self.udp_ports, UdpPacket::new_unchecked(l4).dst_port()),
+            IPPROTO_TCP => (&self.tcp_ports, TcpPacket::new_unchecked(l4).dst_port()),
             _ => return Class::Slow(NoMatch),
         };
-        if bit(ports, be16(l4 + 2) as usize) {
+        if bit(ports, dst_port as usize) {
             Class::Fast
         } else {
             Class::Slow(NoMatch)

@@ -1,59 +1,147 @@
-//! Small helpers over Ethernet frames, for the built-in processors and for tests.
+//! Small helpers over Ethernet frames, for the built-in processors and for tests. The header
+//! layouts themselves are `fastlane_wire`'s views.
+
+use fastlane_wire::gtpu::{self, MessageType};
+use fastlane_wire::{ethernet, ipv4, ipv6};
+use fastlane_wire::{EthernetFrame, GtpuPacket, Ipv4Packet, Ipv6Packet, UdpPacket};
 
 /// Swaps the destination and source MAC addresses of an Ethernet frame in place. Returns false
-/// (and changes nothing) when the frame is shorter than two addresses.
+/// (and changes nothing) when the frame is shorter than an Ethernet header.
 #[inline(always)]
 pub fn swap_macs(frame: &mut [u8]) -> bool {
-    let Some(addrs) = frame.get_mut(..12) else {
-        return false;
-    };
-    let (dst, src) = addrs.split_at_mut(6);
-    dst.swap_with_slice(src);
-    true
+    match EthernetFrame::new_checked(frame) {
+        Ok(mut eth) => {
+            eth.swap_addrs();
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// What identifies an IP packet's flow: its protocol, addresses and transport header (the ports
+/// of TCP and UDP are its first four bytes). Only the fixed header's presence is checked: the
+/// hash must not depend on fields a flow's packets may differ in.
+struct FlowKey<'a> {
+    protocol: u8,
+    addresses: &'a [u8],
+    /// From the transport header to the end of the frame; `None` for fragments.
+    transport: Option<&'a [u8]>,
+}
+
+impl<'a> FlowKey<'a> {
+    #[inline]
+    fn ipv4(packet: &'a [u8]) -> Option<Self> {
+        let header = packet.get(..ipv4::MIN_HEADER_LEN)?;
+        let ip = Ipv4Packet::new_unchecked(header);
+        let header_len = ip.header_len();
+        // Fragments carry no ports: hash them by addresses so they stay together.
+        let transport = (!ip.is_fragment() && header_len >= ipv4::MIN_HEADER_LEN)
+            .then(|| packet.get(header_len..))
+            .flatten();
+        Some(FlowKey {
+            protocol: ip.protocol_raw(),
+            addresses: &header[ipv4::ADDRS],
+            transport,
+        })
+    }
+
+    #[inline]
+    fn ipv6(packet: &'a [u8]) -> Option<Self> {
+        let (header, transport) = packet.split_at_checked(ipv6::HEADER_LEN)?;
+        Some(FlowKey {
+            protocol: Ipv6Packet::new_unchecked(header).next_header_raw(),
+            addresses: &header[ipv6::ADDRS],
+            transport: Some(transport),
+        })
+    }
+
+    #[inline]
+    fn ports(&self) -> Option<&'a [u8]> {
+        match self.protocol {
+            6 | 17 => self.transport?.get(..4),
+            _ => None,
+        }
+    }
+
+    /// The TEID and inner packet's key of a GTP-U G-PDU carrying IPv4 or IPv6; `None` for
+    /// anything else, malformed GTP-U included. Out of line: it keeps the common path short.
+    #[inline(never)]
+    fn gtpu_inner(&self) -> Option<(u32, FlowKey<'a>)> {
+        let udp = UdpPacket::new_checked(self.transport?).ok()?;
+        let gtp = GtpuPacket::new_checked(udp.into_payload()).ok()?;
+        if gtp.message_type() != MessageType::GPdu {
+            return None;
+        }
+        let teid = gtp.teid();
+        let inner = gtp.into_payload();
+        let key = match inner.first()? >> 4 {
+            4 => FlowKey::ipv4(inner),
+            6 => FlowKey::ipv6(inner),
+            _ => None,
+        };
+        Some((teid, key?))
+    }
+}
+
+/// FNV-1a over bytes.
+struct Fnv(u64);
+
+impl Fnv {
+    #[inline]
+    fn mix(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    #[inline]
+    fn key(&mut self, key: &FlowKey<'_>, ports: Option<&[u8]>) {
+        self.mix(&[key.protocol]);
+        self.mix(key.addresses);
+        if let Some(ports) = ports {
+            self.mix(ports);
+        }
+    }
 }
 
 /// A hash of a frame's flow: addresses, protocol and ports for IPv4/IPv6 UDP and TCP, addresses
-/// and protocol for other IP, the MAC addresses otherwise. Frames of one flow always hash alike,
-/// so spreading by it keeps each flow's packets in order. Never reads past the frame.
+/// and protocol for other IP, the MAC addresses otherwise. A GTP-U G-PDU (UDP to port 2152)
+/// carrying IPv4 or IPv6 hashes by its TEID and the inner packet's flow instead, so the many
+/// flows of one tunnel spread over workers; malformed GTP-U hashes by its outer headers. Frames
+/// of one flow always hash alike, so spreading by it keeps each flow's packets in order. Never
+/// reads past the frame.
 pub fn flow_hash(frame: &[u8]) -> u32 {
-    const ETH: usize = 14;
-    let ether_type = frame
-        .get(12..14)
-        .map_or(0, |t| u16::from_be_bytes([t[0], t[1]]));
-    // (protocol byte, addresses, L4 protocol and offset)
-    let (proto, addresses, l4) = match ether_type {
-        0x0800 if frame.len() >= ETH + 20 => {
-            let ihl = (frame[ETH] & 0x0f) as usize * 4;
-            let fragment = u16::from_be_bytes([frame[ETH + 6], frame[ETH + 7]]) & 0x3fff != 0;
-            // Fragments carry no ports: hash them by addresses so they stay with each other.
-            let l4 = (!fragment && ihl >= 20).then_some((frame[ETH + 9], ETH + ihl));
-            (&frame[ETH + 9..ETH + 10], &frame[ETH + 12..ETH + 20], l4)
-        }
-        0x86dd if frame.len() >= ETH + 40 => (
-            &frame[ETH + 6..ETH + 7],
-            &frame[ETH + 8..ETH + 40],
-            Some((frame[ETH + 6], ETH + 40)),
-        ),
-        _ => (&frame[..0], frame.get(..12).unwrap_or(frame), None),
+    let l3 = frame.get(ethernet::HEADER_LEN..).unwrap_or_default();
+    let outer = match frame.get(12..14) {
+        Some([0x08, 0x00]) => FlowKey::ipv4(l3),
+        Some([0x86, 0xdd]) => FlowKey::ipv6(l3),
+        _ => None,
     };
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut mix = |bytes: &[u8]| {
-        for &b in bytes {
-            h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    match outer {
+        Some(outer) => {
+            let ports = outer.ports();
+            // UDP to the GTP-U port: the one test every other packet pays.
+            let gtpu =
+                outer.protocol == 17 && ports.is_some_and(|p| p[2..] == gtpu::PORT.to_be_bytes());
+            match gtpu.then(|| outer.gtpu_inner()).flatten() {
+                Some((teid, inner)) => {
+                    h.mix(&teid.to_be_bytes());
+                    h.key(&inner, inner.ports());
+                }
+                None => h.key(&outer, ports),
+            }
         }
-    };
-    mix(proto);
-    mix(addresses);
-    if let Some((6 | 17, at)) = l4 {
-        if let Some(ports) = frame.get(at..at + 4) {
-            mix(ports);
-        }
+        None => h.mix(frame.get(..12).unwrap_or(frame)),
     }
-    (h ^ (h >> 32)) as u32
+    (h.0 ^ (h.0 >> 32)) as u32
 }
 
 /// Frame builders for tests, shared by the crates of this workspace.
 pub mod testing {
+    use fastlane_wire::gtpu::{self, MessageType};
+    use fastlane_wire::{GtpuPacket, GtpuRepr, Ipv4Packet};
+
     use crate::classify::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_HLEN, IPPROTO_UDP};
 
     pub const DST_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
@@ -75,9 +163,35 @@ pub mod testing {
         f.extend_from_slice(&total.to_be_bytes());
         f.extend_from_slice(&[0, 0, 0x40, 0, 64, IPPROTO_UDP, 0, 0]);
         f.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2]);
-        let sum = ipv4_checksum(&f[ETH_HLEN..ETH_HLEN + 20]);
-        f[ETH_HLEN + 10..ETH_HLEN + 12].copy_from_slice(&sum.to_be_bytes());
+        Ipv4Packet::new_unchecked(&mut f[ETH_HLEN..]).fill_checksum();
         udp(&mut f, dst_port, payload);
+        f
+    }
+
+    /// An IPv4/UDP frame to port 2152 whose payload is a G-PDU of tunnel `teid` carrying
+    /// `inner` (an IP packet), with the PDU Session Container's QFI 1 when `qfi_container`.
+    pub fn gtpu_ipv4(teid: u32, inner: &[u8], qfi_container: bool) -> Vec<u8> {
+        let repr = GtpuRepr {
+            message_type: MessageType::GPdu,
+            teid,
+            seq_number: None,
+            npdu_number: None,
+            pdu_session: qfi_container.then_some(gtpu::PduSessionRepr {
+                pdu_type: gtpu::PduType::Uplink,
+                qfi: 1,
+                rqi: false,
+                ppi: None,
+            }),
+        };
+        let mut gtp = vec![0u8; repr.header_len()];
+        repr.emit(
+            &mut GtpuPacket::new_unchecked(&mut gtp[..]),
+            inner.len() as u16,
+        );
+        gtp.extend_from_slice(inner);
+        let mut f = ipv4_udp(gtpu::PORT, gtp.len());
+        let at = f.len() - gtp.len();
+        f[at..].copy_from_slice(&gtp);
         f
     }
 
@@ -100,17 +214,6 @@ pub mod testing {
         f.extend_from_slice(&((8 + payload) as u16).to_be_bytes());
         f.extend_from_slice(&[0, 0]); // no checksum (allowed for IPv4 UDP; tests only)
         f.extend((0..payload).map(|i| i as u8));
-    }
-
-    pub fn ipv4_checksum(header: &[u8]) -> u16 {
-        let mut sum: u32 = header
-            .chunks(2)
-            .map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u32)
-            .sum();
-        while sum > 0xffff {
-            sum = (sum & 0xffff) + (sum >> 16);
-        }
-        !(sum as u16)
     }
 }
 
@@ -144,14 +247,101 @@ mod tests {
         }
     }
 
+    /// The IP packet of a test frame (without its Ethernet header), with another UDP source port.
+    fn inner(frame: Vec<u8>, src_port: u16) -> Vec<u8> {
+        let mut ip = frame[14..].to_vec();
+        let udp = if ip[0] >> 4 == 4 { 20 } else { 40 };
+        ip[udp..udp + 2].copy_from_slice(&src_port.to_be_bytes());
+        ip
+    }
+
+    #[test]
+    fn gtpu_hashes_by_teid_and_inner_flow() {
+        let flow = inner(testing::ipv4_udp(9000, 10), 1000);
+        let one = flow_hash(&testing::gtpu_ipv4(7, &flow, true));
+        // One inner flow: other payload sizes, with or without the container, hash alike.
+        let longer = inner(testing::ipv4_udp(9000, 400), 1000);
+        assert_eq!(flow_hash(&testing::gtpu_ipv4(7, &longer, true)), one);
+        assert_eq!(flow_hash(&testing::gtpu_ipv4(7, &flow, false)), one);
+        // Another tunnel with the same inner flow is another flow.
+        assert_ne!(flow_hash(&testing::gtpu_ipv4(8, &flow, true)), one);
+        // The flows of one tunnel spread: all of 4 workers, none with more than half.
+        for make in [testing::ipv4_udp, testing::ipv6_udp] {
+            let mut per_worker = [0u32; 4];
+            for port in 0..256u16 {
+                let frame = testing::gtpu_ipv4(7, &inner(make(9000, 10), 2000 + port), true);
+                per_worker[(flow_hash(&frame) % 4) as usize] += 1;
+            }
+            assert!(
+                per_worker.iter().all(|&n| (32..=128).contains(&n)),
+                "{per_worker:?}"
+            );
+        }
+        // Outer hashing would have put them all on one worker.
+        let outer: std::collections::HashSet<u32> = (0..64u16)
+            .map(|p| {
+                let mut f = testing::gtpu_ipv4(7, &inner(testing::ipv4_udp(9000, 10), p), true);
+                f[14 + 20 + 2] ^= 0x01; // port 2153: not GTP-U
+                flow_hash(&f)
+            })
+            .collect();
+        assert_eq!(
+            outer.len(),
+            1,
+            "UDP to another port hashes by its outer headers"
+        );
+    }
+
+    #[test]
+    fn malformed_gtpu_hashes_by_its_outer_headers() {
+        let flow = inner(testing::ipv4_udp(9000, 10), 1000);
+        let good = testing::gtpu_ipv4(7, &flow, true);
+        let gtp = 14 + 20 + 8;
+        let outer_only = |mut f: Vec<u8>| {
+            // Another TEID must not change the hash when the outer headers are what counts.
+            let a = flow_hash(&f);
+            f[gtp + 4] ^= 0xff;
+            (a, flow_hash(&f))
+        };
+        let mut version = good.clone();
+        version[gtp] = 0x54;
+        let mut zero_ext = good.clone();
+        zero_ext[gtp + 12] = 0;
+        let mut echo = good.clone();
+        echo[gtp + 1] = 1;
+        let mut not_ip = good.clone();
+        not_ip[gtp + 16] = 0x00;
+        for (name, frame) in [
+            ("version 2", version),
+            ("zero-length extension", zero_ext),
+            ("echo", echo),
+            ("non-IP T-PDU", not_ip),
+        ] {
+            let (a, b) = outer_only(frame);
+            assert_eq!(a, b, "{name}");
+        }
+        let (a, b) = outer_only(good.clone());
+        assert_ne!(a, b, "a valid G-PDU hashes by TEID");
+        for cut in 0..good.len() {
+            let _ = flow_hash(&good[..cut]);
+        }
+        for i in gtp..good.len() {
+            for v in [0u8, 0x01, 0x34, 0x45, 0x60, 0x85, 0xff] {
+                let mut f = good.clone();
+                f[i] = v;
+                let _ = flow_hash(&f);
+            }
+        }
+    }
+
     #[test]
     fn swap_macs_swaps_and_refuses_short_frames() {
         let mut f = testing::ipv4_udp(9, 4);
         assert!(swap_macs(&mut f));
         assert_eq!(&f[..6], &testing::SRC_MAC);
         assert_eq!(&f[6..12], &testing::DST_MAC);
-        let mut short = [1u8; 11];
+        let mut short = [1u8; 13];
         assert!(!swap_macs(&mut short));
-        assert_eq!(short, [1u8; 11]);
+        assert_eq!(short, [1u8; 13]);
     }
 }

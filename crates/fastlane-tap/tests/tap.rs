@@ -10,6 +10,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use fastlane_tap::{Tap, TapError, TapQueue, TapSpec};
+use fastlane_wire::checksum;
 use serde_json::Value;
 
 /// The system allocator, counting the allocations of threads that asked for it.
@@ -163,29 +164,17 @@ fn arp_request(target: Ipv4Addr) -> Vec<u8> {
     ethernet([0xff; 6], PEER_MAC, 0x0806, &arp)
 }
 
-/// The Internet checksum's one's-complement sum, folded (0xffff over data with a valid checksum).
-fn ones_complement_sum(data: &[u8]) -> u16 {
-    let mut sum: u32 = data
-        .chunks(2)
-        .map(|pair| u32::from(pair[0]) << 8 | u32::from(*pair.get(1).unwrap_or(&0)))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    sum as u16
-}
-
 fn echo_request(id: u16, seq: u16, payload: &[u8]) -> Vec<u8> {
     let mut icmp = [&[8u8, 0, 0, 0][..], &id.to_be_bytes(), &seq.to_be_bytes()].concat();
     icmp.extend_from_slice(payload);
-    let checksum = !ones_complement_sum(&icmp);
+    let checksum = checksum::checksum(&icmp);
     icmp[2..4].copy_from_slice(&checksum.to_be_bytes());
     let total = (20 + icmp.len()) as u16;
     let mut ip = vec![0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 1, 0, 0];
     ip[2..4].copy_from_slice(&total.to_be_bytes());
     ip.extend_from_slice(&PEER_IP.octets());
     ip.extend_from_slice(&TAP_IP.octets());
-    let checksum = !ones_complement_sum(&ip);
+    let checksum = checksum::checksum(&ip);
     ip[10..12].copy_from_slice(&checksum.to_be_bytes());
     ip.extend_from_slice(&icmp);
     ethernet(TAP_MAC, PEER_MAC, 0x0800, &ip)
@@ -276,12 +265,12 @@ fn kernel_answers_arp_and_ping_written_into_a_queue() {
     assert_eq!(reply[6..12], TAP_MAC);
     let header_len = usize::from(reply[14] & 0x0f) * 4;
     let (ip, icmp) = reply[14..].split_at(header_len);
-    assert_eq!(ones_complement_sum(ip), 0xffff, "IPv4 header checksum");
+    assert_eq!(checksum::sum(ip), 0xffff, "IPv4 header checksum");
     assert_eq!(ip[12..16], TAP_IP.octets());
     assert_eq!(ip[16..20], PEER_IP.octets());
     let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
     let icmp = &icmp[..total - header_len];
-    assert_eq!(ones_complement_sum(icmp), 0xffff, "ICMP checksum");
+    assert_eq!(checksum::sum(icmp), 0xffff, "ICMP checksum");
     assert_eq!(icmp[4..8], [0x4c, 0x50, 0, 7], "identifier and sequence");
     assert_eq!(icmp[8..], payload[..]);
 

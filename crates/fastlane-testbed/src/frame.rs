@@ -2,14 +2,14 @@
 
 use std::net::Ipv4Addr;
 
+use fastlane_wire::vlan::{self, VlanTag};
+use fastlane_wire::{EtherType, EthernetFrame, IpProtocol, Ipv4Packet, Ipv6Packet, UdpPacket};
+
 const ETH_HLEN: usize = 14;
 const IPV4_HLEN: usize = 20;
 const IPV6_HLEN: usize = 40;
 const UDP_HLEN: usize = 8;
 const ETHERTYPE_IPV4: u16 = 0x0800;
-const ETHERTYPE_IPV6: u16 = 0x86dd;
-const ETHERTYPE_VLAN: u16 = 0x8100;
-const ETHERTYPE_QINQ: u16 = 0x88a8;
 const IPPROTO_UDP: u8 = 17;
 
 /// The smallest Ethernet frame without its FCS.
@@ -52,8 +52,9 @@ pub fn udp_frame(spec: &UdpFrameSpec, frame_len: usize) -> Vec<u8> {
     f.extend_from_slice(&[0, 0, 0x40, 0, 64, IPPROTO_UDP, 0, 0]);
     f.extend_from_slice(&spec.src_ip.octets());
     f.extend_from_slice(&spec.dst_ip.octets());
-    let ip_sum = !fold(sum_be16(&f[ETH_HLEN..]));
-    f[ETH_HLEN + 10..ETH_HLEN + 12].copy_from_slice(&ip_sum.to_be_bytes());
+    let mut ip = Ipv4Packet::new_unchecked(&mut f[ETH_HLEN..]);
+    ip.fill_checksum();
+    let pseudo = ip.pseudo_header();
 
     let udp = f.len();
     f.extend_from_slice(&spec.src_port.to_be_bytes());
@@ -63,82 +64,53 @@ pub fn udp_frame(spec: &UdpFrameSpec, frame_len: usize) -> Vec<u8> {
     f.extend((0..udp_len - UDP_HLEN).map(|i| i as u8));
 
     if spec.udp_checksum {
-        let sum = !fold(pseudo_header_sum(spec, udp_len) + sum_be16(&f[udp..]));
-        // 0 means "no checksum"; a computed 0 is sent as its ones' complement twin.
-        let sum = if sum == 0 { 0xffff } else { sum };
-        f[udp + 6..udp + 8].copy_from_slice(&sum.to_be_bytes());
+        UdpPacket::new_unchecked(&mut f[udp..]).fill_checksum(&pseudo);
     }
     f
-}
-
-fn pseudo_header_sum(spec: &UdpFrameSpec, udp_len: usize) -> u64 {
-    let mut pseudo = [0u8; 12];
-    pseudo[..4].copy_from_slice(&spec.src_ip.octets());
-    pseudo[4..8].copy_from_slice(&spec.dst_ip.octets());
-    pseudo[9] = IPPROTO_UDP;
-    pseudo[10..].copy_from_slice(&(udp_len as u16).to_be_bytes());
-    sum_be16(&pseudo)
-}
-
-/// The sum of `bytes` as big-endian 16-bit words (an odd last byte padded with zero).
-fn sum_be16(bytes: &[u8]) -> u64 {
-    bytes
-        .chunks(2)
-        .map(|c| u64::from(u16::from_be_bytes([c[0], c.get(1).copied().unwrap_or(0)])))
-        .sum()
-}
-
-/// Folds a sum into 16 bits with end-around carry (ones' complement addition).
-fn fold(mut sum: u64) -> u16 {
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    sum as u16
-}
-
-fn be16(frame: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes([*frame.get(at)?, *frame.get(at + 1)?]))
 }
 
 /// The UDP destination port of an IPv4 or IPv6 UDP frame with at most one VLAN tag; None for
 /// anything else, including IPv4 fragments and IPv6 extension headers. The same rules as
 /// `udp_dst_port` in `testbed.bpf.c`, which decides what the sink counts.
 pub fn udp_dst_port(frame: &[u8]) -> Option<u16> {
-    let mut ether_type = be16(frame, 12)?;
-    let mut l3 = ETH_HLEN;
-    if ether_type == ETHERTYPE_VLAN || ether_type == ETHERTYPE_QINQ {
-        ether_type = be16(frame, l3 + 2)?;
-        l3 += 4;
-    }
-    let l4 = match ether_type {
-        ETHERTYPE_IPV4 => {
-            let ver_ihl = *frame.get(l3)?;
-            let ihl = usize::from(ver_ihl & 0x0f) * 4;
-            if frame.len() < l3 + IPV4_HLEN || frame[l3 + 9] != IPPROTO_UDP || ihl < IPV4_HLEN {
-                return None;
-            }
-            if be16(frame, l3 + 6)? & 0x3fff != 0 {
-                return None;
-            }
-            l3 + ihl
+    let udp = udp_offset(frame)?;
+    Some(UdpPacket::new_unchecked(&frame[udp..]).dst_port())
+}
+
+/// Where the UDP header of a frame that [`udp_dst_port`] accepts starts; the header is whole.
+/// Only the header lengths are checked, as in `testbed.bpf.c`.
+pub(crate) fn udp_offset(frame: &[u8]) -> Option<usize> {
+    let eth = EthernetFrame::new_checked(frame).ok()?;
+    let (ether_type, l3) = match eth.ethertype() {
+        tagged if tagged.is_vlan() => {
+            let tag = VlanTag::new_checked(eth.payload()).ok()?;
+            (tag.ethertype(), ETH_HLEN + vlan::TAG_LEN)
         }
-        ETHERTYPE_IPV6 => {
-            if frame.len() < l3 + IPV6_HLEN || frame[l3 + 6] != IPPROTO_UDP {
-                return None;
-            }
-            l3 + IPV6_HLEN
+        plain => (plain, ETH_HLEN),
+    };
+    let packet = &frame[l3..];
+    let l4 = match ether_type {
+        EtherType::Ipv4 if packet.len() >= IPV4_HLEN => {
+            let ip = Ipv4Packet::new_unchecked(packet);
+            let udp = ip.protocol() == IpProtocol::Udp && ip.header_len() >= IPV4_HLEN;
+            (udp && !ip.is_fragment()).then(|| l3 + ip.header_len())?
+        }
+        EtherType::Ipv6 if packet.len() >= IPV6_HLEN => {
+            let udp = Ipv6Packet::new_unchecked(packet).next_header() == IpProtocol::Udp;
+            udp.then_some(l3 + IPV6_HLEN)?
         }
         _ => return None,
     };
-    if frame.len() < l4 + UDP_HLEN {
-        return None;
-    }
-    be16(frame, l4 + 2)
+    (frame.len() >= l4 + UDP_HLEN).then_some(l4)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn be16(frame: &[u8], at: usize) -> Option<u16> {
+        Some(u16::from_be_bytes([*frame.get(at)?, *frame.get(at + 1)?]))
+    }
 
     fn spec(udp_checksum: bool) -> UdpFrameSpec {
         UdpFrameSpec {
@@ -173,18 +145,19 @@ mod tests {
     fn checksums_verify() {
         for len in [60, 61, 99, 1514] {
             let f = udp_frame(&spec(true), len);
-            // A header with a correct checksum sums to all ones.
-            assert_eq!(fold(sum_be16(&f[ETH_HLEN..ETH_HLEN + IPV4_HLEN])), 0xffff);
-            let udp_len = len - 34;
+            let ip = Ipv4Packet::new_checked(&f[ETH_HLEN..]).unwrap();
+            assert!(ip.verify_checksum());
             assert_ne!(be16(&f, 40), Some(0));
-            assert_eq!(
-                fold(pseudo_header_sum(&spec(true), udp_len) + sum_be16(&f[34..])),
-                0xffff,
+            let udp = UdpPacket::new_checked(&f[34..]).unwrap();
+            assert!(
+                udp.verify_checksum(&ip.pseudo_header()),
                 "UDP checksum of a {len}-byte frame"
             );
             let plain = udp_frame(&spec(false), len);
             assert_eq!(be16(&plain, 40), Some(0));
-            assert_eq!(fold(sum_be16(&plain[ETH_HLEN..34])), 0xffff);
+            assert!(Ipv4Packet::new_checked(&plain[ETH_HLEN..])
+                .unwrap()
+                .verify_checksum());
             assert_eq!(plain[..40], f[..40]);
             assert_eq!(plain[42..], f[42..]);
         }

@@ -3,8 +3,10 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use fastlane_wire::UdpPacket;
+
 use crate::exchange::already_attached;
-use crate::frame::udp_dst_port;
+use crate::frame::{udp_dst_port, udp_offset};
 use fastlane_sys::tpacket::FrameSocket;
 
 use crate::{programs, TestbedError};
@@ -22,12 +24,7 @@ const RECV_BUF: usize = 16 * 1024;
 /// Bytes at the start of the UDP payload that carry the run's tag and the frame's number.
 const STAMP_LEN: usize = 8;
 
-const ETH_HLEN: usize = 14;
-const UDP_HLEN: usize = 8;
-const ETHERTYPE_IPV4: u16 = 0x0800;
-const ETHERTYPE_IPV6: u16 = 0x86dd;
-const ETHERTYPE_VLAN: u16 = 0x8100;
-const ETHERTYPE_QINQ: u16 = 0x88a8;
+const UDP_HLEN: usize = fastlane_wire::udp::HEADER_LEN;
 
 /// Round-trip times of one measurement, in microseconds, and how many frames did not come back.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -220,69 +217,29 @@ fn summarize(sorted: &[Duration]) -> Option<RttSummary> {
     })
 }
 
-fn be16(frame: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes([*frame.get(at)?, *frame.get(at + 1)?]))
-}
-
-/// Where the UDP header of an IPv4 (unfragmented) or IPv6 UDP frame with at most one VLAN tag
-/// starts, and whether it is IPv4.
-fn udp_header(frame: &[u8]) -> Option<(usize, bool)> {
-    let mut ether_type = be16(frame, 12)?;
-    let mut l3 = ETH_HLEN;
-    if ether_type == ETHERTYPE_VLAN || ether_type == ETHERTYPE_QINQ {
-        ether_type = be16(frame, l3 + 2)?;
-        l3 += 4;
-    }
-    match ether_type {
-        ETHERTYPE_IPV4 => {
-            let ihl = usize::from(*frame.get(l3)? & 0x0f) * 4;
-            let unfragmented = be16(frame, l3 + 6)? & 0x3fff == 0;
-            (ihl >= 20 && *frame.get(l3 + 9)? == libc::IPPROTO_UDP as u8 && unfragmented)
-                .then_some((l3 + ihl, true))
-        }
-        ETHERTYPE_IPV6 => {
-            (*frame.get(l3 + 6)? == libc::IPPROTO_UDP as u8).then_some((l3 + 40, false))
-        }
-        _ => None,
-    }
-}
-
 /// Where the stamp goes: the start of the UDP payload, if the payload has room for it.
 fn stamp_offset(frame: &[u8]) -> Option<usize> {
-    let (udp, _) = udp_header(frame)?;
+    let udp = udp_offset(frame)?;
     let at = udp + UDP_HLEN;
-    let udp_len = usize::from(be16(frame, udp + 4)?);
+    let udp_len = usize::from(UdpPacket::new_unchecked(&frame[udp..]).len());
     (udp_len >= UDP_HLEN + STAMP_LEN && frame.len() >= at + STAMP_LEN).then_some(at)
 }
 
 /// Writes the run tag and `seq` at `at` and adjusts the UDP checksum for them (RFC 1624):
 /// `stamp_offset` checked that both fit.
 fn stamp(frame: &mut [u8], at: usize, run_tag: u32, seq: u32) {
-    let Some((udp, ipv4)) = udp_header(frame) else {
+    let Some(udp) = udp_offset(frame) else {
         return;
     };
     let mut new = [0u8; STAMP_LEN];
     new[..4].copy_from_slice(&run_tag.to_be_bytes());
     new[4..].copy_from_slice(&seq.to_be_bytes());
-    let checksum_at = udp + 6;
-    let old_checksum = be16(frame, checksum_at).unwrap_or(0);
-    // 0 in IPv4 means "no checksum": leave it so.
-    let keep_checksum = !(ipv4 && old_checksum == 0);
-    let mut sum = u32::from(!old_checksum);
-    for (i, pair) in new.chunks_exact(2).enumerate() {
-        let old = be16(frame, at + 2 * i).unwrap_or(0);
-        sum += u32::from(!old) + u32::from(u16::from_be_bytes([pair[0], pair[1]]));
-    }
+    let mut old = [0u8; STAMP_LEN];
+    old.copy_from_slice(&frame[at..at + STAMP_LEN]);
     frame[at..at + STAMP_LEN].copy_from_slice(&new);
-    if keep_checksum {
-        while sum > 0xffff {
-            sum = (sum & 0xffff) + (sum >> 16);
-        }
-        let checksum = !(sum as u16);
-        // A computed 0 is sent as its ones' complement twin.
-        let checksum = if checksum == 0 { 0xffff } else { checksum };
-        frame[checksum_at..checksum_at + 2].copy_from_slice(&checksum.to_be_bytes());
-    }
+    // The stamp starts the UDP payload, at an even offset of the checksummed data; a zero
+    // checksum ("none") stays zero.
+    UdpPacket::new_unchecked(&mut frame[udp..]).update_checksum(&old, &new);
 }
 
 /// The sequence number of a frame stamped by this run, if it is one.
@@ -296,8 +253,14 @@ fn read_stamp(frame: &[u8], at: usize, run_tag: u32) -> Option<u32> {
 mod tests {
     use std::net::Ipv4Addr;
 
+    use fastlane_wire::Ipv4Packet;
+
     use super::*;
     use crate::{udp_frame, UdpFrameSpec};
+
+    fn be16(frame: &[u8], at: usize) -> Option<u16> {
+        Some(u16::from_be_bytes([*frame.get(at)?, *frame.get(at + 1)?]))
+    }
 
     fn spec(udp_checksum: bool) -> UdpFrameSpec {
         UdpFrameSpec {
@@ -335,23 +298,13 @@ mod tests {
 
     /// The UDP checksum of an IPv4 frame with a 20-byte header, computed from scratch.
     fn udp_checksum(frame: &[u8]) -> u16 {
-        let udp = &frame[34..];
-        let mut words: Vec<u8> = frame[26..34].to_vec();
-        words.extend_from_slice(&[0, 17]);
-        words.extend_from_slice(&(udp.len() as u16).to_be_bytes());
-        words.extend_from_slice(&udp[..6]);
-        words.extend_from_slice(&udp[8..]);
-        let mut sum: u64 = words
-            .chunks(2)
-            .map(|c| u64::from(u16::from_be_bytes([c[0], c.get(1).copied().unwrap_or(0)])))
-            .sum();
-        while sum > 0xffff {
-            sum = (sum & 0xffff) + (sum >> 16);
-        }
-        match !(sum as u16) {
-            0 => 0xffff,
-            s => s,
-        }
+        let mut frame = frame.to_vec();
+        let pseudo = Ipv4Packet::new_checked(&frame[14..])
+            .unwrap()
+            .pseudo_header();
+        let mut udp = UdpPacket::new_checked(&mut frame[34..]).unwrap();
+        udp.fill_checksum(&pseudo);
+        udp.checksum()
     }
 
     #[test]

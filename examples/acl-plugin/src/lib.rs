@@ -13,13 +13,11 @@
 //! ```
 
 use fastlane_plugin::{Batch, Plugin, PluginReason};
+use fastlane_wire::{ipv4, ipv6, tcp, udp};
+use fastlane_wire::{
+    EtherType, EthernetFrame, IpProtocol, Ipv4Packet, Ipv6Packet, TcpPacket, UdpPacket, VlanTag,
+};
 use miniserde::json::{self, Number, Object, Value};
-
-const ETHERTYPE_IPV4: u16 = 0x0800;
-const ETHERTYPE_IPV6: u16 = 0x86dd;
-const ETHERTYPE_VLAN: u16 = 0x8100;
-const IPPROTO_TCP: u8 = 6;
-const IPPROTO_UDP: u8 = 17;
 
 /// Counter indices, in the order of `Acl::COUNTERS`.
 const ALLOWED: usize = 0;
@@ -71,40 +69,45 @@ struct Flow {
     dst_port: u16,
 }
 
-fn be16(data: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes(data.get(at..at + 2)?.try_into().ok()?))
-}
-
 /// Finds the transport header of an Ethernet frame; `None` for anything but the first fragment of
-/// a UDP or TCP packet.
+/// a UDP or TCP packet. Only the header lengths are checked, as the classifier does: a packet
+/// whose other length fields lie is still denied by its ports.
 fn flow(frame: &[u8]) -> Option<Flow> {
-    let mut l3 = 14;
-    let mut ether_type = be16(frame, 12)?;
-    if ether_type == ETHERTYPE_VLAN {
-        ether_type = be16(frame, 16)?;
-        l3 += 4;
-    }
+    let eth = EthernetFrame::new_checked(frame).ok()?;
+    let (ether_type, l3) = match eth.ethertype() {
+        EtherType::Vlan => {
+            let tag = VlanTag::new_checked(eth.into_payload()).ok()?;
+            (tag.ethertype(), tag.into_payload())
+        }
+        other => (other, eth.into_payload()),
+    };
     let (protocol, source, l4) = match ether_type {
-        ETHERTYPE_IPV4 => {
-            let header = frame.get(l3..l3 + 20)?;
-            let header_len = usize::from(header[0] & 0x0f) * 4;
-            let fragment_offset = u16::from_be_bytes([header[6], header[7]]) & 0x1fff;
-            if header[0] >> 4 != 4 || header_len < 20 || fragment_offset != 0 {
+        EtherType::Ipv4 if l3.len() >= ipv4::MIN_HEADER_LEN => {
+            let ip = Ipv4Packet::new_unchecked(l3);
+            let header_len = ip.header_len();
+            if ip.version() != 4 || header_len < ipv4::MIN_HEADER_LEN || ip.frag_offset() != 0 {
                 return None;
             }
-            let source = u32::from_be_bytes([header[12], header[13], header[14], header[15]]);
-            (header[9], Some(source), l3 + header_len)
+            let source = u32::from(ip.src_addr());
+            (ip.protocol(), Some(source), l3.get(header_len..)?)
         }
         // Extension headers are not followed: such packets are left alone.
-        ETHERTYPE_IPV6 => (*frame.get(l3 + 6)?, None, l3 + 40),
+        EtherType::Ipv6 if l3.len() >= ipv6::HEADER_LEN => {
+            let ip = Ipv6Packet::new_unchecked(l3);
+            (ip.next_header(), None, &l3[ipv6::HEADER_LEN..])
+        }
         _ => return None,
     };
-    if protocol != IPPROTO_UDP && protocol != IPPROTO_TCP {
-        return None;
-    }
+    let dst_port = match protocol {
+        IpProtocol::Udp if l4.len() >= udp::HEADER_LEN => UdpPacket::new_unchecked(l4).dst_port(),
+        IpProtocol::Tcp if l4.len() >= tcp::MIN_HEADER_LEN => {
+            TcpPacket::new_unchecked(l4).dst_port()
+        }
+        _ => return None,
+    };
     Some(Flow {
         ipv4_source: source,
-        dst_port: be16(frame, l4 + 2)?,
+        dst_port,
     })
 }
 

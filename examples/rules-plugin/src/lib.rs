@@ -12,6 +12,7 @@
 use fastlane_plugin::{Batch, DropReason, Plugin, Verdict};
 use miniserde::json::{self, Number, Object, Value};
 use fastlane_shm::{Layout, Region, Table};
+use fastlane_wire::{EtherType, EthernetFrame, Ipv4Packet};
 
 const HIT: usize = 0;
 const MISS: usize = 1;
@@ -66,9 +67,12 @@ impl Plugin for Rules {
         let mut value = [0u8; VALUE_SIZE];
         for mut packet in batch.iter_mut() {
             // The classifier let only well-formed IPv4/IPv6 through; rules are IPv4.
-            let data = packet.data();
-            let is_ipv4 = data.len() >= 34 && data[12..14] == [0x08, 0x00];
-            if is_ipv4 && self.table.get_into(&data[30..34], &mut value) {
+            let destination = EthernetFrame::new_checked(packet.data())
+                .ok()
+                .filter(|eth| eth.ethertype() == EtherType::Ipv4)
+                .and_then(|eth| Ipv4Packet::new_checked(eth.into_payload()).ok())
+                .map(|ip| ip.dst_addr().octets());
+            if destination.is_some_and(|dst| self.table.get_into(&dst, &mut value)) {
                 if value[0] == ACTION_FORWARD {
                     hit += 1;
                     continue;

@@ -1,0 +1,308 @@
+//! What each fuzz target does with one input. The AFL targets in `fuzz/targets` call these, and
+//! `tests/corpus.rs` replays every kept corpus file through them on each `cargo test`, so the
+//! corpus is exercised without the fuzzer. Each function panics only when an invariant breaks.
+
+use std::sync::OnceLock;
+
+use fastlane_core::config::{FilterConfig, PortMatch, SystemFacts};
+use fastlane_core::wire::flow_hash;
+use fastlane_core::{Class, Config, FilterTables};
+use fastlane_wire::gtpu::{self, GtpuPacket, GtpuRepr};
+use fastlane_wire::{
+    arp, checksum, icmpv4, icmpv6, vlan, EtherType, EthernetFrame, IpProtocol, Ipv4Packet,
+    Ipv4Repr, Ipv6Packet, Ipv6Repr, PseudoHeader, TcpPacket, UdpPacket,
+};
+
+/// What a fuzz target does with one input.
+pub type Target = fn(&[u8]);
+
+/// The fuzz targets, by the name of their corpus folder and binary.
+pub const TARGETS: [(&str, Target); 3] =
+    [("wire", wire), ("classify", classify), ("config", config)];
+
+/// Every view over `data` taken as each protocol's header, then `data` as an Ethernet frame
+/// walked down to GTP-U and its inner packet; and the incremental checksum against a recompute.
+pub fn wire(data: &[u8]) {
+    views(data);
+    frame(data);
+    incremental_checksum(data);
+}
+
+fn views(data: &[u8]) {
+    if let Ok(p) = EthernetFrame::new_checked(data) {
+        let _ = (p.dst_addr(), p.src_addr(), p.ethertype(), p.payload().len());
+    }
+    if let Ok(t) = vlan::VlanTag::new_checked(data) {
+        let _ = (t.pcp(), t.dei(), t.vid(), t.ethertype(), t.payload().len());
+    }
+    if let Ok(a) = arp::ArpPacket::new_checked(data) {
+        let _ = (
+            a.operation(),
+            a.sender_hardware_addr(),
+            a.sender_protocol_addr(),
+        );
+        let _ = (a.target_hardware_addr(), a.target_protocol_addr());
+    }
+    ipv4(data);
+    ipv6(data);
+    transport(data, None);
+    gtp(data);
+}
+
+fn ipv4(data: &[u8]) -> Option<()> {
+    let p = Ipv4Packet::new_checked(data).ok()?;
+    let _ = (
+        p.dscp(),
+        p.ecn(),
+        p.ident(),
+        p.frag_offset(),
+        p.more_frags(),
+        p.options(),
+    );
+    let _ = p.verify_checksum();
+    // A parsed header written out again parses to itself.
+    let repr = Ipv4Repr::parse(&p);
+    let mut out = vec![0u8; Ipv4Repr::HEADER_LEN + usize::from(repr.payload_len)];
+    let mut q = Ipv4Packet::new_unchecked(&mut out[..]);
+    repr.emit(&mut q);
+    assert!(q.verify_checksum());
+    assert_eq!(
+        Ipv4Repr::parse(&Ipv4Packet::new_checked(&out[..]).unwrap()),
+        repr
+    );
+    if !p.is_fragment() {
+        transport(p.payload(), Some((p.protocol(), p.pseudo_header())));
+    }
+    Some(())
+}
+
+fn ipv6(data: &[u8]) -> Option<()> {
+    let p = Ipv6Packet::new_checked(data).ok()?;
+    let repr = Ipv6Repr::parse(&p);
+    let mut out = vec![0u8; Ipv6Repr::HEADER_LEN + usize::from(repr.payload_len)];
+    repr.emit(&mut Ipv6Packet::new_unchecked(&mut out[..]));
+    assert_eq!(
+        Ipv6Repr::parse(&Ipv6Packet::new_checked(&out[..]).unwrap()),
+        repr
+    );
+    let mut end = 40;
+    for header in p.extension_headers() {
+        let Ok(header) = header else { break };
+        assert_eq!(header.offset, end);
+        end += header.bytes.len();
+    }
+    if let Ok((protocol, offset)) = p.upper_layer() {
+        assert!(offset <= 40 + p.payload().len());
+        let rest = &data[offset..40 + p.payload().len()];
+        transport(rest, Some((protocol, p.pseudo_header())));
+    }
+    Some(())
+}
+
+/// The transport views over `data`; with a protocol, only that one (and its checksum).
+fn transport(data: &[u8], ip: Option<(IpProtocol, PseudoHeader)>) {
+    let wants = |p: IpProtocol| ip.is_none_or(|(q, _)| q == p);
+    if wants(IpProtocol::Udp) {
+        if let Ok(u) = UdpPacket::new_checked(data) {
+            let _ = (u.src_port(), u.checksum(), u.payload().len());
+            if let Some((_, pseudo)) = ip {
+                let _ = u.verify_checksum(&pseudo);
+            }
+            if u.dst_port() == gtpu::PORT || u.src_port() == gtpu::PORT {
+                gtp(u.payload());
+            }
+        }
+    }
+    if wants(IpProtocol::Tcp) {
+        if let Ok(t) = TcpPacket::new_checked(data) {
+            let _ = (
+                t.seq_number(),
+                t.ack_number(),
+                t.flags(),
+                t.window(),
+                t.options(),
+            );
+            let _ = (t.urgent_pointer(), t.payload().len());
+            if let Some((_, pseudo)) = ip {
+                let _ = t.verify_checksum(&pseudo);
+            }
+        }
+    }
+    if wants(IpProtocol::Icmp) {
+        if let Ok(i) = icmpv4::Icmpv4Packet::new_checked(data) {
+            let _ = (
+                i.msg_type(),
+                i.msg_code(),
+                i.echo_ident(),
+                i.echo_seq_no(),
+                i.data(),
+            );
+            let _ = (i.rest_of_header(), i.verify_checksum());
+        }
+    }
+    if wants(IpProtocol::Icmpv6) {
+        if let Ok(i) = icmpv6::Icmpv6Packet::new_checked(data) {
+            let _ = (
+                i.msg_type().is_error(),
+                i.msg_code(),
+                i.echo_seq_no(),
+                i.data(),
+            );
+            if let Some((_, pseudo)) = ip {
+                let _ = i.verify_checksum(&pseudo);
+            }
+        }
+    }
+}
+
+fn gtp(data: &[u8]) -> Option<()> {
+    let p = GtpuPacket::new_checked(data).ok()?;
+    assert!(p.header_len() <= p.message_len());
+    let mut content = 0;
+    for header in p.extension_headers() {
+        let header = header.expect("a checked message's extension headers are whole");
+        let _ = (
+            header.kind.comprehension(),
+            header.comprehension_required(),
+            header.next,
+        );
+        if let Some(s) = header.pdu_session() {
+            let _ = (
+                s.pdu_type(),
+                s.qfi(),
+                s.qmp(),
+                s.ppp(),
+                s.rqi(),
+                s.ppi(),
+                s.content(),
+            );
+        }
+        content += header.content.len() + 2;
+    }
+    let optional = if p.has_optional_fields() {
+        gtpu::OPTIONAL_LEN
+    } else {
+        0
+    };
+    assert_eq!(p.header_len(), gtpu::HEADER_LEN + optional + content);
+    // The header this crate can write (TEID, optional fields, PDU Session Container) round-trips.
+    let repr = GtpuRepr::parse(&p);
+    let mut out = vec![0u8; repr.header_len() + p.payload().len()];
+    let payload_len = p.payload().len() as u16;
+    repr.emit(&mut GtpuPacket::new_unchecked(&mut out[..]), payload_len);
+    let q = GtpuPacket::new_checked(&out[..]).expect("an emitted header parses");
+    assert_eq!(GtpuRepr::parse(&q), repr);
+    assert_eq!(q.payload().len(), p.payload().len());
+    Some(())
+}
+
+/// `data` as a frame: Ethernet, up to two VLAN tags, IP, transport, GTP-U.
+fn frame(data: &[u8]) -> Option<()> {
+    let layer = vlan::network_layer(data).ok()?;
+    let l3 = &data[layer.offset..];
+    match layer.ethertype {
+        EtherType::Ipv4 => ipv4(l3),
+        EtherType::Ipv6 => ipv6(l3),
+        _ => None,
+    }
+}
+
+/// Splits `data` into covered bytes and a replacement run, and holds RFC 1624's update to the
+/// recomputed checksum.
+fn incremental_checksum(data: &[u8]) {
+    let (Some(&at), Some(rest)) = (data.first(), data.get(1..)) else {
+        return;
+    };
+    let (covered, new) = rest.split_at(rest.len() / 2);
+    let at = usize::from(at) * 2;
+    let run = new.len() & !1;
+    if at + run > covered.len() {
+        return;
+    }
+    let mut changed = covered.to_vec();
+    changed[at..at + run].copy_from_slice(&new[..run]);
+    let updated = checksum::update_bytes(
+        checksum::checksum(covered),
+        &covered[at..at + run],
+        &new[..run],
+    );
+    let recomputed = checksum::checksum(&changed);
+    // The one difference: data that became all zero gets the other zero (see update16).
+    if changed.iter().any(|&b| b != 0) {
+        assert_eq!(updated, recomputed);
+    } else {
+        assert!(updated == 0 || updated == 0xffff);
+    }
+}
+
+/// The classifier over the filter of the equivalence tests, and the flow hash; a fast frame's
+/// headers must be what the classifier promises the fast path.
+pub fn classify(data: &[u8]) {
+    static TABLES: OnceLock<Box<FilterTables>> = OnceLock::new();
+    let tables = TABLES.get_or_init(|| {
+        FilterTables::new(&FilterConfig {
+            udp_ports: vec![
+                PortMatch::One(2152),
+                PortMatch::Range {
+                    from: 5000,
+                    to: 5002,
+                },
+            ],
+            tcp_ports: vec![PortMatch::One(179)],
+            ip_protocols: vec![47],
+            ether_types: vec![0x88b5],
+        })
+    });
+    let class = tables.classify(data);
+    assert_eq!(flow_hash(data), flow_hash(data));
+    if class == Class::Fast {
+        let eth = EthernetFrame::new_checked(data).expect("a fast frame has an Ethernet header");
+        match eth.ethertype() {
+            EtherType::Ipv4 => {
+                let ip =
+                    Ipv4Packet::new_checked(eth.payload()).expect("a fast IPv4 header is sane");
+                assert!(!ip.is_fragment());
+            }
+            EtherType::Ipv6 => {
+                let ip =
+                    Ipv6Packet::new_checked(eth.payload()).expect("a fast IPv6 header is sane");
+                assert!(!ip.next_header().is_ipv6_extension());
+            }
+            other => assert_eq!(u16::from(other), 0x88b5, "only listed EtherTypes are fast"),
+        }
+    }
+}
+
+/// A config document: parsed and checked as `fastlane validate` does, and checked again against
+/// a fixed machine so that the device and hugepage checks run too.
+pub fn config(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    match Config::from_json(text) {
+        Ok(config) => {
+            let facts = SystemFacts {
+                cpus: (0..8).collect(),
+                free_hugepage_mb: 1024,
+                pci_devices: vec!["0000:3b:00.0".into()],
+            };
+            let _ = config.check(&facts);
+        }
+        Err(errors) => {
+            assert!(
+                !errors.0.is_empty(),
+                "a refused config names at least one error"
+            );
+            for e in &errors.0 {
+                assert!(
+                    e.path.is_empty() || e.path.starts_with('/'),
+                    "{:?} is a JSON pointer",
+                    e.path
+                );
+            }
+        }
+    }
+    if let Ok(value) = serde_json::from_str::<serde_json::Value>(text) {
+        let _ = Config::from_json(&value.to_string());
+    }
+}
