@@ -40,13 +40,6 @@ pub enum BackendKind {
     AfPacket,
 }
 
-impl BackendKind {
-    /// Whether the backend takes the whole port, so that the slow path needs a TAP device.
-    pub fn owns_port(self) -> bool {
-        !matches!(self, BackendKind::AfXdp)
-    }
-}
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PortConfig {

@@ -206,6 +206,7 @@ impl NativeDataplane {
     #[napi]
     pub fn start(&mut self) -> napi::Result<()> {
         self.js.begin_start();
+        self.plugins.begin_run();
         self.inner.start().map_err(BindingError::from)?;
         Ok(())
     }

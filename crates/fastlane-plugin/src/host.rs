@@ -509,7 +509,17 @@ impl PluginFactory {
         Ok(library)
     }
 
-    /// The counters of every instance created so far, in creation order.
+    /// Forgets the instances made so far, so that [`PluginFactory::counters`] covers only the
+    /// run about to start: a data plane started again counts from zero, as its other counters do.
+    pub fn begin_run(&self) {
+        self.instances
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    /// The counters of every instance created since [`PluginFactory::begin_run`], in creation
+    /// order.
     pub fn counters(&self) -> Vec<StageCounters> {
         self.instances
             .lock()

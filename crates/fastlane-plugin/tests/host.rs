@@ -241,6 +241,16 @@ fn the_factory_resolves_paths_against_the_config_dir_and_chains_before_macswap()
         [("denied_port", 1), ("denied_source", 0)]
     );
 
+    // A new run (a data plane started again) counts only its own instances, from zero.
+    factory.begin_run();
+    assert!(factory.counters().is_empty());
+    let mut restarted = Pipeline::build(&pipeline, &factory).unwrap();
+    let mut batch = frames.batch();
+    restarted.processor.process(&mut batch);
+    let stages = factory.counters();
+    assert_eq!(stages.len(), 1);
+    assert_eq!(stages[0].counters.values(), [("allowed", 1), ("denied", 1)]);
+
     // Not a plugin and no fallback: the stage is refused, by path.
     let js: Vec<ProcessorSpec> =
         serde_json::from_value(json!(["count", { "type": "js" }])).unwrap();

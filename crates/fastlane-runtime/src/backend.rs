@@ -8,14 +8,13 @@ use std::sync::{Arc, Mutex};
 use fastlane_afpacket::{AfPacketPort, PacketQueue, PacketStatsReader, SplitMechanism};
 use fastlane_afxdp::{XskQueue, XskStatsReader};
 use fastlane_core::config::{BackendKind, Config, TapConfig};
-use fastlane_core::processor::ProcessorFactory;
-use fastlane_core::{FilterTables, Pipeline, PortId, QueueCounters, ThreadIo};
+use fastlane_core::{FilterTables, PortId, QueueCounters, ThreadIo};
 use fastlane_dpdk::{Dpdk, DpdkQueue};
 use fastlane_tap::{Tap, TapQueue, TapSpec};
 use fastlane_xdp::XdpPort;
 
 use crate::stats::{self, Named, XdpPortStats};
-use crate::worker::{SlowPath, TakeOutboxes, Worker};
+use crate::worker::{QueueIo, SlowPath};
 use crate::RuntimeError;
 
 /// What a backend keeps open while the data plane runs; dropped after the threads have ended.
@@ -45,7 +44,8 @@ pub(crate) struct QueueHandle {
 }
 
 pub(crate) struct Built {
-    pub workers: Vec<Worker>,
+    /// One per data-plane thread that serves queues, in core order.
+    pub threads: Vec<QueueIo>,
     pub queues: Vec<QueueHandle>,
     pub ports: Ports,
 }
@@ -73,30 +73,24 @@ fn queues_by_core(config: &Config) -> BTreeMap<u16, Vec<ConfiguredQueue>> {
     by_core
 }
 
-pub(crate) fn build(
-    config: &Config,
-    factory: &dyn ProcessorFactory,
-    outboxes: Option<&dyn TakeOutboxes>,
-) -> Result<Built, RuntimeError> {
+pub(crate) fn build(config: &Config) -> Result<Built, RuntimeError> {
     match config.backend {
-        BackendKind::AfXdp => build_af_xdp(config, factory, outboxes),
-        BackendKind::Dpdk => build_dpdk(config, factory, outboxes),
-        BackendKind::AfPacket => build_af_packet(config, factory, outboxes),
+        BackendKind::AfXdp => build_af_xdp(config),
+        BackendKind::Dpdk => build_dpdk(config),
+        BackendKind::AfPacket => build_af_packet(config),
     }
 }
 
-struct WorkerParts<'a> {
+struct ThreadParts<'a> {
     config: &'a Config,
     filter: Arc<FilterTables>,
-    factory: &'a dyn ProcessorFactory,
-    outboxes: Option<&'a dyn TakeOutboxes>,
 }
 
-/// Keeps, for statistics, each queue a worker serves (in the worker's source order): its port,
+/// Keeps, for statistics, each queue a thread serves (in the thread's source order): its port,
 /// queue id, whether it is zero-copy, and where its socket counters come from.
 fn record_queues(
     handles: &mut Vec<QueueHandle>,
-    worker: &Worker,
+    thread: &QueueIo,
     core: u16,
     queues: impl IntoIterator<Item = (PortId, u16, bool, SocketStats)>,
 ) {
@@ -106,63 +100,42 @@ fn record_queues(
             queue,
             core,
             zero_copy,
-            counters: worker.counters.clone(),
+            counters: thread.counters.clone(),
             index,
             socket,
         });
     }
 }
 
-impl<'a> WorkerParts<'a> {
-    fn new(
-        config: &'a Config,
-        factory: &'a dyn ProcessorFactory,
-        outboxes: Option<&'a dyn TakeOutboxes>,
-    ) -> Self {
+impl<'a> ThreadParts<'a> {
+    fn new(config: &'a Config) -> Self {
         let filter = Arc::new(*FilterTables::new(&config.filter));
-        WorkerParts {
-            config,
-            filter,
-            factory,
-            outboxes,
-        }
+        ThreadParts { config, filter }
     }
 
-    fn worker(
-        &self,
-        core: u16,
-        io: Box<dyn ThreadIo>,
-        taps: Vec<TapQueue>,
-    ) -> Result<Worker, RuntimeError> {
+    fn thread(&self, core: u16, io: Box<dyn ThreadIo>, taps: Vec<TapQueue>) -> QueueIo {
         let counters: Arc<[QueueCounters]> = io
             .queues()
             .iter()
             .map(|_| QueueCounters::default())
             .collect();
-        let pipeline = Pipeline::build(&self.config.pipeline, self.factory)?;
-        Ok(Worker {
+        QueueIo {
             core,
             io,
-            pipeline,
-            outboxes: self.outboxes.map(|o| o.take()).unwrap_or_default(),
             counters,
             batch_size: self.config.threads.batch_size as usize,
             slow_path: SlowPath {
                 filter: self.filter.clone(),
                 taps,
             },
-        })
+        }
     }
 }
 
-fn build_af_xdp(
-    config: &Config,
-    factory: &dyn ProcessorFactory,
-    outboxes: Option<&dyn TakeOutboxes>,
-) -> Result<Built, RuntimeError> {
-    let parts = WorkerParts::new(config, factory, outboxes);
+fn build_af_xdp(config: &Config) -> Result<Built, RuntimeError> {
+    let parts = ThreadParts::new(config);
     let filter = &*parts.filter;
-    let mut workers = Vec::new();
+    let mut threads = Vec::new();
     let mut queues = Vec::new();
     let mut sockets = Vec::new();
     // Sockets first: the XDP program then never redirects to a queue without one.
@@ -178,7 +151,7 @@ fn build_af_xdp(
         let batch_size = config.threads.batch_size as usize;
         let (io, infos) = fastlane_afxdp::open_thread(&config.af_xdp, &xsk_queues, batch_size)
             .map_err(|source| RuntimeError::AfXdp { core, source })?;
-        let worker = parts.worker(core, Box::new(io), Vec::new())?;
+        let thread = parts.thread(core, Box::new(io), Vec::new());
         sockets.extend(infos.iter().map(|info| (info.port, info.queue, info.fd)));
         let handles = infos.into_iter().map(|info| {
             (
@@ -188,8 +161,8 @@ fn build_af_xdp(
                 SocketStats::Xsk(info.stats),
             )
         });
-        record_queues(&mut queues, &worker, core, handles);
-        workers.push(worker);
+        record_queues(&mut queues, &thread, core, handles);
+        threads.push(thread);
     }
     let mut ports = Vec::new();
     for (p, port) in config.ports.iter().enumerate() {
@@ -206,18 +179,14 @@ fn build_af_xdp(
         ports.push(Mutex::new(xdp));
     }
     Ok(Built {
-        workers,
+        threads,
         queues,
         ports: Ports::AfXdp(ports),
     })
 }
 
-fn build_dpdk(
-    config: &Config,
-    factory: &dyn ProcessorFactory,
-    outboxes: Option<&dyn TakeOutboxes>,
-) -> Result<Built, RuntimeError> {
-    let parts = WorkerParts::new(config, factory, outboxes);
+fn build_dpdk(config: &Config) -> Result<Built, RuntimeError> {
+    let parts = ThreadParts::new(config);
     let dpdk = Dpdk::start(config).map_err(RuntimeError::Dpdk)?;
     let mut taps = Vec::new();
     let mut tap_queues: Vec<Vec<Option<TapQueue>>> = Vec::new();
@@ -239,7 +208,7 @@ fn build_dpdk(
         );
         taps.push(tap);
     }
-    let mut workers = Vec::new();
+    let mut threads = Vec::new();
     let mut queues = Vec::new();
     for (core, configured) in queues_by_core(config) {
         let dpdk_queues: Vec<DpdkQueue> = configured
@@ -261,26 +230,22 @@ fn build_dpdk(
                     .expect("each TAP queue once")
             })
             .collect();
-        let worker = parts.worker(core, Box::new(io), taps_of_thread)?;
+        let thread = parts.thread(core, Box::new(io), taps_of_thread);
         let handles = configured
             .iter()
             .map(|q| (q.port, q.id, false, SocketStats::None));
-        record_queues(&mut queues, &worker, core, handles);
-        workers.push(worker);
+        record_queues(&mut queues, &thread, core, handles);
+        threads.push(thread);
     }
     Ok(Built {
-        workers,
+        threads,
         queues,
         ports: Ports::Dpdk { dpdk, taps },
     })
 }
 
-fn build_af_packet(
-    config: &Config,
-    factory: &dyn ProcessorFactory,
-    outboxes: Option<&dyn TakeOutboxes>,
-) -> Result<Built, RuntimeError> {
-    let parts = WorkerParts::new(config, factory, outboxes);
+fn build_af_packet(config: &Config) -> Result<Built, RuntimeError> {
+    let parts = ThreadParts::new(config);
     let filter = &*parts.filter;
     let mut ports = Vec::new();
     for (p, port) in config.ports.iter().enumerate() {
@@ -300,7 +265,7 @@ fn build_af_packet(
         ports.push(opened);
     }
     let port_refs: Vec<&AfPacketPort> = ports.iter().collect();
-    let mut workers = Vec::new();
+    let mut threads = Vec::new();
     let mut queues = Vec::new();
     for (core, configured) in queues_by_core(config) {
         let packet_queues: Vec<PacketQueue> = configured
@@ -321,16 +286,16 @@ fn build_af_packet(
         .map_err(|source| RuntimeError::AfPacket { port: None, source })?;
         let readers: Vec<PacketStatsReader> =
             (0..configured.len()).map(|s| io.stats_reader(s)).collect();
-        let worker = parts.worker(core, Box::new(io), Vec::new())?;
+        let thread = parts.thread(core, Box::new(io), Vec::new());
         let handles = configured
             .iter()
             .zip(readers)
             .map(|(q, reader)| (q.port, q.id, false, SocketStats::Packet(reader)));
-        record_queues(&mut queues, &worker, core, handles);
-        workers.push(worker);
+        record_queues(&mut queues, &thread, core, handles);
+        threads.push(thread);
     }
     Ok(Built {
-        workers,
+        threads,
         queues,
         ports: Ports::AfPacket(ports),
     })

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 
-use fastlane_core::config::{BackendKind, Config, ConfigErrors, ThreadModel};
+use fastlane_core::config::{Config, ConfigErrors, ThreadModel};
 use fastlane_core::netns::{self, NetnsError};
 use fastlane_core::processor::{BuiltinsOnly, CountStats, ProcessorFactory};
 use fastlane_core::PortId;
@@ -24,6 +24,7 @@ use fastlane_core::PortId;
 use backend::{Ports, QueueHandle};
 use fastlane_core::Pipeline;
 use master_worker::{IoThread, Link, ProcessingThread};
+use worker::Worker;
 
 /// What a data-plane thread runs once pinned.
 type ThreadBody = Box<dyn FnOnce() + Send>;
@@ -63,8 +64,6 @@ pub enum RuntimeError {
     Pipeline(#[from] fastlane_core::processor::PipelineError),
     #[error("data-plane thread for core {core}: {message}")]
     Thread { core: u16, message: String },
-    #[error("backend {0:?} is not available in this build")]
-    Unsupported(BackendKind),
     #[error("the data plane is already running")]
     AlreadyRunning,
 }
@@ -156,9 +155,7 @@ impl Dataplane {
             return Err(RuntimeError::AlreadyRunning);
         }
         let (config, factory, outboxes) = (&self.config, &*self.factory, self.outboxes.as_deref());
-        let built = netns::run_in(config.netns.as_deref(), || {
-            backend::build(config, factory, outboxes)
-        })??;
+        let built = netns::run_in(config.netns.as_deref(), || backend::build(config))??;
         let mut running = Running {
             groups: Vec::new(),
             failure: Arc::new(Mutex::new(None)),
@@ -170,10 +167,19 @@ impl Dataplane {
         match config.threads.model {
             ThreadModel::RunToCompletion => {
                 let (group, stop) = running.new_group();
-                for mut worker in built.workers {
-                    running.stages.extend(worker.pipeline.counts.clone());
+                for queues in built.threads {
+                    let pipeline = Pipeline::build(&config.pipeline, factory)?;
+                    // Asked right after building the thread's pipeline, as TakeOutboxes says.
+                    let outboxes = outboxes.map(|o| o.take()).unwrap_or_default();
+                    running.stages.extend(pipeline.counts.clone());
+                    let core = queues.core;
+                    let mut worker = Worker {
+                        queues,
+                        pipeline,
+                        outboxes,
+                    };
                     let stop = stop.clone();
-                    threads.push((worker.core, group, Box::new(move || worker.forward(&stop))));
+                    threads.push((core, group, Box::new(move || worker.forward(&stop))));
                 }
             }
             ThreadModel::MasterWorker => {
@@ -182,7 +188,7 @@ impl Dataplane {
                 let (io_group, io_stop) = running.new_group();
                 let ring = config.threads.worker_ring_size as usize;
                 let links: Vec<Vec<Link>> = built
-                    .workers
+                    .threads
                     .iter()
                     .map(|_| {
                         config
@@ -205,8 +211,8 @@ impl Dataplane {
                         Box::new(move || processing.forward(&stop)),
                     ));
                 }
-                for (worker, links) in built.workers.into_iter().zip(links) {
-                    let mut io = IoThread::new(worker, links, ring);
+                for (queues, links) in built.threads.into_iter().zip(links) {
+                    let mut io = IoThread::new(queues, links, ring);
                     let stop = io_stop.clone();
                     threads.push((io.core(), io_group, Box::new(move || io.forward(&stop))));
                 }

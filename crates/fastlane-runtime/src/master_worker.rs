@@ -17,7 +17,7 @@ use crossbeam_queue::ArrayQueue;
 use fastlane_core::wire::flow_hash;
 use fastlane_core::{Batch, DropReason, Pipeline, Split, Verdict};
 
-use crate::worker::{mark_slow, Worker, KERNEL_POLL_ROUNDS};
+use crate::worker::{mark_slow, QueueIo, KERNEL_POLL_ROUNDS};
 
 /// A sub-batch on its way to a worker and back.
 pub(crate) struct Item {
@@ -84,9 +84,9 @@ struct InFlight {
     pending: usize,
 }
 
-/// An I/O thread: the backend side of a [`Worker`], with the processors moved to the workers.
+/// An I/O thread: a thread's packet I/O, with the processors on the worker threads.
 pub(crate) struct IoThread {
-    worker: Worker,
+    queues: QueueIo,
     /// One per worker.
     links: Vec<Link>,
     /// Sub-batches each worker may have in flight, not yet handed out.
@@ -98,8 +98,8 @@ pub(crate) struct IoThread {
 }
 
 impl IoThread {
-    pub fn new(worker: Worker, links: Vec<Link>, ring_size: usize) -> IoThread {
-        let batch_size = worker.batch_size;
+    pub fn new(queues: QueueIo, links: Vec<Link>, ring_size: usize) -> IoThread {
+        let batch_size = queues.batch_size;
         let free_items = links
             .iter()
             .map(|_| {
@@ -116,7 +116,7 @@ impl IoThread {
             .map(|_| Batch::with_capacity(batch_size))
             .collect();
         IoThread {
-            worker,
+            queues,
             links,
             free_items,
             spare_batches,
@@ -126,13 +126,13 @@ impl IoThread {
     }
 
     pub fn core(&self) -> u16 {
-        self.worker.core
+        self.queues.core
     }
 
     pub fn forward(&mut self, stop: &AtomicBool) {
-        let queues = self.worker.io.queues().len();
-        let split = self.worker.io.split();
-        let tap_fds: Vec<RawFd> = self.worker.slow_path.tap_fds();
+        let queues = self.queues.io.queues().len();
+        let split = self.queues.io.split();
+        let tap_fds: Vec<RawFd> = self.queues.slow_path.tap_fds();
         let mut scratch: Vec<Option<Item>> = self.links.iter().map(|_| None).collect();
         let mut round = 0u32;
         while !stop.load(Ordering::Relaxed) {
@@ -144,16 +144,16 @@ impl IoThread {
                     break;
                 };
                 let n = self
-                    .worker
+                    .queues
                     .io
-                    .receive(source, &mut batch, &self.worker.counters[source]);
+                    .receive(source, &mut batch, &self.queues.counters[source]);
                 if n == 0 {
                     self.spare_batches.push(batch);
                     continue;
                 }
                 work += n;
                 if split != Split::InKernel {
-                    mark_slow(&self.worker.slow_path.filter, &mut batch);
+                    mark_slow(&self.queues.slow_path.filter, &mut batch);
                 }
                 let pending = self.hand_out(&mut batch, &mut scratch, source);
                 self.inflight.push_back(InFlight {
@@ -164,11 +164,11 @@ impl IoThread {
             }
             self.complete_in_order(split);
             if work == 0 || round.is_multiple_of(KERNEL_POLL_ROUNDS) {
-                work += self.worker.forward_from_kernel();
+                work += self.queues.forward_from_kernel();
             }
             if work == 0 {
                 if self.inflight.is_empty() {
-                    self.worker.io.idle(&tap_fds);
+                    self.queues.io.idle(&tap_fds);
                 } else {
                     std::hint::spin_loop();
                 }
@@ -227,7 +227,7 @@ impl IoThread {
                 }
             }
         }
-        self.worker.counters[source].drop(DropReason::WorkerBusy, busy);
+        self.queues.counters[source].drop(DropReason::WorkerBusy, busy);
         sent
     }
 
@@ -253,7 +253,7 @@ impl IoThread {
                 break;
             };
             self.front_seq += 1;
-            let w = &mut self.worker;
+            let w = &mut self.queues;
             let counters = &w.counters[done.source];
             w.slow_path
                 .deliver(split, done.source, &mut done.batch, counters);

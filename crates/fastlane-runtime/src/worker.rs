@@ -10,14 +10,21 @@ use fastlane_core::{
 };
 use fastlane_tap::{TapQueue, MAX_READ_BURST};
 
-/// What a data-plane thread needs, prepared on the setup thread.
-pub(crate) struct Worker {
+/// The packet I/O of one data-plane thread, prepared on the setup thread: its queues, their
+/// counters and their way into the kernel. A run-to-completion [`Worker`] adds the processors;
+/// a master-worker I/O thread leaves them to the worker threads.
+pub(crate) struct QueueIo {
     pub core: u16,
     pub io: Box<dyn ThreadIo>,
-    pub pipeline: Pipeline,
     pub counters: Arc<[QueueCounters]>,
     pub batch_size: usize,
     pub slow_path: SlowPath,
+}
+
+/// A run-to-completion data-plane thread: its packet I/O and its own processor chain.
+pub(crate) struct Worker {
+    pub queues: QueueIo,
+    pub pipeline: Pipeline,
     /// The outboxes of this thread's pipeline stages.
     pub outboxes: Vec<Box<dyn Outbox>>,
 }
@@ -125,42 +132,45 @@ pub(crate) fn run_pinned(
 impl Worker {
     /// Runs to completion until `stop` is set: receive, process, deliver, transmit.
     pub fn forward(&mut self, stop: &AtomicBool) {
-        let mut batch = Batch::with_capacity(self.batch_size);
-        let queues = self.io.queues().len();
-        let split = self.io.split();
-        let tap_fds = self.slow_path.tap_fds();
+        let q = &mut self.queues;
+        let mut batch = Batch::with_capacity(q.batch_size);
+        let queues = q.io.queues().len();
+        let split = q.io.split();
+        let tap_fds = q.slow_path.tap_fds();
         let mut round = 0u32;
         while !stop.load(Ordering::Relaxed) {
             let mut work = 0;
             round = round.wrapping_add(1);
             for source in 0..queues {
-                let counters = &self.counters[source];
-                let n = self.io.receive(source, &mut batch, counters);
+                let counters = &q.counters[source];
+                let n = q.io.receive(source, &mut batch, counters);
                 if n > 0 {
                     if split != Split::InKernel {
-                        mark_slow(&self.slow_path.filter, &mut batch);
+                        mark_slow(&q.slow_path.filter, &mut batch);
                     }
                     self.pipeline.processor.process(&mut batch);
-                    self.slow_path.deliver(split, source, &mut batch, counters);
-                    self.io.complete(source, &mut batch, &self.counters);
+                    q.slow_path.deliver(split, source, &mut batch, counters);
+                    q.io.complete(source, &mut batch, &q.counters);
                     work += n;
                 }
             }
             if work == 0 || round.is_multiple_of(KERNEL_POLL_ROUNDS) {
-                work += self.forward_from_kernel();
+                work += q.forward_from_kernel();
             }
             for outbox in &mut self.outboxes {
                 work += outbox.flush(&mut Sink {
-                    io: &mut *self.io,
-                    counters: &self.counters,
+                    io: &mut *q.io,
+                    counters: &q.counters,
                 });
             }
             if work == 0 && !self.outboxes.iter().any(|o| o.awaiting()) {
-                self.io.idle(&tap_fds);
+                q.io.idle(&tap_fds);
             }
         }
     }
+}
 
+impl QueueIo {
     /// Sends what the kernel wrote into each queue's TAP device out of that queue; returns how
     /// many frames it read.
     pub fn forward_from_kernel(&mut self) -> usize {
