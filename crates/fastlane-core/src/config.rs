@@ -48,6 +48,22 @@ pub struct PortConfig {
     /// The kernel's view of the port for backends that take it whole (dpdk, af_packet).
     #[serde(default)]
     pub tap: Option<TapConfig>,
+    /// How a processor's `Kernel` verdict reaches the kernel on backends that leave the
+    /// interface to it (af_xdp, af_packet with its BPF split). `"tap"`: through a TAP twin of
+    /// the port (the port's MAC and MTU; the `tap` section's name, MAC and MTU if given, not its
+    /// addresses, which stay on the interface), so the kernel answers as if the packet had
+    /// arrived on the interface; what the kernel sends on the TAP goes out of the port. Without
+    /// it such a verdict is a drop counted as `no_slow_path`. DPDK always has its TAP.
+    #[serde(default)]
+    pub punt: Option<PuntPath>,
+}
+
+/// Where a port's `Kernel` verdicts go on a backend whose split is in the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PuntPath {
+    /// A TAP device that looks like the port to the kernel.
+    Tap,
 }
 
 /// The TAP device that carries a port's slow path when the backend owns the port.

@@ -7,10 +7,10 @@ use std::sync::{Arc, Mutex};
 
 use fastlane_afpacket::{AfPacketPort, PacketQueue, PacketStatsReader, SplitMechanism};
 use fastlane_afxdp::{XskQueue, XskStatsReader};
-use fastlane_core::config::{BackendKind, Config, TapConfig};
+use fastlane_core::config::{BackendKind, Config, PuntPath, TapConfig};
 use fastlane_core::{FilterTables, PortId, QueueCounters, ThreadIo};
 use fastlane_dpdk::{Dpdk, DpdkQueue};
-use fastlane_tap::{Tap, TapQueue, TapSpec};
+use fastlane_tap::{KernelInterface, MovedAddresses, Tap, TapQueue, TapSpec};
 use fastlane_xdp::XdpPort;
 
 use crate::stats::{self, Named, XdpPortStats};
@@ -20,8 +20,105 @@ use crate::RuntimeError;
 /// What a backend keeps open while the data plane runs; dropped after the threads have ended.
 pub(crate) enum Ports {
     AfXdp(Vec<Mutex<XdpPort>>),
-    Dpdk { dpdk: Dpdk, taps: Vec<Tap> },
+    Dpdk(Dpdk),
     AfPacket(Vec<AfPacketPort>),
+}
+
+/// The ports' TAP twins (DPDK's slow path, or the punt path a port of another backend asked
+/// for), by port, and the addresses moved off kernel interfaces for them. Dropped after the
+/// threads have ended: the TAP devices go, then the addresses return to their interfaces.
+#[derive(Default)]
+pub(crate) struct Taps {
+    taps: Vec<Option<Tap>>,
+    /// Declared after `taps`, so dropped after them.
+    moved: Vec<MovedAddresses>,
+}
+
+impl Taps {
+    /// The name of port `p`'s TAP device, if it has one.
+    pub fn name(&self, p: usize) -> Option<String> {
+        self.taps.get(p)?.as_ref().map(|t| t.name().to_string())
+    }
+
+    /// Creates port `p`'s TAP twin from `spec` and returns its queues, one per queue the port
+    /// has, to be handed to the threads that serve them.
+    fn create(&mut self, p: usize, spec: &TapSpec) -> Result<Vec<Option<TapQueue>>, RuntimeError> {
+        let mut tap = Tap::create(spec).map_err(|source| RuntimeError::Tap {
+            port: p as PortId,
+            source,
+        })?;
+        let queues = (0..tap.queue_count())
+            .map(|i| Some(tap.take_queue(i)))
+            .collect();
+        if self.taps.len() <= p {
+            self.taps.resize_with(p + 1, || None);
+        }
+        self.taps[p] = Some(tap);
+        Ok(queues)
+    }
+}
+
+/// The TAP queues of the ports, by port and then by the port's queue, until threads take them.
+type TapQueues = Vec<Vec<Option<TapQueue>>>;
+
+/// The TAP queue of each queue a thread serves, taken out of `tap_queues` (a port without a
+/// TAP gives `None`).
+fn taps_of_thread(
+    tap_queues: &mut TapQueues,
+    configured: &[ConfiguredQueue],
+) -> Vec<Option<TapQueue>> {
+    configured
+        .iter()
+        .map(|q| {
+            tap_queues
+                .get_mut(q.port as usize)
+                .and_then(|queues| queues.get_mut(q.nth))
+                .and_then(Option::take)
+        })
+        .collect()
+}
+
+/// Creates the punt TAP of every port that asks for one (`punt: "tap"`) on a backend whose
+/// split is in the kernel: the port's MAC and MTU, the `tap` section's name, MAC and MTU, and
+/// no addresses (the interface keeps them; the kernel takes a packet for any of its addresses
+/// on any interface).
+fn punt_taps(
+    config: &Config,
+    wanted: impl Fn(usize) -> bool,
+) -> Result<(Taps, TapQueues), RuntimeError> {
+    let mut taps = Taps::default();
+    let mut tap_queues = TapQueues::new();
+    for (p, port) in config.ports.iter().enumerate() {
+        tap_queues.push(Vec::new());
+        if port.punt != Some(PuntPath::Tap) || !wanted(p) {
+            continue;
+        }
+        let tap_error = |source| RuntimeError::Tap {
+            port: p as PortId,
+            source,
+        };
+        let kernel = KernelInterface::get(&port.interface).map_err(tap_error)?;
+        let default = TapConfig::default();
+        let tap_config = port.tap.as_ref().unwrap_or(&default);
+        let mut spec =
+            TapSpec::from_config(tap_config, &port.interface, kernel.mac, port.queues.len())
+                .map_err(tap_error)?;
+        spec.addresses.clear();
+        spec.mtu = spec.mtu.or(Some(kernel.mtu));
+        tap_queues[p] = taps.create(p, &spec)?;
+    }
+    Ok((taps, tap_queues))
+}
+
+/// The kernel interface a DPDK device drives, for the vdevs that sit on one (`net_af_xdp`,
+/// `net_af_packet`: `iface=NAME`).
+fn kernel_interface_of(device: &str) -> Option<&str> {
+    let mut parts = device.split(',');
+    let driver = parts.next()?;
+    if !(driver.starts_with("net_af_xdp") || driver.starts_with("net_af_packet")) {
+        return None;
+    }
+    parts.find_map(|arg| arg.strip_prefix("iface="))
 }
 
 /// Where a queue's kernel-side socket counters come from.
@@ -48,6 +145,7 @@ pub(crate) struct Built {
     pub threads: Vec<QueueIo>,
     pub queues: Vec<QueueHandle>,
     pub ports: Ports,
+    pub taps: Taps,
 }
 
 /// One port queue as the config lists it.
@@ -113,7 +211,7 @@ impl<'a> ThreadParts<'a> {
         ThreadParts { config, filter }
     }
 
-    fn thread(&self, core: u16, io: Box<dyn ThreadIo>, taps: Vec<TapQueue>) -> QueueIo {
+    fn thread(&self, core: u16, io: Box<dyn ThreadIo>, taps: Vec<Option<TapQueue>>) -> QueueIo {
         let counters: Arc<[QueueCounters]> = io
             .queues()
             .iter()
@@ -138,6 +236,7 @@ fn build_af_xdp(config: &Config) -> Result<Built, RuntimeError> {
     let mut threads = Vec::new();
     let mut queues = Vec::new();
     let mut sockets = Vec::new();
+    let (taps, mut tap_queues) = punt_taps(config, |_| true)?;
     // Sockets first: the XDP program then never redirects to a queue without one.
     for (core, configured) in queues_by_core(config) {
         let xsk_queues: Vec<XskQueue> = configured
@@ -151,7 +250,11 @@ fn build_af_xdp(config: &Config) -> Result<Built, RuntimeError> {
         let batch_size = config.threads.batch_size as usize;
         let (io, infos) = fastlane_afxdp::open_thread(&config.af_xdp, &xsk_queues, batch_size)
             .map_err(|source| RuntimeError::AfXdp { core, source })?;
-        let thread = parts.thread(core, Box::new(io), Vec::new());
+        let thread = parts.thread(
+            core,
+            Box::new(io),
+            taps_of_thread(&mut tap_queues, &configured),
+        );
         sockets.extend(infos.iter().map(|info| (info.port, info.queue, info.fd)));
         let handles = infos.into_iter().map(|info| {
             (
@@ -182,14 +285,15 @@ fn build_af_xdp(config: &Config) -> Result<Built, RuntimeError> {
         threads,
         queues,
         ports: Ports::AfXdp(ports),
+        taps,
     })
 }
 
 fn build_dpdk(config: &Config) -> Result<Built, RuntimeError> {
     let parts = ThreadParts::new(config);
     let dpdk = Dpdk::start(config).map_err(RuntimeError::Dpdk)?;
-    let mut taps = Vec::new();
-    let mut tap_queues: Vec<Vec<Option<TapQueue>>> = Vec::new();
+    let mut taps = Taps::default();
+    let mut tap_queues = TapQueues::new();
     for (p, port) in config.ports.iter().enumerate() {
         let default = TapConfig::default();
         let tap_config = port.tap.as_ref().unwrap_or(&default);
@@ -200,13 +304,22 @@ fn build_dpdk(config: &Config) -> Result<Built, RuntimeError> {
         };
         let spec = TapSpec::from_config(tap_config, &port.interface, mac, port.queues.len())
             .map_err(tap_error)?;
-        let mut tap = Tap::create(&spec).map_err(tap_error)?;
-        tap_queues.push(
-            (0..port.queues.len())
-                .map(|i| Some(tap.take_queue(i)))
-                .collect(),
-        );
-        taps.push(tap);
+        // A vdev over a kernel interface leaves that interface's addresses with the kernel,
+        // which would answer for them there and not through the TAP: the TAP takes them over
+        // for the run.
+        let device = config.dpdk.devices.get(&port.interface);
+        if let Some(interface) = device.and_then(|d| kernel_interface_of(d)) {
+            let moved = MovedAddresses::take(interface, &spec.addresses).map_err(tap_error)?;
+            if !moved.addresses().is_empty() {
+                log::info!(
+                    "{interface}: addresses {:?} move to TAP {} while DPDK drives the interface",
+                    moved.addresses(),
+                    spec.name
+                );
+            }
+            taps.moved.push(moved);
+        }
+        tap_queues.push(taps.create(p, &spec)?);
     }
     let mut threads = Vec::new();
     let mut queues = Vec::new();
@@ -222,15 +335,11 @@ fn build_dpdk(config: &Config) -> Result<Built, RuntimeError> {
         let io = dpdk
             .thread(&dpdk_queues, config.threads.batch_size as usize)
             .map_err(RuntimeError::Dpdk)?;
-        let taps_of_thread = configured
-            .iter()
-            .map(|q| {
-                tap_queues[q.port as usize][q.nth]
-                    .take()
-                    .expect("each TAP queue once")
-            })
-            .collect();
-        let thread = parts.thread(core, Box::new(io), taps_of_thread);
+        let thread = parts.thread(
+            core,
+            Box::new(io),
+            taps_of_thread(&mut tap_queues, &configured),
+        );
         let handles = configured
             .iter()
             .map(|q| (q.port, q.id, false, SocketStats::None));
@@ -240,7 +349,8 @@ fn build_dpdk(config: &Config) -> Result<Built, RuntimeError> {
     Ok(Built {
         threads,
         queues,
-        ports: Ports::Dpdk { dpdk, taps },
+        ports: Ports::Dpdk(dpdk),
+        taps,
     })
 }
 
@@ -264,6 +374,10 @@ fn build_af_packet(config: &Config) -> Result<Built, RuntimeError> {
         }
         ports.push(opened);
     }
+    // A port whose split runs in user space leaves every frame to the kernel anyway.
+    let (taps, mut tap_queues) = punt_taps(config, |p| {
+        ports[p].mechanism() != SplitMechanism::UserSpace
+    })?;
     let port_refs: Vec<&AfPacketPort> = ports.iter().collect();
     let mut threads = Vec::new();
     let mut queues = Vec::new();
@@ -286,7 +400,11 @@ fn build_af_packet(config: &Config) -> Result<Built, RuntimeError> {
         .map_err(|source| RuntimeError::AfPacket { port: None, source })?;
         let readers: Vec<PacketStatsReader> =
             (0..configured.len()).map(|s| io.stats_reader(s)).collect();
-        let thread = parts.thread(core, Box::new(io), Vec::new());
+        let thread = parts.thread(
+            core,
+            Box::new(io),
+            taps_of_thread(&mut tap_queues, &configured),
+        );
         let handles = configured
             .iter()
             .zip(readers)
@@ -298,6 +416,7 @@ fn build_af_packet(config: &Config) -> Result<Built, RuntimeError> {
         threads,
         queues,
         ports: Ports::AfPacket(ports),
+        taps,
     })
 }
 
@@ -354,7 +473,7 @@ impl Ports {
     /// The device's own counters of port `p`.
     pub fn device(&self, p: usize) -> Named {
         match self {
-            Ports::Dpdk { dpdk, .. } => dpdk.port_stats(p as PortId).map_or_else(
+            Ports::Dpdk(dpdk) => dpdk.port_stats(p as PortId).map_or_else(
                 |_| Vec::new(),
                 |s| {
                     vec![
@@ -371,13 +490,6 @@ impl Ports {
         }
     }
 
-    pub fn tap(&self, p: usize) -> Option<String> {
-        match self {
-            Ports::Dpdk { taps, .. } => taps.get(p).map(|t| t.name().to_string()),
-            Ports::AfXdp(_) | Ports::AfPacket(_) => None,
-        }
-    }
-
     /// Detaches and closes everything, reporting what failed.
     pub fn close(self) {
         match self {
@@ -390,10 +502,7 @@ impl Ports {
                     }
                 }
             }
-            Ports::Dpdk { dpdk, taps } => {
-                drop(taps);
-                drop(dpdk);
-            }
+            Ports::Dpdk(dpdk) => drop(dpdk),
             Ports::AfPacket(ports) => drop(ports),
         }
     }

@@ -21,7 +21,7 @@ use fastlane_core::netns::{self, NetnsError};
 use fastlane_core::processor::{BuiltinsOnly, CountStats, ProcessorFactory};
 use fastlane_core::PortId;
 
-use backend::{Ports, QueueHandle};
+use backend::{Ports, QueueHandle, Taps};
 use fastlane_core::Pipeline;
 use master_worker::{IoThread, Link, ProcessingThread};
 use worker::Worker;
@@ -89,6 +89,7 @@ struct Running {
     failure: Arc<Mutex<Option<String>>>,
     queues: Vec<QueueHandle>,
     ports: Option<Ports>,
+    taps: Option<Taps>,
     stages: Vec<(usize, Arc<CountStats>)>,
 }
 
@@ -161,6 +162,7 @@ impl Dataplane {
             failure: Arc::new(Mutex::new(None)),
             queues: built.queues,
             ports: Some(built.ports),
+            taps: Some(built.taps),
             stages: Vec::new(),
         };
         let mut threads: Vec<(u16, usize, ThreadBody)> = Vec::new();
@@ -296,12 +298,13 @@ impl Dataplane {
         let ports = (0..self.config.ports.len())
             .map(|p| {
                 let backend = running.ports.as_ref();
+                let taps = running.taps.as_ref();
                 PortStats {
                     port: p as PortId,
                     interface: interface(p as PortId),
                     xdp: backend.and_then(|b| b.xdp(p)),
                     device: backend.map(|b| b.device(p)).unwrap_or_default(),
-                    tap: backend.and_then(|b| b.tap(p)),
+                    tap: taps.and_then(|t| t.name(p)),
                 }
             })
             .collect();
@@ -347,6 +350,8 @@ impl Running {
 
     fn shut_down(&mut self) {
         self.stop_threads();
+        // The TAP devices go first: their addresses return to the interfaces they came from.
+        drop(self.taps.take());
         if let Some(ports) = self.ports.take() {
             ports.close();
         }

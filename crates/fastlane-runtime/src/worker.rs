@@ -96,8 +96,9 @@ impl Sink<'_> {
 pub(crate) struct SlowPath {
     /// The filter, for backends that do not split in the kernel.
     pub filter: Arc<FilterTables>,
-    /// One TAP queue per source, for backends that split through a TAP device.
-    pub taps: Vec<TapQueue>,
+    /// Per source, the TAP queue of its port's TAP twin: DPDK's slow path, or the punt path
+    /// a port of another backend asked for (`None` without one).
+    pub taps: Vec<Option<TapQueue>>,
 }
 
 /// While packets keep arriving, the TAP devices are read every this many rounds (and on every
@@ -176,6 +177,7 @@ impl QueueIo {
     pub fn forward_from_kernel(&mut self) -> usize {
         let mut work = 0;
         for (source, tap) in self.slow_path.taps.iter_mut().enumerate() {
+            let Some(tap) = tap else { continue };
             let burst = tap.read_frames(MAX_READ_BURST);
             if !burst.is_empty() {
                 let counters = &self.counters[source];
@@ -200,12 +202,13 @@ pub(crate) fn mark_slow(filter: &FilterTables, batch: &mut Batch) {
 }
 
 impl SlowPath {
-    /// Carries out the `Kernel` verdicts of a batch, as far as this backend has a way into the
-    /// kernel; what cannot go there is dropped and counted.
+    /// The TAP queues' descriptors, for the idle wait.
     pub fn tap_fds(&self) -> Vec<RawFd> {
-        self.taps.iter().map(TapQueue::fd).collect()
+        self.taps.iter().flatten().map(TapQueue::fd).collect()
     }
 
+    /// Carries out the `Kernel` verdicts of a batch, as far as this backend has a way into the
+    /// kernel; what cannot go there is dropped and counted.
     pub fn deliver(
         &mut self,
         split: Split,
@@ -221,8 +224,11 @@ impl SlowPath {
         if kernel == 0 {
             return;
         }
-        match (split, self.taps.get_mut(source)) {
-            (Split::ViaTap, Some(tap)) => {
+        match (split, self.taps.get_mut(source).and_then(Option::as_mut)) {
+            // The kernel received its own copy of the frame.
+            (Split::Shared, _) => counters.kernel_packets.add(kernel as u64),
+            // DPDK's slow path, or the punt path of a port whose split is in the kernel.
+            (Split::ViaTap | Split::InKernel, Some(tap)) => {
                 let frames = batch
                     .slots()
                     .iter()
@@ -231,11 +237,8 @@ impl SlowPath {
                 counters.kernel_packets.add(outcome.written as u64);
                 counters.drop(DropReason::SlowPathFull, outcome.dropped as u64);
             }
-            // The kernel received its own copy of the frame.
-            (Split::Shared, _) => counters.kernel_packets.add(kernel as u64),
-            // Frames the XDP program redirected cannot be passed back, nor can frames without
-            // a TAP device.
-            (Split::InKernel, _) | (Split::ViaTap, None) => {
+            // The kernel never sees a frame the split took from it, unless a TAP gives it one.
+            (Split::InKernel | Split::ViaTap, None) => {
                 for slot in batch
                     .slots_mut()
                     .iter_mut()

@@ -61,14 +61,22 @@ fn the_application_runs_unchanged_on_af_xdp_and_only_fast_path_frames_reach_the_
     let bed = TestBed::up("s");
     let config = common::suite::config(&bed, "af_xdp", "", common::suite::DpdkMemory::NoHuge, "");
     let stats = common::suite::run(&bed, &config);
-    // The suite sent 101 well-formed frames to the fast port: exactly those were redirected to
-    // the socket, while ARP, ICMP and TCP (and the malformed frames) went to the kernel.
+    // The suite sent 101 well-formed frames to the fast port and PUNTED to the punt port:
+    // exactly those were redirected to the socket, while ARP, ICMP and TCP (and the malformed
+    // frames) went to the kernel.
     let xdp = stats.ports[0]
         .xdp
         .as_ref()
         .expect("AF_XDP ports have XDP counters");
-    assert_eq!((xdp.redirected, xdp.no_socket), (101, 0), "{xdp:?}");
-    assert_eq!(stats.queues[0].rx_packets, 101);
+    let fast = 101 + common::suite::PUNTED;
+    assert_eq!((xdp.redirected, xdp.no_socket), (fast, 0), "{xdp:?}");
+    assert_eq!(stats.queues[0].rx_packets, fast);
+    // The punted ones reached the kernel through the port's TAP twin, counted as such.
+    assert_eq!(stats.queues[0].kernel_packets, common::suite::PUNTED);
+    assert_eq!(
+        stats.ports[0].tap.as_deref(),
+        Some(&*format!("fl-{}", bed.fwd_if))
+    );
     assert!(
         passed(&stats, SlowReason::NoMatch) > 0,
         "ARP, ICMP and TCP went to the kernel"

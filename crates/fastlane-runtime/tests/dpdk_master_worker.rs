@@ -9,8 +9,6 @@ use common::TestBed;
 #[test]
 fn master_worker_on_dpdk() {
     let bed = TestBed::up("wd");
-    let out = bed.exec(&bed.fwd_ns, &["ip", "addr", "flush", "dev", &bed.fwd_if]);
-    assert!(out.status.success());
     let config = suite::config(&bed, "dpdk", "net_af_packet", DpdkMemory::NoHuge, "");
-    suite::run(&bed, &suite::master_worker(&config));
+    suite::run_dpdk_on(&bed, &suite::master_worker(&config));
 }

@@ -59,16 +59,26 @@ pub enum TapError {
         source: io::Error,
     },
     #[error(
-        "TAP device {device}: netlink RTM_NEWADDR {address}/{prefix}: {source}{}",
+        "{device}: netlink {request} {address}/{prefix}: {source}{}",
         kernel_text(.message)
     )]
     Netlink {
         device: String,
+        /// `RTM_NEWADDR` or `RTM_DELADDR`.
+        request: &'static str,
         address: IpAddr,
         prefix: u8,
         source: io::Error,
         /// The kernel's extended-ack text.
         message: Option<String>,
+    },
+    #[error("{device}: netlink RTM_GETADDR dump: {source}")]
+    AddressDump { device: String, source: io::Error },
+    #[error("interface {device}: {operation}: {source}")]
+    Interface {
+        device: String,
+        operation: &'static str,
+        source: io::Error,
     },
 }
 
@@ -297,6 +307,161 @@ pub struct TapExport {
     pub queues: Vec<OwnedFd>,
 }
 
+/// What the kernel says about one of its network interfaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KernelInterface {
+    pub mac: [u8; 6],
+    pub mtu: u32,
+}
+
+impl KernelInterface {
+    /// Looks `name` up in the calling thread's network namespace.
+    pub fn get(name: &str) -> Result<KernelInterface, TapError> {
+        let failed = |operation| {
+            move |source: SysError| TapError::Interface {
+                device: name.to_string(),
+                operation,
+                source: source.into(),
+            }
+        };
+        let control = netdev::control_socket().map_err(failed("socket(AF_INET)"))?;
+        Ok(KernelInterface {
+            mac: netdev::hw_address(control.as_fd(), name)
+                .map_err(failed("ioctl SIOCGIFHWADDR"))?,
+            mtu: netdev::mtu(control.as_fd(), name).map_err(failed("ioctl SIOCGIFMTU"))?,
+        })
+    }
+}
+
+/// Addresses taken off a kernel interface for as long as this value lives: a TAP twin that is
+/// given an address its interface also holds gets the packets for it only once the interface no
+/// longer answers for it. Dropping it puts the addresses back on the interface (logging what
+/// fails), from any thread: the namespace is the one `take` ran in. Routes the kernel removed
+/// with an address (through a gateway on its subnet) are not put back.
+#[derive(Debug)]
+pub struct MovedAddresses {
+    interface: String,
+    index: u32,
+    addresses: Vec<(IpAddr, u8)>,
+    /// A netlink socket of the interface's namespace, kept for putting the addresses back.
+    route: Option<OwnedFd>,
+}
+
+impl MovedAddresses {
+    /// Removes from `interface` (in the calling thread's network namespace) those of `wanted`
+    /// that it holds, and returns them, to be restored when the result is dropped.
+    pub fn take(interface: &str, wanted: &[(IpAddr, u8)]) -> Result<MovedAddresses, TapError> {
+        let mut moved = MovedAddresses {
+            interface: interface.to_string(),
+            index: 0,
+            addresses: Vec::new(),
+            route: None,
+        };
+        if wanted.is_empty() {
+            return Ok(moved);
+        }
+        let os_error = |operation: &'static str| {
+            move |source: SysError| TapError::Interface {
+                device: interface.to_string(),
+                operation,
+                source: source.into(),
+            }
+        };
+        let control = netdev::control_socket().map_err(os_error("socket(AF_INET)"))?;
+        moved.index = netdev::interface_index(control.as_fd(), interface)
+            .map_err(os_error("ioctl SIOCGIFINDEX"))?;
+        let route = rtnetlink::route_socket(NETLINK_TIMEOUT)
+            .map_err(os_error("socket(AF_NETLINK, NETLINK_ROUTE)"))?;
+        let held = interface_addresses(route.as_fd(), interface, moved.index)?;
+        let route: &OwnedFd = moved.route.insert(route);
+        for (seq, &(address, prefix)) in (2..).zip(wanted) {
+            if !held.contains(&(address, prefix)) {
+                continue;
+            }
+            delete_address(route.as_fd(), interface, moved.index, seq, address, prefix)?;
+            // Recorded at once: an error on the next one still restores this one.
+            moved.addresses.push((address, prefix));
+        }
+        Ok(moved)
+    }
+
+    /// The addresses taken off the interface.
+    pub fn addresses(&self) -> &[(IpAddr, u8)] {
+        &self.addresses
+    }
+
+    fn restore(&mut self) -> Result<(), TapError> {
+        let Some(route) = &self.route else {
+            return Ok(());
+        };
+        let mut result = Ok(());
+        let first_seq = 2 + self.addresses.len() as u32;
+        for (seq, (address, prefix)) in (first_seq..).zip(std::mem::take(&mut self.addresses)) {
+            let added = add_address(
+                route.as_fd(),
+                &self.interface,
+                self.index,
+                seq,
+                address,
+                prefix,
+            );
+            if let Err(e) = added {
+                result = result.and(Err(e));
+            }
+        }
+        result
+    }
+}
+
+impl Drop for MovedAddresses {
+    fn drop(&mut self) {
+        if let Err(e) = self.restore() {
+            log::warn!("restoring the addresses of {}: {e}", self.interface);
+        }
+    }
+}
+
+/// The addresses (global or site scope, as address and prefix) interface `index` holds.
+fn interface_addresses(
+    route: BorrowedFd<'_>,
+    device: &str,
+    index: u32,
+) -> Result<Vec<(IpAddr, u8)>, TapError> {
+    let failure = |source: io::Error| TapError::AddressDump {
+        device: device.to_string(),
+        source,
+    };
+    let seq = 1;
+    rtnetlink::send_to_kernel(route, &netlink::address_dump_request(seq))
+        .map_err(|error| failure(error.into()))?;
+    let mut datagram = vec![0u8; 32 * 1024];
+    let mut held = Vec::new();
+    loop {
+        let len =
+            rtnetlink::receive(route, &mut datagram).map_err(|error| failure(error.into()))?;
+        match netlink::parse_address_dump(seq, &datagram[..len]) {
+            netlink::DumpPart::Addresses { addresses, done } => {
+                held.extend(
+                    addresses
+                        .iter()
+                        .filter(|a| a.index == index && a.scope < libc::RT_SCOPE_LINK)
+                        .map(|a| (a.address, a.prefix)),
+                );
+                if done {
+                    return Ok(held);
+                }
+            }
+            netlink::DumpPart::Refused { errno } => {
+                return Err(failure(io::Error::from_raw_os_error(errno)))
+            }
+            netlink::DumpPart::Malformed => {
+                let error = io::Error::new(io::ErrorKind::InvalidData, "malformed answer");
+                return Err(failure(error));
+            }
+        }
+    }
+}
+
 /// Adds one address over rtnetlink and waits for the kernel's acknowledgement.
 fn add_address(
     route: BorrowedFd<'_>,
@@ -306,15 +471,46 @@ fn add_address(
     address: IpAddr,
     prefix: u8,
 ) -> Result<(), TapError> {
-    let failure = |source: io::Error, message: Option<String>| TapError::Netlink {
+    let request = netlink::new_address_request(seq, index, address, prefix);
+    acknowledged(route, seq, &request).map_err(|(source, message)| TapError::Netlink {
         device: device.to_string(),
+        request: "RTM_NEWADDR",
         address,
         prefix,
         source,
         message,
-    };
-    let request = netlink::new_address_request(seq, index, address, prefix);
-    rtnetlink::send_to_kernel(route, &request).map_err(|error| failure(error.into(), None))?;
+    })
+}
+
+/// Removes one address over rtnetlink and waits for the kernel's acknowledgement.
+fn delete_address(
+    route: BorrowedFd<'_>,
+    device: &str,
+    index: u32,
+    seq: u32,
+    address: IpAddr,
+    prefix: u8,
+) -> Result<(), TapError> {
+    let request = netlink::delete_address_request(seq, index, address, prefix);
+    acknowledged(route, seq, &request).map_err(|(source, message)| TapError::Netlink {
+        device: device.to_string(),
+        request: "RTM_DELADDR",
+        address,
+        prefix,
+        source,
+        message,
+    })
+}
+
+/// Sends request `seq` and waits for the kernel's acknowledgement; on refusal, the errno and
+/// the kernel's text.
+fn acknowledged(
+    route: BorrowedFd<'_>,
+    seq: u32,
+    request: &[u8],
+) -> Result<(), (io::Error, Option<String>)> {
+    let failure = |source: io::Error, message: Option<String>| (source, message);
+    rtnetlink::send_to_kernel(route, request).map_err(|error| failure(error.into(), None))?;
     let mut datagram = [0u8; 4096];
     loop {
         let len = rtnetlink::receive(route, &mut datagram).map_err(|error| {

@@ -1,5 +1,6 @@
-//! The one rtnetlink exchange the TAP needs: an `RTM_NEWADDR` request and the kernel's
-//! acknowledgement. Messages are laid out by hand in native byte order, as netlink wants.
+//! The rtnetlink exchanges about interface addresses: adding (`RTM_NEWADDR`) and removing
+//! (`RTM_DELADDR`) one, with the kernel's acknowledgement, and listing them (an `RTM_GETADDR`
+//! dump). Messages are laid out by hand in native byte order, as netlink wants.
 
 use std::net::IpAddr;
 
@@ -9,6 +10,7 @@ const ATTRIBUTE_HEADER_LEN: usize = 4;
 const ERROR_LEN: usize = 4 + HEADER_LEN;
 
 const NLMSG_ERROR: u16 = libc::NLMSG_ERROR as u16;
+const NLMSG_DONE: u16 = libc::NLMSG_DONE as u16;
 /// The acknowledgement carries only the request's header, not its payload.
 const NLM_F_CAPPED: u16 = 0x100;
 /// The acknowledgement carries extended-ack attributes after the echoed request.
@@ -30,26 +32,52 @@ fn push_attribute(message: &mut Vec<u8>, kind: u16, data: &[u8]) {
     message.resize(align(message.len()), 0);
 }
 
+/// A netlink header (its length filled in by [`finish`]) followed by a `struct ifaddrmsg`.
+fn address_message(kind: u16, flags: i32, seq: u32, ifaddrmsg: [u8; 8]) -> Vec<u8> {
+    let mut message = Vec::with_capacity(64);
+    message.extend_from_slice(&[0; 4]); // length, filled in at the end
+    message.extend_from_slice(&kind.to_ne_bytes());
+    message.extend_from_slice(&(flags as u16).to_ne_bytes());
+    message.extend_from_slice(&seq.to_ne_bytes());
+    message.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel fills it in
+    message.extend_from_slice(&ifaddrmsg);
+    message
+}
+
+fn finish(mut message: Vec<u8>) -> Vec<u8> {
+    let len = message.len() as u32;
+    message[..4].copy_from_slice(&len.to_ne_bytes());
+    message
+}
+
+fn family_of(address: IpAddr) -> u8 {
+    match address {
+        IpAddr::V4(_) => libc::AF_INET as u8,
+        IpAddr::V6(_) => libc::AF_INET6 as u8,
+    }
+}
+
+/// `struct ifaddrmsg` for `address/prefix` on interface `index`.
+fn ifaddrmsg(index: u32, address: IpAddr, prefix: u8) -> [u8; 8] {
+    let mut header = [0u8; 8];
+    header[0] = family_of(address);
+    header[1] = prefix;
+    header[3] = libc::RT_SCOPE_UNIVERSE;
+    header[4..].copy_from_slice(&index.to_ne_bytes());
+    header
+}
+
 /// An `RTM_NEWADDR` request that adds `address/prefix` to interface `index` (failing if it is
 /// already there) and asks for an acknowledgement. IPv4 addresses get the subnet's broadcast
 /// address, as `ip address add … brd +` would give them.
 pub fn new_address_request(seq: u32, index: u32, address: IpAddr, prefix: u8) -> Vec<u8> {
     let flags = libc::NLM_F_REQUEST | libc::NLM_F_ACK | libc::NLM_F_CREATE | libc::NLM_F_EXCL;
-    let mut message = Vec::with_capacity(64);
-    message.extend_from_slice(&[0; 4]); // length, filled in at the end
-    message.extend_from_slice(&libc::RTM_NEWADDR.to_ne_bytes());
-    message.extend_from_slice(&(flags as u16).to_ne_bytes());
-    message.extend_from_slice(&seq.to_ne_bytes());
-    message.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel fills it in
-    let family = match address {
-        IpAddr::V4(_) => libc::AF_INET,
-        IpAddr::V6(_) => libc::AF_INET6,
-    };
-    message.push(family as u8);
-    message.push(prefix);
-    message.push(0); // flags
-    message.push(libc::RT_SCOPE_UNIVERSE);
-    message.extend_from_slice(&index.to_ne_bytes());
+    let mut message = address_message(
+        libc::RTM_NEWADDR,
+        flags,
+        seq,
+        ifaddrmsg(index, address, prefix),
+    );
     match address {
         IpAddr::V4(v4) => {
             push_attribute(&mut message, libc::IFA_LOCAL, &v4.octets());
@@ -65,9 +93,143 @@ pub fn new_address_request(seq: u32, index: u32, address: IpAddr, prefix: u8) ->
             push_attribute(&mut message, libc::IFA_ADDRESS, &v6.octets());
         }
     }
-    let len = message.len() as u32;
-    message[..4].copy_from_slice(&len.to_ne_bytes());
-    message
+    finish(message)
+}
+
+/// An `RTM_DELADDR` request that removes `address/prefix` from interface `index` and asks for
+/// an acknowledgement.
+pub fn delete_address_request(seq: u32, index: u32, address: IpAddr, prefix: u8) -> Vec<u8> {
+    let flags = libc::NLM_F_REQUEST | libc::NLM_F_ACK;
+    let mut message = address_message(
+        libc::RTM_DELADDR,
+        flags,
+        seq,
+        ifaddrmsg(index, address, prefix),
+    );
+    let octets = match address {
+        IpAddr::V4(v4) => v4.octets().to_vec(),
+        IpAddr::V6(v6) => v6.octets().to_vec(),
+    };
+    push_attribute(&mut message, libc::IFA_LOCAL, &octets);
+    finish(message)
+}
+
+/// An `RTM_GETADDR` dump request: every address of every interface, both families.
+pub fn address_dump_request(seq: u32) -> Vec<u8> {
+    let flags = libc::NLM_F_REQUEST | libc::NLM_F_DUMP;
+    finish(address_message(libc::RTM_GETADDR, flags, seq, [0; 8]))
+}
+
+/// One address of an interface, from an `RTM_GETADDR` dump.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InterfaceAddress {
+    pub index: u32,
+    pub address: IpAddr,
+    pub prefix: u8,
+    /// `RT_SCOPE_*`: universe (global), site, link or host.
+    pub scope: u8,
+}
+
+/// What one datagram of an address dump held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DumpPart {
+    /// Addresses, and whether the dump ended (`NLMSG_DONE`).
+    Addresses {
+        addresses: Vec<InterfaceAddress>,
+        done: bool,
+    },
+    /// The kernel refused the dump.
+    Refused {
+        errno: i32,
+    },
+    Malformed,
+}
+
+/// The addresses in one datagram answering dump `seq`.
+pub fn parse_address_dump(seq: u32, datagram: &[u8]) -> DumpPart {
+    let mut addresses = Vec::new();
+    let mut at = 0;
+    while at < datagram.len() {
+        let (Some(len), Some(kind), Some(message_seq)) = (
+            u32_at(datagram, at),
+            u16_at(datagram, at + 4),
+            u32_at(datagram, at + 8),
+        ) else {
+            return DumpPart::Malformed;
+        };
+        let len = len as usize;
+        let Some(message) = datagram.get(at..at + len).filter(|_| len >= HEADER_LEN) else {
+            return DumpPart::Malformed;
+        };
+        at += align(len);
+        if message_seq != seq {
+            continue;
+        }
+        match kind {
+            NLMSG_DONE => {
+                return DumpPart::Addresses {
+                    addresses,
+                    done: true,
+                }
+            }
+            NLMSG_ERROR => match u32_at(message, HEADER_LEN).map(|c| c as i32) {
+                Some(0) => {}
+                Some(code) => return DumpPart::Refused { errno: -code },
+                None => return DumpPart::Malformed,
+            },
+            libc::RTM_NEWADDR => match parse_address(message) {
+                Some(Some(address)) => addresses.push(address),
+                Some(None) => {}
+                None => return DumpPart::Malformed,
+            },
+            _ => {}
+        }
+    }
+    DumpPart::Addresses {
+        addresses,
+        done: false,
+    }
+}
+
+/// One `RTM_NEWADDR` message of a dump; `Some(None)` for a family other than IPv4 and IPv6.
+fn parse_address(message: &[u8]) -> Option<Option<InterfaceAddress>> {
+    let header = message.get(HEADER_LEN..HEADER_LEN + 8)?;
+    let (family, prefix, scope) = (header[0], header[1], header[3]);
+    let index = u32_at(header, 4)?;
+    let mut local = None;
+    let mut address = None;
+    let mut at = HEADER_LEN + 8;
+    while at + ATTRIBUTE_HEADER_LEN <= message.len() {
+        let len = u16_at(message, at)? as usize;
+        let kind = u16_at(message, at + 2)? & NLA_TYPE_MASK;
+        let data = message.get(at + ATTRIBUTE_HEADER_LEN..at + len)?;
+        let ip = match (family as i32, data.len()) {
+            (libc::AF_INET, 4) => Some(IpAddr::from(<[u8; 4]>::try_from(data).ok()?)),
+            (libc::AF_INET6, 16) => Some(IpAddr::from(<[u8; 16]>::try_from(data).ok()?)),
+            _ => None,
+        };
+        match kind {
+            libc::IFA_LOCAL => local = ip,
+            libc::IFA_ADDRESS => address = ip,
+            _ => {}
+        }
+        if len < ATTRIBUTE_HEADER_LEN {
+            return None;
+        }
+        at += align(len);
+    }
+    if family as i32 != libc::AF_INET && family as i32 != libc::AF_INET6 {
+        return Some(None);
+    }
+    // IFA_LOCAL is the interface's own address; IFA_ADDRESS the peer's on a point-to-point link
+    // (IPv6 addresses carry only IFA_ADDRESS).
+    let address = local.or(address)?;
+    Some(Some(InterfaceAddress {
+        index,
+        address,
+        prefix,
+        scope,
+    }))
 }
 
 /// What the kernel answered to a request.
@@ -224,6 +386,78 @@ mod tests {
             })
         );
         assert_eq!(answer_to(6, &error_message(5, 0, None)), None);
+    }
+
+    #[test]
+    fn delete_request_names_the_address() {
+        let request = delete_address_request(9, 4, IpAddr::V4(Ipv4Addr::new(10, 80, 0, 2)), 24);
+        assert_eq!(request.len(), 16 + 8 + 8);
+        assert_eq!(u16_at(&request, 4), Some(libc::RTM_DELADDR));
+        assert_eq!(&request[16..20], &[libc::AF_INET as u8, 24, 0, 0]);
+        assert_eq!(u32_at(&request, 20), Some(4));
+        assert_eq!(u16_at(&request, 26), Some(libc::IFA_LOCAL));
+        assert_eq!(&request[28..32], &[10, 80, 0, 2]);
+    }
+
+    /// An `RTM_NEWADDR` message as a dump carries it.
+    fn dumped(seq: u32, index: u32, address: IpAddr, prefix: u8, scope: u8) -> Vec<u8> {
+        let mut header = ifaddrmsg(index, address, prefix);
+        header[3] = scope;
+        let mut message = address_message(libc::RTM_NEWADDR, libc::NLM_F_MULTI, seq, header);
+        let octets = match address {
+            IpAddr::V4(v4) => v4.octets().to_vec(),
+            IpAddr::V6(v6) => v6.octets().to_vec(),
+        };
+        push_attribute(&mut message, libc::IFA_ADDRESS, &octets);
+        if address.is_ipv4() {
+            push_attribute(&mut message, libc::IFA_LOCAL, &octets);
+        }
+        push_attribute(&mut message, libc::IFA_LABEL, b"eth0\0");
+        finish(message)
+    }
+
+    #[test]
+    fn an_address_dump_parses_to_its_addresses_and_its_end() {
+        let v4 = IpAddr::V4(Ipv4Addr::new(10, 80, 0, 2));
+        let v6 = IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1));
+        let mut datagram = dumped(3, 2, v4, 24, libc::RT_SCOPE_UNIVERSE);
+        datagram.extend(dumped(3, 2, v6, 64, libc::RT_SCOPE_LINK));
+        datagram.extend(dumped(99, 2, v4, 24, 0)); // another request's: ignored
+        let part = parse_address_dump(3, &datagram);
+        let expected = vec![
+            InterfaceAddress {
+                index: 2,
+                address: v4,
+                prefix: 24,
+                scope: libc::RT_SCOPE_UNIVERSE,
+            },
+            InterfaceAddress {
+                index: 2,
+                address: v6,
+                prefix: 64,
+                scope: libc::RT_SCOPE_LINK,
+            },
+        ];
+        assert_eq!(
+            part,
+            DumpPart::Addresses {
+                addresses: expected,
+                done: false
+            }
+        );
+        let done = finish(address_message(NLMSG_DONE, libc::NLM_F_MULTI, 3, [0; 8]));
+        assert_eq!(
+            parse_address_dump(3, &done),
+            DumpPart::Addresses {
+                addresses: vec![],
+                done: true
+            }
+        );
+        let whole = dumped(3, 2, v4, 24, 0);
+        assert_eq!(
+            parse_address_dump(3, &whole[..whole.len() - 3]),
+            DumpPart::Malformed
+        );
     }
 
     #[test]

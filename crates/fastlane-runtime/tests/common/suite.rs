@@ -1,14 +1,64 @@
 //! The end-to-end suite every backend passes with the same application: one config, of which
 //! only `"backend"` changes. Needs root.
 
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
+use fastlane_core::config::{ProcessorObject, ThreadModel};
+use fastlane_core::processor::ProcessorFactory;
+use fastlane_core::{Batch, Config, Processor, Verdict};
 use fastlane_runtime::{Dataplane, Stats};
 use fastlane_testbed::{exchange, interface_mac, udp_frame, UdpFrameSpec};
 
 use super::TestBed;
 
 pub const FAST_PORT: u16 = 9000;
+/// UDP to this port is fast path too, but the application's punt stage gives it to the kernel.
+pub const PUNT_PORT: u16 = 9001;
+/// How many datagrams the suite sends to `PUNT_PORT`.
+pub const PUNTED: u64 = 10;
+/// The pipeline stage, made by [`TestStages`], that punts UDP to `PUNT_PORT` to the kernel.
+const PUNT_STAGE: &str = "test:punt-to-kernel";
+
+/// Gives the kernel every IPv4 UDP packet to `PUNT_PORT`, as an application does with packets
+/// for itself; leaves the rest to the next stage.
+struct PuntToKernel;
+
+impl Processor for PuntToKernel {
+    fn process(&mut self, batch: &mut Batch) {
+        for mut packet in batch.iter_mut() {
+            let data = packet.data();
+            let ihl = data.get(14).map_or(0, |b| (b & 0x0f) as usize * 4);
+            let is_punted = data.get(12..14) == Some(&[0x08, 0x00])
+                && data.get(23) == Some(&17)
+                && data.get(14 + ihl + 2..14 + ihl + 4) == Some(&PUNT_PORT.to_be_bytes());
+            if is_punted {
+                packet.set_verdict(Verdict::Kernel);
+            }
+        }
+    }
+}
+
+/// Makes the suite's own pipeline stage and counts how many instances it made.
+#[derive(Debug, Default)]
+pub struct TestStages {
+    made: AtomicUsize,
+}
+
+impl ProcessorFactory for TestStages {
+    fn create(&self, _stage: usize, spec: &ProcessorObject) -> Result<Box<dyn Processor>, String> {
+        match spec {
+            ProcessorObject::Plugin { path, .. } if path == PUNT_STAGE => {
+                self.made.fetch_add(1, Ordering::Relaxed);
+                Ok(Box::new(PuntToKernel))
+            }
+            other => Err(format!("{other:?} is not a stage of the suite")),
+        }
+    }
+}
 
 /// How DPDK gets its memory in a run of the suite.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,9 +88,10 @@ pub fn config(
   "ports": [{{
     "interface": "{iface}",
     "queues": [{{ "id": 0, "core": {core} }}],
-    "tap": {{ "addresses": ["{fwd_ip}/24"] }}
+    "tap": {{ "addresses": ["{fwd_ip}/24"] }},
+    "punt": {punt}
   }}],
-  "filter": {{ "udp_ports": [{FAST_PORT}] }},
+  "filter": {{ "udp_ports": [{FAST_PORT}, {PUNT_PORT}] }},
   "af_xdp": {{ "attach_mode": "native", "umem_frames": 4096 }},
   "dpdk": {{
     "devices": {{ "{iface}": "{vdev}0,iface={iface}" }},
@@ -52,8 +103,9 @@ pub fn config(
     "mbufs": 8192
   }},
   "af_packet": {{ "block_count": 16 }},
-  "pipeline": ["count", "macswap"]
+  "pipeline": ["count", {{ "type": "plugin", "path": "{PUNT_STAGE}" }}, "macswap"]
 }}"#,
+        punt = "\"tap\"",
         ns = bed.fwd_ns,
         iface = bed.fwd_if,
         fwd_ip = bed.fwd_ip,
@@ -133,10 +185,137 @@ fn tcp(bed: &TestBed) {
     );
 }
 
+fn kernel_packets(stats: &Stats) -> u64 {
+    stats.queues.iter().map(|q| q.kernel_packets).sum()
+}
+
+/// The device the forwarder's kernel reaches the generator through (the interface, or the TAP
+/// twin that holds the address on DPDK).
+fn route_device(bed: &TestBed) -> String {
+    let out = bed.exec(&bed.fwd_ns, &["ip", "-o", "route", "get", &bed.gen_ip]);
+    let route = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut words = route.split_whitespace();
+    words
+        .find(|w| *w == "dev")
+        .and_then(|_| words.next())
+        .unwrap_or_else(|| panic!("no route to the generator: {route}"))
+        .to_string()
+}
+
+/// Fixes both ends' neighbour entries, so that no ARP runs while counters are compared.
+fn pin_neighbours(bed: &TestBed) {
+    let gen_mac = interface_mac(Some(&bed.gen_ns), &bed.gen_if).unwrap();
+    let fwd_mac = interface_mac(Some(&bed.fwd_ns), &bed.fwd_if).unwrap();
+    let text = |mac: [u8; 6]| mac.map(|b| format!("{b:02x}")).join(":");
+    let fwd_dev = route_device(bed);
+    for (ns, ip, mac, dev) in [
+        (&bed.gen_ns, &bed.fwd_ip, text(fwd_mac), &bed.gen_if),
+        (&bed.fwd_ns, &bed.gen_ip, text(gen_mac), &fwd_dev),
+    ] {
+        let out = bed.exec(
+            ns,
+            &[
+                "ip",
+                "neigh",
+                "replace",
+                ip,
+                "lladdr",
+                &mac,
+                "dev",
+                dev,
+                "nud",
+                "permanent",
+            ],
+        );
+        assert!(out.status.success(), "ip neigh replace {ip} in {ns}");
+    }
+}
+
+/// Fast-path UDP that the application gives to the kernel (`Kernel` verdict): a socket of the
+/// forwarder's kernel receives every datagram and its answers reach the generator.
+fn punted_to_kernel(bed: &TestBed, dataplane: &Dataplane) {
+    pin_neighbours(bed);
+    let before = dataplane.stats().unwrap();
+    let mut server = Command::new("ip")
+        .args(["netns", "exec", &bed.fwd_ns, "python3", "-c"])
+        .arg(format!(
+            "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('{fwd}',{PUNT_PORT}))\ns.settimeout(10)\nprint('ready',flush=True)\nn=0\nfor _ in range({PUNTED}):\n  try: d,a=s.recvfrom(2048)\n  except OSError: break\n  s.sendto(b'kernel:'+d,a); n+=1\nprint(n)",
+            fwd = bed.fwd_ip
+        ))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    let client = bed.exec(
+        &bed.gen_ns,
+        &[
+            "python3",
+            "-c",
+            &format!(
+                "import socket\nc=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\nc.bind(('{gen}',40001))\nc.settimeout(3)\ngot=0\nfor i in range({PUNTED}):\n  m=b'punt %d'%i\n  c.sendto(m,('{fwd}',{PUNT_PORT}))\n  try: got+=c.recvfrom(2048)[0]==b'kernel:'+m\n  except OSError: pass\nprint(got)",
+                gen = bed.gen_ip,
+                fwd = bed.fwd_ip
+            ),
+        ],
+    );
+    let received = lines.next().map(|l| l.unwrap()).unwrap_or_default();
+    let _ = server.wait();
+    let after = dataplane.stats().unwrap();
+    assert_eq!(
+        received,
+        PUNTED.to_string(),
+        "the kernel's socket received every punted datagram: {after:?}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&client.stdout).trim(),
+        PUNTED.to_string(),
+        "every answer of the kernel came back: {}",
+        String::from_utf8_lossy(&client.stderr)
+    );
+    assert_eq!(
+        fast_path_packets(&after) - fast_path_packets(&before),
+        PUNTED,
+        "the punted datagrams took the fast path"
+    );
+    assert_eq!(
+        kernel_packets(&after) - kernel_packets(&before),
+        PUNTED,
+        "counted as given to the kernel: {after:?}"
+    );
+    assert_eq!(dropped(&after), 0, "{after:?}");
+}
+
+/// How many instances of each pipeline stage `config` needs: one per thread that runs the
+/// processors.
+fn processing_threads(config: &Config) -> usize {
+    match config.threads.model {
+        ThreadModel::MasterWorker => config.threads.worker_cores.len(),
+        ThreadModel::RunToCompletion => {
+            let mut cores: Vec<u16> = config
+                .ports
+                .iter()
+                .flat_map(|p| p.queues.iter().map(|q| q.core))
+                .collect();
+            cores.sort_unstable();
+            cores.dedup();
+            cores.len()
+        }
+    }
+}
+
 /// Runs the suite against `config_json` on `bed`; returns the counters as they were at stop.
 pub fn run(bed: &TestBed, config_json: &str) -> Stats {
-    let mut dataplane = Dataplane::from_json(config_json).unwrap();
+    let config = Config::from_json(config_json).unwrap();
+    let stages = Arc::new(TestStages::default());
+    let threads = processing_threads(&config);
+    let mut dataplane = Dataplane::with_factory(config, stages.clone());
     dataplane.start().unwrap();
+    assert_eq!(
+        stages.made.load(Ordering::Relaxed),
+        threads,
+        "one instance of each stage per processing thread"
+    );
 
     // The kernel keeps the slow path: ARP, ICMP and TCP to the forwarder's address.
     ping(bed);
@@ -231,6 +410,9 @@ pub fn run(bed: &TestBed, config_json: &str) -> Stats {
         dataplane.stats()
     );
 
+    // The application punts fast-path packets to the kernel, which answers them.
+    punted_to_kernel(bed, &dataplane);
+
     dataplane.stop();
     let link = bed.fwd_link();
     assert!(!link.contains("prog/xdp"), "XDP left attached:\n{link}");
@@ -242,7 +424,7 @@ pub fn run(bed: &TestBed, config_json: &str) -> Stats {
     );
     // Counters stay readable after stop.
     let last = dataplane.stats().unwrap();
-    assert_eq!(fast_path_packets(&last), 101);
+    assert_eq!(fast_path_packets(&last), 101 + PUNTED);
     last
 }
 
@@ -291,15 +473,39 @@ impl Drop for HugePages {
 /// Runs the suite on DPDK with vdev `vdev` (`net_af_xdp`, `net_af_packet`).
 pub fn run_dpdk(vdev: &str, memory: DpdkMemory) {
     let bed = TestBed::up(&vdev[4..6]);
-    // DPDK owns the port: the forwarder's address lives on the slow path's TAP device.
-    let out = bed.exec(&bed.fwd_ns, &["ip", "addr", "flush", "dev", &bed.fwd_if]);
-    assert!(out.status.success());
     let huge = (memory == DpdkMemory::HugePages).then(|| HugePages::reserve(256));
     let dir = huge.as_ref().map(|h| h.dir.clone()).unwrap_or_default();
-    run(&bed, &config(&bed, "dpdk", vdev, memory, &dir));
+    run_dpdk_on(&bed, &config(&bed, "dpdk", vdev, memory, &dir));
     if let Some(huge) = &huge {
         assert_eq!(huge.leftovers(), 0, "DPDK left hugepage files behind");
     }
+}
+
+/// The IPv4 addresses (`10.0.0.2/24`) `interface` holds in `ns`.
+pub fn addresses(bed: &TestBed, ns: &str, interface: &str) -> Vec<String> {
+    let out = bed.exec(ns, &["ip", "-o", "-4", "addr", "show", "dev", interface]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            words.find(|w| *w == "inet").and(words.next())
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// Runs the suite on DPDK over the forwarder's kernel interface, which keeps the address its TAP
+/// twin is given: the runtime moves it to the TAP for the run (the suite's ping and TCP reach
+/// the kernel through the TAP) and gives it back at stop.
+pub fn run_dpdk_on(bed: &TestBed, config_json: &str) {
+    let address = format!("{}/24", bed.fwd_ip);
+    assert_eq!(addresses(bed, &bed.fwd_ns, &bed.fwd_if), [address.clone()]);
+    run(bed, config_json);
+    assert_eq!(
+        addresses(bed, &bed.fwd_ns, &bed.fwd_if),
+        [address],
+        "the interface has its address back after stop"
+    );
 }
 
 /// The same config under the master-worker model, with a worker on each usable core.
