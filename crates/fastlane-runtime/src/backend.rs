@@ -7,11 +7,11 @@ use std::sync::{Arc, Mutex};
 
 use fastlane_afpacket::{AfPacketPort, PacketQueue, PacketStatsReader, SplitMechanism};
 use fastlane_afxdp::{XskQueue, XskStatsReader};
-use fastlane_core::config::{BackendKind, Config, PuntPath, TapConfig};
+use fastlane_core::config::{BackendKind, Config, FilterConfig, PuntPath, TapConfig};
 use fastlane_core::{FilterTables, PortId, QueueCounters, ThreadIo};
 use fastlane_dpdk::{Dpdk, DpdkQueue};
 use fastlane_tap::{KernelInterface, MovedAddresses, Tap, TapQueue, TapSpec};
-use fastlane_xdp::XdpPort;
+use fastlane_xdp::{TcSuppressor, XdpPort};
 
 use crate::stats::{self, Named, XdpPortStats};
 use crate::worker::{QueueIo, SlowPath};
@@ -24,20 +24,68 @@ pub(crate) enum Ports {
     AfPacket(Vec<AfPacketPort>),
 }
 
-/// The ports' TAP twins (DPDK's slow path, or the punt path a port of another backend asked
-/// for), by port, and the addresses moved off kernel interfaces for them. Dropped after the
-/// threads have ended: the TAP devices go, then the addresses return to their interfaces.
+/// The kernel's side of the ports: their TAP twins (DPDK's slow path, or the punt path a port
+/// of another backend asked for), by port; the addresses moved off kernel interfaces to them;
+/// and the tc programs that keep a DPDK `net_af_packet` interface's frames from the kernel,
+/// whose view of the port is the TAP. Dropped after the threads have ended: the TAP devices go,
+/// then the addresses return to their interfaces and the interfaces to the kernel.
 #[derive(Default)]
-pub(crate) struct Taps {
+pub(crate) struct KernelSide {
     taps: Vec<Option<Tap>>,
     /// Declared after `taps`, so dropped after them.
     moved: Vec<MovedAddresses>,
+    hidden: Vec<TcSuppressor>,
 }
 
-impl Taps {
+impl KernelSide {
     /// The name of port `p`'s TAP device, if it has one.
-    pub fn name(&self, p: usize) -> Option<String> {
+    pub fn tap_name(&self, p: usize) -> Option<String> {
         self.taps.get(p)?.as_ref().map(|t| t.name().to_string())
+    }
+
+    /// Makes the kernel leave DPDK device `device` (a vdev over kernel interface `interface`)
+    /// to DPDK for the run, so that it answers for port `p` only through the TAP `spec`
+    /// describes: the interface's addresses that the TAP is given move to the TAP (an address
+    /// left on the interface keeps the kernel answering there, and ping to it fails); and, as a
+    /// `net_af_packet` vdev only taps the interface, a tc program keeps its frames from the
+    /// kernel's stack (otherwise the kernel, which takes a packet for any of its addresses on
+    /// any interface, answers every one twice).
+    fn hide_from_kernel(
+        &mut self,
+        p: usize,
+        device: &str,
+        interface: &str,
+        spec: &TapSpec,
+    ) -> Result<(), RuntimeError> {
+        let moved = MovedAddresses::take(interface, &spec.addresses).map_err(|source| {
+            RuntimeError::Tap {
+                port: p as PortId,
+                source,
+            }
+        })?;
+        if !moved.addresses().is_empty() {
+            log::info!(
+                "{interface}: addresses {:?} move to TAP {} while DPDK drives the interface",
+                moved.addresses(),
+                spec.name
+            );
+        }
+        self.moved.push(moved);
+        if device.starts_with("net_af_packet") {
+            let everything = FilterConfig {
+                ether_types: (0..=u16::MAX).collect(),
+                ..FilterConfig::default()
+            };
+            let hidden = TcSuppressor::attach(interface, &FilterTables::new(&everything)).map_err(
+                |source| RuntimeError::KernelView {
+                    port: p as PortId,
+                    interface: interface.to_string(),
+                    source,
+                },
+            )?;
+            self.hidden.push(hidden);
+        }
+        Ok(())
     }
 
     /// Creates port `p`'s TAP twin from `spec` and returns its queues, one per queue the port
@@ -85,8 +133,8 @@ fn taps_of_thread(
 fn punt_taps(
     config: &Config,
     wanted: impl Fn(usize) -> bool,
-) -> Result<(Taps, TapQueues), RuntimeError> {
-    let mut taps = Taps::default();
+) -> Result<(KernelSide, TapQueues), RuntimeError> {
+    let mut side = KernelSide::default();
     let mut tap_queues = TapQueues::new();
     for (p, port) in config.ports.iter().enumerate() {
         tap_queues.push(Vec::new());
@@ -97,17 +145,21 @@ fn punt_taps(
             port: p as PortId,
             source,
         };
-        let kernel = KernelInterface::get(&port.interface).map_err(tap_error)?;
+        let interface = KernelInterface::get(&port.interface).map_err(tap_error)?;
         let default = TapConfig::default();
         let tap_config = port.tap.as_ref().unwrap_or(&default);
-        let mut spec =
-            TapSpec::from_config(tap_config, &port.interface, kernel.mac, port.queues.len())
-                .map_err(tap_error)?;
+        let mut spec = TapSpec::from_config(
+            tap_config,
+            &port.interface,
+            interface.mac,
+            port.queues.len(),
+        )
+        .map_err(tap_error)?;
         spec.addresses.clear();
-        spec.mtu = spec.mtu.or(Some(kernel.mtu));
-        tap_queues[p] = taps.create(p, &spec)?;
+        spec.mtu = spec.mtu.or(Some(interface.mtu));
+        tap_queues[p] = side.create(p, &spec)?;
     }
-    Ok((taps, tap_queues))
+    Ok((side, tap_queues))
 }
 
 /// The kernel interface a DPDK device drives, for the vdevs that sit on one (`net_af_xdp`,
@@ -145,7 +197,7 @@ pub(crate) struct Built {
     pub threads: Vec<QueueIo>,
     pub queues: Vec<QueueHandle>,
     pub ports: Ports,
-    pub taps: Taps,
+    pub kernel: KernelSide,
 }
 
 /// One port queue as the config lists it.
@@ -236,7 +288,7 @@ fn build_af_xdp(config: &Config) -> Result<Built, RuntimeError> {
     let mut threads = Vec::new();
     let mut queues = Vec::new();
     let mut sockets = Vec::new();
-    let (taps, mut tap_queues) = punt_taps(config, |_| true)?;
+    let (kernel, mut tap_queues) = punt_taps(config, |_| true)?;
     // Sockets first: the XDP program then never redirects to a queue without one.
     for (core, configured) in queues_by_core(config) {
         let xsk_queues: Vec<XskQueue> = configured
@@ -285,14 +337,14 @@ fn build_af_xdp(config: &Config) -> Result<Built, RuntimeError> {
         threads,
         queues,
         ports: Ports::AfXdp(ports),
-        taps,
+        kernel,
     })
 }
 
 fn build_dpdk(config: &Config) -> Result<Built, RuntimeError> {
     let parts = ThreadParts::new(config);
     let dpdk = Dpdk::start(config).map_err(RuntimeError::Dpdk)?;
-    let mut taps = Taps::default();
+    let mut kernel = KernelSide::default();
     let mut tap_queues = TapQueues::new();
     for (p, port) in config.ports.iter().enumerate() {
         let default = TapConfig::default();
@@ -304,22 +356,12 @@ fn build_dpdk(config: &Config) -> Result<Built, RuntimeError> {
         };
         let spec = TapSpec::from_config(tap_config, &port.interface, mac, port.queues.len())
             .map_err(tap_error)?;
-        // A vdev over a kernel interface leaves that interface's addresses with the kernel,
-        // which would answer for them there and not through the TAP: the TAP takes them over
-        // for the run.
-        let device = config.dpdk.devices.get(&port.interface);
-        if let Some(interface) = device.and_then(|d| kernel_interface_of(d)) {
-            let moved = MovedAddresses::take(interface, &spec.addresses).map_err(tap_error)?;
-            if !moved.addresses().is_empty() {
-                log::info!(
-                    "{interface}: addresses {:?} move to TAP {} while DPDK drives the interface",
-                    moved.addresses(),
-                    spec.name
-                );
+        if let Some(device) = config.dpdk.devices.get(&port.interface) {
+            if let Some(interface) = kernel_interface_of(device) {
+                kernel.hide_from_kernel(p, device, interface, &spec)?;
             }
-            taps.moved.push(moved);
         }
-        tap_queues.push(taps.create(p, &spec)?);
+        tap_queues.push(kernel.create(p, &spec)?);
     }
     let mut threads = Vec::new();
     let mut queues = Vec::new();
@@ -350,7 +392,7 @@ fn build_dpdk(config: &Config) -> Result<Built, RuntimeError> {
         threads,
         queues,
         ports: Ports::Dpdk(dpdk),
-        taps,
+        kernel,
     })
 }
 
@@ -375,7 +417,7 @@ fn build_af_packet(config: &Config) -> Result<Built, RuntimeError> {
         ports.push(opened);
     }
     // A port whose split runs in user space leaves every frame to the kernel anyway.
-    let (taps, mut tap_queues) = punt_taps(config, |p| {
+    let (kernel, mut tap_queues) = punt_taps(config, |p| {
         ports[p].mechanism() != SplitMechanism::UserSpace
     })?;
     let port_refs: Vec<&AfPacketPort> = ports.iter().collect();
@@ -416,7 +458,7 @@ fn build_af_packet(config: &Config) -> Result<Built, RuntimeError> {
         threads,
         queues,
         ports: Ports::AfPacket(ports),
-        taps,
+        kernel,
     })
 }
 

@@ -21,7 +21,7 @@ use fastlane_core::netns::{self, NetnsError};
 use fastlane_core::processor::{BuiltinsOnly, CountStats, ProcessorFactory};
 use fastlane_core::PortId;
 
-use backend::{Ports, QueueHandle, Taps};
+use backend::{KernelSide, Ports, QueueHandle};
 use fastlane_core::Pipeline;
 use master_worker::{IoThread, Link, ProcessingThread};
 use worker::Worker;
@@ -55,6 +55,12 @@ pub enum RuntimeError {
     },
     #[error("DPDK: {0}")]
     Dpdk(fastlane_dpdk::DpdkError),
+    #[error("port {port}: keeping {interface}'s frames from the kernel: {source}")]
+    KernelView {
+        port: PortId,
+        interface: String,
+        source: fastlane_xdp::SkbProgramError,
+    },
     #[error("slow-path TAP device of port {port}: {source}")]
     Tap {
         port: PortId,
@@ -89,7 +95,7 @@ struct Running {
     failure: Arc<Mutex<Option<String>>>,
     queues: Vec<QueueHandle>,
     ports: Option<Ports>,
-    taps: Option<Taps>,
+    kernel: Option<KernelSide>,
     stages: Vec<(usize, Arc<CountStats>)>,
 }
 
@@ -162,7 +168,7 @@ impl Dataplane {
             failure: Arc::new(Mutex::new(None)),
             queues: built.queues,
             ports: Some(built.ports),
-            taps: Some(built.taps),
+            kernel: Some(built.kernel),
             stages: Vec::new(),
         };
         let mut threads: Vec<(u16, usize, ThreadBody)> = Vec::new();
@@ -298,13 +304,13 @@ impl Dataplane {
         let ports = (0..self.config.ports.len())
             .map(|p| {
                 let backend = running.ports.as_ref();
-                let taps = running.taps.as_ref();
+                let kernel = running.kernel.as_ref();
                 PortStats {
                     port: p as PortId,
                     interface: interface(p as PortId),
                     xdp: backend.and_then(|b| b.xdp(p)),
                     device: backend.map(|b| b.device(p)).unwrap_or_default(),
-                    tap: taps.and_then(|t| t.name(p)),
+                    tap: kernel.and_then(|k| k.tap_name(p)),
                 }
             })
             .collect();
@@ -351,7 +357,7 @@ impl Running {
     fn shut_down(&mut self) {
         self.stop_threads();
         // The TAP devices go first: their addresses return to the interfaces they came from.
-        drop(self.taps.take());
+        drop(self.kernel.take());
         if let Some(ports) = self.ports.take() {
             ports.close();
         }

@@ -270,8 +270,9 @@ fn punted_to_kernel(bed: &TestBed, dataplane: &Dataplane) {
     assert_eq!(
         String::from_utf8_lossy(&client.stdout).trim(),
         PUNTED.to_string(),
-        "every answer of the kernel came back: {}",
-        String::from_utf8_lossy(&client.stderr)
+        "every answer of the kernel came back: {} {}",
+        String::from_utf8_lossy(&client.stderr),
+        String::from_utf8_lossy(&client.stdout)
     );
     assert_eq!(
         fast_path_packets(&after) - fast_path_packets(&before),
