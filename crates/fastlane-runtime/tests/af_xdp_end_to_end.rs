@@ -96,6 +96,45 @@ fn the_application_runs_unchanged_on_af_xdp_and_only_fast_path_frames_reach_the_
 }
 
 #[test]
+fn without_a_punt_path_a_kernel_verdict_is_a_drop_that_says_so() {
+    let bed = TestBed::up("k");
+    let config = common::suite::config(&bed, "af_xdp", "", common::suite::DpdkMemory::NoHuge, "");
+    let without_punt = config.replace(",\n    \"punt\": \"tap\"", "");
+    assert_ne!(
+        without_punt, config,
+        "the suite's config has a punt path to remove"
+    );
+    let config = fastlane_core::Config::from_json(&without_punt).unwrap();
+    let stages = std::sync::Arc::new(common::suite::TestStages::default());
+    let mut dataplane = Dataplane::with_factory(config, stages);
+    dataplane.start().unwrap();
+    let frames: Vec<Vec<u8>> = (0..common::suite::PUNTED)
+        .map(|i| udp_frame(&spec(&bed, common::suite::PUNT_PORT), 60 + i as usize))
+        .collect();
+    let back = exchange(
+        Some(&bed.gen_ns),
+        &bed.gen_if,
+        &frames,
+        40000,
+        1,
+        Duration::from_millis(800),
+    )
+    .unwrap();
+    assert!(back.is_empty(), "nothing answered: {back:?}");
+    let stats = dataplane.stats().unwrap();
+    dataplane.stop();
+    let q = &stats.queues[0];
+    let no_slow_path = q.dropped.iter().find(|(name, _)| *name == "no_slow_path");
+    assert_eq!(
+        no_slow_path.map(|(_, n)| *n),
+        Some(common::suite::PUNTED),
+        "{q:?}"
+    );
+    assert_eq!((q.kernel_packets, q.tx_packets), (0, 0), "{q:?}");
+    assert_eq!(stats.ports[0].tap, None, "no TAP without a punt path");
+}
+
+#[test]
 fn malformed_frames_never_reach_the_fast_path_or_crash_it() {
     let bed = TestBed::up("m");
     let mut dataplane = Dataplane::from_json(&config(&bed, "")).unwrap();

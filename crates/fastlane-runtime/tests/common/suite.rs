@@ -21,7 +21,7 @@ pub const PUNT_PORT: u16 = 9001;
 /// How many datagrams the suite sends to `PUNT_PORT`.
 pub const PUNTED: u64 = 10;
 /// The pipeline stage, made by [`TestStages`], that punts UDP to `PUNT_PORT` to the kernel.
-const PUNT_STAGE: &str = "test:punt-to-kernel";
+pub const PUNT_STAGE: &str = "test:punt-to-kernel";
 
 /// Gives the kernel every IPv4 UDP packet to `PUNT_PORT`, as an application does with packets
 /// for itself; leaves the rest to the next stage.
@@ -89,7 +89,7 @@ pub fn config(
     "interface": "{iface}",
     "queues": [{{ "id": 0, "core": {core} }}],
     "tap": {{ "addresses": ["{fwd_ip}/24"] }},
-    "punt": {punt}
+    "punt": "tap"
   }}],
   "filter": {{ "udp_ports": [{FAST_PORT}, {PUNT_PORT}] }},
   "af_xdp": {{ "attach_mode": "native", "umem_frames": 4096 }},
@@ -105,7 +105,6 @@ pub fn config(
   "af_packet": {{ "block_count": 16 }},
   "pipeline": ["count", {{ "type": "plugin", "path": "{PUNT_STAGE}" }}, "macswap"]
 }}"#,
-        punt = "\"tap\"",
         ns = bed.fwd_ns,
         iface = bed.fwd_if,
         fwd_ip = bed.fwd_ip,
