@@ -2,7 +2,7 @@
 // UDP port 9000 while the kernel keeps answering everything else (ping, during the flood), on the
 // packet I/O mechanism `--backend` names; nothing else changes between mechanisms.
 
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import type { Argv, CommandModule } from 'yargs';
 
 import { ConfigBuilder } from '../builder';
@@ -67,9 +67,9 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
         .dpdk({ devices: { [fwd.interface]: `net_af_xdp0,iface=${fwd.interface}` }, huge_pages: false, memory_mb: 256, mbufs: 8192 })
         .build();
       if (args.backend === 'dpdk') {
-        // DPDK takes the whole port: the kernel's view of it, and so its address, is a TAP device.
+        // DPDK takes the whole port: the kernel's view of it, and so its address, is a TAP
+        // device. The runtime moves the address off the interface for the run and back at stop.
         config.ports[0]!.tap = { addresses: [`${fwd.address}/24`] };
-        execFileSync('ip', ['-n', fwd.netns, 'addr', 'flush', 'dev', fwd.interface]);
       }
       if (args.backend === 'af_packet') {
         // The generator sends through the XDP path, which a veth end delivers only to a native
