@@ -31,4 +31,4 @@ mod thread;
 pub use error::AfPacketError;
 pub use port::{open_port, AfPacketPort, SplitMechanism};
 pub use stats::{PacketStatistics, PacketStatsReader};
-pub use thread::{adopt_thread, export_sockets, open_thread, AfPacketThread, PacketQueue};
+pub use thread::{adopt_thread, export_sockets, open_thread, AfPacketThread};

@@ -6,13 +6,13 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::Arc;
 
 use fastlane_core::config::{AfPacketConfig, FanoutMode};
+use fastlane_core::QueueSpec;
 use fastlane_sys::{tpacket, Mmap, SysError};
 
 use crate::error::AfPacketError;
 use crate::port::AfPacketPort;
 use crate::ring::RxRing;
 use crate::stats::PacketStatsReader;
-use crate::thread::PacketQueue;
 
 /// Headroom a frame has in the ring without any PACKET_RESERVE: the TPACKET_V3 header and the
 /// alignment in front of the frame, on an Ethernet device.
@@ -43,7 +43,7 @@ fn fanout_mode(mode: FanoutMode) -> u32 {
     }
 }
 
-fn failed(q: &PacketQueue) -> impl Fn(SysError) -> AfPacketError + '_ {
+fn failed(q: &QueueSpec) -> impl Fn(SysError) -> AfPacketError + '_ {
     move |source| AfPacketError::Socket {
         interface: q.interface.clone(),
         queue: q.queue,
@@ -57,7 +57,7 @@ fn failed(q: &PacketQueue) -> impl Fn(SysError) -> AfPacketError + '_ {
 pub(crate) fn create(
     cfg: &AfPacketConfig,
     port: &AfPacketPort,
-    q: &PacketQueue,
+    q: &QueueSpec,
 ) -> Result<OwnedFd, AfPacketError> {
     let failed = failed(q);
     let fd = tpacket::packet_socket().map_err(&failed)?;
@@ -94,7 +94,7 @@ pub(crate) fn create(
 /// another process).
 pub(crate) fn map(
     cfg: &AfPacketConfig,
-    q: &PacketQueue,
+    q: &QueueSpec,
     fd: OwnedFd,
 ) -> Result<QueueSocket, AfPacketError> {
     let failed = failed(q);

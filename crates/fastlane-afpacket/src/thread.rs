@@ -1,11 +1,12 @@
 //! The packet I/O of one data-plane thread: one AF_PACKET socket per port queue it serves, each
-//! with a TPACKET_V3 RX ring, batched sends, and the `ThreadIo` receive/complete/idle cycle.
+//! with a TPACKET_V3 RX ring, batched sends, and the `ThreadIo` primitives over them.
 
 use std::os::fd::{OwnedFd, RawFd};
 
 use fastlane_core::config::AfPacketConfig;
 use fastlane_core::{
-    Batch, DropReason, PollSet, PortId, QueueCounters, QueueRef, Split, ThreadIo, Verdict,
+    Batch, DropReason, PollSet, QueueCounters, QueueMap, QueueRef, QueueSpec, Slot, Split,
+    ThreadIo, Unsent, Verdict,
 };
 
 use crate::error::AfPacketError;
@@ -15,33 +16,17 @@ use crate::port::AfPacketPort;
 use crate::socket::{self, rx_reserve, QueueSocket};
 use crate::stats::PacketStatsReader;
 
-/// A port queue for a thread to serve: queue `queue` of `interface`, which is port `port`. The
-/// queue is a member of the port's fanout group, not a hardware queue.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PacketQueue {
-    pub port: PortId,
-    pub interface: String,
-    pub queue: u16,
-}
-
 /// The smallest frame the kernel sends on an Ethernet device.
 const ETH_HLEN: usize = 14;
-
-/// No socket of the thread serves this port.
-const NO_SOCKET: u16 = u16::MAX;
 
 /// The AF_PACKET packet I/O of one data-plane thread.
 #[derive(Debug)]
 pub struct AfPacketThread {
     sockets: Vec<QueueSocket>,
-    queues: Vec<QueueRef>,
-    /// For each port id, the index of the first socket on that port, or `NO_SOCKET`.
-    port_socket: Vec<u16>,
+    queues: QueueMap,
     split: Split,
-    /// For each socket, the frames to send at the end of `complete`.
+    /// For each socket, the frames staged to go at its next flush.
     tx_pending: Vec<Vec<sys::iovec>>,
-    /// Sockets with frames in `tx_pending`, in first-touched order.
-    tx_touched: Vec<usize>,
     /// The messages of one `sendmmsg`, kept for their allocation.
     tx_messages: Vec<sys::mmsghdr>,
     poll: PollSet,
@@ -67,7 +52,7 @@ unsafe impl Send for AfPacketThread {}
 
 fn check_config(
     cfg: &AfPacketConfig,
-    queues: &[PacketQueue],
+    queues: &[QueueSpec],
     batch_size: usize,
 ) -> Result<(), AfPacketError> {
     let page = 4096;
@@ -107,7 +92,7 @@ fn check_config(
 pub fn open_thread(
     cfg: &AfPacketConfig,
     ports: &[&AfPacketPort],
-    queues: &[PacketQueue],
+    queues: &[QueueSpec],
     batch_size: usize,
 ) -> Result<AfPacketThread, AfPacketError> {
     check_config(cfg, queues, batch_size)?;
@@ -137,7 +122,7 @@ pub fn open_thread(
 pub fn export_sockets(
     cfg: &AfPacketConfig,
     port: &AfPacketPort,
-    queues: &[PacketQueue],
+    queues: &[QueueSpec],
 ) -> Result<Vec<OwnedFd>, AfPacketError> {
     check_config(cfg, queues, 1)?;
     queues
@@ -151,7 +136,7 @@ pub fn export_sockets(
 /// split, which the exporting process chose. Needs no capability.
 pub fn adopt_thread(
     cfg: &AfPacketConfig,
-    queues: &[PacketQueue],
+    queues: &[QueueSpec],
     sockets: Vec<OwnedFd>,
     split: Split,
     batch_size: usize,
@@ -174,32 +159,19 @@ pub fn adopt_thread(
 
 /// The thread over `sockets`, one per queue of `queues`.
 fn assemble(
-    queues: &[PacketQueue],
+    queues: &[QueueSpec],
     sockets: Vec<QueueSocket>,
     split: Split,
     batch_size: usize,
 ) -> AfPacketThread {
-    let max_port = queues.iter().map(|q| q.port as usize).max().unwrap_or(0);
-    let mut port_socket = vec![NO_SOCKET; max_port + 1];
-    for (i, q) in queues.iter().enumerate().rev() {
-        port_socket[q.port as usize] = i as u16;
-    }
     let poll = PollSet::new(sockets.iter().map(|s| s.raw_fd));
     AfPacketThread {
-        queues: queues
-            .iter()
-            .map(|q| QueueRef {
-                port: q.port,
-                queue: q.queue,
-            })
-            .collect(),
+        queues: QueueMap::new(queues),
         tx_pending: (0..sockets.len())
             .map(|_| Vec::with_capacity(batch_size))
             .collect(),
-        tx_touched: Vec::with_capacity(sockets.len()),
         tx_messages: Vec::with_capacity(batch_size),
         sockets,
-        port_socket,
         split,
         poll,
     }
@@ -245,10 +217,8 @@ impl AfPacketThread {
                     start += 1;
                 }
                 Err(e) => {
-                    log::warn!(
-                        "AF_PACKET send (sendmmsg) on {:?}: {e}",
-                        self.queues[target]
-                    );
+                    let queue = self.queues.queues()[target];
+                    log::warn!("AF_PACKET send (sendmmsg) on {queue:?}: {e}");
                     sent.no_room += (self.tx_messages.len() - start) as u64;
                     break;
                 }
@@ -260,12 +230,12 @@ impl AfPacketThread {
 }
 
 impl ThreadIo for AfPacketThread {
-    fn queues(&self) -> &[QueueRef] {
+    fn queue_map(&self) -> &QueueMap {
         &self.queues
     }
 
     fn receive(&mut self, source: usize, batch: &mut Batch, counters: &QueueCounters) -> usize {
-        let QueueRef { port, queue } = self.queues[source];
+        let QueueRef { port, queue } = self.queues.queues()[source];
         let rx = &mut self.sockets[source].rx;
         let slots = batch.begin_fill(port, queue);
         let mut n = 0;
@@ -291,62 +261,42 @@ impl ThreadIo for AfPacketThread {
         n
     }
 
-    fn complete(&mut self, source: usize, batch: &mut Batch, counters: &[QueueCounters]) {
-        let mut dropped = [0u64; DropReason::COUNT];
-        for slot in batch.slots() {
-            let target = match slot.verdict() {
-                Verdict::Transmit => source,
-                Verdict::TransmitOn(port) => match self.port_socket.get(port as usize) {
-                    Some(&i) if i != NO_SOCKET => i as usize,
-                    _ => {
-                        dropped[DropReason::NoSuchPort as usize] += 1;
-                        continue;
-                    }
-                },
-                // The kernel has its own copy of the frame (or the runtime gave it one).
-                Verdict::Kernel | Verdict::Taken => continue,
-                Verdict::Drop(reason) => {
-                    dropped[reason as usize] += 1;
-                    continue;
-                }
-                Verdict::Pending => {
-                    dropped[DropReason::NoVerdict as usize] += 1;
-                    continue;
-                }
-            };
-            let data = slot.data();
-            if data.len() < ETH_HLEN {
-                dropped[DropReason::Malformed as usize] += 1;
-                continue;
-            }
-            let pending = &mut self.tx_pending[target];
-            if pending.is_empty() {
-                self.tx_touched.push(target);
-            }
-            pending.push(sys::iovec {
-                iov_base: data.as_ptr().cast_mut().cast(),
-                iov_len: data.len(),
-            });
+    #[inline]
+    fn stage(&mut self, target: usize, slot: &Slot) -> Result<(), DropReason> {
+        let data = slot.data();
+        if data.len() < ETH_HLEN {
+            return Err(DropReason::Malformed);
         }
-        batch.set_len(0);
+        // The kernel copies the frame out of the RX ring when it is sent, before
+        // `finish_batch` hands the ring's blocks back.
+        self.tx_pending[target].push(sys::iovec {
+            iov_base: data.as_ptr().cast_mut().cast(),
+            iov_len: data.len(),
+        });
+        Ok(())
+    }
 
-        for k in 0..self.tx_touched.len() {
-            let target = self.tx_touched[k];
-            let sent = self.send_pending(target);
-            counters[target].tx_packets.add(sent.packets);
-            counters[target].tx_bytes.add(sent.bytes);
-            dropped[DropReason::TxRingFull as usize] += sent.no_room;
-            dropped[DropReason::Malformed as usize] += sent.refused;
+    /// The frame lives in an RX ring block, which `finish_batch` hands back whole.
+    #[inline]
+    fn release(&mut self, _slot: &Slot) {}
+
+    fn flush(&mut self, target: usize, counters: &QueueCounters) -> Unsent {
+        if self.tx_pending[target].is_empty() {
+            return Unsent::default();
         }
-        self.tx_touched.clear();
-        // Every frame of the batch is sent (copied by the kernel) or dropped: its blocks can go
-        // back.
+        let sent = self.send_pending(target);
+        counters.tx_packets.add(sent.packets);
+        counters.tx_bytes.add(sent.bytes);
+        Unsent {
+            no_room: sent.no_room,
+            refused: sent.refused,
+        }
+    }
+
+    /// Every frame of the batch is sent (copied by the kernel) or dropped: its blocks can go
+    /// back.
+    fn finish_batch(&mut self, source: usize) {
         self.sockets[source].rx.release_held();
-        for (reason, &n) in DropReason::ALL.iter().zip(&dropped) {
-            if n > 0 {
-                counters[source].drop(*reason, n);
-            }
-        }
     }
 
     fn split(&self) -> Split {
@@ -355,11 +305,11 @@ impl ThreadIo for AfPacketThread {
 
     fn transmit_copies(
         &mut self,
-        source: usize,
+        target: usize,
         frames: &[&[u8]],
         counters: &QueueCounters,
     ) -> usize {
-        let pending = &mut self.tx_pending[source];
+        let pending = &mut self.tx_pending[target];
         pending.clear();
         pending.extend(
             frames
@@ -370,9 +320,12 @@ impl ThreadIo for AfPacketThread {
                     iov_len: f.len(),
                 }),
         );
-        let sent = self.send_pending(source);
+        let too_short = (frames.len() - pending.len()) as u64;
+        let sent = self.send_pending(target);
         counters.tx_packets.add(sent.packets);
         counters.tx_bytes.add(sent.bytes);
+        counters.drop(DropReason::Malformed, too_short + sent.refused);
+        counters.drop(DropReason::TxRingFull, sent.no_room);
         sent.packets as usize
     }
 

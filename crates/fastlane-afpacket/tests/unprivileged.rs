@@ -17,9 +17,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{is_udp_to, Capture, Forwarder, Testbed};
-use fastlane_afpacket::{adopt_thread, export_sockets, open_port, PacketQueue};
+use fastlane_afpacket::{adopt_thread, export_sockets, open_port};
 use fastlane_core::config::{AfPacketConfig, FilterConfig, PortMatch};
-use fastlane_core::{FilterTables, Split};
+use fastlane_core::{FilterTables, QueueSpec, Split};
 use fastlane_sys::{process, tpacket, unix};
 
 const CHILD_ENV: &str = "FASTLANE_ADOPT_FD";
@@ -46,8 +46,8 @@ fn config() -> AfPacketConfig {
     }
 }
 
-fn queues(bed: &Testbed) -> Vec<PacketQueue> {
-    vec![PacketQueue {
+fn queues(bed: &Testbed) -> Vec<QueueSpec> {
+    vec![QueueSpec {
         port: 0,
         interface: bed.fwd_veth(),
         queue: 0,

@@ -8,11 +8,10 @@ use std::time::Duration;
 
 use common::{is_port_unreachable, is_udp_to, Capture, Forwarder, Testbed};
 use fastlane_afpacket::{
-    open_port, open_thread, AfPacketError, AfPacketPort, AfPacketThread, PacketQueue,
-    SplitMechanism,
+    open_port, open_thread, AfPacketError, AfPacketPort, AfPacketThread, SplitMechanism,
 };
 use fastlane_core::config::{AfPacketConfig, FanoutMode, FilterConfig, PortMatch};
-use fastlane_core::{Batch, DropReason, FilterTables, QueueCounters, Split, ThreadIo};
+use fastlane_core::{Batch, DropReason, FilterTables, QueueCounters, QueueSpec, Split, ThreadIo};
 use fastlane_xdp::tcx_ingress_programs;
 
 const FAST_PORT: u16 = 5000;
@@ -34,9 +33,9 @@ fn config(suppress_kernel: bool) -> AfPacketConfig {
     }
 }
 
-fn queues(bed: &Testbed, count: u16) -> Vec<PacketQueue> {
+fn queues(bed: &Testbed, count: u16) -> Vec<QueueSpec> {
     (0..count)
-        .map(|queue| PacketQueue {
+        .map(|queue| QueueSpec {
             port: 0,
             interface: bed.fwd_veth(),
             queue,
@@ -269,7 +268,7 @@ fn errors_name_the_interface_and_the_problem() {
         (&cfg, vec![], "at least one queue"),
         (
             &cfg,
-            vec![PacketQueue {
+            vec![QueueSpec {
                 port: 1,
                 interface: "lo".to_string(),
                 queue: 0,
@@ -527,7 +526,7 @@ fn vlan_tagged_frames_reach_the_fast_path_with_their_tag() {
     let gen_cfg = config(false);
     let (_gen_port, mut gen_io, sender) = bed.in_gen(|| {
         let port = open_port(&gen_cfg, &bed.gen_veth(), &tagged).expect("open the port");
-        let queue = PacketQueue {
+        let queue = QueueSpec {
             port: 0,
             interface: bed.gen_veth(),
             queue: 0,

@@ -7,11 +7,12 @@
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use fastlane_core::config::AfXdpConfig;
+use fastlane_core::QueueSpec;
 use fastlane_sys::xsk::RingSizes;
 
 use crate::error::AfXdpError;
 use crate::socket::{ring_sizes, Place, UmemRegion, UmemUse, XskSocket};
-use crate::thread::{assemble, by_bind_mode, check_layout, AfXdpThread, XskQueue, XskSocketInfo};
+use crate::thread::{assemble, by_bind_mode, check_layout, AfXdpThread, XskSocketInfo};
 use crate::umem::Umem;
 
 /// What both sides must agree on about a thread's UMEM and rings: plain data, to be sent beside
@@ -66,7 +67,7 @@ impl XskLayout {
 /// One exported socket: bound to `queue` of `interface`, which is port `port`.
 #[derive(Debug)]
 pub struct XskExport {
-    pub queue: XskQueue,
+    pub queue: QueueSpec,
     pub socket: OwnedFd,
 }
 
@@ -92,7 +93,7 @@ impl AfXdpExport {
     /// [`AfXdpExport::fds`] order.
     pub fn from_fds(
         layout: XskLayout,
-        queues: Vec<XskQueue>,
+        queues: Vec<QueueSpec>,
         fds: Vec<OwnedFd>,
     ) -> Result<AfXdpExport, AfXdpError> {
         if fds.len() != queues.len() + 1 {
@@ -126,7 +127,7 @@ impl AfXdpExport {
 /// no mapping of the UMEM; the caller still has to put each socket in its port's XSKMAP.
 pub fn export_thread(
     cfg: &AfXdpConfig,
-    queues: &[XskQueue],
+    queues: &[QueueSpec],
     batch_size: usize,
 ) -> Result<AfXdpExport, AfXdpError> {
     let layout = XskLayout::of(cfg);
@@ -170,7 +171,7 @@ pub fn adopt_thread(
     batch_size: usize,
 ) -> Result<(AfXdpThread, Vec<XskSocketInfo>), AfXdpError> {
     let layout = export.layout;
-    let queues: Vec<XskQueue> = export.sockets.iter().map(|s| s.queue.clone()).collect();
+    let queues: Vec<QueueSpec> = export.sockets.iter().map(|s| s.queue.clone()).collect();
     check_layout(&layout, &queues, batch_size)?;
     let umem = Umem::adopt(export.umem_memfd, layout.umem_len())?;
     let fill_capacity = layout.fill_capacity(queues.len(), batch_size);

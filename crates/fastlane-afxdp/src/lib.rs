@@ -27,4 +27,4 @@ pub use error::AfXdpError;
 pub use export::{adopt_thread, export_thread, AfXdpExport, XskExport, XskLayout};
 pub use fastlane_sys::xsk::RingSizes;
 pub use stats::{XdpStatistics, XskStatsReader};
-pub use thread::{open_thread, AfXdpThread, FrameCensus, XskQueue, XskSocketInfo};
+pub use thread::{open_thread, AfXdpThread, FrameCensus, XskSocketInfo};

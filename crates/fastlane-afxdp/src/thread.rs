@@ -1,11 +1,12 @@
 //! The packet I/O of one data-plane thread: one UMEM shared by every socket the thread serves, a
-//! stack of free frames feeding the fill rings, and the `ThreadIo` receive/complete/idle cycle.
+//! stack of free frames feeding the fill rings, and the `ThreadIo` primitives over them.
 
 use std::os::fd::{AsFd, RawFd};
 
 use fastlane_core::config::{AfXdpConfig, BindMode};
 use fastlane_core::{
-    Batch, DropReason, PollSet, PortId, QueueCounters, QueueRef, Split, ThreadIo, Verdict,
+    Batch, DropReason, PollSet, PortId, QueueCounters, QueueMap, QueueRef, QueueSpec, Slot, Split,
+    ThreadIo, Unsent,
 };
 
 use fastlane_sys::xsk::{self, xdp_desc};
@@ -15,14 +16,6 @@ use crate::export::XskLayout;
 use crate::socket::{Copying, Place, UmemUse, XskSocket};
 use crate::stats::XskStatsReader;
 use crate::umem::Umem;
-
-/// A port queue for a thread to serve: `queue` of `interface`, which is port `port`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct XskQueue {
-    pub port: PortId,
-    pub interface: String,
-    pub queue: u16,
-}
 
 /// What the runtime needs to know about each socket `open_thread` opened, in the order of the
 /// queues it was given.
@@ -59,15 +52,15 @@ impl FrameCensus {
     }
 }
 
-/// No socket of the thread serves this port.
-const NO_SOCKET: u16 = u16::MAX;
+/// More queues than a [`QueueMap`] indexes.
+const MAX_QUEUES: usize = u16::MAX as usize;
 
 /// Sendto calls per TX kick at most: a copy-mode kick sends a bounded number of frames (a TX
 /// ring's worth from Linux 6.17, see `XDP_MAX_TX_SKB_BUDGET`; 32 before) and answers EAGAIN
 /// while more wait.
 const MAX_KICKS: usize = 8;
 
-/// Frames being queued for transmission on one socket during `complete`.
+/// Frames staged for transmission on one socket and not yet flushed.
 #[derive(Debug, Default, Clone, Copy)]
 struct TxPending {
     packets: u32,
@@ -77,14 +70,10 @@ struct TxPending {
 /// The AF_XDP packet I/O of one data-plane thread.
 pub struct AfXdpThread {
     sockets: Vec<XskSocket>,
-    queues: Vec<QueueRef>,
-    /// For each port id, the index of the first socket on that port, or `NO_SOCKET`.
-    port_socket: Vec<u16>,
+    queues: QueueMap,
     /// UMEM addresses (frame bases) of the frames the thread owns and has not given out.
     free: Vec<u64>,
     tx_pending: Vec<TxPending>,
-    /// Sockets with frames in `tx_pending`, in first-touched order.
-    tx_touched: Vec<usize>,
     poll: PollSet,
     umem_base: *mut u8,
     frame_size: u32,
@@ -117,7 +106,7 @@ impl std::fmt::Debug for AfXdpThread {
 /// are received as soon as an XDP program redirects them to the sockets.
 pub fn open_thread(
     cfg: &AfXdpConfig,
-    queues: &[XskQueue],
+    queues: &[QueueSpec],
     batch_size: usize,
 ) -> Result<(AfXdpThread, Vec<XskSocketInfo>), AfXdpError> {
     by_bind_mode(cfg, |copying| open_with(cfg, queues, batch_size, copying))
@@ -144,7 +133,7 @@ pub(crate) fn by_bind_mode<T>(
 
 fn open_with(
     cfg: &AfXdpConfig,
-    queues: &[XskQueue],
+    queues: &[QueueSpec],
     batch_size: usize,
     copying: Copying,
 ) -> Result<(AfXdpThread, Vec<XskSocketInfo>), AfXdpError> {
@@ -181,15 +170,10 @@ fn open_with(
 /// the fill rings primed.
 pub(crate) fn assemble(
     layout: &XskLayout,
-    queues: &[XskQueue],
+    queues: &[QueueSpec],
     sockets: Vec<XskSocket>,
     umem: Umem,
 ) -> (AfXdpThread, Vec<XskSocketInfo>) {
-    let max_port = queues.iter().map(|q| q.port).max().unwrap_or(0);
-    let mut port_socket = vec![NO_SOCKET; max_port as usize + 1];
-    for (i, q) in queues.iter().enumerate().rev() {
-        port_socket[q.port as usize] = i as u16;
-    }
     let infos = queues
         .iter()
         .zip(&sockets)
@@ -204,20 +188,12 @@ pub(crate) fn assemble(
     let poll = PollSet::new(sockets.iter().map(|s| s.raw_fd));
     let frame_size = layout.frame_size;
     let mut thread = AfXdpThread {
-        queues: queues
-            .iter()
-            .map(|q| QueueRef {
-                port: q.port,
-                queue: q.queue,
-            })
-            .collect(),
-        port_socket,
+        queues: QueueMap::new(queues),
         free: (0..layout.umem_frames as u64)
             .rev()
             .map(|i| i * frame_size as u64)
             .collect(),
         tx_pending: vec![TxPending::default(); sockets.len()],
-        tx_touched: Vec::with_capacity(sockets.len()),
         poll,
         umem_base: umem.as_ptr(),
         frame_size,
@@ -236,12 +212,12 @@ pub(crate) fn assemble(
 
 pub(crate) fn check_layout(
     layout: &XskLayout,
-    queues: &[XskQueue],
+    queues: &[QueueSpec],
     batch_size: usize,
 ) -> Result<(), AfXdpError> {
     let problem = if queues.is_empty() {
         "a thread needs at least one queue".to_string()
-    } else if queues.len() >= NO_SOCKET as usize {
+    } else if queues.len() > MAX_QUEUES {
         format!("{} queues on one thread", queues.len())
     } else if !layout.frame_size.is_power_of_two() || layout.frame_size < 2048 {
         format!(
@@ -335,7 +311,8 @@ impl AfXdpThread {
                 Err(e) if e.is(libc::EAGAIN) => self.reap(i),
                 Err(e) => {
                     if !matches!(e.errno, libc::EBUSY | libc::ENOBUFS | libc::ENETDOWN) {
-                        log::warn!("AF_XDP TX wake-up (sendto) on {:?}: {e}", self.queues[i]);
+                        let queue = self.queues.queues()[i];
+                        log::warn!("AF_XDP TX wake-up (sendto) on {queue:?}: {e}");
                     }
                     return;
                 }
@@ -345,13 +322,13 @@ impl AfXdpThread {
 }
 
 impl ThreadIo for AfXdpThread {
-    fn queues(&self) -> &[QueueRef] {
+    fn queue_map(&self) -> &QueueMap {
         &self.queues
     }
 
     fn receive(&mut self, source: usize, batch: &mut Batch, counters: &QueueCounters) -> usize {
         self.refill(source);
-        let QueueRef { port, queue } = self.queues[source];
+        let QueueRef { port, queue } = self.queues.queues()[source];
         let rx = &mut self.sockets[source].rx;
         let slots = batch.begin_fill(port, queue);
         let n = rx.available(slots.len() as u32);
@@ -386,106 +363,82 @@ impl ThreadIo for AfXdpThread {
         n as usize
     }
 
-    fn complete(&mut self, source: usize, batch: &mut Batch, counters: &[QueueCounters]) {
-        let mut dropped = [0u64; DropReason::COUNT];
-        for slot in batch.slots() {
-            let target = match slot.verdict() {
-                Verdict::Transmit => source,
-                Verdict::TransmitOn(port) => match self.port_socket.get(port as usize) {
-                    Some(&i) if i != NO_SOCKET => i as usize,
-                    _ => {
-                        dropped[DropReason::NoSuchPort as usize] += 1;
-                        self.free.push(slot.handle());
-                        continue;
-                    }
-                },
-                // The runtime has already copied it to the slow path.
-                Verdict::Kernel | Verdict::Taken => {
-                    self.free.push(slot.handle());
-                    continue;
-                }
-                Verdict::Drop(reason) => {
-                    dropped[reason as usize] += 1;
-                    self.free.push(slot.handle());
-                    continue;
-                }
-                Verdict::Pending => {
-                    dropped[DropReason::NoVerdict as usize] += 1;
-                    self.free.push(slot.handle());
-                    continue;
-                }
-            };
-            let pending = &mut self.tx_pending[target];
-            let tx = &mut self.sockets[target].tx;
-            if tx.free(pending.packets + 1) <= pending.packets {
-                dropped[DropReason::TxRingFull as usize] += 1;
-                self.free.push(slot.handle());
-                continue;
-            }
-            if pending.packets == 0 {
-                self.tx_touched.push(target);
-            }
-            tx.write(
-                pending.packets,
-                xdp_desc {
-                    addr: slot.handle() + slot.offset() as u64,
-                    len: slot.len(),
-                    options: 0,
-                },
-            );
-            pending.packets += 1;
-            pending.bytes += slot.len() as u64;
+    #[inline]
+    fn stage(&mut self, target: usize, slot: &Slot) -> Result<(), DropReason> {
+        let pending = &mut self.tx_pending[target];
+        let tx = &mut self.sockets[target].tx;
+        if tx.free(pending.packets + 1) <= pending.packets {
+            return Err(DropReason::TxRingFull);
         }
-        batch.set_len(0);
+        // The frame stays where it was received: the descriptor points into the shared UMEM.
+        tx.write(
+            pending.packets,
+            xdp_desc {
+                addr: slot.handle() + slot.offset() as u64,
+                len: slot.len(),
+                options: 0,
+            },
+        );
+        pending.packets += 1;
+        pending.bytes += slot.len() as u64;
+        Ok(())
+    }
 
-        for k in 0..self.tx_touched.len() {
-            let target = self.tx_touched[k];
-            let TxPending { packets, bytes } = std::mem::take(&mut self.tx_pending[target]);
+    #[inline]
+    fn release(&mut self, slot: &Slot) {
+        self.free.push(slot.handle());
+    }
+
+    fn flush(&mut self, target: usize, counters: &QueueCounters) -> Unsent {
+        let TxPending { packets, bytes } = std::mem::take(&mut self.tx_pending[target]);
+        if packets > 0 {
             self.sockets[target].tx.publish(packets);
-            counters[target].tx_packets.add(packets as u64);
-            counters[target].tx_bytes.add(bytes);
+            counters.tx_packets.add(packets as u64);
+            counters.tx_bytes.add(bytes);
             self.kick_tx(target);
             self.reap(target);
         }
-        self.tx_touched.clear();
-        for (reason, &n) in DropReason::ALL.iter().zip(&dropped) {
-            if n > 0 {
-                counters[source].drop(*reason, n);
-            }
-        }
+        // `stage` took only what the ring had room for.
+        Unsent::default()
     }
+
+    /// Received frames are handed back one by one; the batch holds no other memory.
+    fn finish_batch(&mut self, _source: usize) {}
 
     fn split(&self) -> Split {
         // The XDP program passes slow-path frames to the kernel before they reach a socket.
         Split::InKernel
     }
 
-    /// Copies each frame into a free UMEM frame and queues it on socket `source`'s TX ring, in
-    /// order, until frames or ring space run out. A frame longer than a UMEM frame cannot be
-    /// sent at all: it is skipped, counted as dropped (`NoBuffer`) and included in the count
-    /// returned, so that the caller does not offer it again.
+    /// Copies each frame into a free UMEM frame and queues it on socket `target`'s TX ring, in
+    /// order, while ring space lasts.
     fn transmit_copies(
         &mut self,
-        source: usize,
+        target: usize,
         frames: &[&[u8]],
         counters: &QueueCounters,
     ) -> usize {
         if self.free.len() < frames.len() {
-            self.reap(source);
+            self.reap(target);
         }
-        let tx = &mut self.sockets[source].tx;
-        let room = tx.free(frames.len().min(u32::MAX as usize) as u32) as usize;
+        let tx = &mut self.sockets[target].tx;
+        let room = tx.free(frames.len().min(u32::MAX as usize) as u32);
         let mut queued = 0u32;
         let mut bytes = 0u64;
-        let mut too_long = 0u64;
-        let mut taken = 0;
-        for frame in &frames[..room.min(frames.len())] {
+        let (mut no_buffer, mut no_room) = (0u64, 0u64);
+        for frame in frames {
             if frame.len() > self.frame_size as usize {
-                too_long += 1;
-                taken += 1;
+                no_buffer += 1;
                 continue;
             }
-            let Some(base) = self.free.pop() else { break };
+            if queued == room {
+                no_room += 1;
+                continue;
+            }
+            let Some(base) = self.free.pop() else {
+                no_buffer += 1;
+                continue;
+            };
             // SAFETY: `base` is a free UMEM frame, owned by nobody else until the kernel takes
             // it from the TX ring, and the frame fits in its frame_size bytes.
             unsafe {
@@ -505,19 +458,17 @@ impl ThreadIo for AfXdpThread {
             );
             queued += 1;
             bytes += frame.len() as u64;
-            taken += 1;
         }
-        if too_long > 0 {
-            counters.drop(DropReason::NoBuffer, too_long);
-        }
+        counters.drop(DropReason::NoBuffer, no_buffer);
+        counters.drop(DropReason::TxRingFull, no_room);
         if queued > 0 {
             tx.publish(queued);
             counters.tx_packets.add(queued as u64);
             counters.tx_bytes.add(bytes);
-            self.kick_tx(source);
-            self.reap(source);
+            self.kick_tx(target);
+            self.reap(target);
         }
-        taken
+        queued as usize
     }
 
     fn idle(&mut self, also_wake_on: &[RawFd]) {
@@ -550,15 +501,15 @@ impl ThreadIo for AfXdpThread {
 mod tests {
     use super::*;
 
-    fn queue(interface: &str) -> XskQueue {
-        XskQueue {
+    fn queue(interface: &str) -> QueueSpec {
+        QueueSpec {
             port: 0,
             interface: interface.to_string(),
             queue: 0,
         }
     }
 
-    fn config_error(cfg: &AfXdpConfig, queues: &[XskQueue], batch: usize) -> String {
+    fn config_error(cfg: &AfXdpConfig, queues: &[QueueSpec], batch: usize) -> String {
         match open_thread(cfg, queues, batch) {
             Err(AfXdpError::Config(text)) => text,
             other => panic!("expected a config error, got {other:?}"),

@@ -17,10 +17,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{test_frame, test_seq, Bed};
-use fastlane_afxdp::{adopt_thread, export_thread, AfXdpExport, RingSizes, XskLayout, XskQueue};
+use fastlane_afxdp::{adopt_thread, export_thread, AfXdpExport, RingSizes, XskLayout};
 use fastlane_core::config::{AfXdpConfig, BindMode};
 use fastlane_core::netns::run_in;
-use fastlane_core::{Batch, QueueCounters, ThreadIo, Verdict};
+use fastlane_core::{Batch, QueueCounters, QueueSpec, ThreadIo, Verdict};
 use fastlane_sys::{bpf, process, unix, xsk};
 
 const CHILD_ENV: &str = "FASTLANE_ADOPT_FD";
@@ -41,7 +41,7 @@ fn main() {
 
 /// The layout and queues as plain data, sent beside the descriptors: nine layout words, then
 /// per queue its port, queue number and interface name (length-prefixed).
-fn encode(layout: &XskLayout, queues: &[XskQueue]) -> Vec<u8> {
+fn encode(layout: &XskLayout, queues: &[QueueSpec]) -> Vec<u8> {
     let words = [
         layout.umem_frames,
         layout.frame_size,
@@ -63,7 +63,7 @@ fn encode(layout: &XskLayout, queues: &[XskQueue]) -> Vec<u8> {
     bytes
 }
 
-fn decode(bytes: &[u8]) -> (XskLayout, Vec<XskQueue>) {
+fn decode(bytes: &[u8]) -> (XskLayout, Vec<QueueSpec>) {
     let word = |i: usize| u32::from_ne_bytes(bytes[i * 4..i * 4 + 4].try_into().unwrap());
     let layout = XskLayout {
         umem_frames: word(0),
@@ -82,7 +82,7 @@ fn decode(bytes: &[u8]) -> (XskLayout, Vec<XskQueue>) {
     let mut rest = &bytes[36..];
     while !rest.is_empty() {
         let len = rest[4] as usize;
-        queues.push(XskQueue {
+        queues.push(QueueSpec {
             port: u16::from_ne_bytes([rest[0], rest[1]]),
             queue: u16::from_ne_bytes([rest[2], rest[3]]),
             interface: String::from_utf8(rest[5..5 + len].to_vec()).unwrap(),
@@ -121,8 +121,8 @@ fn parent() {
         ..AfXdpConfig::default()
     };
     // Port n is queue 0 of pair n; the second socket shares the first one's UMEM.
-    let queues: Vec<XskQueue> = (0..PORTS)
-        .map(|n| XskQueue {
+    let queues: Vec<QueueSpec> = (0..PORTS)
+        .map(|n| QueueSpec {
             port: n as u16,
             interface: bed.pairs[n].fwd.clone(),
             queue: 0,

@@ -1,14 +1,85 @@
 //! The seam between the runtime and a packet I/O backend.
+//!
+//! A backend implements only what differs between mechanisms — receive a burst, stage a packet
+//! for transmission on a queue, transmit what is staged, hand a buffer back, and send copies of
+//! the kernel's frames — and the verdict dispatch of [`ThreadIo::complete`] is written once,
+//! here, on top of those primitives.
 
 use crate::batch::Batch;
 use crate::counters::QueueCounters;
-use crate::verdict::PortId;
+use crate::packet::Slot;
+use crate::verdict::{DropReason, PortId, Verdict};
 
 /// One port queue a data-plane thread serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueueRef {
     pub port: PortId,
     pub queue: u16,
+}
+
+/// A port queue for a backend to open for a thread: queue `queue` of `interface`, which is the
+/// config's port `port`. What `queue` numbers is the backend's: a hardware queue (AF_XDP), a
+/// member of the port's fanout group (AF_PACKET), a DPDK queue (below the number of queues the
+/// config lists for the port).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueSpec {
+    pub port: PortId,
+    pub interface: String,
+    pub queue: u16,
+}
+
+/// The queues a thread serves, in the order its backend indexes them, and which of them a
+/// `TransmitOn(port)` verdict leaves by: the first the thread serves on that port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueMap {
+    queues: Vec<QueueRef>,
+    /// For each port id up to the highest the thread serves, the index of its first queue.
+    first_on_port: Vec<Option<u16>>,
+}
+
+impl QueueMap {
+    /// The map of `specs`, which must be fewer than 65,536.
+    pub fn new(specs: &[QueueSpec]) -> QueueMap {
+        let max_port = specs.iter().map(|q| q.port as usize).max().unwrap_or(0);
+        let mut first_on_port = vec![None; max_port + 1];
+        for (i, q) in specs.iter().enumerate().rev() {
+            first_on_port[q.port as usize] = Some(i as u16);
+        }
+        QueueMap {
+            queues: specs
+                .iter()
+                .map(|q| QueueRef {
+                    port: q.port,
+                    queue: q.queue,
+                })
+                .collect(),
+            first_on_port,
+        }
+    }
+
+    pub fn queues(&self) -> &[QueueRef] {
+        &self.queues
+    }
+
+    /// The queue a packet sent on `port` leaves by, if the thread serves that port.
+    #[inline]
+    pub fn on_port(&self, port: PortId) -> Option<usize> {
+        self.first_on_port
+            .get(port as usize)
+            .copied()
+            .flatten()
+            .map(usize::from)
+    }
+}
+
+/// What [`ThreadIo::flush`] could not send of the packets staged on a queue. They are the
+/// backend's to hand back (it keeps or frees their buffers itself); the caller counts them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Unsent {
+    /// No room: the TX ring, the send buffer or the device was full (`tx_ring_full`).
+    pub no_room: u64,
+    /// Refused on its own merits, too long for the device say (`malformed`).
+    pub refused: u64,
 }
 
 /// Where the fast/slow split happens for a backend, and so what the runtime does about it.
@@ -27,29 +98,94 @@ pub enum Split {
 
 /// The packet I/O of one data-plane thread: every port queue pinned to its core. Built on a setup
 /// thread, then moved to the data-plane thread, which alone calls it from then on.
+///
+/// The runtime holds it as `dyn ThreadIo` and makes one dynamic call per burst; the per-packet
+/// primitives (`stage`, `release`) are called from the provided [`ThreadIo::complete`], which is
+/// compiled for each backend, so they are static calls that inline.
 pub trait ThreadIo: Send {
     /// The port queues this thread serves, in the order `receive` and `complete` index them.
-    fn queues(&self) -> &[QueueRef];
+    fn queue_map(&self) -> &QueueMap;
+
+    /// [`QueueMap::queues`] of [`ThreadIo::queue_map`].
+    fn queues(&self) -> &[QueueRef] {
+        self.queue_map().queues()
+    }
 
     /// Receives one burst from queue `source` into `batch` (through [`Batch::begin_fill`] and
     /// [`Batch::set_len`]) and returns how many packets arrived; counts them in `counters`.
     fn receive(&mut self, source: usize, batch: &mut Batch, counters: &QueueCounters) -> usize;
 
-    /// Carries out the verdicts of a batch that `receive` filled from `source`: transmits, hands
-    /// buffers back, and counts what it did in `counters[i]` (indexed like `queues`). Must leave
-    /// no buffer of the batch behind. A `Kernel` verdict means the runtime has already copied the
-    /// packet to the slow path: release the buffer without counting it.
-    fn complete(&mut self, source: usize, batch: &mut Batch, counters: &[QueueCounters]);
+    /// Queues the packet behind `slot` (its buffer, bounds as the processors left them) for
+    /// transmission on queue `target`, to go out at the next [`ThreadIo::flush`] of that queue;
+    /// from then on the buffer is the backend's. `Err` names why it cannot be queued; the
+    /// buffer then stays the caller's, to [`ThreadIo::release`].
+    fn stage(&mut self, target: usize, slot: &Slot) -> Result<(), DropReason>;
+
+    /// Hands back the buffer of a received packet that is not transmitted (dropped, or copied
+    /// to the kernel or to another thread).
+    fn release(&mut self, slot: &Slot);
+
+    /// Transmits what [`ThreadIo::stage`] queued on `target` (nothing to do when nothing is
+    /// staged), counts what went as transmitted in `counters`, and returns what did not.
+    fn flush(&mut self, target: usize, counters: &QueueCounters) -> Unsent;
+
+    /// Called once every packet of a batch received from `source` has been flushed or
+    /// released: the backend may reuse the memory the batch lived in.
+    fn finish_batch(&mut self, source: usize);
+
+    /// Carries out the verdicts of a batch that `receive` filled from `source`: transmits,
+    /// hands buffers back, and counts what it did in `counters[i]` (indexed like `queues`),
+    /// drops on `counters[source]`. Leaves no buffer of the batch behind. A `Kernel` verdict
+    /// means the runtime has already copied the packet to the slow path (and counted it), and a
+    /// `Taken` one that a stage took a copy: both release the buffer without counting. Written
+    /// once, here; backends implement the primitives it calls.
+    fn complete(&mut self, source: usize, batch: &mut Batch, counters: &[QueueCounters]) {
+        let mut dropped = [0u64; DropReason::COUNT];
+        for slot in batch.slots() {
+            let target = match slot.verdict() {
+                Verdict::Transmit => Ok(source),
+                Verdict::TransmitOn(port) => {
+                    self.queue_map().on_port(port).ok_or(DropReason::NoSuchPort)
+                }
+                Verdict::Kernel | Verdict::Taken => {
+                    self.release(slot);
+                    continue;
+                }
+                Verdict::Drop(reason) => Err(reason),
+                Verdict::Pending => Err(DropReason::NoVerdict),
+            };
+            if let Err(reason) = target.and_then(|target| self.stage(target, slot)) {
+                dropped[reason as usize] += 1;
+                self.release(slot);
+            }
+        }
+        batch.set_len(0);
+        for target in 0..self.queue_map().queues().len() {
+            let unsent = self.flush(target, &counters[target]);
+            dropped[DropReason::TxRingFull as usize] += unsent.no_room;
+            dropped[DropReason::Malformed as usize] += unsent.refused;
+        }
+        self.finish_batch(source);
+        for (reason, &n) in DropReason::ALL.iter().zip(&dropped) {
+            if n > 0 {
+                counters[source].drop(*reason, n);
+            }
+        }
+    }
 
     /// Where this backend splits the fast path from the slow path.
     fn split(&self) -> Split;
 
-    /// Sends copies of `frames` (from the kernel's slow path) out of queue `source`'s port, as
-    /// far as buffers and ring space allow, and returns how many were queued; counts them as
-    /// transmitted in `counters`.
+    /// Sends copies of `frames` (the kernel's, from a TAP, or a stage's finished ones) out of
+    /// queue `target`, in order, as far as buffers and ring space allow, and returns how many
+    /// were queued. The one counting rule: every frame is counted exactly once on `counters` —
+    /// as transmitted when queued, else as dropped with the reason it was not: `tx_ring_full`
+    /// (no ring or send-buffer space), `no_buffer` (no free buffer, or longer than one),
+    /// `malformed` (refused by the device, or shorter than an Ethernet header). The caller
+    /// counts nothing more of them.
     fn transmit_copies(
         &mut self,
-        source: usize,
+        target: usize,
         frames: &[&[u8]],
         counters: &QueueCounters,
     ) -> usize;

@@ -10,7 +10,8 @@ use crate::eal::{eal_args, file_prefix, runtime_dir, Device};
 use crate::error::DpdkError;
 use crate::sys::{self, RteMempool, Shim};
 use crate::thread::DpdkThread;
-use crate::{DpdkPortStats, DpdkQueue};
+use crate::DpdkPortStats;
+use fastlane_core::QueueSpec;
 
 /// The EAL arguments of the one `rte_eal_init` this process may make, once it was tried.
 static EAL: Mutex<Option<Vec<String>>> = Mutex::new(None);
@@ -108,7 +109,7 @@ impl Dpdk {
     /// The packet I/O of one data-plane thread serving `queues`, receiving up to `batch_size`
     /// packets per burst. Its first call on the data-plane thread registers that thread with
     /// DPDK.
-    pub fn thread(&self, queues: &[DpdkQueue], batch_size: usize) -> Result<DpdkThread, DpdkError> {
+    pub fn thread(&self, queues: &[QueueSpec], batch_size: usize) -> Result<DpdkThread, DpdkError> {
         if queues.is_empty() || !(1..=u16::MAX as usize).contains(&batch_size) {
             return Err(DpdkError::EmptyThread);
         }

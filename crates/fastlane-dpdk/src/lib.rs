@@ -14,19 +14,6 @@ mod error;
 
 pub use error::DpdkError;
 
-use fastlane_core::PortId;
-
-/// One port queue a data-plane thread serves.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DpdkQueue {
-    /// Index of the port in the config's `ports`.
-    pub port: PortId,
-    /// The port's `interface`, as in the config.
-    pub interface: String,
-    /// DPDK queue number, below the number of queues the config lists for the port.
-    pub queue: u16,
-}
-
 /// A port's counters as its DPDK driver keeps them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DpdkPortStats {

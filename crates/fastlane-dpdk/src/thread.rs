@@ -4,11 +4,12 @@ use std::sync::Arc;
 use std::thread::ThreadId;
 
 use fastlane_core::io::Split;
-use fastlane_core::{Batch, DropReason, PortId, QueueCounters, QueueRef, ThreadIo, Verdict};
+use fastlane_core::{
+    Batch, DropReason, QueueCounters, QueueMap, QueueRef, QueueSpec, Slot, ThreadIo, Unsent,
+};
 
 use crate::dpdk::Shared;
 use crate::sys::rte_mbuf;
-use crate::DpdkQueue;
 
 /// The DPDK queues one data-plane thread serves. Built on a setup thread, then moved to the
 /// data-plane thread; its first call there registers that thread with DPDK, so that it has an
@@ -16,17 +17,13 @@ use crate::DpdkQueue;
 #[derive(Debug)]
 pub struct DpdkThread {
     shared: Arc<Shared>,
-    queues: Vec<QueueRef>,
+    queues: QueueMap,
     /// The ethdev port id and queue of each entry of `queues`.
     ethdev: Vec<(u16, u16)>,
-    /// For each config port, the index in `queues` of the first queue this thread serves there.
-    port_queue: Vec<Option<usize>>,
     /// Receive scratch, `batch_size` long.
     rx: Vec<*mut rte_mbuf>,
-    /// Mbufs to transmit, per entry of `queues`.
+    /// Mbufs staged for transmission, per entry of `queues`.
     tx: Vec<Vec<*mut rte_mbuf>>,
-    /// Entries of `tx` holding mbufs in the current `complete`.
-    tx_touched: Vec<usize>,
     /// Mbufs to hand back to the pool.
     free: Vec<*mut rte_mbuf>,
     registered: Option<ThreadId>,
@@ -37,31 +34,19 @@ pub struct DpdkThread {
 unsafe impl Send for DpdkThread {}
 
 impl DpdkThread {
-    pub(crate) fn new(shared: Arc<Shared>, queues: &[DpdkQueue], batch_size: usize) -> DpdkThread {
-        let mut port_queue = vec![None; shared.ports.len()];
-        for (i, q) in queues.iter().enumerate() {
-            port_queue[q.port as usize].get_or_insert(i);
-        }
+    pub(crate) fn new(shared: Arc<Shared>, queues: &[QueueSpec], batch_size: usize) -> DpdkThread {
         let ethdev = queues
             .iter()
             .map(|q| (shared.ports[q.port as usize].ethdev, q.queue))
             .collect();
         DpdkThread {
-            queues: queues
-                .iter()
-                .map(|q| QueueRef {
-                    port: q.port,
-                    queue: q.queue,
-                })
-                .collect(),
+            queues: QueueMap::new(queues),
             ethdev,
-            port_queue,
             rx: vec![std::ptr::null_mut(); batch_size],
             tx: queues
                 .iter()
                 .map(|_| Vec::with_capacity(batch_size))
                 .collect(),
-            tx_touched: Vec::with_capacity(queues.len()),
             free: Vec::with_capacity(batch_size),
             registered: None,
             shared,
@@ -90,21 +75,16 @@ impl DpdkThread {
             self.free.clear();
         }
     }
-
-    /// The queue `TransmitOn(port)` goes out of.
-    fn queue_of(&self, port: PortId) -> Option<usize> {
-        self.port_queue.get(port as usize).copied().flatten()
-    }
 }
 
 impl ThreadIo for DpdkThread {
-    fn queues(&self) -> &[QueueRef] {
+    fn queue_map(&self) -> &QueueMap {
         &self.queues
     }
 
     fn receive(&mut self, source: usize, batch: &mut Batch, counters: &QueueCounters) -> usize {
         self.register();
-        let QueueRef { port, queue } = self.queues[source];
+        let QueueRef { port, queue } = self.queues.queues()[source];
         let (ethdev, ethdev_queue) = self.ethdev[source];
         let slots = batch.begin_fill(port, queue);
         let want = slots.len().min(self.rx.len()) as u16;
@@ -149,78 +129,56 @@ impl ThreadIo for DpdkThread {
         filled
     }
 
-    fn complete(&mut self, source: usize, batch: &mut Batch, counters: &[QueueCounters]) {
-        let mut dropped = [0u64; DropReason::COUNT];
-        for slot in batch.slots() {
-            let m = slot.handle() as *mut rte_mbuf;
-            let target = match slot.verdict() {
-                Verdict::Transmit => source,
-                Verdict::TransmitOn(port) => match self.queue_of(port) {
-                    Some(target) => target,
-                    None => {
-                        dropped[DropReason::NoSuchPort as usize] += 1;
-                        self.free.push(m);
-                        continue;
-                    }
-                },
-                // The runtime already copied it to the kernel.
-                Verdict::Kernel | Verdict::Taken => {
-                    self.free.push(m);
-                    continue;
-                }
-                Verdict::Drop(reason) => {
-                    dropped[reason as usize] += 1;
-                    self.free.push(m);
-                    continue;
-                }
-                Verdict::Pending => {
-                    dropped[DropReason::NoVerdict as usize] += 1;
-                    self.free.push(m);
-                    continue;
-                }
-            };
-            // SAFETY: `m` is the single-segment mbuf behind the slot, still ours; processors
-            // kept offset + len within its buffer (buf_len < 64 KiB, so both fit in u16).
-            unsafe {
-                (*m).data_off = slot.offset() as u16;
-                (*m).data_len = slot.len() as u16;
-                (*m).pkt_len = slot.len();
-            }
-            if self.tx[target].is_empty() {
-                self.tx_touched.push(target);
-            }
-            self.tx[target].push(m);
+    #[inline]
+    fn stage(&mut self, target: usize, slot: &Slot) -> Result<(), DropReason> {
+        let m = slot.handle() as *mut rte_mbuf;
+        // SAFETY: `m` is the single-segment mbuf behind the slot, still ours; processors
+        // kept offset + len within its buffer (buf_len < 64 KiB, so both fit in u16).
+        unsafe {
+            (*m).data_off = slot.offset() as u16;
+            (*m).data_len = slot.len() as u16;
+            (*m).pkt_len = slot.len();
         }
-        batch.set_len(0);
+        self.tx[target].push(m);
+        Ok(())
+    }
 
-        for k in 0..self.tx_touched.len() {
-            let target = self.tx_touched[k];
-            let (ethdev, queue) = self.ethdev[target];
-            let mbufs = &mut self.tx[target];
-            // SAFETY: the mbufs are ours until tx_burst takes them.
-            let total: u64 = mbufs.iter().map(|&m| unsafe { (*m).pkt_len } as u64).sum();
-            // SAFETY: `mbufs` holds that many valid mbufs; this thread alone serves the queue.
-            let sent = unsafe {
-                (self.shared.shim.tx_burst)(ethdev, queue, mbufs.as_mut_ptr(), mbufs.len() as u16)
-            } as usize;
-            // SAFETY: the driver did not take the unsent ones; they are still ours.
-            let unsent: u64 = mbufs[sent..]
-                .iter()
-                .map(|&m| unsafe { (*m).pkt_len } as u64)
-                .sum();
-            counters[target].tx_packets.add(sent as u64);
-            counters[target].tx_bytes.add(total - unsent);
-            dropped[DropReason::TxRingFull as usize] += (mbufs.len() - sent) as u64;
-            self.free.extend_from_slice(&mbufs[sent..]);
-            mbufs.clear();
+    #[inline]
+    fn release(&mut self, slot: &Slot) {
+        self.free.push(slot.handle() as *mut rte_mbuf);
+    }
+
+    fn flush(&mut self, target: usize, counters: &QueueCounters) -> Unsent {
+        let mbufs = &mut self.tx[target];
+        if mbufs.is_empty() {
+            return Unsent::default();
         }
-        self.tx_touched.clear();
+        let (ethdev, queue) = self.ethdev[target];
+        // SAFETY: the mbufs are ours until tx_burst takes them.
+        let total: u64 = mbufs.iter().map(|&m| unsafe { (*m).pkt_len } as u64).sum();
+        // SAFETY: `mbufs` holds that many valid mbufs; this thread alone serves the queue.
+        let sent = unsafe {
+            (self.shared.shim.tx_burst)(ethdev, queue, mbufs.as_mut_ptr(), mbufs.len() as u16)
+        } as usize;
+        // SAFETY: the driver did not take the unsent ones; they are still ours.
+        let unsent: u64 = mbufs[sent..]
+            .iter()
+            .map(|&m| unsafe { (*m).pkt_len } as u64)
+            .sum();
+        counters.tx_packets.add(sent as u64);
+        counters.tx_bytes.add(total - unsent);
+        let no_room = (mbufs.len() - sent) as u64;
+        self.free.extend_from_slice(&mbufs[sent..]);
+        mbufs.clear();
+        Unsent {
+            no_room,
+            refused: 0,
+        }
+    }
+
+    /// Hands the mbufs released or left unsent back to the pool, in one call.
+    fn finish_batch(&mut self, _source: usize) {
         self.release();
-        for (reason, &n) in DropReason::ALL.iter().zip(&dropped) {
-            if n > 0 {
-                counters[source].drop(*reason, n);
-            }
-        }
     }
 
     /// DPDK takes the whole port: the runtime hands slow-path packets to the kernel through a TAP.
@@ -228,25 +186,29 @@ impl ThreadIo for DpdkThread {
         Split::ViaTap
     }
 
-    /// Frames too large for an mbuf are skipped: like those beyond a full ring or an empty
-    /// pool, they are not among the queued ones the caller counts.
     fn transmit_copies(
         &mut self,
-        source: usize,
+        target: usize,
         frames: &[&[u8]],
         counters: &QueueCounters,
     ) -> usize {
         self.register();
-        let (ethdev, queue) = self.ethdev[source];
+        let (ethdev, queue) = self.ethdev[target];
         let shim = self.shared.shim;
         let mut queued = 0;
-        for chunk in frames.chunks(self.rx.len()) {
+        let (mut no_buffer, mut no_room) = (0u64, 0u64);
+        // The frames after an empty pool or a full ring are not tried, and count as such.
+        let mut untried_reason = DropReason::TxRingFull;
+        let mut chunks = frames.chunks(self.rx.len());
+        for chunk in chunks.by_ref() {
             let mbufs = &mut self.rx[..chunk.len()];
             // SAFETY: `mbufs` has room for chunk.len() pointers.
             let rc = unsafe {
                 (shim.alloc_bulk)(self.shared.pool, mbufs.as_mut_ptr(), chunk.len() as u32)
             };
             if rc != 0 {
+                no_buffer += chunk.len() as u64;
+                untried_reason = DropReason::NoBuffer;
                 break;
             }
             let mut ready = 0;
@@ -257,6 +219,7 @@ impl ThreadIo for DpdkThread {
                 let mbuf = unsafe { &mut *m };
                 let room = mbuf.buf_len as usize - mbuf.data_off as usize;
                 if frame.len() > room {
+                    no_buffer += 1;
                     self.free.push(m);
                     continue;
                 }
@@ -287,12 +250,16 @@ impl ThreadIo for DpdkThread {
             counters.tx_packets.add(sent as u64);
             counters.tx_bytes.add(bytes - unsent);
             queued += sent;
+            no_room += (ready - sent) as u64;
             self.free.extend_from_slice(&mbufs[sent..ready]);
             self.release();
             if sent < ready {
                 break;
             }
         }
+        counters.drop(DropReason::NoBuffer, no_buffer);
+        counters.drop(DropReason::TxRingFull, no_room);
+        counters.drop(untried_reason, chunks.map(|c| c.len() as u64).sum());
         queued
     }
 

@@ -4,9 +4,11 @@
 use std::convert::Infallible;
 
 use fastlane_core::io::Split;
-use fastlane_core::{Batch, Config, PortId, QueueCounters, QueueRef, ThreadIo};
+use fastlane_core::{
+    Batch, Config, DropReason, PortId, QueueCounters, QueueMap, QueueSpec, Slot, ThreadIo, Unsent,
+};
 
-use crate::{DpdkError, DpdkPortStats, DpdkQueue};
+use crate::{DpdkError, DpdkPortStats};
 
 #[derive(Debug)]
 pub struct Dpdk {
@@ -20,7 +22,7 @@ impl Dpdk {
     pub fn port_mac(&self, _port: PortId) -> [u8; 6] {
         match self.never {}
     }
-    pub fn thread(&self, _queues: &[DpdkQueue], _batch: usize) -> Result<DpdkThread, DpdkError> {
+    pub fn thread(&self, _queues: &[QueueSpec], _batch: usize) -> Result<DpdkThread, DpdkError> {
         match self.never {}
     }
     pub fn port_stats(&self, _port: PortId) -> Result<DpdkPortStats, DpdkError> {
@@ -34,13 +36,22 @@ pub struct DpdkThread {
 }
 
 impl ThreadIo for DpdkThread {
-    fn queues(&self) -> &[QueueRef] {
+    fn queue_map(&self) -> &QueueMap {
         match self.never {}
     }
     fn receive(&mut self, _source: usize, _batch: &mut Batch, _c: &QueueCounters) -> usize {
         match self.never {}
     }
-    fn complete(&mut self, _source: usize, _batch: &mut Batch, _c: &[QueueCounters]) {
+    fn stage(&mut self, _target: usize, _slot: &Slot) -> Result<(), DropReason> {
+        match self.never {}
+    }
+    fn release(&mut self, _slot: &Slot) {
+        match self.never {}
+    }
+    fn flush(&mut self, _target: usize, _c: &QueueCounters) -> Unsent {
+        match self.never {}
+    }
+    fn finish_batch(&mut self, _source: usize) {
         match self.never {}
     }
     fn split(&self) -> Split {

@@ -5,11 +5,11 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use fastlane_afpacket::{AfPacketPort, PacketQueue, PacketStatsReader, SplitMechanism};
-use fastlane_afxdp::{XskQueue, XskStatsReader};
+use fastlane_afpacket::{AfPacketPort, PacketStatsReader, SplitMechanism};
+use fastlane_afxdp::XskStatsReader;
 use fastlane_core::config::{BackendKind, Config, FilterConfig, PuntPath, TapConfig};
-use fastlane_core::{FilterTables, PortId, QueueCounters, ThreadIo};
-use fastlane_dpdk::{Dpdk, DpdkQueue};
+use fastlane_core::{FilterTables, PortId, QueueCounters, QueueSpec, ThreadIo};
+use fastlane_dpdk::Dpdk;
 use fastlane_tap::{KernelInterface, MovedAddresses, Tap, TapQueue, TapSpec};
 use fastlane_xdp::{TcSuppressor, XdpPort};
 
@@ -291,9 +291,9 @@ fn build_af_xdp(config: &Config) -> Result<Built, RuntimeError> {
     let (kernel, mut tap_queues) = punt_taps(config, |_| true)?;
     // Sockets first: the XDP program then never redirects to a queue without one.
     for (core, configured) in queues_by_core(config) {
-        let xsk_queues: Vec<XskQueue> = configured
+        let xsk_queues: Vec<QueueSpec> = configured
             .iter()
-            .map(|q| XskQueue {
+            .map(|q| QueueSpec {
                 port: q.port,
                 interface: config.ports[q.port as usize].interface.clone(),
                 queue: q.id,
@@ -366,9 +366,9 @@ fn build_dpdk(config: &Config) -> Result<Built, RuntimeError> {
     let mut threads = Vec::new();
     let mut queues = Vec::new();
     for (core, configured) in queues_by_core(config) {
-        let dpdk_queues: Vec<DpdkQueue> = configured
+        let dpdk_queues: Vec<QueueSpec> = configured
             .iter()
-            .map(|q| DpdkQueue {
+            .map(|q| QueueSpec {
                 port: q.port,
                 interface: config.ports[q.port as usize].interface.clone(),
                 queue: q.nth as u16,
@@ -424,9 +424,9 @@ fn build_af_packet(config: &Config) -> Result<Built, RuntimeError> {
     let mut threads = Vec::new();
     let mut queues = Vec::new();
     for (core, configured) in queues_by_core(config) {
-        let packet_queues: Vec<PacketQueue> = configured
+        let packet_queues: Vec<QueueSpec> = configured
             .iter()
-            .map(|q| PacketQueue {
+            .map(|q| QueueSpec {
                 port: q.port,
                 interface: config.ports[q.port as usize].interface.clone(),
                 queue: q.id,

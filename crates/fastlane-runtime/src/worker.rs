@@ -68,21 +68,21 @@ impl Sink<'_> {
     }
 
     /// Sends copies of `frames`, which came from queue `source`, as `verdict` says (`Transmit`
-    /// or `TransmitOn`); what finds no buffer or ring space is dropped and counted on `source`.
+    /// or `TransmitOn`); a port the thread does not serve counts them dropped on `source`, and
+    /// what then finds no buffer or ring space is counted on the queue they were to leave by
+    /// (the rule of [`ThreadIo::transmit_copies`]).
     pub fn transmit(&mut self, source: usize, verdict: Verdict, frames: &[&[u8]]) {
         let target = match verdict {
             Verdict::Transmit => Some(source),
-            Verdict::TransmitOn(port) => self.io.queues().iter().position(|q| q.port == port),
+            Verdict::TransmitOn(port) => self.io.queue_map().on_port(port),
             _ => None,
         };
         let Some(target) = target else {
             self.drop(source, DropReason::NoSuchPort, frames.len() as u64);
             return;
         };
-        let sent = self
-            .io
+        self.io
             .transmit_copies(target, frames, &self.counters[target]);
-        self.drop(source, DropReason::TxRingFull, (frames.len() - sent) as u64);
     }
 
     pub fn drop(&mut self, source: usize, reason: DropReason, n: u64) {
@@ -183,7 +183,6 @@ impl QueueIo {
                 let counters = &self.counters[source];
                 let sent = self.io.transmit_copies(source, &burst, counters);
                 counters.from_kernel_packets.add(sent as u64);
-                counters.drop(DropReason::TxRingFull, (burst.len() - sent) as u64);
                 work += burst.len();
             }
         }

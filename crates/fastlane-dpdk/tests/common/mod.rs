@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use fastlane_core::netns::run_in;
-use fastlane_core::{Batch, Config, DropReason, QueueCounters, ThreadIo, Verdict};
-use fastlane_dpdk::{Dpdk, DpdkError, DpdkQueue};
+use fastlane_core::{Batch, Config, DropReason, QueueCounters, QueueSpec, ThreadIo, Verdict};
+use fastlane_dpdk::{Dpdk, DpdkError};
 
 pub const FRAMES: usize = 200;
 /// What `macswap` puts in front of frames numbered 6 modulo 10.
@@ -400,11 +400,11 @@ pub fn missing_pci_device_fails_clearly(bed: &Testbed) {
 }
 
 /// Queue 0 of every port.
-pub fn all_queues(bed: &Testbed) -> Vec<DpdkQueue> {
+pub fn all_queues(bed: &Testbed) -> Vec<QueueSpec> {
     bed.pairs
         .iter()
         .enumerate()
-        .map(|(p, (_, f))| DpdkQueue {
+        .map(|(p, (_, f))| QueueSpec {
             port: p as u16,
             interface: f.clone(),
             queue: 0,
@@ -452,7 +452,7 @@ pub fn exercise(bed: &Testbed, dpdk_extra: &str, while_running: impl FnOnce()) {
     assert_eq!(io.split(), fastlane_core::io::Split::ViaTap);
     assert!(dpdk
         .thread(
-            &[DpdkQueue {
+            &[QueueSpec {
                 port: 0,
                 interface: f0.clone(),
                 queue: 1
@@ -539,7 +539,10 @@ pub fn exercise(bed: &Testbed, dpdk_extra: &str, while_running: impl FnOnce()) {
     let mut frames: Vec<&[u8]> = copies.iter().map(Vec::as_slice).collect();
     frames.insert(3, &too_big);
     let tx_before = (c0.tx_packets.get(), c0.tx_bytes.get());
+    let no_buffer_before = c0.dropped(DropReason::NoBuffer);
     assert_eq!(io.transmit_copies(0, &frames, c0), copies.len());
+    // Counted once, as the one frame no buffer holds.
+    assert_eq!(c0.dropped(DropReason::NoBuffer), no_buffer_before + 1);
     let copy_bytes: usize = copies.iter().map(Vec::len).sum();
     assert_eq!(
         (c0.tx_packets.get(), c0.tx_bytes.get()),
@@ -554,7 +557,7 @@ pub fn exercise(bed: &Testbed, dpdk_extra: &str, while_running: impl FnOnce()) {
     assert_eq!(got, copies);
 
     // Port 2's two queues on two threads at once, each registered with DPDK.
-    let q1 = DpdkQueue {
+    let q1 = QueueSpec {
         port: 2,
         interface: f2.clone(),
         queue: 1,
