@@ -160,8 +160,9 @@ pub trait ThreadIo: Send {
             }
         }
         batch.set_len(0);
-        for target in 0..self.queue_map().queues().len() {
-            let unsent = self.flush(target, &counters[target]);
+        // One counter set per queue: every queue gets its flush.
+        for (target, tx_counters) in counters.iter().enumerate() {
+            let unsent = self.flush(target, tx_counters);
             dropped[DropReason::TxRingFull as usize] += unsent.no_room;
             dropped[DropReason::Malformed as usize] += unsent.refused;
         }

@@ -22,7 +22,7 @@ fn a_failed_start_gives_the_interface_its_address_back() {
     let address = format!("{}/24", bed.fwd_ip);
     assert_eq!(
         suite::addresses(&bed, &bed.fwd_ns, &bed.fwd_if),
-        [address.clone()]
+        std::slice::from_ref(&address)
     );
 
     let mut dataplane = Dataplane::from_json(&config).unwrap();

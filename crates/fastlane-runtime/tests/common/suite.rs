@@ -499,7 +499,10 @@ pub fn addresses(bed: &TestBed, ns: &str, interface: &str) -> Vec<String> {
 /// the kernel through the TAP) and gives it back at stop.
 pub fn run_dpdk_on(bed: &TestBed, config_json: &str) {
     let address = format!("{}/24", bed.fwd_ip);
-    assert_eq!(addresses(bed, &bed.fwd_ns, &bed.fwd_if), [address.clone()]);
+    assert_eq!(
+        addresses(bed, &bed.fwd_ns, &bed.fwd_if),
+        std::slice::from_ref(&address)
+    );
     run(bed, config_json);
     assert_eq!(
         addresses(bed, &bed.fwd_ns, &bed.fwd_if),
