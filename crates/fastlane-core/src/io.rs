@@ -247,6 +247,126 @@ mod tests {
     use std::io::Write;
     use std::os::fd::AsRawFd;
 
+    /// A backend that records what the dispatch asks of it: queue `target` has room for
+    /// `room[target]` staged packets, and its flush leaves `unsent[target]` of them unsent.
+    struct Recorder {
+        queues: QueueMap,
+        room: Vec<usize>,
+        unsent: Vec<Unsent>,
+        staged: Vec<Vec<u64>>,
+        released: Vec<u64>,
+        flushed: Vec<usize>,
+        finished: Vec<usize>,
+    }
+
+    impl ThreadIo for Recorder {
+        fn queue_map(&self) -> &QueueMap {
+            &self.queues
+        }
+        fn receive(&mut self, _: usize, _: &mut Batch, _: &QueueCounters) -> usize {
+            0
+        }
+        fn stage(&mut self, target: usize, slot: &Slot) -> Result<(), DropReason> {
+            if self.staged[target].len() == self.room[target] {
+                return Err(DropReason::TxRingFull);
+            }
+            self.staged[target].push(slot.handle());
+            Ok(())
+        }
+        fn release(&mut self, slot: &Slot) {
+            self.released.push(slot.handle());
+        }
+        fn flush(&mut self, target: usize, counters: &QueueCounters) -> Unsent {
+            self.flushed.push(target);
+            counters.tx_packets.add(self.staged[target].len() as u64);
+            self.unsent[target]
+        }
+        fn finish_batch(&mut self, source: usize) {
+            self.finished.push(source);
+        }
+        fn split(&self) -> Split {
+            Split::InKernel
+        }
+        fn transmit_copies(&mut self, _: usize, _: &[&[u8]], _: &QueueCounters) -> usize {
+            0
+        }
+        fn idle(&mut self, _: &[std::os::fd::RawFd]) {}
+    }
+
+    #[test]
+    fn the_dispatch_stages_releases_flushes_and_counts_every_verdict_once() {
+        let spec = |port, queue| QueueSpec {
+            port,
+            interface: format!("p{port}"),
+            queue,
+        };
+        // Port 2 has two queues on this thread: TransmitOn(2) leaves by the first.
+        let queues = QueueMap::new(&[spec(0, 0), spec(2, 0), spec(2, 1)]);
+        assert_eq!(
+            (queues.on_port(0), queues.on_port(1), queues.on_port(2)),
+            (Some(0), None, Some(1))
+        );
+        assert_eq!(queues.on_port(9), None);
+        let mut io = Recorder {
+            queues,
+            room: vec![2, 8, 8],
+            unsent: vec![
+                Unsent::default(),
+                Unsent {
+                    no_room: 1,
+                    refused: 0,
+                },
+                Unsent::default(),
+            ],
+            staged: vec![Vec::new(); 3],
+            released: Vec::new(),
+            flushed: Vec::new(),
+            finished: Vec::new(),
+        };
+        let verdicts = [
+            Verdict::Transmit,
+            Verdict::Transmit,
+            Verdict::Transmit, // no room left on queue 0
+            Verdict::TransmitOn(2),
+            Verdict::TransmitOn(1), // a port the thread does not serve
+            Verdict::Kernel,
+            Verdict::Taken,
+            Verdict::Drop(DropReason::Processor),
+            Verdict::Pending,
+        ];
+        let mut bufs = [[0u8; 64]; 9];
+        let mut batch = Batch::with_capacity(16);
+        let slots = batch.begin_fill(0, 0);
+        for (i, (slot, buf)) in slots.iter_mut().zip(bufs.iter_mut()).enumerate() {
+            // SAFETY: the buffers outlive the batch's use below.
+            unsafe { slot.set(buf.as_mut_ptr(), 64, 0, 60, i as u64) };
+            slot.set_verdict(verdicts[i]);
+        }
+        batch.set_len(verdicts.len());
+        let counters: Vec<QueueCounters> = (0..3).map(|_| QueueCounters::default()).collect();
+
+        io.complete(0, &mut batch, &counters);
+
+        assert_eq!(io.staged, [vec![0, 1], vec![3], vec![]]);
+        assert_eq!(io.released, [2, 4, 5, 6, 7, 8]);
+        assert_eq!(io.flushed, [0, 1, 2]);
+        assert_eq!(io.finished, [0]);
+        assert!(batch.is_empty());
+        let c = &counters[0];
+        assert_eq!(c.tx_packets.get(), 2);
+        assert_eq!(counters[1].tx_packets.get(), 1);
+        // The ring that was full at staging and the packet its flush left unsent.
+        assert_eq!(c.dropped(DropReason::TxRingFull), 2);
+        assert_eq!(c.dropped(DropReason::NoSuchPort), 1);
+        assert_eq!(c.dropped(DropReason::Processor), 1);
+        assert_eq!(c.dropped(DropReason::NoVerdict), 1);
+        let total: u64 = DropReason::ALL.iter().map(|&r| c.dropped(r)).sum();
+        assert_eq!(total, 5, "Kernel and Taken are not counted here");
+        for other in &counters[1..] {
+            assert!(DropReason::ALL.iter().all(|&r| other.dropped(r) == 0));
+        }
+    }
+
     #[test]
     fn a_poll_set_wakes_on_an_extra_descriptor_and_times_out_otherwise() {
         let (mut tx, rx) = std::os::unix::net::UnixStream::pair().unwrap();
