@@ -157,9 +157,27 @@ fn punt_taps(
         .map_err(tap_error)?;
         spec.addresses.clear();
         spec.mtu = spec.mtu.or(Some(interface.mtu));
+        warn_if_strict_reverse_path_filter(&spec.name);
         tap_queues[p] = side.create(p, &spec)?;
     }
     Ok((side, tap_queues))
+}
+
+/// Strict reverse-path filtering (`rp_filter` 1, the larger of `all` and the device's own
+/// counts) drops punted packets: their source is routed through the interface, not the TAP.
+fn warn_if_strict_reverse_path_filter(tap: &str) {
+    let read = |conf: &str| {
+        std::fs::read_to_string(format!("/proc/sys/net/ipv4/conf/{conf}/rp_filter"))
+            .ok()
+            .and_then(|text| text.trim().parse::<u8>().ok())
+            .unwrap_or(0)
+    };
+    if read("all").max(read("default")) == 1 {
+        log::warn!(
+            "net.ipv4.conf.all/default.rp_filter is 1 (strict): the kernel drops IPv4 packets \
+             punted to {tap}; set it to 0 or 2 (loose)"
+        );
+    }
 }
 
 /// The kernel interface a DPDK device drives, for the vdevs that sit on one (`net_af_xdp`,
@@ -547,5 +565,22 @@ impl Ports {
             Ports::Dpdk(dpdk) => drop(dpdk),
             Ports::AfPacket(ports) => drop(ports),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::kernel_interface_of;
+
+    #[test]
+    fn only_vdevs_over_a_kernel_interface_name_one() {
+        assert_eq!(kernel_interface_of("net_af_xdp0,iface=eth0"), Some("eth0"));
+        assert_eq!(
+            kernel_interface_of("net_af_packet1,qpairs=2,iface=ens5"),
+            Some("ens5")
+        );
+        assert_eq!(kernel_interface_of("net_af_packet0,qpairs=1"), None);
+        assert_eq!(kernel_interface_of("net_tap0,iface=tap0"), None);
+        assert_eq!(kernel_interface_of("0000:3b:00.0"), None);
     }
 }
