@@ -17,6 +17,11 @@ export interface PortConfig {
   queues: QueueConfig[];
   /** The kernel's view of the port for backends that take it whole (dpdk). */
   tap?: TapConfig;
+  /**
+   * How a processor's Kernel verdict reaches the kernel on af_xdp and af_packet: "tap" through a
+   * TAP twin of the port; without it such a verdict is dropped as no_slow_path.
+   */
+  punt?: 'tap';
 }
 
 /** The TAP device carrying a port's slow path when the backend owns the port. */
