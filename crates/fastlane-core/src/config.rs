@@ -45,7 +45,8 @@ pub enum BackendKind {
 pub struct PortConfig {
     pub interface: String,
     pub queues: Vec<QueueConfig>,
-    /// The kernel's view of the port for backends that take it whole (dpdk, af_packet).
+    /// The kernel's view of the port: DPDK's TAP twin, or the punt TAP (`punt`) of af_xdp and
+    /// af_packet, which takes its name, MAC and MTU from here but not its addresses.
     #[serde(default)]
     pub tap: Option<TapConfig>,
     /// How a processor's `Kernel` verdict reaches the kernel on backends that leave the
