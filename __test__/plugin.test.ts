@@ -142,4 +142,13 @@ test.serial('the example ACL plugin runs in a live data plane in front of macswa
   t.is(stats.queues[0]?.dropped.plugin, 3);
   t.is(stats.queues[0]?.dropped.processor, 0);
   dataplane.stop();
+
+  // Started again, the data plane counts from zero: the plugin's counters too.
+  dataplane.start();
+  const again = await exchangeFrames(gen.netns, gen.interface, Array(2).fill(frame(9000)), 9000, 2, 3000);
+  t.is(again.length, 2);
+  t.deepEqual(dataplane.stats().plugins, [
+    { stage: 0, plugin: 'acl-plugin', counters: { allowed: 2, denied: 0 }, drops: { denied_port: 0, denied_source: 0 } },
+  ]);
+  dataplane.stop();
 });
