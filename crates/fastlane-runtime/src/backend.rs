@@ -1,4 +1,4 @@
-//! Turning a config into each backend's resources and one [`Worker`] per core. Everything here
+//! Turning a config into each backend's resources and one [`QueueIo`] per core. Everything here
 //! runs inside the config's network namespace; on error what was built so far is dropped, which
 //! closes sockets, detaches programs and removes TAP devices.
 
