@@ -345,6 +345,8 @@ pub struct MovedAddresses {
     addresses: Vec<(IpAddr, u8)>,
     /// A netlink socket of the interface's namespace, kept for putting the addresses back.
     route: Option<OwnedFd>,
+    /// The first netlink sequence number not used on `route` yet.
+    next_seq: u32,
 }
 
 impl MovedAddresses {
@@ -356,6 +358,7 @@ impl MovedAddresses {
             index: 0,
             addresses: Vec::new(),
             route: None,
+            next_seq: 1,
         };
         if wanted.is_empty() {
             return Ok(moved);
@@ -372,12 +375,15 @@ impl MovedAddresses {
             .map_err(os_error("ioctl SIOCGIFINDEX"))?;
         let route = rtnetlink::route_socket(NETLINK_TIMEOUT)
             .map_err(os_error("socket(AF_NETLINK, NETLINK_ROUTE)"))?;
-        let held = interface_addresses(route.as_fd(), interface, moved.index)?;
+        let held = interface_addresses(route.as_fd(), interface, moved.index, moved.next_seq)?;
+        moved.next_seq += 1;
         let route: &OwnedFd = moved.route.insert(route);
-        for (seq, &(address, prefix)) in (2..).zip(wanted) {
+        for &(address, prefix) in wanted {
             if !held.contains(&(address, prefix)) {
                 continue;
             }
+            let seq = moved.next_seq;
+            moved.next_seq += 1;
             delete_address(route.as_fd(), interface, moved.index, seq, address, prefix)?;
             // Recorded at once: an error on the next one still restores this one.
             moved.addresses.push((address, prefix));
@@ -395,7 +401,7 @@ impl MovedAddresses {
             return Ok(());
         };
         let mut result = Ok(());
-        let first_seq = 2 + self.addresses.len() as u32;
+        let first_seq = self.next_seq;
         for (seq, (address, prefix)) in (first_seq..).zip(std::mem::take(&mut self.addresses)) {
             let added = add_address(
                 route.as_fd(),
@@ -426,12 +432,12 @@ fn interface_addresses(
     route: BorrowedFd<'_>,
     device: &str,
     index: u32,
+    seq: u32,
 ) -> Result<Vec<(IpAddr, u8)>, TapError> {
     let failure = |source: io::Error| TapError::AddressDump {
         device: device.to_string(),
         source,
     };
-    let seq = 1;
     rtnetlink::send_to_kernel(route, &netlink::address_dump_request(seq))
         .map_err(|error| failure(error.into()))?;
     let mut datagram = vec![0u8; 32 * 1024];
