@@ -12,6 +12,7 @@ use fastlane_core::processor::ProcessorFactory;
 use fastlane_core::{Batch, Config, Processor, Verdict};
 use fastlane_runtime::{Dataplane, Stats};
 use fastlane_testbed::{exchange, interface_mac, udp_frame, UdpFrameSpec};
+use fastlane_wire::{EtherType, EthernetFrame, IpProtocol, Ipv4Packet, UdpPacket};
 
 use super::TestBed;
 
@@ -30,16 +31,24 @@ struct PuntToKernel;
 impl Processor for PuntToKernel {
     fn process(&mut self, batch: &mut Batch) {
         for mut packet in batch.iter_mut() {
-            let data = packet.data();
-            let ihl = data.get(14).map_or(0, |b| (b & 0x0f) as usize * 4);
-            let is_punted = data.get(12..14) == Some(&[0x08, 0x00])
-                && data.get(23) == Some(&17)
-                && data.get(14 + ihl + 2..14 + ihl + 4) == Some(&PUNT_PORT.to_be_bytes());
-            if is_punted {
+            if udp_dst_port(packet.data()) == Some(PUNT_PORT) {
                 packet.set_verdict(Verdict::Kernel);
             }
         }
     }
+}
+
+/// The destination port of an IPv4 UDP frame.
+fn udp_dst_port(frame: &[u8]) -> Option<u16> {
+    let ethernet = EthernetFrame::new_checked(frame).ok()?;
+    if ethernet.ethertype() != EtherType::Ipv4 {
+        return None;
+    }
+    let ip = Ipv4Packet::new_checked(ethernet.payload()).ok()?;
+    if ip.protocol() != IpProtocol::Udp {
+        return None;
+    }
+    Some(UdpPacket::new_checked(ip.payload()).ok()?.dst_port())
 }
 
 /// Makes the suite's own pipeline stage and counts how many instances it made.
