@@ -1,6 +1,11 @@
 //! Builds `libfastlane_dpdk.so` (the C shim over DPDK's inline functions) and the Rust view of
 //! `struct rte_mbuf`, both from Debian's libdpdk-dev found with pkg-config. Without libdpdk-dev
 //! (or libclang) the crate still builds, and `Dpdk::start` reports that DPDK support is missing.
+//!
+//! A cross build never uses the build machine's DPDK (its flags, such as `-march=corei7`, and its
+//! libraries are for the host): it needs the target's DPDK named by `PKG_CONFIG_LIBDIR_<target>`
+//! (the target's pkgconfig directory, `<target>` with `_` for `-`) and, for an unpacked sysroot,
+//! `PKG_CONFIG_SYSROOT_DIR_<target>`; without them the crate builds without DPDK support.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,7 +19,14 @@ fn main() {
     println!("cargo::rerun-if-env-changed=PKG_CONFIG_PATH");
     println!("cargo::rerun-if-env-changed=PKG_CONFIG_LIBDIR");
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    match build(&out) {
+    let target = std::env::var("TARGET").expect("cargo sets TARGET");
+    let host = std::env::var("HOST").expect("cargo sets HOST");
+    let dpdk = if target == host {
+        Ok(DpdkPkgConfig::Host)
+    } else {
+        cross_pkg_config(&target)
+    };
+    match dpdk.and_then(|dpdk| build(&out, &dpdk)) {
         Ok(shim) => {
             println!("cargo::rustc-cfg=fastlane_dpdk_shim");
             println!("cargo::rustc-env=FASTLANE_DPDK_SHIM={}", shim.display());
@@ -24,10 +36,41 @@ fn main() {
     }
 }
 
+/// Where pkg-config looks for `libdpdk.pc`.
+enum DpdkPkgConfig {
+    /// The build machine's own search path (a native build).
+    Host,
+    /// Only the target's pkgconfig directory, with the sysroot its paths are relative to.
+    Target {
+        libdir: String,
+        sysroot: Option<String>,
+    },
+}
+
+/// The target's DPDK for a cross build, from `PKG_CONFIG_LIBDIR_<target>` and
+/// `PKG_CONFIG_SYSROOT_DIR_<target>`.
+fn cross_pkg_config(target: &str) -> Result<DpdkPkgConfig, String> {
+    let suffix = target.replace('-', "_");
+    let libdir_var = format!("PKG_CONFIG_LIBDIR_{suffix}");
+    let sysroot_var = format!("PKG_CONFIG_SYSROOT_DIR_{suffix}");
+    println!("cargo::rerun-if-env-changed={libdir_var}");
+    println!("cargo::rerun-if-env-changed={sysroot_var}");
+    let libdir = std::env::var(&libdir_var).map_err(|_| {
+        format!(
+            "cross-compiling for {target} and {libdir_var} does not name the target's DPDK \
+             pkgconfig directory (the build machine's DPDK is for another target)"
+        )
+    })?;
+    Ok(DpdkPkgConfig::Target {
+        libdir,
+        sysroot: std::env::var(&sysroot_var).ok(),
+    })
+}
+
 /// Builds the shim and the bindings; returns where the shim is.
-fn build(out: &Path) -> Result<PathBuf, String> {
-    let cflags = pkg_config("--cflags")?;
-    let libs = pkg_config("--libs")?;
+fn build(out: &Path, dpdk: &DpdkPkgConfig) -> Result<PathBuf, String> {
+    let cflags = pkg_config(dpdk, "--cflags")?;
+    let libs = pkg_config(dpdk, "--libs")?;
 
     let mut shim_build = cc::Build::new();
     shim_build
@@ -92,13 +135,21 @@ fn build(out: &Path) -> Result<PathBuf, String> {
     Ok(shim)
 }
 
-fn pkg_config(what: &str) -> Result<Vec<String>, String> {
-    let output = Command::new("pkg-config")
-        .args([what, "libdpdk"])
-        .output()
-        .map_err(|e| {
-            format!("pkg-config not runnable ({e}): install pkg-config and libdpdk-dev")
-        })?;
+fn pkg_config(dpdk: &DpdkPkgConfig, what: &str) -> Result<Vec<String>, String> {
+    let mut command = Command::new("pkg-config");
+    command.args([what, "libdpdk"]);
+    if let DpdkPkgConfig::Target { libdir, sysroot } = dpdk {
+        command
+            .env_remove("PKG_CONFIG_PATH")
+            .env("PKG_CONFIG_LIBDIR", libdir);
+        match sysroot {
+            Some(sysroot) => command.env("PKG_CONFIG_SYSROOT_DIR", sysroot),
+            None => command.env_remove("PKG_CONFIG_SYSROOT_DIR"),
+        };
+    }
+    let output = command.output().map_err(|e| {
+        format!("pkg-config not runnable ({e}): install pkg-config and libdpdk-dev")
+    })?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         return Err(format!(

@@ -15,11 +15,12 @@ fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let object = out.join("testbed.bpf.o");
     let clang = env::var("CLANG").unwrap_or_else(|_| "clang".to_string());
-    let target = env::var("TARGET").expect("cargo sets TARGET");
+    // The host's headers, not the target's: BPF objects are the same for every target.
+    let host = env::var("HOST").expect("cargo sets HOST");
 
     let mut cmd = Command::new(&clang);
     cmd.args(["-O2", "-g", "-target", "bpf", "-Wall", "-Werror"])
-        .arg(format!("-I/usr/include/{}", multiarch(&target)))
+        .arg(format!("-I/usr/include/{}", host_multiarch(&host)))
         .args(
             env::var("BPF_CFLAGS")
                 .unwrap_or_default()
@@ -38,12 +39,12 @@ fn main() {
     );
 }
 
-/// The Debian multiarch directory holding `asm/` for a Rust target triple: the triple without
+/// The Debian multiarch directory holding `asm/` for the build host's triple: the triple without
 /// its vendor field (`x86_64-unknown-linux-gnu` -> `x86_64-linux-gnu`).
-fn multiarch(target: &str) -> String {
-    let parts: Vec<&str> = target.split('-').collect();
+fn host_multiarch(host: &str) -> String {
+    let parts: Vec<&str> = host.split('-').collect();
     match parts.as_slice() {
         [arch, _vendor, os, env] => format!("{arch}-{os}-{env}"),
-        _ => target.to_string(),
+        _ => host.to_string(),
     }
 }

@@ -9,10 +9,12 @@ const SOURCE: &str = "src/fastlane.bpf.c";
 /// Included by SOURCE: the filter's layout, shared with the layout test.
 const FILTER_HEADER: &str = "src/fl_filter.h";
 
-/// Debian's multiarch directory for the target, where `asm/types.h` (included by linux/bpf.h)
-/// lives.
-fn multiarch(target: &str) -> String {
-    let arch = target.split('-').next().unwrap_or(target);
+/// Debian's multiarch directory of the build host, where `asm/types.h` (included by linux/bpf.h)
+/// lives. The BPF object does not depend on the target the binary is built for: the kernel's
+/// BPF-facing types are the same on every architecture, so the host's headers serve every
+/// cross build and each one embeds the same object.
+fn host_multiarch(host: &str) -> String {
+    let arch = host.split('-').next().unwrap_or(host);
     match arch {
         "i586" | "i686" => "i386-linux-gnu".to_string(),
         "arm" | "armv7" => "arm-linux-gnueabihf".to_string(),
@@ -26,13 +28,13 @@ fn main() {
     println!("cargo:rerun-if-changed={FILTER_HEADER}");
     println!("cargo:rerun-if-env-changed=CLANG");
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    let target = env::var("TARGET").expect("cargo sets TARGET");
+    let host = env::var("HOST").expect("cargo sets HOST");
     let clang = env::var("CLANG").unwrap_or_else(|_| "clang".to_string());
     let object = out.join("fastlane.bpf.o");
 
     let output = Command::new(&clang)
         .args(["-O2", "-g", "-Wall", "-Werror", "-target", "bpf"])
-        .arg(format!("-I/usr/include/{}", multiarch(&target)))
+        .arg(format!("-I/usr/include/{}", host_multiarch(&host)))
         .arg("-c")
         .arg(SOURCE)
         .arg("-o")
