@@ -47,6 +47,8 @@ fn interface_ioctl(
     op: libc::c_ulong,
     request: &mut libc::ifreq,
 ) -> SysResult<()> {
+    // The request's type is c_ulong on glibc and c_int on musl: libc::Ioctl names it.
+    let op = op as libc::Ioctl;
     // SAFETY: every SIOC[GS]IF* request used here reads or writes one ifreq, which lives across
     // the call.
     let rc = unsafe { libc::ioctl(control.as_raw_fd(), op, request as *mut libc::ifreq) };

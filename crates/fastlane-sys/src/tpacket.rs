@@ -203,8 +203,10 @@ pub fn message(iov: &iovec) -> mmsghdr {
 pub unsafe fn sendmmsg(fd: RawFd, messages: &mut [mmsghdr]) -> SysResult<usize> {
     // The kernel takes at most UIO_MAXIOV (1024) messages per call.
     let count = messages.len().min(1024) as libc::c_uint;
+    // The flags are a c_int on glibc and a c_uint on musl.
+    let flags = libc::MSG_DONTWAIT as _;
     // SAFETY: `messages` is valid for `count` entries; the caller vouches for their buffers.
-    let rc = unsafe { libc::sendmmsg(fd, messages.as_mut_ptr(), count, libc::MSG_DONTWAIT) };
+    let rc = unsafe { libc::sendmmsg(fd, messages.as_mut_ptr(), count, flags) };
     check("sendmmsg(AF_PACKET)", rc).map(|n| n as usize)
 }
 
