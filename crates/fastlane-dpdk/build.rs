@@ -91,11 +91,20 @@ fn build(out: &Path, dpdk: &DpdkPkgConfig) -> Result<PathBuf, String> {
         .cargo_metadata(false)
         .try_get_compiler()
         .map_err(|e| format!("no C compiler: {e}"))?;
-    let status = compiler
-        .to_command()
-        .arg("-shared")
+    let mut link = compiler.to_command();
+    link.arg("-shared")
         .arg(format!("-Wl,-soname,{SHIM_NAME}"))
-        .arg("-Wl,--no-undefined")
+        .arg("-Wl,--no-undefined");
+    if let DpdkPkgConfig::Target {
+        sysroot: Some(sysroot),
+        ..
+    } = dpdk
+    {
+        // The target's linker scripts (libbsd.so) name libraries by absolute paths, which the
+        // linker looks up in its sysroot.
+        link.arg(format!("-Wl,--sysroot={sysroot}"));
+    }
+    let status = link
         .arg("-o")
         .arg(&shim)
         .args(&objects)
