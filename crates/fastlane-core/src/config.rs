@@ -1,23 +1,45 @@
-//! The config file, as Rust reads it. `config/fastlane.schema.json` describes the same document for
-//! TypeScript; both reject unknown keys and name every error by its JSON path (a JSON Pointer such
-//! as `/ports/0/queues/1/core`).
+//! The config file, as Rust reads it. These types are the one definition of the document:
+//! `config/fastlane.schema.json` is generated from them (`npm run generate`, which runs
+//! `cargo run -p fastlane-core --features schema --example schema`), with their doc comments as
+//! descriptions, their serde defaults as defaults and the `schemars` attributes as the bounds the
+//! schema checks on its own; the TypeScript types are generated from that schema. Both sides reject
+//! unknown keys and name every error by its JSON path (a JSON Pointer such as
+//! `/ports/0/queues/1/core`). [`Config::check`] adds what a schema cannot say.
 
 use serde::Deserialize;
 
 use crate::verdict::PortId;
 
+/// One file describes the packet I/O backend, the ports and queues, the fast-path filter and the
+/// processor pipeline. Unknown keys are errors.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema, serde::Serialize))]
+#[cfg_attr(
+    feature = "schema",
+    schemars(
+        title = "Fastlane data-plane config",
+        extend("$id" = "https://fastlane.dev/schema/fastlane.schema.json")
+    )
+)]
 pub struct Config {
     /// Lets editors find the schema; ignored.
     #[serde(rename = "$schema", default)]
+    #[cfg_attr(feature = "schema", serde(skip_serializing_if = "Option::is_none"))]
     pub schema: Option<String>,
+    /// A label for logs and metrics.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", serde(skip_serializing_if = "Option::is_none"))]
     pub name: Option<String>,
+    /// The packet I/O mechanism. Changing only this line moves the application between
+    /// mechanisms; each has its own options section, ignored by the others.
     pub backend: BackendKind,
-    /// Network namespace to open the ports in: a name under /run/netns or a path.
+    /// Network namespace to open the ports in: a name under /run/netns or an absolute path.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", serde(skip_serializing_if = "Option::is_none"))]
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub netns: Option<String>,
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub ports: Vec<PortConfig>,
     #[serde(default)]
     pub filter: FilterConfig,
@@ -29,11 +51,16 @@ pub struct Config {
     pub af_packet: AfPacketConfig,
     #[serde(default)]
     pub threads: ThreadsConfig,
+    /// Processors run in order on each batch; a packet dropped or handed to the kernel is not seen
+    /// by later ones, and a packet left without a verdict is dropped (reason no_verdict).
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub pipeline: Vec<ProcessorSpec>,
 }
 
+/// The packet I/O mechanism.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema, serde::Serialize))]
 pub enum BackendKind {
     AfXdp,
     Dpdk,
@@ -42,12 +69,17 @@ pub enum BackendKind {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema, serde::Serialize))]
 pub struct PortConfig {
+    /// The kernel's name of the interface.
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 15)))]
     pub interface: String,
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub queues: Vec<QueueConfig>,
     /// The kernel's view of the port: DPDK's TAP twin, or the punt TAP (`punt`) of af_xdp and
     /// af_packet, which takes its name, MAC and MTU from here but not its addresses.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", serde(skip_serializing_if = "Option::is_none"))]
     pub tap: Option<TapConfig>,
     /// How a processor's `Kernel` verdict reaches the kernel on backends that leave the
     /// interface to it (af_xdp, af_packet with its BPF split). `"tap"`: through a TAP twin of
@@ -56,100 +88,135 @@ pub struct PortConfig {
     /// arrived on the interface; what the kernel sends on the TAP goes out of the port. Without
     /// it such a verdict is a drop counted as `no_slow_path`. DPDK always has its TAP.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", serde(skip_serializing_if = "Option::is_none"))]
     pub punt: Option<PuntPath>,
 }
 
-/// Where a port's `Kernel` verdicts go on a backend whose split is in the kernel.
+/// Where a port's `Kernel` verdicts go on a backend whose split is in the kernel; `tap`: a TAP
+/// device that looks like the port to the kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema, serde::Serialize))]
 pub enum PuntPath {
-    /// A TAP device that looks like the port to the kernel.
     Tap,
 }
 
-/// The TAP device that carries a port's slow path when the backend owns the port.
+/// A TAP device that is the kernel's view of a port: packets for the kernel are written to it and
+/// what the kernel sends on it goes out of the port. DPDK's slow path always has one; af_xdp and
+/// af_packet have one when the port's `punt` is `"tap"`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema, serde::Serialize))]
 pub struct TapConfig {
     /// Device name; default `fl-` followed by the interface name, cut to 15 characters.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", serde(skip_serializing_if = "Option::is_none"))]
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 15)))]
     pub name: Option<String>,
     /// MAC address `aa:bb:cc:dd:ee:ff`; default the port's own.
     #[serde(default)]
+    #[cfg_attr(feature = "schema", serde(skip_serializing_if = "Option::is_none"))]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(regex(pattern = r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$"))
+    )]
     pub mac: Option<String>,
     /// Addresses in CIDR notation (`10.0.0.2/24`, `fd00::2/64`).
     #[serde(default)]
     pub addresses: Vec<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "schema", serde(skip_serializing_if = "Option::is_none"))]
+    #[cfg_attr(feature = "schema", schemars(range(min = 68, max = 65535)))]
     pub mtu: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema, serde::Serialize))]
 pub struct QueueConfig {
+    /// The interface's RX/TX queue index.
     pub id: u16,
-    /// The CPU the queue's thread is pinned to.
+    /// CPU the queue's thread is pinned to; queues on one core share one thread.
     pub core: u16,
 }
 
-/// What goes to the fast path; everything else goes to the kernel.
+/// What goes to the fast path; everything else goes to the kernel. The same meaning for every
+/// backend.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema, serde::Serialize))]
 pub struct FilterConfig {
+    /// UDP destination ports and inclusive ranges.
     #[serde(default)]
     pub udp_ports: Vec<PortMatch>,
+    /// TCP destination ports and inclusive ranges.
     #[serde(default)]
     pub tcp_ports: Vec<PortMatch>,
     /// IPv4 protocol / IPv6 next-header numbers.
     #[serde(default)]
     pub ip_protocols: Vec<u8>,
+    /// Outer EtherTypes (33024 = 0x8100 takes every VLAN-tagged frame).
     #[serde(default)]
     pub ether_types: Vec<u16>,
 }
 
-/// A single port or an inclusive range.
+/// A destination port, or an inclusive range of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema, serde::Serialize))]
 pub enum PortMatch {
     One(u16),
     Range { from: u16, to: u16 },
 }
 
+/// `auto`: zero-copy where the driver supports it, copy otherwise (and say so).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema, serde::Serialize))]
 pub enum BindMode {
-    /// Zero-copy where the driver supports it, copy otherwise (and say so).
     #[default]
     Auto,
     Copy,
     ZeroCopy,
 }
 
+/// `auto`: native (driver) XDP where supported, generic (skb) otherwise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema, serde::Serialize))]
 pub enum AttachMode {
-    /// Native (driver) XDP where supported, generic (skb) otherwise.
     #[default]
     Auto,
     Native,
     Generic,
 }
 
+/// The `af_xdp` backend's options. Ring and UMEM sizes are powers of two.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema, serde::Serialize))]
 pub struct AfXdpConfig {
     pub bind_mode: BindMode,
     pub attach_mode: AttachMode,
     pub need_wakeup: bool,
+    #[cfg_attr(feature = "schema", serde(skip_serializing_if = "Option::is_none"))]
     pub busy_poll: Option<BusyPollConfig>,
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 1_048_576)))]
     pub rx_ring_size: u32,
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 1_048_576)))]
     pub tx_ring_size: u32,
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 1_048_576)))]
     pub fill_ring_size: u32,
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 1_048_576)))]
     pub completion_ring_size: u32,
+    /// Bytes per UMEM frame: 2048 or 4096.
+    #[cfg_attr(feature = "schema", schemars(extend("enum" = [2048, 4096])))]
     pub frame_size: u32,
-    /// UMEM frames per thread (shared by every socket the thread serves).
+    /// UMEM frames per thread, shared by the sockets that thread serves.
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 1_048_576)))]
     pub umem_frames: u32,
-    /// Bytes reserved in front of each received packet, for headers a processor prepends.
+    /// Bytes reserved in front of each received packet for headers a processor prepends.
+    #[cfg_attr(feature = "schema", schemars(range(max = 2048)))]
     pub frame_headroom: u32,
 }
 
@@ -171,25 +238,36 @@ impl Default for AfXdpConfig {
     }
 }
 
+/// The `dpdk` backend's options (the EAL's and the ports').
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema, serde::Serialize))]
 pub struct DpdkConfig {
-    /// The DPDK device of each port, by the port's `interface`: a PCI address (`0000:3b:00.0`)
-    /// or a vdev string (`net_af_xdp0,iface=eth0`).
+    /// The DPDK device of each port, keyed by the port's `interface`: a PCI address
+    /// (`0000:3b:00.0`) or a vdev string (`net_af_xdp0,iface=eth0`).
+    #[cfg_attr(feature = "schema", schemars(extend("additionalProperties" = { "type": "string", "minLength": 1 })))]
     pub devices: std::collections::BTreeMap<String, String>,
     /// EAL memory in MiB.
+    #[cfg_attr(feature = "schema", schemars(range(min = 64)))]
     pub memory_mb: u32,
     /// Back memory with hugepages (`false` passes `--no-huge`).
     pub huge_pages: bool,
     /// hugetlbfs mount to use; default: EAL's choice.
+    #[cfg_attr(feature = "schema", serde(skip_serializing_if = "Option::is_none"))]
     pub huge_dir: Option<String>,
     /// `--in-memory`: no files left in hugetlbfs or /var/run.
     pub in_memory: bool,
     /// `--file-prefix`, so that several instances coexist; default `fastlane-<pid>`.
+    #[cfg_attr(feature = "schema", serde(skip_serializing_if = "Option::is_none"))]
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub file_prefix: Option<String>,
+    #[cfg_attr(feature = "schema", schemars(range(min = 1024)))]
     pub mbufs: u32,
+    #[cfg_attr(feature = "schema", schemars(range(max = 512)))]
     pub mbuf_cache: u32,
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 32768)))]
     pub rx_ring_size: u16,
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 32768)))]
     pub tx_ring_size: u16,
     /// Extra EAL arguments, passed last.
     pub eal_args: Vec<String>,
@@ -213,10 +291,12 @@ impl Default for DpdkConfig {
     }
 }
 
+/// How PACKET_FANOUT spreads a port's packets over its queues; `hash`: by flow hash, which keeps
+/// each flow on one queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema, serde::Serialize))]
 pub enum FanoutMode {
-    /// By flow hash: keeps each flow on one queue.
     #[default]
     Hash,
     Cpu,
@@ -224,22 +304,28 @@ pub enum FanoutMode {
     QueueMapping,
 }
 
+/// The `af_packet` backend's options.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema, serde::Serialize))]
 pub struct AfPacketConfig {
     /// TPACKET_V3 block size in bytes (a power of two, at least a page).
+    #[cfg_attr(feature = "schema", schemars(range(min = 4096)))]
     pub block_size: u32,
+    #[cfg_attr(feature = "schema", schemars(range(min = 1)))]
     pub block_count: u32,
     /// Largest frame the ring holds.
+    #[cfg_attr(feature = "schema", schemars(range(min = 128)))]
     pub frame_size: u32,
     /// How long the kernel waits before handing over a partly filled block.
     pub block_timeout_ms: u32,
-    /// How PACKET_FANOUT spreads a port's packets over its queues.
     pub fanout: FanoutMode,
-    /// Keep the kernel's stack from also handling fast-path packets (a tc ingress filter).
+    /// Keep the kernel stack from also handling fast-path packets (a tc ingress filter that drops
+    /// them after AF_PACKET has seen them).
     pub suppress_kernel: bool,
-    /// Bytes of room in front of each received frame for headers a processor prepends (at least
-    /// the ring's own header, about 80; more costs ring space per frame).
+    /// Bytes of room in front of each received frame for headers a processor prepends; the ring's
+    /// own header gives about 80 whatever this says, more costs ring space per frame.
+    #[cfg_attr(feature = "schema", schemars(range(max = 1024)))]
     pub headroom: u32,
 }
 
@@ -257,14 +343,18 @@ impl Default for AfPacketConfig {
     }
 }
 
+/// Present: busy-poll the sockets (SO_BUSY_POLL; SO_PREFER_BUSY_POLL and SO_BUSY_POLL_BUDGET need
+/// CAP_NET_ADMIN).
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema, serde::Serialize))]
 pub struct BusyPollConfig {
     /// SO_BUSY_POLL, in microseconds.
     #[serde(default = "BusyPollConfig::default_timeout_us")]
     pub timeout_us: u32,
     /// SO_BUSY_POLL_BUDGET: packets per busy-poll round.
     #[serde(default = "BusyPollConfig::default_budget")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1)))]
     pub budget: u16,
     /// SO_PREFER_BUSY_POLL.
     #[serde(default = "BusyPollConfig::default_prefer")]
@@ -283,26 +373,31 @@ impl BusyPollConfig {
     }
 }
 
+/// `run_to_completion`: each queue's thread receives, processes and transmits its own queues'
+/// packets. `master_worker`: I/O threads (one per queue core) hand batches to worker threads
+/// chosen by flow hash, and transmit what comes back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema, serde::Serialize))]
 pub enum ThreadModel {
-    /// Each thread receives, processes and transmits its own queues' packets.
     #[default]
     RunToCompletion,
-    /// I/O threads (one per queue core) hand batches to worker threads chosen by flow hash, and
-    /// transmit what comes back.
     MasterWorker,
 }
 
+/// How the data-plane threads are arranged.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema, serde::Serialize))]
 pub struct ThreadsConfig {
     pub model: ThreadModel,
     /// Packets per receive burst.
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 1024)))]
     pub batch_size: u16,
     /// master_worker: the cores of the worker threads.
     pub worker_cores: Vec<u16>,
-    /// master_worker: batches each I/O→worker ring holds (a power of two).
+    /// master_worker: batches each I/O-to-worker ring holds (a power of two).
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 65536)))]
     pub worker_ring_size: u32,
 }
 
@@ -320,34 +415,48 @@ impl Default for ThreadsConfig {
 /// One stage of the processor chain: a bare name (`"macswap"`) or an object with a `type`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(untagged)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema, serde::Serialize))]
 pub enum ProcessorSpec {
     Name(SimpleProcessor),
     Object(ProcessorObject),
 }
 
+/// Processors that take no options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema, serde::Serialize))]
 pub enum SimpleProcessor {
     Macswap,
     Drop,
     Count,
 }
 
+/// A processor as an object, told apart by its `type`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema, serde::Serialize))]
+// ajv checks only the branch the `type` names, so an error is explained by that branch alone.
+#[cfg_attr(
+    feature = "schema",
+    schemars(extend("discriminator" = { "propertyName": "type" }))
+)]
 pub enum ProcessorObject {
     Macswap,
     Drop,
     Count,
-    /// Forwards each port's packets out of its peer, both ways.
+    /// Forwards each port's packets out of its peer, both ways; ports are indexes into `ports`.
     L2fwd {
+        #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
         pairs: Vec<[PortId; 2]>,
     },
     /// A processor compiled as a Rust plugin (a `cdylib` using the `fastlane-plugin` crate).
     Plugin {
+        /// The plugin's shared library; relative paths are relative to the config file.
+        #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
         path: String,
         /// Handed to the plugin's constructor as JSON.
         #[serde(default)]
+        #[cfg_attr(feature = "schema", serde(skip_serializing_if = "serde_json::Value::is_null"))]
         config: serde_json::Value,
     },
     /// The TypeScript handler registered with `dataplane.onBatch()`.
@@ -425,13 +534,16 @@ impl Config {
                     );
                 }
             }
-            if self.ports[..p]
+            if let Some(first) = self.ports[..p]
                 .iter()
-                .any(|o| o.interface == port.interface)
+                .position(|o| o.interface == port.interface)
             {
                 err(
                     format!("/ports/{p}/interface"),
-                    format!("interface {} is already port {}", port.interface, p),
+                    format!(
+                        "interface {} is already port {first} (/ports/{first}/interface)",
+                        port.interface
+                    ),
                 );
             }
         }
@@ -956,6 +1068,36 @@ mod tests {
                 "/ports/0/tap/mtu"
             ]
         );
+    }
+
+    #[test]
+    fn a_duplicate_interface_names_the_port_that_has_it_first() {
+        let three = MINIMAL.replace(
+            r#""ports": [{ "interface": "veth0", "queues": [{ "id": 0, "core": 0 }] }]"#,
+            r#""ports": [
+                { "interface": "veth0", "queues": [{ "id": 0, "core": 0 }] },
+                { "interface": "veth1", "queues": [{ "id": 0, "core": 0 }] },
+                { "interface": "veth1", "queues": [{ "id": 1, "core": 0 }] }
+            ]"#,
+        );
+        let c: Config = serde_json::from_str(&three).unwrap();
+        let facts = SystemFacts {
+            cpus: vec![0],
+            ..Default::default()
+        };
+        let e = c.check(&facts).unwrap_err().0;
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].path, "/ports/2/interface");
+        assert_eq!(
+            e[0].message,
+            "interface veth1 is already port 1 (/ports/1/interface)"
+        );
+    }
+
+    #[test]
+    fn a_port_range_with_an_unknown_key_is_rejected() {
+        let e = errors(&MINIMAL.replace("\"to\": 5010", "\"to\": 5010, \"step\": 2"));
+        assert_eq!(e[0].path, "/filter/udp_ports/1");
     }
 
     #[test]
