@@ -106,6 +106,36 @@ export declare class TrafficGenerator {
   stop(): GeneratorStats
 }
 
+/** The constants of the `js` stage's arena layout (see crates/fastlane-node/src/batch.rs). */
+export declare function arenaLayout(): ArenaLayout
+
+/** The arena's word indices and verdict codes, which `src-ts/batch.ts` reads the arena by. */
+export interface ArenaLayout {
+  filledHead: number
+  filledTail: number
+  doneHead: number
+  notify: number
+  slots: number
+  filledRing: number
+  doneRing: number
+  slotTable: number
+  slotStride: number
+  slotWords: number
+  slotCount: number
+  slotPort: number
+  slotQueue: number
+  descWords: number
+  descOffset: number
+  descLen: number
+  descVerdict: number
+  descCapacity: number
+  verdictPending: number
+  verdictTransmit: number
+  verdictDrop: number
+  verdictKernel: number
+  verdictTransmitOn: number
+}
+
 /**
  * Parses and checks a config document the way `start` will; returns every error with its JSON
  * path, or an empty list.
@@ -200,7 +230,7 @@ export interface PortStats {
   interface: string
   /** The XDP split's counters, for backends that use one. */
   xdp?: XdpPortStats
-  /** The device's own counters (DPDK ethdev stats). */
+  /** The device's own counters (DPDK ethdev stats); empty otherwise. */
   device: Record<string, number>
   /** The TAP device carrying the slow path, for backends that own the port. */
   tap?: string
@@ -211,22 +241,29 @@ export interface QueueStats {
   interface: string
   queue: number
   core: number
+  /** AF_XDP socket bound in zero-copy mode. */
   zeroCopy: boolean
   rxPackets: number
   rxBytes: number
   txPackets: number
   txBytes: number
+  /** Packets handed to the kernel's slow path. */
   kernelPackets: number
+  /** Packets the kernel's slow path sent out of this queue (through the TAP device). */
   fromKernelPackets: number
   rxBatches: number
+  /** Dropped packets by reason. */
   dropped: Record<string, number>
-  /** The kernel's counters of the queue's socket (AF_XDP: XDP_STATISTICS). */
+  /** The kernel's counters of the queue's socket (AF_XDP: XDP_STATISTICS); empty for DPDK. */
   socket: Record<string, number>
 }
 
+/** A single-producer single-consumer channel of a shared region. */
 export interface ShmChannelLayout {
   name: string
+  /** Largest message in bytes, 1 to 1024. */
   messageSize: number
+  /** Messages the ring holds before `send` drops. */
   capacity: number
 }
 
@@ -235,19 +272,28 @@ export interface ShmEntry {
   value: Buffer
 }
 
+/**
+ * What a shared region holds. Its objects are the tables, then the channels, each in the order
+ * given; every process attaching to the region must declare the same ones in the same order.
+ */
 export interface ShmLayout {
   tables?: Array<ShmTableLayout>
   channels?: Array<ShmChannelLayout>
 }
 
+/** A table of a shared region: fixed-size keys and values, fixed capacity. */
 export interface ShmTableLayout {
   name: string
+  /** Bytes of every key, 1 to 64. */
   keySize: number
+  /** Bytes of every value, 1 to 1024. */
   valueSize: number
+  /** Most records the table holds. */
   capacity: number
 }
 
 export interface StageStats {
+  /** Index of the `count` stage in the config's pipeline. */
   stage: number
   packets: number
   bytes: number
@@ -265,9 +311,13 @@ export interface UdpFrameOptions {
   dstPort: number
 }
 
+/** The XDP fast/slow split's counters on a port. */
 export interface XdpPortStats {
-  attachMode: string
+  attachMode: 'native' | 'generic'
+  /** Packets the XDP program redirected to a socket. */
   redirected: number
+  /** Fast-path packets that found no socket on their queue. */
   noSocket: number
+  /** Packets passed to the kernel, by reason. */
   passed: Record<string, number>
 }

@@ -841,6 +841,7 @@ module.exports.NativeShmChannel = nativeBinding.NativeShmChannel
 module.exports.NativeShmTable = nativeBinding.NativeShmTable
 module.exports.PassThrough = nativeBinding.PassThrough
 module.exports.TrafficGenerator = nativeBinding.TrafficGenerator
+module.exports.arenaLayout = nativeBinding.arenaLayout
 module.exports.checkConfig = nativeBinding.checkConfig
 module.exports.exchangeFrames = nativeBinding.exchangeFrames
 module.exports.interfaceMac = nativeBinding.interfaceMac

@@ -57,7 +57,7 @@ function fakeStats(): DataplaneStats {
     ],
     ports: [
       { port: 0, interface: 'fl-a0', xdp: { attachMode: 'native', redirected: 1000, noSocket: 2, passed: { no_match: 6, vlan: 1 } }, device: {} },
-      { port: 1, interface: 'fl-b0', xdp: null, device: { rx_packets: 11, rx_missed: 12 } },
+      { port: 1, interface: 'fl-b0', device: { rx_packets: 11, rx_missed: 12 } },
     ],
     pipeline: [
       { stage: 0, packets: 1000, bytes: 64000 },

@@ -124,3 +124,26 @@ test('invalid JSON is a ConfigError for the whole document', (t) => {
   t.is(error?.issues[0]?.path, '');
   t.regex(error?.issues[0]?.message ?? '', /invalid JSON/);
 });
+
+test('an unknown processor type lists the types there are', (t) => {
+  t.deepEqual(validateConfig(broken((c) => (c.pipeline = [{ type: 'l2fwdd' }]))), [
+    { path: '/pipeline/0/type', message: 'expected "macswap", "drop", "count", "l2fwd", "plugin" or "js", got "l2fwdd"' },
+  ]);
+  t.deepEqual(validateConfig(broken((c) => (c.pipeline = [{}]))), [{ path: '/pipeline/0', message: 'missing required key "type"' }]);
+});
+
+test('a TAP MAC that is not one is explained as the native check would', (t) => {
+  t.deepEqual(validateConfig(broken((c) => (c.ports[0].tap = { mac: '02:00:00:00:00' }))), [
+    { path: '/ports/0/tap/mac', message: '"02:00:00:00:00" is not a MAC address (aa:bb:cc:dd:ee:ff)' },
+  ]);
+});
+
+test('the schema carries the Rust defaults and descriptions', (t) => {
+  const schema = JSON.parse(fs.readFileSync(path.join(EXAMPLES, '..', 'fastlane.schema.json'), 'utf8'));
+  t.is(schema.$schema, 'https://json-schema.org/draft/2020-12/schema');
+  const afXdp = schema.$defs.AfXdpConfig.properties;
+  t.is(afXdp.umem_frames.default, 8192);
+  t.regex(afXdp.umem_frames.description, /UMEM frames per thread/);
+  t.is(schema.$defs.ThreadsConfig.properties.batch_size.default, 64);
+  t.is(schema.$defs.BusyPollConfig.properties.budget.default, 64);
+});

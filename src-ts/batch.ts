@@ -2,39 +2,45 @@
 // Rust and handed to JavaScript once, as an ArrayBuffer, when the handler registers. Per batch
 // only ring counters change hands: the data-plane thread copies a batch into a free slot and
 // publishes the slot; this side runs the handler over a `PacketBatch` view of the slot and hands
-// the slot back. The layout constants mirror crates/fastlane-node/src/batch.rs.
+// the slot back. The layout is crates/fastlane-node/src/batch.rs's; its word indices come from there
+// through the addon (`arenaLayout()`), copied into fields so that per-packet reads stay cheap.
 
-// Header words.
-const H_FILLED_HEAD = 0;
-const H_FILLED_TAIL = 1;
-const H_DONE_HEAD = 2;
-const H_NOTIFY = 4;
-const H_SLOTS = 5;
-const H_FILLED_RING = 8;
-const H_DONE_RING = 9;
-const H_SLOT_TABLE = 10;
-const H_SLOT_STRIDE = 11;
-const SLOT_WORDS = 4;
-const DESC_WORDS = 4;
+import { native, type ArenaLayout } from './native';
 
-const V_TRANSMIT_ON = 0x1_0000;
+let layout: ArenaLayout | undefined;
 
-/** Verdict codes for `PacketBatch.setVerdict`. */
+/** Word indices and verdict codes of the arena, read from the addon once. */
+function arenaLayout(): ArenaLayout {
+  return (layout ??= native('arenaLayout')());
+}
+
+/**
+ * Verdict codes for `PacketBatch.setVerdict`. They come from the addon, which is loaded when one
+ * is first read.
+ */
 export const Verdict = {
   /** No verdict yet: the packet is dropped and counted as `no_verdict`. */
-  PENDING: 0,
+  get PENDING(): number {
+    return arenaLayout().verdictPending;
+  },
   /** Send it back out of the port it arrived on. */
-  TRANSMIT: 1,
+  get TRANSMIT(): number {
+    return arenaLayout().verdictTransmit;
+  },
   /** Drop it, counted as `processor`. */
-  DROP: 2,
+  get DROP(): number {
+    return arenaLayout().verdictDrop;
+  },
   /** Hand it to the kernel; the `js` stage has no way there yet, so it is counted as `no_slow_path`. */
-  KERNEL: 3,
+  get KERNEL(): number {
+    return arenaLayout().verdictKernel;
+  },
   /** Send it out of port `port` (on the queue this thread serves there). */
   transmitOn(port: number): number {
     if (!Number.isInteger(port) || port < 0 || port > 0xffff) {
       throw new RangeError(`port must be an integer from 0 to 65535, not ${port}`);
     }
-    return V_TRANSMIT_ON | port;
+    return arenaLayout().verdictTransmitOn | port;
   },
 } as const;
 
@@ -48,6 +54,17 @@ export class PacketBatch {
   /** Which data-plane thread's arena this is (thread order: ascending cores). */
   readonly thread: number;
   readonly #words: Uint32Array;
+  readonly #slotTable: number;
+  readonly #slotStride: number;
+  readonly #slotWords: number;
+  readonly #slotCount: number;
+  readonly #slotPort: number;
+  readonly #slotQueue: number;
+  readonly #descWords: number;
+  readonly #descOffset: number;
+  readonly #descLen: number;
+  readonly #descVerdict: number;
+  readonly #descCapacity: number;
   #desc = 0;
   #length = 0;
   #port = 0;
@@ -58,16 +75,28 @@ export class PacketBatch {
     this.data = new Uint8Array(memory);
     this.#words = new Uint32Array(memory);
     this.thread = thread;
+    const l = arenaLayout();
+    this.#slotTable = l.slotTable;
+    this.#slotStride = l.slotStride;
+    this.#slotWords = l.slotWords;
+    this.#slotCount = l.slotCount;
+    this.#slotPort = l.slotPort;
+    this.#slotQueue = l.slotQueue;
+    this.#descWords = l.descWords;
+    this.#descOffset = l.descOffset;
+    this.#descLen = l.descLen;
+    this.#descVerdict = l.descVerdict;
+    this.#descCapacity = l.descCapacity;
   }
 
   /** @internal Points the view at slot `slot`. */
   bind(slot: number): void {
     const w = this.#words;
-    const base = w[H_SLOT_TABLE]! + w[H_SLOT_STRIDE]! * slot;
-    this.#length = w[base]!;
-    this.#port = w[base + 1]!;
-    this.#queue = w[base + 2]!;
-    this.#desc = base + SLOT_WORDS;
+    const base = w[this.#slotTable]! + w[this.#slotStride]! * slot;
+    this.#length = w[base + this.#slotCount]!;
+    this.#port = w[base + this.#slotPort]!;
+    this.#queue = w[base + this.#slotQueue]!;
+    this.#desc = base + this.#slotWords;
   }
 
   /** Number of packets. */
@@ -84,35 +113,37 @@ export class PacketBatch {
 
   /** Byte offset of packet `i` in `data`. */
   offset(i: number): number {
-    return this.#words[this.#descOf(i)]!;
+    return this.#words[this.#descOf(i) + this.#descOffset]!;
   }
   /** Length of packet `i` in bytes. */
   len(i: number): number {
-    return this.#words[this.#descOf(i) + 1]!;
+    return this.#words[this.#descOf(i) + this.#descLen]!;
   }
   /** Bytes packet `i` may grow to (`setLen`). */
   capacity(i: number): number {
-    return this.#words[this.#descOf(i) + 3]!;
+    return this.#words[this.#descOf(i) + this.#descCapacity]!;
   }
   /** Sets packet `i`'s length, from 1 to `capacity(i)`; bytes past the old length are as left. */
   setLen(i: number, n: number): void {
     const d = this.#descOf(i);
-    if (!Number.isInteger(n) || n < 1 || n > this.#words[d + 3]!) {
-      throw new RangeError(`length must be an integer from 1 to ${this.#words[d + 3]}, not ${n}`);
+    const capacity = this.#words[d + this.#descCapacity]!;
+    if (!Number.isInteger(n) || n < 1 || n > capacity) {
+      throw new RangeError(`length must be an integer from 1 to ${capacity}, not ${n}`);
     }
-    this.#words[d + 1] = n;
+    this.#words[d + this.#descLen] = n;
   }
   verdict(i: number): number {
-    return this.#words[this.#descOf(i) + 2]!;
+    return this.#words[this.#descOf(i) + this.#descVerdict]!;
   }
   /** Sets packet `i`'s verdict: one of `Verdict`'s codes. */
   setVerdict(i: number, v: number): void {
-    this.#words[this.#descOf(i) + 2] = v;
+    this.#words[this.#descOf(i) + this.#descVerdict] = v;
   }
   /** Sets every packet's verdict. */
   setAllVerdicts(v: number): void {
     const w = this.#words;
-    for (let i = 0, d = this.#desc + 2; i < this.#length; i++, d += DESC_WORDS) {
+    const stride = this.#descWords;
+    for (let i = 0, d = this.#desc + this.#descVerdict; i < this.#length; i++, d += stride) {
       w[d] = v;
     }
   }
@@ -121,7 +152,7 @@ export class PacketBatch {
     if (!(i >= 0 && i < this.#length)) {
       throw new RangeError(`packet index ${i} outside 0..${this.#length - 1}`);
     }
-    return this.#desc + DESC_WORDS * (i | 0);
+    return this.#desc + this.#descWords * (i | 0);
   }
 }
 
@@ -134,13 +165,22 @@ export class ArenaReader {
   readonly #mask: number;
   readonly #filledRing: number;
   readonly #doneRing: number;
+  readonly #filledHead: number;
+  readonly #filledTail: number;
+  readonly #doneHead: number;
+  readonly #notify: number;
 
   constructor(memory: ArrayBuffer, thread: number) {
+    const l = arenaLayout();
     this.batch = new PacketBatch(memory, thread);
     this.#words = new Uint32Array(memory);
-    this.#mask = this.#words[H_SLOTS]! - 1;
-    this.#filledRing = this.#words[H_FILLED_RING]!;
-    this.#doneRing = this.#words[H_DONE_RING]!;
+    this.#mask = this.#words[l.slots]! - 1;
+    this.#filledRing = this.#words[l.filledRing]!;
+    this.#doneRing = this.#words[l.doneRing]!;
+    this.#filledHead = l.filledHead;
+    this.#filledTail = l.filledTail;
+    this.#doneHead = l.doneHead;
+    this.#notify = l.notify;
   }
 
   /**
@@ -151,9 +191,9 @@ export class ArenaReader {
     const w = this.#words;
     // Cleared before reading the ring: a batch published after this asks again. One pass over
     // what is there now, so that a data plane that keeps up cannot starve the event loop.
-    Atomics.store(w, H_NOTIFY, 0);
-    let tail = Atomics.load(w, H_FILLED_TAIL);
-    const head = Atomics.load(w, H_FILLED_HEAD);
+    Atomics.store(w, this.#notify, 0);
+    let tail = Atomics.load(w, this.#filledTail);
+    const head = Atomics.load(w, this.#filledHead);
     let ran = 0;
     while (tail !== head) {
       const slot = w[this.#filledRing + (tail & this.#mask)]!;
@@ -164,11 +204,11 @@ export class ArenaReader {
         this.batch.setAllVerdicts(Verdict.DROP);
         onError(error);
       }
-      const done = Atomics.load(w, H_DONE_HEAD);
+      const done = Atomics.load(w, this.#doneHead);
       w[this.#doneRing + (done & this.#mask)] = slot;
-      Atomics.store(w, H_DONE_HEAD, (done + 1) >>> 0);
+      Atomics.store(w, this.#doneHead, (done + 1) >>> 0);
       tail = (tail + 1) >>> 0;
-      Atomics.store(w, H_FILLED_TAIL, tail);
+      Atomics.store(w, this.#filledTail, tail);
       ran++;
     }
     return ran;

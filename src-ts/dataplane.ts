@@ -55,7 +55,8 @@ export class Dataplane extends EventEmitter<DataplaneEvents> {
   start(): void {
     const jsStage = this.config.pipeline.some((p) => typeof p === 'object' && p.type === 'js');
     if (jsStage && this.#arenas.length === 0) {
-      throw new Error('[ERR_FASTLANE_CONFIG] the pipeline has a js stage: call onBatch() before start()');
+      const message = '[ERR_FASTLANE_CONFIG] the pipeline has a js stage: call onBatch() before start()';
+      throw Object.assign(new Error(message), { code: 'ERR_FASTLANE_CONFIG' });
     }
     this.#native.start();
     this.#startWatch();

@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Ajv2020, { type AnySchema, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020';
+import ajvErrors from 'ajv-errors';
 
 import type { FastlaneConfig } from './config';
 import { native, type ConfigIssue } from './native';
@@ -17,6 +18,8 @@ export const SCHEMA_PATH = path.join(__dirname, '..', 'config', 'fastlane.schema
 /** A config that failed validation; lists every error. */
 export class ConfigError extends Error {
   override name = 'ConfigError';
+  /** The code the addon's config errors carry too. */
+  readonly code = 'ERR_FASTLANE_CONFIG';
 
   constructor(
     readonly issues: ConfigIssue[],
@@ -44,8 +47,11 @@ function schemaChecker(): SchemaChecker {
   if (checker === undefined) {
     const schema = JSON.parse(fs.readFileSync(SCHEMA_PATH, 'utf8')) as { $id: string };
     // verbose: errors carry the failing value and schema, which the messages below quote.
-    // strictTypes off: the processor's if/then/else use `properties` without `type` on purpose.
-    const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true, strictTypes: false });
+    // discriminator: a processor object is checked against the one branch its `type` names, so
+    // its errors are that branch's alone.
+    // ajv-errors: the schema's `errorMessage`s replace ajv's wording where the schema has one.
+    const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true, discriminator: true });
+    ajvErrors(ajv);
     const pointers = new WeakMap<object, string>();
     const walk = (node: unknown, pointer: string): void => {
       if (typeof node === 'object' && node !== null) {
@@ -107,25 +113,27 @@ interface Placed {
   issue: ConfigIssue;
 }
 
-/** Turns ajv errors (paths relative to `base`) into issues, collapsing oneOf noise. */
+/** Keywords whose failure reports every branch's errors besides its own (`anyOf`: a Rust untagged enum). */
+const ALTERNATIVES = new Set(['anyOf', 'oneOf']);
+
+/** Turns ajv errors (paths relative to `base`) into issues, collapsing anyOf noise. */
 function explain(errors: ErrorObject[], base: string): ConfigIssue[] {
   const placed: Placed[] = [];
-  // A failed oneOf also reports every branch's errors at and below its path; the schema's oneOfs
-  // (portMatch, processor) are the whole definition at their location, so everything there
-  // belongs to the oneOf and is replaced by one explanation.
-  const oneOfPaths: string[] = [];
+  // A failed anyOf also reports every branch's errors at and below its path; the schema's anyOfs
+  // (PortMatch, ProcessorSpec) are the whole definition at their location, so everything there
+  // belongs to the anyOf and is replaced by one explanation.
+  const alternativePaths: string[] = [];
   for (const e of errors) {
-    if (e.keyword === 'oneOf' && !oneOfPaths.some((p) => within(e.instancePath, p))) {
-      oneOfPaths.push(e.instancePath);
+    if (ALTERNATIVES.has(e.keyword) && !alternativePaths.some((p) => within(e.instancePath, p))) {
+      alternativePaths.push(e.instancePath);
       const order = errors.findIndex((o) => within(o.instancePath, e.instancePath));
-      for (const issue of explainOneOf(e, base)) {
+      for (const issue of explainAlternatives(e, base)) {
         placed.push({ order, issue });
       }
     }
   }
   errors.forEach((e, order) => {
-    // An if/then failure only says "must match then"; the then-branch's own errors say why.
-    if (e.keyword === 'if' || oneOfPaths.some((p) => within(e.instancePath, p))) {
+    if (alternativePaths.some((p) => within(e.instancePath, p))) {
       return;
     }
     placed.push({ order, issue: describe(e, base) });
@@ -141,11 +149,11 @@ function explain(errors: ErrorObject[], base: string): ConfigIssue[] {
 }
 
 /**
- * Explains a failed oneOf: a branch the value has the right kind for (its errors are not a type
- * or enum mismatch of the value itself) is the one the author meant, so its errors are reported;
- * when no branch fits, one message lists what the value may be.
+ * Explains a failed anyOf (or oneOf): a branch the value has the right kind for (its errors are
+ * not a type or enum mismatch of the value itself) is the one the author meant, so its errors are
+ * reported; when no branch fits, one message lists what the value may be.
  */
-function explainOneOf(e: ErrorObject, base: string): ConfigIssue[] {
+function explainAlternatives(e: ErrorObject, base: string): ConfigIssue[] {
   const { ajv, id, pointers } = schemaChecker();
   const branches = e.schema as AnySchema[];
   const at = base + e.instancePath;
@@ -155,7 +163,8 @@ function explainOneOf(e: ErrorObject, base: string): ConfigIssue[] {
   let best: ErrorObject[] | undefined;
   let passing = 0;
   branches.forEach((_, i) => {
-    const branch = parent === undefined ? undefined : ajv.getSchema(`${id}#${parent}/oneOf/${i}`);
+    const branch =
+      parent === undefined ? undefined : ajv.getSchema(`${id}#${parent}/${e.keyword}/${i}`);
     if (branch === undefined) {
       return;
     }
@@ -218,6 +227,16 @@ function describe(e: ErrorObject, base: string): ConfigIssue {
         path: `${at}/${escapePointer(key)}`,
         message: `unknown key ${show(key)}` + (known.length > 0 ? ` (known: ${known.join(', ')})` : ''),
       };
+    }
+    case 'discriminator': {
+      // ajv found no branch for the value's tag (`type`): missing, not a string, or unknown.
+      const tag = String(p.tag);
+      if (p.tagValue === undefined) {
+        return { path: at, message: `missing required key ${show(tag)}` };
+      }
+      const branches = (e.parentSchema?.oneOf as { properties?: Record<string, { const?: unknown }> }[]) ?? [];
+      const tags = branches.map((b) => show(b.properties?.[tag]?.const));
+      return { path: `${at}/${escapePointer(tag)}`, message: `expected ${alternatives(tags)}, got ${show(p.tagValue)}` };
     }
     case 'required':
       return { path: at, message: `missing required key ${show(p.missingProperty)}` };

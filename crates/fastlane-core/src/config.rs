@@ -118,7 +118,11 @@ pub struct TapConfig {
     #[cfg_attr(feature = "schema", serde(skip_serializing_if = "Option::is_none"))]
     #[cfg_attr(
         feature = "schema",
-        schemars(regex(pattern = r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$"))
+        schemars(
+            regex(pattern = r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$"),
+            // ajv-errors' message, as the native check words it.
+            extend("errorMessage" = { "pattern": "${0} is not a MAC address (aa:bb:cc:dd:ee:ff)" })
+        )
     )]
     pub mac: Option<String>,
     /// Addresses in CIDR notation (`10.0.0.2/24`, `fd00::2/64`).
@@ -438,7 +442,7 @@ pub enum SimpleProcessor {
 // ajv checks only the branch the `type` names, so an error is explained by that branch alone.
 #[cfg_attr(
     feature = "schema",
-    schemars(extend("discriminator" = { "propertyName": "type" }))
+    schemars(extend("type" = "object", "discriminator" = { "propertyName": "type" }))
 )]
 pub enum ProcessorObject {
     Macswap,
@@ -449,14 +453,18 @@ pub enum ProcessorObject {
         #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
         pairs: Vec<[PortId; 2]>,
     },
-    /// A processor compiled as a Rust plugin (a `cdylib` using the `fastlane-plugin` crate).
+    /// A processor compiled as a Rust plugin (a `cdylib` using the `fastlane-plugin` crate); its
+    /// `config`, any JSON, is handed to the plugin's constructor.
     Plugin {
         /// The plugin's shared library; relative paths are relative to the config file.
         #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
         path: String,
-        /// Handed to the plugin's constructor as JSON.
+        // No doc comment: a description would make the generated TypeScript type an object.
         #[serde(default)]
-        #[cfg_attr(feature = "schema", serde(skip_serializing_if = "serde_json::Value::is_null"))]
+        #[cfg_attr(
+            feature = "schema",
+            serde(skip_serializing_if = "serde_json::Value::is_null")
+        )]
         config: serde_json::Value,
     },
     /// The TypeScript handler registered with `dataplane.onBatch()`.

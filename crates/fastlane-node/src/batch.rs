@@ -24,6 +24,7 @@ use fastlane_core::config::ProcessorObject;
 use fastlane_core::processor::{Processor, ProcessorFactory};
 use fastlane_core::{Batch, DropReason, PortId, QueueRef, Verdict};
 use fastlane_runtime::{Outbox, Sink, TakeOutboxes};
+use napi_derive::napi;
 
 /// Header word indices; JavaScript reads the same ones (`src-ts/batch.ts`).
 pub const H_FILLED_HEAD: usize = 0;
@@ -42,7 +43,16 @@ pub const H_SLOT_STRIDE: usize = 11;
 pub const H_DATA: usize = 12;
 pub const HEADER_WORDS: usize = 16;
 pub const SLOT_WORDS: usize = 4;
+/// Word indices in a slot's header.
+pub const S_COUNT: usize = 0;
+pub const S_PORT: usize = 1;
+pub const S_QUEUE: usize = 2;
 pub const DESC_WORDS: usize = 4;
+/// Word indices in a packet's descriptor.
+pub const D_OFFSET: usize = 0;
+pub const D_LEN: usize = 1;
+pub const D_VERDICT: usize = 2;
+pub const D_CAPACITY: usize = 3;
 
 /// Verdict codes in a descriptor.
 pub const V_PENDING: u32 = 0;
@@ -51,6 +61,66 @@ pub const V_DROP: u32 = 2;
 pub const V_KERNEL: u32 = 3;
 /// `V_TRANSMIT_ON | port`.
 pub const V_TRANSMIT_ON: u32 = 0x1_0000;
+
+/// The arena's word indices and verdict codes, which `src-ts/batch.ts` reads the arena by.
+#[napi(object)]
+#[derive(Debug)]
+pub struct ArenaLayout {
+    pub filled_head: u32,
+    pub filled_tail: u32,
+    pub done_head: u32,
+    pub notify: u32,
+    pub slots: u32,
+    pub filled_ring: u32,
+    pub done_ring: u32,
+    pub slot_table: u32,
+    pub slot_stride: u32,
+    pub slot_words: u32,
+    pub slot_count: u32,
+    pub slot_port: u32,
+    pub slot_queue: u32,
+    pub desc_words: u32,
+    pub desc_offset: u32,
+    pub desc_len: u32,
+    pub desc_verdict: u32,
+    pub desc_capacity: u32,
+    pub verdict_pending: u32,
+    pub verdict_transmit: u32,
+    pub verdict_drop: u32,
+    pub verdict_kernel: u32,
+    pub verdict_transmit_on: u32,
+}
+
+/// The constants of the `js` stage's arena layout (see crates/fastlane-node/src/batch.rs).
+#[napi]
+pub fn arena_layout() -> ArenaLayout {
+    let word = |w: usize| w as u32;
+    ArenaLayout {
+        filled_head: word(H_FILLED_HEAD),
+        filled_tail: word(H_FILLED_TAIL),
+        done_head: word(H_DONE_HEAD),
+        notify: word(H_NOTIFY),
+        slots: word(H_SLOTS),
+        filled_ring: word(H_FILLED_RING),
+        done_ring: word(H_DONE_RING),
+        slot_table: word(H_SLOT_TABLE),
+        slot_stride: word(H_SLOT_STRIDE),
+        slot_words: word(SLOT_WORDS),
+        slot_count: word(S_COUNT),
+        slot_port: word(S_PORT),
+        slot_queue: word(S_QUEUE),
+        desc_words: word(DESC_WORDS),
+        desc_offset: word(D_OFFSET),
+        desc_len: word(D_LEN),
+        desc_verdict: word(D_VERDICT),
+        desc_capacity: word(D_CAPACITY),
+        verdict_pending: V_PENDING,
+        verdict_transmit: V_TRANSMIT,
+        verdict_drop: V_DROP,
+        verdict_kernel: V_KERNEL,
+        verdict_transmit_on: V_TRANSMIT_ON,
+    }
+}
 
 /// Why an arena cannot be made with the sizes asked for.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -309,10 +379,10 @@ impl Processor for JsStage {
             // fits a frame.
             unsafe { arena.write_frame(slot, count, packet.data()) };
             let desc = layout.desc(slot, count);
-            arena.store(desc, layout.frame(slot, count) as u32);
-            arena.store(desc + 1, len as u32);
-            arena.store(desc + 2, V_PENDING);
-            arena.store(desc + 3, layout.frame_size);
+            arena.store(desc + D_OFFSET, layout.frame(slot, count) as u32);
+            arena.store(desc + D_LEN, len as u32);
+            arena.store(desc + D_VERDICT, V_PENDING);
+            arena.store(desc + D_CAPACITY, layout.frame_size);
             packet.set_verdict(Verdict::Taken);
             count += 1;
         }
@@ -322,9 +392,9 @@ impl Processor for JsStage {
         }
         state.origin[slot as usize] = Some((QueueRef { port, queue }, count));
         let words = layout.slot_words(slot);
-        arena.store(words, count as u32);
-        arena.store(words + 1, port.into());
-        arena.store(words + 2, queue.into());
+        arena.store(words + S_COUNT, count as u32);
+        arena.store(words + S_PORT, port.into());
+        arena.store(words + S_QUEUE, queue.into());
         let head = state.filled_head;
         arena.store(
             layout.filled_ring + (head & (layout.slots - 1)) as usize,
@@ -374,8 +444,8 @@ impl Outbox for JsOutbox {
                 let mut run = Verdict::Pending;
                 for i in 0..count {
                     let desc = layout.desc(slot, i);
-                    let len = arena.load(desc + 1) as usize;
-                    let verdict = decode_verdict(arena.load(desc + 2));
+                    let len = arena.load(desc + D_LEN) as usize;
+                    let verdict = decode_verdict(arena.load(desc + D_VERDICT));
                     if verdict != run && !frames.is_empty() {
                         sink.transmit(source, run, &frames);
                         frames.clear();
@@ -535,16 +605,19 @@ mod tests {
         let (mut tail, head) = (arena.load(H_FILLED_TAIL), arena.load(H_FILLED_HEAD));
         while tail != head {
             let slot = arena.load(l.filled_ring + (tail & (l.slots - 1)) as usize);
-            let count = arena.load(l.slot_words(slot)) as usize;
+            let count = arena.load(l.slot_words(slot) + S_COUNT) as usize;
             for i in 0..count {
                 let d = l.desc(slot, i);
-                let (off, len) = (arena.load(d) as usize, arena.load(d + 1) as usize);
+                let (off, len) = (
+                    arena.load(d + D_OFFSET) as usize,
+                    arena.load(d + D_LEN) as usize,
+                );
                 assert_eq!(off, l.frame(slot, i));
                 // SAFETY: this test plays the side that owns the slot now.
                 let bytes = unsafe { arena.frame(slot, i, len) };
                 let (new_len, verdict) = edit(bytes, len);
-                arena.store(d + 1, new_len as u32);
-                arena.store(d + 2, verdict);
+                arena.store(d + D_LEN, new_len as u32);
+                arena.store(d + D_VERDICT, verdict);
             }
             let done = arena.load(H_DONE_HEAD);
             arena.store(l.done_ring + (done & (l.slots - 1)) as usize, slot);

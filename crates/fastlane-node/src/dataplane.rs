@@ -13,7 +13,7 @@ use napi::Env;
 use napi_derive::napi;
 
 use crate::batch::{Arena, JsStages, Wake};
-use crate::error::BindingError;
+use crate::error::{self, BindingError};
 
 #[napi]
 #[derive(Debug)]
@@ -44,25 +44,34 @@ pub struct QueueStats {
     pub interface: String,
     pub queue: u32,
     pub core: u32,
+    /// AF_XDP socket bound in zero-copy mode.
     pub zero_copy: bool,
     pub rx_packets: f64,
     pub rx_bytes: f64,
     pub tx_packets: f64,
     pub tx_bytes: f64,
+    /// Packets handed to the kernel's slow path.
     pub kernel_packets: f64,
+    /// Packets the kernel's slow path sent out of this queue (through the TAP device).
     pub from_kernel_packets: f64,
     pub rx_batches: f64,
+    /// Dropped packets by reason.
     pub dropped: HashMap<String, f64>,
-    /// The kernel's counters of the queue's socket (AF_XDP: XDP_STATISTICS).
+    /// The kernel's counters of the queue's socket (AF_XDP: XDP_STATISTICS); empty for DPDK.
     pub socket: HashMap<String, f64>,
 }
 
+/// The XDP fast/slow split's counters on a port.
 #[napi(object)]
 #[derive(Debug)]
 pub struct XdpPortStats {
+    #[napi(ts_type = "'native' | 'generic'")]
     pub attach_mode: String,
+    /// Packets the XDP program redirected to a socket.
     pub redirected: f64,
+    /// Fast-path packets that found no socket on their queue.
     pub no_socket: f64,
+    /// Packets passed to the kernel, by reason.
     pub passed: HashMap<String, f64>,
 }
 
@@ -73,7 +82,7 @@ pub struct PortStats {
     pub interface: String,
     /// The XDP split's counters, for backends that use one.
     pub xdp: Option<XdpPortStats>,
-    /// The device's own counters (DPDK ethdev stats).
+    /// The device's own counters (DPDK ethdev stats); empty otherwise.
     pub device: HashMap<String, f64>,
     /// The TAP device carrying the slow path, for backends that own the port.
     pub tap: Option<String>,
@@ -82,6 +91,7 @@ pub struct PortStats {
 #[napi(object)]
 #[derive(Debug)]
 pub struct StageStats {
+    /// Index of the `count` stage in the config's pipeline.
     pub stage: u32,
     pub packets: f64,
     pub bytes: f64,
@@ -108,7 +118,7 @@ impl NativeDataplane {
     /// Parses and checks the config; throws listing every error with its JSON path. Relative
     /// plugin paths are resolved against `config_dir` (the config file's directory).
     #[napi(constructor)]
-    pub fn new(config_json: String, config_dir: Option<String>) -> napi::Result<Self> {
+    pub fn new(config_json: String, config_dir: Option<String>) -> error::Result<Self> {
         let config = fastlane_core::Config::from_json(&config_json).map_err(BindingError::from)?;
         let plugins = Arc::new(PluginFactory::new(config_dir.map(PathBuf::from)));
         let js = Arc::new(JsStages::new(plugins.clone()));
@@ -129,8 +139,8 @@ impl NativeDataplane {
         wake: Function<u32, ()>,
         slots: u32,
         frame_size: u32,
-    ) -> napi::Result<Vec<ArrayBuffer<'env>>> {
-        let invalid = |message: String| napi::Error::from(BindingError::InvalidArgument(message));
+    ) -> error::Result<Vec<ArrayBuffer<'env>>> {
+        let invalid = |message: String| BindingError::InvalidArgument(message).into();
         if self.inner.is_running() {
             return Err(invalid("onBatch() must be called before start()".into()));
         }
@@ -153,7 +163,8 @@ impl NativeDataplane {
         let tsfn = wake
             .build_threadsafe_function::<u32>()
             .weak::<true>()
-            .build()?;
+            .build()
+            .map_err(error::napi_failure)?;
         let wake: Wake = Arc::new(move |arena| {
             // A failed call means JavaScript is shutting down: nobody is left to drain.
             let _ = tsfn.call(arena, ThreadsafeFunctionCallMode::NonBlocking);
@@ -173,7 +184,8 @@ impl NativeDataplane {
                     )
                 }
             })
-            .collect::<napi::Result<Vec<_>>>()?;
+            .collect::<napi::Result<Vec<_>>>()
+            .map_err(error::napi_failure)?;
         self.js.register(arenas, wake);
         Ok(buffers)
     }
@@ -204,7 +216,7 @@ impl NativeDataplane {
     /// Opens the sockets, attaches the XDP programs and starts the threads, or changes nothing
     /// and throws with the kernel's context.
     #[napi]
-    pub fn start(&mut self) -> napi::Result<()> {
+    pub fn start(&mut self) -> error::Result<()> {
         self.js.begin_start();
         self.plugins.begin_run();
         self.inner.start().map_err(BindingError::from)?;

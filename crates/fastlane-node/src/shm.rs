@@ -6,45 +6,38 @@ use fastlane_shm::{Existing, Layout, Region, ShmError};
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 
-fn shm_error(e: ShmError) -> napi::Error {
-    let code = match e {
-        ShmError::LayoutMismatch { .. } | ShmError::Version { .. } => "ERR_FASTLANE_SHM_LAYOUT",
-        ShmError::Locked { .. } | ShmError::LockedHere { .. } => "ERR_FASTLANE_SHM_LOCKED",
-        ShmError::AlreadyExists { .. } => "ERR_FASTLANE_SHM_EXISTS",
-        ShmError::NotFound { .. } => "ERR_FASTLANE_SHM_NOT_FOUND",
-        ShmError::InvalidName { .. }
-        | ShmError::InvalidLayout(_)
-        | ShmError::UnknownObject { .. }
-        | ShmError::WrongSize { .. } => "ERR_INVALID_ARG_VALUE",
-        _ => "ERR_FASTLANE_SHM",
-    };
-    napi::Error::new(napi::Status::GenericFailure, format!("[{code}] {e}"))
+use crate::error::{BindingError, Code, Result};
+
+fn shm_error(e: ShmError) -> napi::Error<Code> {
+    BindingError::Shm(e).into()
 }
 
-fn closed(what: &str) -> napi::Error {
-    napi::Error::new(
-        napi::Status::GenericFailure,
-        format!("[ERR_FASTLANE_SHM_CLOSED] the {what} is closed"),
-    )
-}
-
+/// A table of a shared region: fixed-size keys and values, fixed capacity.
 #[napi(object)]
 #[derive(Debug)]
 pub struct ShmTableLayout {
     pub name: String,
+    /// Bytes of every key, 1 to 64.
     pub key_size: u32,
+    /// Bytes of every value, 1 to 1024.
     pub value_size: u32,
+    /// Most records the table holds.
     pub capacity: f64,
 }
 
+/// A single-producer single-consumer channel of a shared region.
 #[napi(object)]
 #[derive(Debug)]
 pub struct ShmChannelLayout {
     pub name: String,
+    /// Largest message in bytes, 1 to 1024.
     pub message_size: u32,
+    /// Messages the ring holds before `send` drops.
     pub capacity: f64,
 }
 
+/// What a shared region holds. Its objects are the tables, then the channels, each in the order
+/// given; every process attaching to the region must declare the same ones in the same order.
 #[napi(object)]
 #[derive(Debug)]
 pub struct ShmLayout {
@@ -90,7 +83,7 @@ impl NativeSharedRegion {
     /// Creates region `name` under /dev/shm; with `reuse`, attaches to an existing one whose
     /// layout matches instead of failing.
     #[napi(factory)]
-    pub fn create(name: String, layout: ShmLayout, reuse: Option<bool>) -> napi::Result<Self> {
+    pub fn create(name: String, layout: ShmLayout, reuse: Option<bool>) -> Result<Self> {
         let existing = if reuse.unwrap_or(false) {
             Existing::Reuse
         } else {
@@ -105,7 +98,7 @@ impl NativeSharedRegion {
 
     /// Attaches to region `name`; throws naming every difference when its layout is not `layout`.
     #[napi(factory)]
-    pub fn open(name: String, layout: ShmLayout) -> napi::Result<Self> {
+    pub fn open(name: String, layout: ShmLayout) -> Result<Self> {
         let region = Region::open(&name, &Layout::from(&layout)).map_err(shm_error)?;
         Ok(NativeSharedRegion {
             region: Some(region),
@@ -114,34 +107,36 @@ impl NativeSharedRegion {
 
     /// Removes region `name` from /dev/shm.
     #[napi]
-    pub fn unlink(name: String) -> napi::Result<()> {
+    pub fn unlink(name: String) -> Result<()> {
         Region::unlink(&name).map_err(shm_error)
     }
 
-    fn region(&self) -> napi::Result<&Region> {
-        self.region.as_ref().ok_or_else(|| closed("region"))
+    fn region(&self) -> Result<&Region> {
+        self.region
+            .as_ref()
+            .ok_or_else(|| BindingError::Closed("region").into())
     }
 
     /// Whether this handle created the region.
     #[napi(getter)]
-    pub fn created(&self) -> napi::Result<bool> {
+    pub fn created(&self) -> Result<bool> {
         Ok(self.region()?.created())
     }
 
     /// Removes the file only if this handle created it; true when it did.
     #[napi]
-    pub fn unlink_if_created(&self) -> napi::Result<bool> {
+    pub fn unlink_if_created(&self) -> Result<bool> {
         self.region()?.unlink_if_created().map_err(shm_error)
     }
 
     #[napi]
-    pub fn table(&self, name: String) -> napi::Result<NativeShmTable> {
+    pub fn table(&self, name: String) -> Result<NativeShmTable> {
         let table = self.region()?.table(&name).map_err(shm_error)?;
         Ok(NativeShmTable { table: Some(table) })
     }
 
     #[napi]
-    pub fn channel(&self, name: String) -> napi::Result<NativeShmChannel> {
+    pub fn channel(&self, name: String) -> Result<NativeShmChannel> {
         let channel = self.region()?.channel(&name).map_err(shm_error)?;
         Ok(NativeShmChannel {
             channel: Some(channel),
@@ -170,34 +165,38 @@ pub struct NativeShmTable {
 
 #[napi]
 impl NativeShmTable {
-    fn table(&self) -> napi::Result<&fastlane_shm::Table> {
-        self.table.as_ref().ok_or_else(|| closed("table"))
+    fn table(&self) -> Result<&fastlane_shm::Table> {
+        self.table
+            .as_ref()
+            .ok_or_else(|| BindingError::Closed("table").into())
     }
 
-    fn table_mut(&mut self) -> napi::Result<&mut fastlane_shm::Table> {
-        self.table.as_mut().ok_or_else(|| closed("table"))
+    fn table_mut(&mut self) -> Result<&mut fastlane_shm::Table> {
+        self.table
+            .as_mut()
+            .ok_or_else(|| BindingError::Closed("table").into())
     }
 
     /// Inserts or replaces (taking the writer lock on first use); true when `key` was new.
     #[napi]
-    pub fn set(&mut self, key: Buffer, value: Buffer) -> napi::Result<bool> {
+    pub fn set(&mut self, key: Buffer, value: Buffer) -> Result<bool> {
         self.table_mut()?.insert(&key, &value).map_err(shm_error)
     }
 
     #[napi]
-    pub fn get(&self, key: Buffer) -> napi::Result<Option<Buffer>> {
+    pub fn get(&self, key: Buffer) -> Result<Option<Buffer>> {
         Ok(self.table()?.get(&key).map(Buffer::from))
     }
 
     /// Removes `key` (taking the writer lock on first use); true when it was present.
     #[napi]
-    pub fn delete(&mut self, key: Buffer) -> napi::Result<bool> {
+    pub fn delete(&mut self, key: Buffer) -> Result<bool> {
         self.table_mut()?.remove(&key).map_err(shm_error)
     }
 
     /// Every record, each read consistently.
     #[napi]
-    pub fn entries(&self) -> napi::Result<Vec<ShmEntry>> {
+    pub fn entries(&self) -> Result<Vec<ShmEntry>> {
         Ok(self
             .table()?
             .iter()
@@ -209,22 +208,22 @@ impl NativeShmTable {
     }
 
     #[napi(getter)]
-    pub fn size(&self) -> napi::Result<f64> {
+    pub fn size(&self) -> Result<f64> {
         Ok(self.table()?.len() as f64)
     }
 
     #[napi(getter)]
-    pub fn key_size(&self) -> napi::Result<u32> {
+    pub fn key_size(&self) -> Result<u32> {
         Ok(self.table()?.key_size() as u32)
     }
 
     #[napi(getter)]
-    pub fn value_size(&self) -> napi::Result<u32> {
+    pub fn value_size(&self) -> Result<u32> {
         Ok(self.table()?.value_size() as u32)
     }
 
     #[napi(getter)]
-    pub fn capacity(&self) -> napi::Result<f64> {
+    pub fn capacity(&self) -> Result<f64> {
         Ok(self.table()?.capacity() as f64)
     }
 
@@ -243,19 +242,21 @@ pub struct NativeShmChannel {
 
 #[napi]
 impl NativeShmChannel {
-    fn channel(&mut self) -> napi::Result<&mut fastlane_shm::Channel> {
-        self.channel.as_mut().ok_or_else(|| closed("channel"))
+    fn channel(&mut self) -> Result<&mut fastlane_shm::Channel> {
+        self.channel
+            .as_mut()
+            .ok_or_else(|| BindingError::Closed("channel").into())
     }
 
     /// Queues `message` (becoming the producer on first use); false, counted as a drop, when full.
     #[napi]
-    pub fn send(&mut self, message: Buffer) -> napi::Result<bool> {
+    pub fn send(&mut self, message: Buffer) -> Result<bool> {
         self.channel()?.send(&message).map_err(shm_error)
     }
 
     /// Up to `max` waiting messages, oldest first (becoming the consumer on first use).
     #[napi]
-    pub fn recv_batch(&mut self, max: u32) -> napi::Result<Vec<Buffer>> {
+    pub fn recv_batch(&mut self, max: u32) -> Result<Vec<Buffer>> {
         let mut messages = Vec::new();
         self.channel()?
             .recv_batch(max as usize, |m| messages.push(Buffer::from(m.to_vec())))
@@ -265,7 +266,7 @@ impl NativeShmChannel {
 
     /// Messages dropped because the channel was full.
     #[napi(getter)]
-    pub fn drops(&mut self) -> napi::Result<f64> {
+    pub fn drops(&mut self) -> Result<f64> {
         Ok(self.channel()?.drops() as f64)
     }
 

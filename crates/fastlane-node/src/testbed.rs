@@ -6,7 +6,7 @@ use napi::bindgen_prelude::{AsyncTask, Buffer};
 use napi::{Env, Task};
 use napi_derive::napi;
 
-use crate::error::BindingError;
+use crate::error::{self, BindingError};
 
 #[napi(object)]
 #[allow(missing_debug_implementations)] // a JavaScript Buffer has no Debug
@@ -75,7 +75,7 @@ pub struct TrafficGenerator {
 #[napi]
 impl TrafficGenerator {
     #[napi(constructor)]
-    pub fn new(options: GeneratorOptions) -> napi::Result<Self> {
+    pub fn new(options: GeneratorOptions) -> error::Result<Self> {
         let core = options
             .core
             .map(|c| {
@@ -97,7 +97,7 @@ impl TrafficGenerator {
     }
 
     #[napi]
-    pub fn start(&mut self) -> napi::Result<()> {
+    pub fn start(&mut self) -> error::Result<()> {
         let Some(config) = self.config.clone() else {
             return Err(
                 BindingError::InvalidArgument("the generator was already used".into()).into(),
@@ -121,7 +121,7 @@ impl TrafficGenerator {
 
     /// Stops sending, detaches the counting program and returns the final counts.
     #[napi]
-    pub fn stop(&mut self) -> napi::Result<GeneratorStats> {
+    pub fn stop(&mut self) -> error::Result<GeneratorStats> {
         match self.running.take() {
             Some(generator) => {
                 self.config = None;
@@ -145,7 +145,7 @@ pub struct UdpFrameOptions {
 
 /// Builds an IPv4/UDP frame of exactly `frame_len` bytes (at least 60, FCS excluded).
 #[napi]
-pub fn udp_frame(options: UdpFrameOptions, frame_len: u32) -> napi::Result<Buffer> {
+pub fn udp_frame(options: UdpFrameOptions, frame_len: u32) -> error::Result<Buffer> {
     let ip = |text: &str, what: &str| {
         text.parse().map_err(|_| {
             BindingError::InvalidArgument(format!("{what}: {text:?} is not an IPv4 address"))
@@ -170,7 +170,7 @@ pub fn udp_frame(options: UdpFrameOptions, frame_len: u32) -> napi::Result<Buffe
 
 /// The MAC address of an interface, as `aa:bb:cc:dd:ee:ff`.
 #[napi]
-pub fn interface_mac(netns: Option<String>, interface: String) -> napi::Result<String> {
+pub fn interface_mac(netns: Option<String>, interface: String) -> error::Result<String> {
     let mac = fastlane_testbed::interface_mac(netns.as_deref(), &interface)
         .map_err(BindingError::from)?;
     Ok(mac_text(mac))
@@ -187,7 +187,7 @@ pub struct Exchange {
 }
 
 impl Task for Exchange {
-    type Output = Vec<Vec<u8>>;
+    type Output = Result<Vec<Vec<u8>>, BindingError>;
     type JsValue = Vec<Buffer>;
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
@@ -199,11 +199,12 @@ impl Task for Exchange {
             self.expect,
             self.timeout,
         )
-        .map_err(BindingError::from)?)
+        .map_err(BindingError::from))
     }
 
-    fn resolve(&mut self, _env: Env, output: Self::Output) -> napi::Result<Self::JsValue> {
-        Ok(output.into_iter().map(Buffer::from).collect())
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Self::JsValue> {
+        let frames = output.map_err(|e| error::to_plain_error(env, e))?;
+        Ok(frames.into_iter().map(Buffer::from).collect())
     }
 }
 
@@ -217,7 +218,7 @@ pub fn exchange_frames(
     match_udp_port: u32,
     expect: u32,
     timeout_ms: u32,
-) -> napi::Result<AsyncTask<Exchange>> {
+) -> error::Result<AsyncTask<Exchange>> {
     Ok(AsyncTask::new(Exchange {
         netns,
         interface,
@@ -239,7 +240,7 @@ pub struct PassThrough {
 #[napi]
 impl PassThrough {
     #[napi(factory)]
-    pub fn attach(netns: Option<String>, interface: String) -> napi::Result<Self> {
+    pub fn attach(netns: Option<String>, interface: String) -> error::Result<Self> {
         let attached = fastlane_testbed::PassThrough::attach(netns.as_deref(), &interface)
             .map_err(BindingError::from)?;
         Ok(PassThrough {
@@ -293,7 +294,7 @@ pub struct Latency {
 }
 
 impl Task for Latency {
-    type Output = fastlane_testbed::latency::LatencyStats;
+    type Output = Result<fastlane_testbed::latency::LatencyStats, BindingError>;
     type JsValue = LatencyStats;
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
@@ -305,10 +306,11 @@ impl Task for Latency {
             self.rate_pps,
             self.match_udp_port,
         )
-        .map_err(BindingError::from)?)
+        .map_err(BindingError::from))
     }
 
-    fn resolve(&mut self, _env: Env, s: Self::Output) -> napi::Result<Self::JsValue> {
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Self::JsValue> {
+        let s = output.map_err(|e| error::to_plain_error(env, e))?;
         // Counts are at most `count`, a u32.
         let count = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
         Ok(LatencyStats {
@@ -326,7 +328,7 @@ impl Task for Latency {
 /// Sends `count` numbered copies of `frame` at `ratePps` and resolves with the round-trip times
 /// of those that came back (kernel receive timestamps against the time of each send).
 #[napi(ts_return_type = "Promise<LatencyStats>")]
-pub fn measure_latency(options: LatencyOptions) -> napi::Result<AsyncTask<Latency>> {
+pub fn measure_latency(options: LatencyOptions) -> error::Result<AsyncTask<Latency>> {
     if !(options.rate_pps.is_finite() && options.rate_pps >= 1.0) {
         return Err(BindingError::InvalidArgument(format!(
             "ratePps: {} is not a rate of at least 1 packet per second",
