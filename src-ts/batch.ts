@@ -2,45 +2,49 @@
 // Rust and handed to JavaScript once, as an ArrayBuffer, when the handler registers. Per batch
 // only ring counters change hands: the data-plane thread copies a batch into a free slot and
 // publishes the slot; this side runs the handler over a `PacketBatch` view of the slot and hands
-// the slot back. The layout is crates/fastlane-node/src/batch.rs's; its word indices come from there
-// through the addon (`arenaLayout()`), copied into fields so that per-packet reads stay cheap.
+// the slot back. The layout is crates/fastlane-node/src/batch.rs's; its constants reach this file
+// through src-ts/generated/arena.ts, generated from the addon's arenaLayout().
 
-import { native, type ArenaLayout } from './native';
+import * as arena from './generated/arena';
 
-let layout: ArenaLayout | undefined;
+// Module constants (not property reads of the module) for the per-packet paths below.
+const {
+  FILLED_HEAD,
+  FILLED_TAIL,
+  DONE_HEAD,
+  NOTIFY,
+  SLOTS,
+  FILLED_RING,
+  DONE_RING,
+  SLOT_TABLE,
+  SLOT_STRIDE,
+  SLOT_WORDS,
+  SLOT_COUNT,
+  SLOT_PORT,
+  SLOT_QUEUE,
+  DESC_WORDS,
+  DESC_OFFSET,
+  DESC_LEN,
+  DESC_VERDICT,
+  DESC_CAPACITY,
+} = arena;
 
-/** Word indices and verdict codes of the arena, read from the addon once. */
-function arenaLayout(): ArenaLayout {
-  return (layout ??= native('arenaLayout')());
-}
-
-/**
- * Verdict codes for `PacketBatch.setVerdict`. They come from the addon, which is loaded when one
- * is first read.
- */
+/** Verdict codes for `PacketBatch.setVerdict`. */
 export const Verdict = {
   /** No verdict yet: the packet is dropped and counted as `no_verdict`. */
-  get PENDING(): number {
-    return arenaLayout().verdictPending;
-  },
+  PENDING: arena.VERDICT_PENDING,
   /** Send it back out of the port it arrived on. */
-  get TRANSMIT(): number {
-    return arenaLayout().verdictTransmit;
-  },
+  TRANSMIT: arena.VERDICT_TRANSMIT,
   /** Drop it, counted as `processor`. */
-  get DROP(): number {
-    return arenaLayout().verdictDrop;
-  },
+  DROP: arena.VERDICT_DROP,
   /** Hand it to the kernel; the `js` stage has no way there yet, so it is counted as `no_slow_path`. */
-  get KERNEL(): number {
-    return arenaLayout().verdictKernel;
-  },
+  KERNEL: arena.VERDICT_KERNEL,
   /** Send it out of port `port` (on the queue this thread serves there). */
   transmitOn(port: number): number {
     if (!Number.isInteger(port) || port < 0 || port > 0xffff) {
       throw new RangeError(`port must be an integer from 0 to 65535, not ${port}`);
     }
-    return arenaLayout().verdictTransmitOn | port;
+    return arena.VERDICT_TRANSMIT_ON | port;
   },
 } as const;
 
@@ -54,17 +58,6 @@ export class PacketBatch {
   /** Which data-plane thread's arena this is (thread order: ascending cores). */
   readonly thread: number;
   readonly #words: Uint32Array;
-  readonly #slotTable: number;
-  readonly #slotStride: number;
-  readonly #slotWords: number;
-  readonly #slotCount: number;
-  readonly #slotPort: number;
-  readonly #slotQueue: number;
-  readonly #descWords: number;
-  readonly #descOffset: number;
-  readonly #descLen: number;
-  readonly #descVerdict: number;
-  readonly #descCapacity: number;
   #desc = 0;
   #length = 0;
   #port = 0;
@@ -75,28 +68,16 @@ export class PacketBatch {
     this.data = new Uint8Array(memory);
     this.#words = new Uint32Array(memory);
     this.thread = thread;
-    const l = arenaLayout();
-    this.#slotTable = l.slotTable;
-    this.#slotStride = l.slotStride;
-    this.#slotWords = l.slotWords;
-    this.#slotCount = l.slotCount;
-    this.#slotPort = l.slotPort;
-    this.#slotQueue = l.slotQueue;
-    this.#descWords = l.descWords;
-    this.#descOffset = l.descOffset;
-    this.#descLen = l.descLen;
-    this.#descVerdict = l.descVerdict;
-    this.#descCapacity = l.descCapacity;
   }
 
   /** @internal Points the view at slot `slot`. */
   bind(slot: number): void {
     const w = this.#words;
-    const base = w[this.#slotTable]! + w[this.#slotStride]! * slot;
-    this.#length = w[base + this.#slotCount]!;
-    this.#port = w[base + this.#slotPort]!;
-    this.#queue = w[base + this.#slotQueue]!;
-    this.#desc = base + this.#slotWords;
+    const base = w[SLOT_TABLE]! + w[SLOT_STRIDE]! * slot;
+    this.#length = w[base + SLOT_COUNT]!;
+    this.#port = w[base + SLOT_PORT]!;
+    this.#queue = w[base + SLOT_QUEUE]!;
+    this.#desc = base + SLOT_WORDS;
   }
 
   /** Number of packets. */
@@ -113,37 +94,35 @@ export class PacketBatch {
 
   /** Byte offset of packet `i` in `data`. */
   offset(i: number): number {
-    return this.#words[this.#descOf(i) + this.#descOffset]!;
+    return this.#words[this.#descOf(i) + DESC_OFFSET]!;
   }
   /** Length of packet `i` in bytes. */
   len(i: number): number {
-    return this.#words[this.#descOf(i) + this.#descLen]!;
+    return this.#words[this.#descOf(i) + DESC_LEN]!;
   }
   /** Bytes packet `i` may grow to (`setLen`). */
   capacity(i: number): number {
-    return this.#words[this.#descOf(i) + this.#descCapacity]!;
+    return this.#words[this.#descOf(i) + DESC_CAPACITY]!;
   }
   /** Sets packet `i`'s length, from 1 to `capacity(i)`; bytes past the old length are as left. */
   setLen(i: number, n: number): void {
     const d = this.#descOf(i);
-    const capacity = this.#words[d + this.#descCapacity]!;
-    if (!Number.isInteger(n) || n < 1 || n > capacity) {
-      throw new RangeError(`length must be an integer from 1 to ${capacity}, not ${n}`);
+    if (!Number.isInteger(n) || n < 1 || n > this.#words[d + DESC_CAPACITY]!) {
+      throw new RangeError(`length must be an integer from 1 to ${this.#words[d + DESC_CAPACITY]}, not ${n}`);
     }
-    this.#words[d + this.#descLen] = n;
+    this.#words[d + DESC_LEN] = n;
   }
   verdict(i: number): number {
-    return this.#words[this.#descOf(i) + this.#descVerdict]!;
+    return this.#words[this.#descOf(i) + DESC_VERDICT]!;
   }
   /** Sets packet `i`'s verdict: one of `Verdict`'s codes. */
   setVerdict(i: number, v: number): void {
-    this.#words[this.#descOf(i) + this.#descVerdict] = v;
+    this.#words[this.#descOf(i) + DESC_VERDICT] = v;
   }
   /** Sets every packet's verdict. */
   setAllVerdicts(v: number): void {
     const w = this.#words;
-    const stride = this.#descWords;
-    for (let i = 0, d = this.#desc + this.#descVerdict; i < this.#length; i++, d += stride) {
+    for (let i = 0, d = this.#desc + DESC_VERDICT; i < this.#length; i++, d += DESC_WORDS) {
       w[d] = v;
     }
   }
@@ -152,7 +131,7 @@ export class PacketBatch {
     if (!(i >= 0 && i < this.#length)) {
       throw new RangeError(`packet index ${i} outside 0..${this.#length - 1}`);
     }
-    return this.#desc + this.#descWords * (i | 0);
+    return this.#desc + DESC_WORDS * (i | 0);
   }
 }
 
@@ -165,22 +144,13 @@ export class ArenaReader {
   readonly #mask: number;
   readonly #filledRing: number;
   readonly #doneRing: number;
-  readonly #filledHead: number;
-  readonly #filledTail: number;
-  readonly #doneHead: number;
-  readonly #notify: number;
 
   constructor(memory: ArrayBuffer, thread: number) {
-    const l = arenaLayout();
     this.batch = new PacketBatch(memory, thread);
     this.#words = new Uint32Array(memory);
-    this.#mask = this.#words[l.slots]! - 1;
-    this.#filledRing = this.#words[l.filledRing]!;
-    this.#doneRing = this.#words[l.doneRing]!;
-    this.#filledHead = l.filledHead;
-    this.#filledTail = l.filledTail;
-    this.#doneHead = l.doneHead;
-    this.#notify = l.notify;
+    this.#mask = this.#words[SLOTS]! - 1;
+    this.#filledRing = this.#words[FILLED_RING]!;
+    this.#doneRing = this.#words[DONE_RING]!;
   }
 
   /**
@@ -191,9 +161,9 @@ export class ArenaReader {
     const w = this.#words;
     // Cleared before reading the ring: a batch published after this asks again. One pass over
     // what is there now, so that a data plane that keeps up cannot starve the event loop.
-    Atomics.store(w, this.#notify, 0);
-    let tail = Atomics.load(w, this.#filledTail);
-    const head = Atomics.load(w, this.#filledHead);
+    Atomics.store(w, NOTIFY, 0);
+    let tail = Atomics.load(w, FILLED_TAIL);
+    const head = Atomics.load(w, FILLED_HEAD);
     let ran = 0;
     while (tail !== head) {
       const slot = w[this.#filledRing + (tail & this.#mask)]!;
@@ -204,11 +174,11 @@ export class ArenaReader {
         this.batch.setAllVerdicts(Verdict.DROP);
         onError(error);
       }
-      const done = Atomics.load(w, this.#doneHead);
+      const done = Atomics.load(w, DONE_HEAD);
       w[this.#doneRing + (done & this.#mask)] = slot;
-      Atomics.store(w, this.#doneHead, (done + 1) >>> 0);
+      Atomics.store(w, DONE_HEAD, (done + 1) >>> 0);
       tail = (tail + 1) >>> 0;
-      Atomics.store(w, this.#filledTail, tail);
+      Atomics.store(w, FILLED_TAIL, tail);
       ran++;
     }
     return ran;

@@ -7,7 +7,6 @@ import * as path from 'node:path';
 // The binding's types are the ones napi-rs generates from the Rust code (`index.d.ts`, written by
 // `npm run build:native`); the names this package has always used are aliases of them.
 export type {
-  ArenaLayout,
   ConfigIssue,
   DataplaneStats,
   GeneratorOptions as TrafficGeneratorOptions,
