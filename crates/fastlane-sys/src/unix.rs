@@ -101,6 +101,27 @@ pub fn recv_fds(
     Ok((got.bytes, fds))
 }
 
+/// [`recv_fds`], waiting at most `timeout` for the message: a peer that sends nothing in time
+/// gives `ETIMEDOUT` rather than blocking the receiver for ever.
+pub fn recv_fds_within(
+    socket: impl AsFd,
+    payload: &mut [u8],
+    max_fds: usize,
+    timeout: std::time::Duration,
+) -> SysResult<(usize, Vec<OwnedFd>)> {
+    let mut pfd = [libc::pollfd {
+        fd: std::os::fd::AsRawFd::as_raw_fd(&socket.as_fd()),
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    if crate::poll::poll(&mut pfd, timeout_ms)? == 0 {
+        return Err(SysError::new("recvmsg(SCM_RIGHTS)", libc::ETIMEDOUT)
+            .with_context(format!("no message within {timeout:?}")));
+    }
+    recv_fds(socket, payload, max_fds)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,6 +147,19 @@ mod tests {
         let reader = Mmap::shared(&fds[0], 4096, 0, false).unwrap();
         // SAFETY: byte 7 of a live 4096-byte mapping of the same memfd.
         assert_eq!(unsafe { reader.as_ptr().add(7).read() }, 42);
+    }
+
+    #[test]
+    fn a_bounded_receive_times_out_and_then_gets_the_message() {
+        let (a, b) = seqpacket_pair().unwrap();
+        let timeout = std::time::Duration::from_millis(50);
+        let error = recv_fds_within(&b, &mut [0u8; 4], 1, timeout).unwrap_err();
+        assert_eq!(error.errno, libc::ETIMEDOUT);
+        let fd = memfd_of_size("late", 4096).unwrap();
+        send_fds(&a, b"late", &[fd.as_fd()]).unwrap();
+        let mut payload = [0u8; 8];
+        let (len, fds) = recv_fds_within(&b, &mut payload, 1, timeout).unwrap();
+        assert_eq!((&payload[..len], fds.len()), (&b"late"[..], 1));
     }
 
     #[test]

@@ -42,16 +42,8 @@ impl Drop for Namespace {
 }
 
 fn recv_message(socket: BorrowedFd<'_>, timeout: Duration) -> (Vec<u8>, Vec<OwnedFd>) {
-    let mut pfd = libc::pollfd {
-        fd: socket.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd.
-    let ready = unsafe { libc::poll(&mut pfd, 1, timeout.as_millis() as i32) };
-    assert_eq!(ready, 1, "no message within {timeout:?}");
     let mut buf = vec![0u8; 256];
-    let (len, fds) = unix::recv_fds(socket, &mut buf, 4).expect("receive");
+    let (len, fds) = unix::recv_fds_within(socket, &mut buf, 4, timeout).expect("receive");
     buf.truncate(len);
     (buf, fds)
 }
