@@ -248,7 +248,15 @@ impl Tap {
             let route = rtnetlink::route_socket(NETLINK_TIMEOUT)
                 .map_err(os_error("socket(AF_NETLINK, NETLINK_ROUTE)".into()))?;
             for (seq, &(address, prefix)) in (1..).zip(&spec.addresses) {
-                add_address(route.as_fd(), device, index, seq, address, prefix)?;
+                change_address(
+                    AddressChange::Add,
+                    route.as_fd(),
+                    device,
+                    index,
+                    seq,
+                    address,
+                    prefix,
+                )?;
             }
         }
         netdev::set_up(control.as_fd(), device)
@@ -384,7 +392,15 @@ impl MovedAddresses {
             }
             let seq = moved.next_seq;
             moved.next_seq += 1;
-            delete_address(route.as_fd(), interface, moved.index, seq, address, prefix)?;
+            change_address(
+                AddressChange::Delete,
+                route.as_fd(),
+                interface,
+                moved.index,
+                seq,
+                address,
+                prefix,
+            )?;
             // Recorded at once: an error on the next one still restores this one.
             moved.addresses.push((address, prefix));
         }
@@ -403,7 +419,8 @@ impl MovedAddresses {
         let mut result = Ok(());
         let first_seq = self.next_seq;
         for (seq, (address, prefix)) in (first_seq..).zip(std::mem::take(&mut self.addresses)) {
-            let added = add_address(
+            let added = change_address(
+                AddressChange::Add,
                 route.as_fd(),
                 &self.interface,
                 self.index,
@@ -468,28 +485,16 @@ fn interface_addresses(
     }
 }
 
-/// Adds one address over rtnetlink and waits for the kernel's acknowledgement.
-fn add_address(
-    route: BorrowedFd<'_>,
-    device: &str,
-    index: u32,
-    seq: u32,
-    address: IpAddr,
-    prefix: u8,
-) -> Result<(), TapError> {
-    let request = netlink::new_address_request(seq, index, address, prefix);
-    acknowledged(route, seq, &request).map_err(|(source, message)| TapError::Netlink {
-        device: device.to_string(),
-        request: "RTM_NEWADDR",
-        address,
-        prefix,
-        source,
-        message,
-    })
+/// An address change over rtnetlink.
+#[derive(Clone, Copy)]
+enum AddressChange {
+    Add,
+    Delete,
 }
 
-/// Removes one address over rtnetlink and waits for the kernel's acknowledgement.
-fn delete_address(
+/// Adds or removes one address over rtnetlink and waits for the kernel's acknowledgement.
+fn change_address(
+    change: AddressChange,
     route: BorrowedFd<'_>,
     device: &str,
     index: u32,
@@ -497,10 +502,19 @@ fn delete_address(
     address: IpAddr,
     prefix: u8,
 ) -> Result<(), TapError> {
-    let request = netlink::delete_address_request(seq, index, address, prefix);
+    let (request, name) = match change {
+        AddressChange::Add => (
+            netlink::new_address_request(seq, index, address, prefix),
+            "RTM_NEWADDR",
+        ),
+        AddressChange::Delete => (
+            netlink::delete_address_request(seq, index, address, prefix),
+            "RTM_DELADDR",
+        ),
+    };
     acknowledged(route, seq, &request).map_err(|(source, message)| TapError::Netlink {
         device: device.to_string(),
-        request: "RTM_DELADDR",
+        request: name,
         address,
         prefix,
         source,
