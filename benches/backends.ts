@@ -4,7 +4,12 @@
 //   Fastlane AF_PACKET               vs  benches/native/tpacket_reflector (plain C TPACKET_V3)
 //   (--pairs af_xdp adds Fastlane AF_XDP vs xsk_macswap, which benches/macswap.ts also runs)
 //
-//   npx tsx benches/backends.ts [--seconds 5] [--rounds 5] [--sizes 64,1400] [--pairs dpdk,af_packet] [--write]
+//   npx tsx benches/backends.ts [--seconds 5] [--rounds 5] [--sizes 64,1400] [--pairs dpdk,af_packet]
+//                               [--against DIR] [--write]
+//
+// `--against DIR` also runs each Fastlane forwarder from another build tree (a checkout of an
+// earlier commit, built with `npm run build`), interleaved with the rest, and reports this
+// build's median per-round ratio to it: a before/after comparison in one invocation.
 //
 // The built-in generator floods from CPU 0; each forwarder runs pinned to CPU 1 in its own
 // process. Each round runs every forwarder once, in an order rotated from round to round; the
@@ -18,6 +23,7 @@ import {
   FASTLANE_AF_XDP,
   FASTLANE_DPDK,
   GEN_CORE,
+  fromTree,
   PORT,
   TESTPMD_AF_XDP,
   TPACKET_REFLECTOR,
@@ -28,11 +34,15 @@ import {
   reportSection,
   sleep,
   withForwarder,
+  type FastlaneForwarder,
   type Forwarder,
+  stopRunningForwarders,
 } from './forwarders';
+import { execFileSync } from 'node:child_process';
+import { onStopSignal } from '../src-ts/signals';
 
 /** Each backend: Fastlane on it, and its native baseline. */
-const PAIRS: Record<string, [Forwarder, Forwarder]> = {
+const PAIRS: Record<string, [FastlaneForwarder, Forwarder]> = {
   dpdk: [FASTLANE_DPDK, TESTPMD_AF_XDP],
   af_packet: [FASTLANE_AF_PACKET, TPACKET_REFLECTOR],
   af_xdp: [FASTLANE_AF_XDP, XSK_MACSWAP],
@@ -67,6 +77,7 @@ async function main(): Promise<void> {
     rounds: 5,
     sizes: [64, 1400],
     pairs: ['dpdk', 'af_packet'],
+    against: '',
     write: false,
   });
   const pairs = options.pairs.map((name) => {
@@ -76,14 +87,22 @@ async function main(): Promise<void> {
     }
     return pair;
   });
-  const forwarders = pairs.flat();
+  // This build against the one in `--against`: the earlier build's commit names it.
+  const earlier = options.against
+    ? execFileSync('git', ['-C', options.against, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim()
+    : '';
+  const befores = new Map<Forwarder, Forwarder>(
+    earlier ? pairs.map(([fastlane]) => [fastlane, fromTree(fastlane, options.against, earlier)]) : [],
+  );
+  const forwarders: Forwarder[] = [...pairs.flat(), ...befores.values()];
   buildNative();
   const bed = Testbed.up({ prefix: `flk${process.pid % 10000}`, subnet: 191 });
-  process.on('SIGINT', () => {
+  onStopSignal(() => {
+    stopRunningForwarders();
     bed.down();
-    process.exit(130);
   });
   const rows: string[] = [];
+  const againstRows: string[] = [];
   try {
     for (const size of options.sizes) {
       const rates = new Map<Forwarder, number[]>(forwarders.map((f) => [f, []]));
@@ -105,6 +124,16 @@ async function main(): Promise<void> {
               `${mine.map((r) => (r / 1e6).toFixed(2)).join(' / ')} | ${ratio} |`,
           );
         }
+        const before = befores.get(fastlane);
+        if (before) {
+          const then = rates.get(before)!;
+          const now = rates.get(fastlane)!;
+          rows.push(
+            `| ${before.name} | ${size} B | ${(median(then) / 1e6).toFixed(3)} | ` +
+              `${then.map((r) => (r / 1e6).toFixed(2)).join(' / ')} | ${median(then.map((r, i) => r / base[i]!)).toFixed(3)} |`,
+          );
+          againstRows.push(`| ${fastlane.name} | ${size} B | ${median(now.map((r, i) => r / then[i]!)).toFixed(3)} |`);
+        }
       }
     }
   } finally {
@@ -112,11 +141,22 @@ async function main(): Promise<void> {
   }
   const command =
     `npx tsx benches/backends.ts --seconds ${options.seconds} --rounds ${options.rounds} ` +
-    `--sizes ${options.sizes.join(',')} --pairs ${options.pairs.join(',')}${options.write ? ' --write' : ''}`;
+    `--sizes ${options.sizes.join(',')} --pairs ${options.pairs.join(',')}` +
+    `${options.against ? ` --against DIR` : ''}${options.write ? ' --write' : ''}`;
   reportSection('backends', command, [
     '| forwarder (1 core, macswap) | frame | returned Mpps (median) | per round | median ratio to its baseline |',
     '|---|---|---|---|---|',
     ...rows,
+    ...(earlier
+      ? [
+          '',
+          `DIR is a build of commit ${earlier}. This build against it, median of the per-round ratios:`,
+          '',
+          `| forwarder | frame | this build / ${earlier} |`,
+          '|---|---|---|',
+          ...againstRows,
+        ]
+      : []),
   ], options.write);
 }
 

@@ -30,9 +30,21 @@ export interface Forwarder {
 }
 
 /** Spawns `command` and resolves when `ready` appears on its output. */
+/** Forwarders running now: a benchmark stopped by a signal stops them before removing its test bed. */
+const running = new Set<ChildProcess>();
+
+/** SIGTERM to every forwarder still running (they remove what they made themselves). */
+export function stopRunningForwarders(): void {
+  for (const child of running) {
+    child.kill('SIGTERM');
+  }
+}
+
 export function spawnUntil(command: string, args: string[], ready: RegExp): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    running.add(child);
+    child.once('exit', () => running.delete(child));
     let output = '';
     const timer = setTimeout(() => {
       child.kill('SIGTERM');
@@ -68,8 +80,11 @@ export function stopProcess(child: ChildProcess): Promise<void> {
 
 const inNetns = (netns: string, ...command: string[]) => [`--net=/run/netns/${netns}`, 'taskset', '-c', `${FWD_CORE}`, ...command];
 
-/** `fastlane run` of a one-port, one-queue macswap config on `backend`, pinned to FWD_CORE. */
-function fastlane(fwd: TestbedEnd, backend: 'af_xdp' | 'dpdk' | 'af_packet', sections: object, batchSize = 64): Promise<ChildProcess> {
+/**
+ * `fastlane run` of a one-port, one-queue macswap config on `backend`, pinned to FWD_CORE, with the
+ * CLI of the build tree `root` (this one, or another build for a before/after comparison).
+ */
+function fastlane(fwd: TestbedEnd, backend: Backend, sections: object, batchSize: number, root: string): Promise<ChildProcess> {
   const config = {
     name: `bench-${backend}`,
     backend,
@@ -82,7 +97,7 @@ function fastlane(fwd: TestbedEnd, backend: 'af_xdp' | 'dpdk' | 'af_packet', sec
   };
   const file = path.join(os.tmpdir(), `fastlane-bench-${process.pid}-${backend}.json`);
   fs.writeFileSync(file, JSON.stringify(config));
-  const cli = path.join(ROOT, 'dist', 'cli.js');
+  const cli = path.join(root, 'dist', 'cli.js');
   // Node's own threads (the control plane) are not pinned to the forwarding core: the
   // data-plane thread pins itself to FWD_CORE, and runs there as each C forwarder does.
   return spawnUntil(process.execPath, [cli, 'run', file], /fastlane: running/);
@@ -91,35 +106,48 @@ function fastlane(fwd: TestbedEnd, backend: 'af_xdp' | 'dpdk' | 'af_packet', sec
 /** The vdev string DPDK's net_af_xdp PMD needs for queue 0 of `iface` (same as testpmd.sh). */
 const afXdpVdev = (iface: string) => `net_af_xdp0,iface=${iface},start_queue=0,queue_count=1`;
 
-export const FASTLANE_AF_XDP: Forwarder = {
-  name: 'Fastlane AF_XDP',
-  attachesXdp: true,
-  start: (fwd) =>
-    fastlane(fwd, 'af_xdp', {
-      // The same UMEM and rings as the C forwarder: 8192 frames of 4096 B, all of them in the fill ring.
-        af_xdp: { bind_mode: 'copy', attach_mode: 'native', need_wakeup: true, umem_frames: 8192, frame_size: 4096, fill_ring_size: 8192 },
-    }),
-};
+type Backend = 'af_xdp' | 'dpdk' | 'af_packet';
 
-export const FASTLANE_DPDK: Forwarder = {
-  name: 'Fastlane DPDK (net_af_xdp)',
-  attachesXdp: true,
-  // Ordinary pages, like testpmd.sh: the comparison is about the forwarding, not the memory.
-  start: (fwd) =>
-    fastlane(fwd, 'dpdk', {
-      dpdk: { devices: { [fwd.interface]: afXdpVdev(fwd.interface) }, huge_pages: false, memory_mb: 512, mbufs: 16384 },
-    }),
-};
+/** A Fastlane forwarder, which can also run from another build tree. */
+export interface FastlaneForwarder extends Forwarder {
+  startFrom(root: string, fwd: TestbedEnd): Promise<ChildProcess>;
+}
 
-export const FASTLANE_AF_PACKET: Forwarder = {
-  name: 'Fastlane AF_PACKET',
-  attachesXdp: false,
-  // Like tpacket_reflector, leave the kernel stack its copy of every frame (tc ingress could not
-  // drop them for the C program here: no flower classifier, no gact action in this kernel).
-  // Bursts of 256, as tpacket_reflector sends per sendmmsg.
-  // No reserved headroom either, as the reflector has none: macswap prepends nothing.
-  start: (fwd) => fastlane(fwd, 'af_packet', { af_packet: { block_timeout_ms: 1, suppress_kernel: false, headroom: 0 } }, 256),
-};
+function fastlaneForwarder(name: string, backend: Backend, sections: (fwd: TestbedEnd) => object, batchSize = 64): FastlaneForwarder {
+  // Fastlane's backends all attach an XDP program except AF_PACKET.
+  const attachesXdp = backend !== 'af_packet';
+  const startFrom = (root: string, fwd: TestbedEnd) => fastlane(fwd, backend, sections(fwd), batchSize, root);
+  return { name, attachesXdp, startFrom, start: (fwd) => startFrom(ROOT, fwd) };
+}
+
+/** `forwarder` run from the build tree `root` (checked for `dist/cli.js`), named by `label`. */
+export function fromTree(forwarder: FastlaneForwarder, root: string, label: string): Forwarder {
+  if (!fs.existsSync(path.join(root, 'dist', 'cli.js'))) {
+    throw new Error(`${root}/dist/cli.js is missing: npm run build in that tree`);
+  }
+  return { name: `${forwarder.name} @ ${label}`, attachesXdp: forwarder.attachesXdp, start: (fwd) => forwarder.startFrom(root, fwd) };
+}
+
+// The same UMEM and rings as the C forwarder: 8192 frames of 4096 B, all of them in the fill ring.
+export const FASTLANE_AF_XDP = fastlaneForwarder('Fastlane AF_XDP', 'af_xdp', () => ({
+  af_xdp: { bind_mode: 'copy', attach_mode: 'native', need_wakeup: true, umem_frames: 8192, frame_size: 4096, fill_ring_size: 8192 },
+}));
+
+// Ordinary pages, like testpmd.sh: the comparison is about the forwarding, not the memory.
+export const FASTLANE_DPDK = fastlaneForwarder('Fastlane DPDK (net_af_xdp)', 'dpdk', (fwd) => ({
+  dpdk: { devices: { [fwd.interface]: afXdpVdev(fwd.interface) }, huge_pages: false, memory_mb: 512, mbufs: 16384 },
+}));
+
+// Like tpacket_reflector, leave the kernel stack its copy of every frame (tc ingress could not
+// drop them for the C program here: no flower classifier, no gact action in this kernel).
+// Bursts of 256, as tpacket_reflector sends per sendmmsg.
+// No reserved headroom either, as the reflector has none: macswap prepends nothing.
+export const FASTLANE_AF_PACKET = fastlaneForwarder(
+  'Fastlane AF_PACKET',
+  'af_packet',
+  () => ({ af_packet: { block_timeout_ms: 1, suppress_kernel: false, headroom: 0 } }),
+  256,
+);
 
 export const XSK_MACSWAP: Forwarder = {
   name: 'C AF_XDP (xsk_macswap)',
@@ -225,8 +253,8 @@ export function reportSection(name: string, command: string, table: string[], wr
 }
 
 /** Parses `--name value` options and boolean `--flags` into `defaults`' shape. */
-export function parseOptions<T extends Record<string, number | number[] | boolean | string[]>>(argv: string[], defaults: T): T {
-  const options: Record<string, number | number[] | boolean | string[]> = { ...defaults };
+export function parseOptions<T extends Record<string, number | number[] | boolean | string[] | string>>(argv: string[], defaults: T): T {
+  const options: Record<string, number | number[] | boolean | string[] | string> = { ...defaults };
   for (let i = 0; i < argv.length; i++) {
     const key = argv[i]!.replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
     const current = options[key];
@@ -243,6 +271,8 @@ export function parseOptions<T extends Record<string, number | number[] | boolea
     }
     if (Array.isArray(current)) {
       options[key] = typeof current[0] === 'string' ? value.split(',') : value.split(',').map(Number);
+    } else if (typeof current === 'string') {
+      options[key] = value;
     } else {
       options[key] = Number(value);
     }

@@ -15,6 +15,7 @@ import type { FastlaneConfig } from '../src-ts/config';
 import { Dataplane } from '../src-ts/dataplane';
 import { Testbed, type TestbedEnd } from '../src-ts/testbed';
 import { TrafficGenerator, udpFrame } from '../src-ts/traffic';
+import { onStopSignal } from '../src-ts/signals';
 
 const PORT = 9000;
 const FWD_CORE = 1;
@@ -124,10 +125,7 @@ const median = (xs: number[]) => {
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const bed = Testbed.up({ prefix: `flj${process.pid % 10000}`, subnet: 191 });
-  process.on('SIGINT', () => {
-    bed.down();
-    process.exit(130);
-  });
+  onStopSignal(() => bed.down());
   const rows: string[] = [];
   try {
     for (const batchSize of options.batches) {

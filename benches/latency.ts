@@ -33,7 +33,9 @@ import {
   reportSection,
   withForwarder,
   type Forwarder,
+  stopRunningForwarders,
 } from './forwarders';
+import { onStopSignal } from '../src-ts/signals';
 
 /** Each backend: Fastlane on it, and its native baseline. */
 const PAIRS: Record<string, [Forwarder, Forwarder]> = {
@@ -96,9 +98,9 @@ async function main(): Promise<void> {
   // The probe runs on the libuv pool: pin every thread of this process, present and future.
   execFileSync('taskset', ['-a', '-p', '-c', `${GEN_CORE}`, `${process.pid}`], { stdio: 'ignore' });
   const bed = Testbed.up({ prefix: `fll${process.pid % 10000}`, subnet: 192 });
-  process.on('SIGINT', () => {
+  onStopSignal(() => {
+    stopRunningForwarders();
     bed.down();
-    process.exit(130);
   });
   const rows: string[] = [];
   try {

@@ -19,10 +19,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { FWD_CORE, GEN_CORE, PORT, ROOT, median, reportSection, sleep, spawnUntil, stopProcess } from './forwarders';
+import { FWD_CORE, GEN_CORE, PORT, ROOT, median, reportSection, sleep, spawnUntil, stopProcess, stopRunningForwarders } from './forwarders';
 import { SharedRegion } from '../src-ts/shm';
 import { Testbed, type TestbedEnd } from '../src-ts/testbed';
 import { TrafficGenerator, udpFrame } from '../src-ts/traffic';
+import { onStopSignal } from '../src-ts/signals';
 
 const NATIVE = path.join(ROOT, 'benches', 'native', 'build');
 const RULES_REGION = `fl-bench-rules-${process.pid}`;
@@ -200,9 +201,9 @@ async function main(): Promise<void> {
       SharedRegion.unlink(RULES_REGION);
     }
   };
-  process.on('SIGINT', () => {
+  onStopSignal(() => {
+    stopRunningForwarders();
     cleanup();
-    process.exit(130);
   });
   const rows: string[] = [];
   try {

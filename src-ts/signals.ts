@@ -85,3 +85,16 @@ export class StopLatch {
     }
   }
 }
+
+/**
+ * Runs `cleanup` and ends the process (exit 128 + the signal's number) on SIGINT or SIGTERM: for
+ * scripts that cannot wait on a StopLatch, so that stopping them still removes what they built.
+ */
+export function onStopSignal(cleanup: () => void): void {
+  for (const signal of SIGNALS) {
+    process.once(signal, () => {
+      cleanup();
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    });
+  }
+}
