@@ -21,6 +21,7 @@ fn main() {
         tcp_ports: vec![PortMatch::One(179)],
         ip_protocols: vec![47],
         ether_types: vec![0x88b5],
+        dst_prefixes: vec![],
     });
     let mut frames = Vec::new();
     for port in [2152, 5001, 9000, 53] {

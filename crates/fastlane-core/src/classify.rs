@@ -12,15 +12,21 @@
 //! 4. IPv6 must have version 6 and a payload that fits the frame. A next header that is an
 //!    extension header goes to the kernel (`ipv6_extension`, or `fragment` for 44).
 //! 5. A protocol listed in `ip_protocols` goes to the fast path. UDP and TCP go to the fast path
-//!    when their destination port is listed, provided their header is whole (else `truncated`).
-//! 6. Everything else goes to the kernel (`no_match`).
+//!    when their destination port is listed, provided their header is whole (else `truncated`,
+//!    whatever the destination address).
+//! 6. An IPv4 or IPv6 packet whose destination address is inside one of `dst_prefixes` goes to
+//!    the fast path, whatever its protocol.
+//! 7. Everything else goes to the kernel (`no_match`).
 //!
 //! So the fast path only ever sees frames whose Ethernet, IP and L4 headers are present and sane.
+//! The prefixes are looked at only where the answer would otherwise be `no_match`, and only when
+//! the filter has some: a filter without prefixes costs per frame what it cost before them.
 
 use fastlane_wire::{self as wire, ipv6, tcp, udp};
 use fastlane_wire::{EtherType, EthernetFrame, Ipv4Packet, Ipv6Packet, TcpPacket, UdpPacket};
 
-use crate::config::{FilterConfig, PortMatch};
+pub use crate::config::PREFIXES_MAX;
+use crate::config::{prefix_mask_v4, prefix_mask_v6, DstPrefix, FilterConfig, PortMatch};
 
 pub const ETH_HLEN: usize = 14;
 pub const ETHERTYPE_IPV4: u16 = 0x0800;
@@ -69,8 +75,10 @@ pub enum Class {
     Slow(SlowReason),
 }
 
-/// The filter as bitmaps, one bit per port, protocol and EtherType. Its layout is `struct
-/// fl_filter` of the XDP program, which receives it as the single value of an array map.
+/// The filter as bitmaps, one bit per port, protocol and EtherType, and the destination prefixes
+/// as bounded arrays scanned in order (at most [`PREFIXES_MAX`] per family: a scan that the BPF
+/// verifier bounds and that stays within a few cache lines). Its layout is `struct fl_filter` of
+/// the BPF programs, which receive it as the single value of an array map (one map per port).
 #[derive(Clone)]
 #[repr(C)]
 pub struct FilterTables {
@@ -78,6 +86,40 @@ pub struct FilterTables {
     pub tcp_ports: [u64; 1024],
     pub ether_types: [u64; 1024],
     pub ip_protocols: [u64; 4],
+    /// How many entries of `prefixes_v4` are in use.
+    pub prefixes_v4_len: u32,
+    /// How many entries of `prefixes_v6` are in use.
+    pub prefixes_v6_len: u32,
+    pub prefixes_v4: [Prefix4; PREFIXES_MAX],
+    pub prefixes_v6: [Prefix6; PREFIXES_MAX],
+}
+
+/// An IPv4 destination prefix: a destination `d` (read big-endian) is inside when
+/// `d & mask == addr`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct Prefix4 {
+    pub addr: u32,
+    pub mask: u32,
+}
+
+/// An IPv6 destination prefix as four big-endian 32-bit words of address and mask.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct Prefix6 {
+    pub addr: [u32; 4],
+    pub mask: [u32; 4],
+}
+
+impl Prefix6 {
+    fn words(v: u128) -> [u32; 4] {
+        [
+            (v >> 96) as u32,
+            (v >> 64) as u32,
+            (v >> 32) as u32,
+            v as u32,
+        ]
+    }
 }
 
 impl std::fmt::Debug for FilterTables {
@@ -88,6 +130,14 @@ impl std::fmt::Debug for FilterTables {
             .field("tcp_ports", &ones(&self.tcp_ports))
             .field("ether_types", &ones(&self.ether_types))
             .field("ip_protocols", &ones(&self.ip_protocols))
+            .field(
+                "prefixes_v4",
+                &&self.prefixes_v4[..self.prefixes_v4_len as usize],
+            )
+            .field(
+                "prefixes_v6",
+                &&self.prefixes_v6[..self.prefixes_v6_len as usize],
+            )
             .finish()
     }
 }
@@ -102,12 +152,18 @@ fn set_bit(words: &mut [u64], i: usize) {
 }
 
 impl FilterTables {
+    /// The tables of `filter`. Prefixes past [`PREFIXES_MAX`] of a family (which
+    /// [`crate::Config::check`] refuses) are left out.
     pub fn new(filter: &FilterConfig) -> Box<FilterTables> {
         let mut t = Box::new(FilterTables {
             udp_ports: [0; 1024],
             tcp_ports: [0; 1024],
             ether_types: [0; 1024],
             ip_protocols: [0; 4],
+            prefixes_v4_len: 0,
+            prefixes_v6_len: 0,
+            prefixes_v4: [Prefix4::default(); PREFIXES_MAX],
+            prefixes_v6: [Prefix6::default(); PREFIXES_MAX],
         });
         for (matches, words) in [
             (&filter.udp_ports, &mut t.udp_ports),
@@ -129,12 +185,38 @@ impl FilterTables {
         for &p in &filter.ip_protocols {
             set_bit(&mut t.ip_protocols, p as usize);
         }
+        for prefix in &filter.dst_prefixes {
+            match *prefix {
+                DstPrefix::V4 { addr, len } => {
+                    if let Some(slot) = t.prefixes_v4.get_mut(t.prefixes_v4_len as usize) {
+                        let mask = prefix_mask_v4(len);
+                        *slot = Prefix4 {
+                            addr: u32::from(addr) & mask,
+                            mask,
+                        };
+                        t.prefixes_v4_len += 1;
+                    }
+                }
+                DstPrefix::V6 { addr, len } => {
+                    if let Some(slot) = t.prefixes_v6.get_mut(t.prefixes_v6_len as usize) {
+                        let mask = prefix_mask_v6(len);
+                        *slot = Prefix6 {
+                            addr: Prefix6::words(u128::from(addr) & mask),
+                            mask: Prefix6::words(mask),
+                        };
+                        t.prefixes_v6_len += 1;
+                    }
+                }
+            }
+        }
         t
     }
 
     /// The bytes of `struct fl_filter`.
     pub fn as_bytes(&self) -> &[u8] {
-        // SAFETY: FilterTables is repr(C) of u64 arrays: no padding, every byte initialised.
+        // SAFETY: FilterTables is repr(C) of u64 arrays followed by u32 fields and arrays of
+        // repr(C) u32 structs, at offsets that are multiples of 8 with a size that is too: no
+        // padding, every byte initialised.
         unsafe {
             std::slice::from_raw_parts(
                 (self as *const FilterTables).cast::<u8>(),
@@ -193,12 +275,37 @@ impl FilterTables {
             IPPROTO_TCP if l4.len() < tcp::MIN_HEADER_LEN => return Class::Slow(Truncated),
             IPPROTO_UDP => (&self.udp_ports, UdpPacket::new_unchecked(l4).dst_port()),
             IPPROTO_TCP => (&self.tcp_ports, TcpPacket::new_unchecked(l4).dst_port()),
-            _ => return Class::Slow(NoMatch),
+            _ => return self.by_destination(ether_type, l3),
         };
         if bit(ports, dst_port as usize) {
             Class::Fast
         } else {
-            Class::Slow(NoMatch)
+            self.by_destination(ether_type, l3)
+        }
+    }
+
+    /// Rule 6, for an IP packet `l3` whose header `classify` has checked.
+    #[inline(always)]
+    fn by_destination(&self, ether_type: u16, l3: &[u8]) -> Class {
+        let inside = if ether_type == ETHERTYPE_IPV4 {
+            self.prefixes_v4_len != 0 && {
+                let dst = u32::from(Ipv4Packet::new_unchecked(l3).dst_addr());
+                self.prefixes_v4[..self.prefixes_v4_len as usize]
+                    .iter()
+                    .any(|p| dst & p.mask == p.addr)
+            }
+        } else {
+            self.prefixes_v6_len != 0 && {
+                let dst = Prefix6::words(u128::from(Ipv6Packet::new_unchecked(l3).dst_addr()));
+                self.prefixes_v6[..self.prefixes_v6_len as usize]
+                    .iter()
+                    .any(|p| (0..4).all(|i| dst[i] & p.mask[i] == p.addr[i]))
+            }
+        };
+        if inside {
+            Class::Fast
+        } else {
+            Class::Slow(SlowReason::NoMatch)
         }
     }
 }
@@ -220,12 +327,95 @@ mod tests {
             tcp_ports: vec![PortMatch::One(179)],
             ip_protocols: vec![47],
             ether_types: vec![0x88b5],
+            dst_prefixes: vec![],
         })
+    }
+
+    fn with_prefixes(prefixes: &[&str]) -> Box<FilterTables> {
+        FilterTables::new(&FilterConfig {
+            udp_ports: vec![PortMatch::One(2152)],
+            dst_prefixes: prefixes.iter().map(|p| p.parse().unwrap()).collect(),
+            ..FilterConfig::default()
+        })
+    }
+
+    fn to_v4(mut frame: Vec<u8>, dst: [u8; 4]) -> Vec<u8> {
+        frame[ETH_HLEN + 16..ETH_HLEN + 20].copy_from_slice(&dst);
+        frame
+    }
+
+    fn to_v6(mut frame: Vec<u8>, dst: std::net::Ipv6Addr) -> Vec<u8> {
+        frame[ETH_HLEN + 24..ETH_HLEN + 40].copy_from_slice(&dst.octets());
+        frame
     }
 
     #[test]
     fn the_layout_matches_struct_fl_filter() {
-        assert_eq!(std::mem::size_of::<FilterTables>(), 3 * 8192 + 32);
+        let prefixes = 8 + PREFIXES_MAX * (8 + 32);
+        assert_eq!(
+            std::mem::size_of::<FilterTables>(),
+            3 * 8192 + 32 + prefixes
+        );
+    }
+
+    #[test]
+    fn a_destination_inside_a_prefix_takes_the_fast_path_whatever_its_protocol() {
+        let t = with_prefixes(&["10.45.0.0/16", "192.0.2.7/32", "2001:db8:1::/48"]);
+        let slow = Class::Slow(SlowReason::NoMatch);
+        // ipv4_udp's destination is outside every prefix: only the port decides.
+        assert_eq!(t.classify(&ipv4_udp(2152, 18)), Class::Fast);
+        assert_eq!(t.classify(&ipv4_udp(9, 18)), slow);
+        for (dst, class) in [
+            ([10, 45, 0, 0], Class::Fast),
+            ([10, 45, 255, 255], Class::Fast),
+            ([10, 44, 255, 255], slow),
+            ([10, 46, 0, 0], slow),
+            ([192, 0, 2, 7], Class::Fast),
+            ([192, 0, 2, 6], slow),
+            ([192, 0, 2, 8], slow),
+        ] {
+            assert_eq!(t.classify(&to_v4(ipv4_udp(9, 18), dst)), class, "{dst:?}");
+            let mut icmp = to_v4(ipv4_udp(9, 18), dst);
+            icmp[ETH_HLEN + 9] = 1;
+            assert_eq!(t.classify(&icmp), class, "ICMP to {dst:?}");
+        }
+        for (dst, class) in [
+            ("2001:db8:1::", Class::Fast),
+            ("2001:db8:1:ffff:ffff:ffff:ffff:ffff", Class::Fast),
+            ("2001:db8:0:ffff:ffff:ffff:ffff:ffff", slow),
+            ("2001:db8:2::", slow),
+        ] {
+            let frame = to_v6(ipv6_udp(9, 18), dst.parse().unwrap());
+            assert_eq!(t.classify(&frame), class, "{dst}");
+        }
+        // An IPv6 destination whose first 32 bits equal an IPv4 prefix is not inside it.
+        let frame = to_v6(ipv6_udp(9, 18), "a2d:0::".parse().unwrap());
+        assert_eq!(t.classify(&frame), slow);
+        // Sanity rules come first: a cut UDP header or a fragment to a prefix stays slow.
+        let inside = to_v4(ipv4_udp(9, 18), [10, 45, 1, 1]);
+        let mut cut = inside[..ETH_HLEN + 24].to_vec();
+        cut[ETH_HLEN + 2..ETH_HLEN + 4].copy_from_slice(&24u16.to_be_bytes());
+        assert_eq!(t.classify(&cut), Class::Slow(SlowReason::Truncated));
+        let mut frag = inside.clone();
+        frag[ETH_HLEN + 6] = 0x20;
+        assert_eq!(t.classify(&frag), Class::Slow(SlowReason::Fragment));
+    }
+
+    #[test]
+    fn zero_length_prefixes_take_every_packet_of_their_family() {
+        let t = with_prefixes(&["0.0.0.0/0"]);
+        assert_eq!(t.classify(&ipv4_udp(9, 18)), Class::Fast);
+        assert_eq!(
+            t.classify(&ipv6_udp(9, 18)),
+            Class::Slow(SlowReason::NoMatch)
+        );
+        let t = with_prefixes(&["::/0"]);
+        assert_eq!(t.classify(&ipv6_udp(9, 18)), Class::Fast);
+        let t = with_prefixes(&["2001:db8::1/128"]);
+        let one = to_v6(ipv6_udp(9, 18), "2001:db8::1".parse().unwrap());
+        let two = to_v6(ipv6_udp(9, 18), "2001:db8::2".parse().unwrap());
+        assert_eq!(t.classify(&one), Class::Fast);
+        assert_eq!(t.classify(&two), Class::Slow(SlowReason::NoMatch));
     }
 
     #[test]

@@ -90,6 +90,18 @@ pub struct PortConfig {
     #[serde(default)]
     #[cfg_attr(feature = "schema", serde(skip_serializing_if = "Option::is_none"))]
     pub punt: Option<PuntPath>,
+    /// This port's own fast-path filter, in place of the top-level `filter` (which a port
+    /// without one uses). Same meaning on every backend.
+    #[serde(default)]
+    #[cfg_attr(feature = "schema", serde(skip_serializing_if = "Option::is_none"))]
+    pub filter: Option<FilterConfig>,
+}
+
+impl PortConfig {
+    /// The filter that splits this port's traffic: its own, or else the config's.
+    pub fn effective_filter<'a>(&'a self, config: &'a Config) -> &'a FilterConfig {
+        self.filter.as_ref().unwrap_or(&config.filter)
+    }
 }
 
 /// Where a port's `Kernel` verdicts go on a backend whose split is in the kernel; `tap`: a TAP
@@ -145,7 +157,8 @@ pub struct QueueConfig {
 }
 
 /// What goes to the fast path; everything else goes to the kernel. The same meaning for every
-/// backend.
+/// backend. A frame is fast if it matches any one of the lists (an OR of them all); the lists
+/// are looked at only in frames whose headers are sane (see `classify.rs` for the exact rules).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema, serde::Serialize))]
@@ -162,6 +175,108 @@ pub struct FilterConfig {
     /// Outer EtherTypes (33024 = 0x8100 takes every VLAN-tagged frame).
     #[serde(default)]
     pub ether_types: Vec<u16>,
+    /// Destination prefixes in CIDR notation (`10.45.0.0/16`, `2001:db8:1::/48`, `10.0.0.1/32`):
+    /// an IPv4 or IPv6 packet whose destination address is inside one goes to the fast path,
+    /// whatever its protocol. Host bits must be zero; at most 64 IPv4 and 64 IPv6 prefixes.
+    #[serde(default)]
+    #[cfg_attr(feature = "schema", schemars(with = "Vec<String>"))]
+    pub dst_prefixes: Vec<DstPrefix>,
+}
+
+/// How many IPv4 and how many IPv6 destination prefixes one filter holds (`FL_PREFIXES_MAX` of
+/// the BPF programs, which scan them with a bounded loop).
+pub const PREFIXES_MAX: usize = 64;
+
+/// A destination prefix of a filter: an address whose bits past `len` are zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DstPrefix {
+    V4 { addr: std::net::Ipv4Addr, len: u8 },
+    V6 { addr: std::net::Ipv6Addr, len: u8 },
+}
+
+impl std::str::FromStr for DstPrefix {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<DstPrefix, String> {
+        let Some((addr, len)) = text.split_once('/') else {
+            return Err(format!(
+                "{text:?} is not a prefix (address/length, as 10.45.0.0/16 or 2001:db8::/32)"
+            ));
+        };
+        let addr: std::net::IpAddr = addr
+            .parse()
+            .map_err(|_| format!("{text:?}: {addr:?} is not an IPv4 or IPv6 address"))?;
+        let bits: u8 = if addr.is_ipv4() { 32 } else { 128 };
+        let digits = len;
+        let len: u8 = match digits.parse() {
+            Ok(len) if len <= bits && digits.bytes().all(|b| b.is_ascii_digit()) => len,
+            _ => {
+                return Err(format!(
+                    "{text:?}: prefix length {digits:?} is not a number from 0 to {bits}"
+                ))
+            }
+        };
+        let prefix = match addr {
+            std::net::IpAddr::V4(addr) => DstPrefix::V4 { addr, len },
+            std::net::IpAddr::V6(addr) => DstPrefix::V6 { addr, len },
+        };
+        let network = prefix.network();
+        if network != prefix {
+            return Err(format!(
+                "{text:?} has host bits set (the prefix is {network})"
+            ));
+        }
+        Ok(prefix)
+    }
+}
+
+impl DstPrefix {
+    /// The prefix with its host bits cleared.
+    fn network(self) -> DstPrefix {
+        match self {
+            DstPrefix::V4 { addr, len } => DstPrefix::V4 {
+                addr: (u32::from(addr) & prefix_mask_v4(len)).into(),
+                len,
+            },
+            DstPrefix::V6 { addr, len } => DstPrefix::V6 {
+                addr: (u128::from(addr) & prefix_mask_v6(len)).into(),
+                len,
+            },
+        }
+    }
+}
+
+/// The netmask of a prefix length, as a host-order number whose top `len` bits are set.
+pub fn prefix_mask_v4(len: u8) -> u32 {
+    u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0)
+}
+
+/// The IPv6 netmask of a prefix length, top `len` bits set.
+pub fn prefix_mask_v6(len: u8) -> u128 {
+    u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0)
+}
+
+impl std::fmt::Display for DstPrefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DstPrefix::V4 { addr, len } => write!(f, "{addr}/{len}"),
+            DstPrefix::V6 { addr, len } => write!(f, "{addr}/{len}"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for DstPrefix {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<DstPrefix, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(feature = "schema")]
+impl serde::Serialize for DstPrefix {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// A destination port, or an inclusive range of them.
@@ -555,18 +670,40 @@ impl Config {
                 );
             }
         }
-        for (kind, ports) in [
-            ("udp_ports", &self.filter.udp_ports),
-            ("tcp_ports", &self.filter.tcp_ports),
-        ] {
-            for (i, m) in ports.iter().enumerate() {
-                if let PortMatch::Range { from, to } = m {
-                    if from > to {
-                        err(
-                            format!("/filter/{kind}/{i}"),
-                            format!("range from {from} to {to} is empty"),
-                        );
+        let filters = std::iter::once(("/filter".to_string(), &self.filter)).chain(
+            self.ports.iter().enumerate().filter_map(|(p, port)| {
+                port.filter
+                    .as_ref()
+                    .map(|f| (format!("/ports/{p}/filter"), f))
+            }),
+        );
+        for (at, filter) in filters {
+            for (kind, ports) in [
+                ("udp_ports", &filter.udp_ports),
+                ("tcp_ports", &filter.tcp_ports),
+            ] {
+                for (i, m) in ports.iter().enumerate() {
+                    if let PortMatch::Range { from, to } = m {
+                        if from > to {
+                            err(
+                                format!("{at}/{kind}/{i}"),
+                                format!("range from {from} to {to} is empty"),
+                            );
+                        }
                     }
+                }
+            }
+            let v4 = filter
+                .dst_prefixes
+                .iter()
+                .filter(|p| matches!(p, DstPrefix::V4 { .. }))
+                .count();
+            for (family, n) in [("IPv4", v4), ("IPv6", filter.dst_prefixes.len() - v4)] {
+                if n > PREFIXES_MAX {
+                    err(
+                        format!("{at}/dst_prefixes"),
+                        format!("{n} {family} prefixes; a filter holds at most {PREFIXES_MAX}"),
+                    );
                 }
             }
         }
@@ -978,6 +1115,100 @@ mod tests {
             }
         );
         assert_eq!(c.pipeline[0], ProcessorSpec::Name(SimpleProcessor::Count));
+    }
+
+    #[test]
+    fn a_port_filter_replaces_the_top_level_one_for_that_port_only() {
+        let text = MINIMAL.replace(
+            r#""queues": [{ "id": 0, "core": 0 }] }"#,
+            r#""queues": [{ "id": 0, "core": 0 }],
+                 "filter": { "dst_prefixes": ["10.45.0.0/16", "2001:db8:1::/48", "::/0"] } },
+               { "interface": "veth1", "queues": [{ "id": 0, "core": 0 }] }"#,
+        );
+        let c = Config::from_json(&text).unwrap();
+        let own = c.ports[0].effective_filter(&c);
+        assert!(own.udp_ports.is_empty());
+        assert_eq!(
+            own.dst_prefixes
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>(),
+            ["10.45.0.0/16", "2001:db8:1::/48", "::/0"]
+        );
+        assert_eq!(c.ports[1].effective_filter(&c).udp_ports.len(), 2);
+    }
+
+    #[test]
+    fn a_bad_prefix_is_named_by_its_path_and_says_what_is_wrong() {
+        for (prefix, says) in [
+            ("10.45.0.1/16", "host bits set (the prefix is 10.45.0.0/16)"),
+            (
+                "2001:db8:1::1/48",
+                "host bits set (the prefix is 2001:db8:1::/48)",
+            ),
+            (
+                "10.45.0.0/33",
+                "prefix length \"33\" is not a number from 0 to 32",
+            ),
+            (
+                "2001:db8::/129",
+                "prefix length \"129\" is not a number from 0 to 128",
+            ),
+            ("10.45.0.0/+8", "prefix length \"+8\""),
+            ("10.45.0.0", "is not a prefix (address/length"),
+            ("10.45.0/16", "\"10.45.0\" is not an IPv4 or IPv6 address"),
+        ] {
+            let text = MINIMAL.replace(
+                r#""udp_ports": [2152,"#,
+                &format!(r#""dst_prefixes": ["10.0.0.0/8", "{prefix}"], "udp_ports": [2152,"#),
+            );
+            let e = errors(&text);
+            assert_eq!(e.len(), 1, "{prefix}: {e:?}");
+            assert_eq!(e[0].path, "/filter/dst_prefixes/1", "{prefix}");
+            assert!(e[0].message.contains(says), "{prefix}: {}", e[0].message);
+        }
+        let text = MINIMAL.replace(
+            r#""queues": [{ "id": 0, "core": 0 }] }"#,
+            r#""queues": [{ "id": 0, "core": 0 }], "filter": { "dst_prefixes": ["fe80::1/10"] } }"#,
+        );
+        assert_eq!(errors(&text)[0].path, "/ports/0/filter/dst_prefixes/0");
+    }
+
+    #[test]
+    fn more_prefixes_than_a_filter_holds_are_refused_per_family() {
+        let v4: Vec<String> = (0..=PREFIXES_MAX)
+            .map(|i| format!("\"10.{i}.0.0/16\""))
+            .collect();
+        let v6: Vec<String> = (0..PREFIXES_MAX)
+            .map(|i| format!("\"2001:db8:{i:x}::/48\""))
+            .collect();
+        let text = MINIMAL.replace(
+            r#""queues": [{ "id": 0, "core": 0 }] }"#,
+            &format!(
+                r#""queues": [{{ "id": 0, "core": 0 }}], "filter": {{ "dst_prefixes": [{}, {}] }} }}"#,
+                v4.join(","),
+                v6.join(",")
+            ),
+        );
+        let c: Config = serde_json::from_str(&text).unwrap();
+        let facts = SystemFacts {
+            cpus: vec![0],
+            ..Default::default()
+        };
+        let e = c.check(&facts).unwrap_err().0;
+        assert_eq!(
+            e,
+            [ConfigError {
+                path: "/ports/0/filter/dst_prefixes".into(),
+                message: format!(
+                    "{} IPv4 prefixes; a filter holds at most {PREFIXES_MAX}",
+                    PREFIXES_MAX + 1
+                ),
+            }]
+        );
+        let fits = text.replace(&format!("{},", v4[PREFIXES_MAX]), "");
+        let c: Config = serde_json::from_str(&fits).unwrap();
+        c.check(&facts).unwrap();
     }
 
     #[test]

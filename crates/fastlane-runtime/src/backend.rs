@@ -251,7 +251,8 @@ pub(crate) fn build(config: &Config) -> Result<Built, RuntimeError> {
 
 struct ThreadParts<'a> {
     config: &'a Config,
-    filter: Arc<FilterTables>,
+    /// Per port, the tables of its filter (its own or the config's).
+    filters: Vec<Arc<FilterTables>>,
 }
 
 /// Keeps, for statistics, each queue a thread serves (in the thread's source order): its port,
@@ -277,8 +278,12 @@ fn record_queues(
 
 impl<'a> ThreadParts<'a> {
     fn new(config: &'a Config) -> Self {
-        let filter = Arc::new(*FilterTables::new(&config.filter));
-        ThreadParts { config, filter }
+        let filters = config
+            .ports
+            .iter()
+            .map(|port| Arc::new(*FilterTables::new(port.effective_filter(config))))
+            .collect();
+        ThreadParts { config, filters }
     }
 
     fn thread(&self, core: u16, io: Box<dyn ThreadIo>, taps: Vec<Option<TapQueue>>) -> QueueIo {
@@ -287,22 +292,23 @@ impl<'a> ThreadParts<'a> {
             .iter()
             .map(|_| QueueCounters::default())
             .collect();
+        let filters = io
+            .queues()
+            .iter()
+            .map(|q| self.filters[q.port as usize].clone())
+            .collect();
         QueueIo {
             core,
             io,
             counters,
             batch_size: self.config.threads.batch_size as usize,
-            slow_path: SlowPath {
-                filter: self.filter.clone(),
-                taps,
-            },
+            slow_path: SlowPath { filters, taps },
         }
     }
 }
 
 fn build_af_xdp(config: &Config) -> Result<Built, RuntimeError> {
     let parts = ThreadParts::new(config);
-    let filter = &*parts.filter;
     let mut threads = Vec::new();
     let mut queues = Vec::new();
     let mut sockets = Vec::new();
@@ -344,8 +350,12 @@ fn build_af_xdp(config: &Config) -> Result<Built, RuntimeError> {
             interface: port.interface.clone(),
             source,
         };
-        let mut xdp = XdpPort::attach(&port.interface, config.af_xdp.attach_mode, filter)
-            .map_err(xdp_error)?;
+        let mut xdp = XdpPort::attach(
+            &port.interface,
+            config.af_xdp.attach_mode,
+            &parts.filters[p],
+        )
+        .map_err(xdp_error)?;
         for &(_, queue, fd) in sockets.iter().filter(|(sp, _, _)| *sp as usize == p) {
             xdp.register_socket(queue as u32, fd).map_err(xdp_error)?;
         }
@@ -416,15 +426,15 @@ fn build_dpdk(config: &Config) -> Result<Built, RuntimeError> {
 
 fn build_af_packet(config: &Config) -> Result<Built, RuntimeError> {
     let parts = ThreadParts::new(config);
-    let filter = &*parts.filter;
     let mut ports = Vec::new();
     for (p, port) in config.ports.iter().enumerate() {
-        let opened = fastlane_afpacket::open_port(&config.af_packet, &port.interface, filter)
-            .map(|opened| opened.with_queue_count(port.queues.len()))
-            .map_err(|source| RuntimeError::AfPacket {
-                port: Some(p as PortId),
-                source,
-            })?;
+        let opened =
+            fastlane_afpacket::open_port(&config.af_packet, &port.interface, &parts.filters[p])
+                .map(|opened| opened.with_queue_count(port.queues.len()))
+                .map_err(|source| RuntimeError::AfPacket {
+                    port: Some(p as PortId),
+                    source,
+                })?;
         if opened.mechanism() == SplitMechanism::UserSpace {
             log::warn!(
                 "{}: no BPF allowed, so fast/slow classification runs in user space and the kernel \

@@ -153,7 +153,7 @@ impl IoThread {
                 }
                 work += n;
                 if split != Split::InKernel {
-                    mark_slow(&self.queues.slow_path.filter, &mut batch);
+                    mark_slow(&self.queues.slow_path.filters[source], &mut batch);
                 }
                 let pending = self.hand_out(&mut batch, &mut scratch, source);
                 self.inflight.push_back(InFlight {

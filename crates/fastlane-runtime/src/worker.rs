@@ -94,8 +94,8 @@ impl Sink<'_> {
 
 /// How a thread's packets reach the kernel and come back from it.
 pub(crate) struct SlowPath {
-    /// The filter, for backends that do not split in the kernel.
-    pub filter: Arc<FilterTables>,
+    /// Per source, the filter of its port, for backends that do not split in the kernel.
+    pub filters: Vec<Arc<FilterTables>>,
     /// Per source, the TAP queue of its port's TAP twin: DPDK's slow path, or the punt path
     /// a port of another backend asked for (`None` without one).
     pub taps: Vec<Option<TapQueue>>,
@@ -147,7 +147,7 @@ impl Worker {
                 let n = q.io.receive(source, &mut batch, counters);
                 if n > 0 {
                     if split != Split::InKernel {
-                        mark_slow(&q.slow_path.filter, &mut batch);
+                        mark_slow(&q.slow_path.filters[source], &mut batch);
                     }
                     self.pipeline.processor.process(&mut batch);
                     q.slow_path.deliver(split, source, &mut batch, counters);

@@ -3,7 +3,9 @@
 // Fastlane's fast/slow split. Frames that pass the filter go to the AF_XDP socket bound to the
 // queue they arrived on; every other frame goes to the kernel stack. The rules are exactly those
 // of `FilterTables::classify` (crates/fastlane-core/src/classify.rs), in the same order and with
-// the same reasons; a test of the loader holds the two to the same answers.
+// the same reasons; a test of the loader holds the two to the same answers. Each port loads its
+// own instance of the program, so each has its own `filter` map: per-port filters need nothing
+// more here.
 //
 // The same rules serve the AF_PACKET backend through two socket-buffer programs: a socket filter
 // that lets only fast-path frames into the AF_PACKET sockets, and a tc ingress program that drops
@@ -90,6 +92,43 @@ static __always_inline __u32 be16_at(const __u8 *p)
 	return ((__u32)p[0] << 8) | p[1];
 }
 
+static __always_inline __u32 be32_at(const __u8 *p)
+{
+	return ((__u32)p[0] << 24) | ((__u32)p[1] << 16) | ((__u32)p[2] << 8) | p[3];
+}
+
+// Rule 6 of `classify`: whether the destination of the IP packet at `l3` (whose header
+// `classify` checked) is inside one of the filter's prefixes. The loops are bounded by
+// FL_PREFIXES_MAX for the verifier and end at the filter's count.
+static __always_inline int by_destination(const struct fl_filter *f, __u32 ether_type,
+					  const __u8 *l3, void *data_end)
+{
+	if (ether_type == ETHERTYPE_IPV4) {
+		__u32 n = f->prefixes_v4_len;
+		// The second test cannot fail (the header is whole); it tells the verifier so.
+		if (!n || (void *)(l3 + IPV4_HLEN) > data_end)
+			return FL_NO_MATCH;
+		__u32 dst = be32_at(l3 + 16);
+		for (__u32 i = 0; i < FL_PREFIXES_MAX && i < n; i++) {
+			if ((dst & f->prefixes_v4[i].mask) == f->prefixes_v4[i].addr)
+				return FL_FAST;
+		}
+		return FL_NO_MATCH;
+	}
+	__u32 n = f->prefixes_v6_len;
+	if (!n || (void *)(l3 + IPV6_HLEN) > data_end)
+		return FL_NO_MATCH;
+	__u32 d0 = be32_at(l3 + 24), d1 = be32_at(l3 + 28);
+	__u32 d2 = be32_at(l3 + 32), d3 = be32_at(l3 + 36);
+	for (__u32 i = 0; i < FL_PREFIXES_MAX && i < n; i++) {
+		const struct fl_prefix6 *p = &f->prefixes_v6[i];
+		if ((d0 & p->mask[0]) == p->addr[0] && (d1 & p->mask[1]) == p->addr[1] &&
+		    (d2 & p->mask[2]) == p->addr[2] && (d3 & p->mask[3]) == p->addr[3])
+			return FL_FAST;
+	}
+	return FL_NO_MATCH;
+}
+
 // `data_end` bounds the bytes that may be read; `frame_len` is the whole frame's length, which
 // the IP length fields are checked against. XDP passes the packet itself (so the two agree); the
 // socket-buffer programs pass a copy of the first HEADERS_MAX bytes, which holds every header
@@ -168,9 +207,11 @@ static __always_inline int classify(const struct fl_filter *f, void *data, void 
 			return FL_TRUNCATED;
 		ports = f->tcp_ports;
 	} else {
-		return FL_NO_MATCH;
+		return by_destination(f, ether_type, l3, data_end);
 	}
-	return bit_16(ports, be16_at(l4 + 2)) ? FL_FAST : FL_NO_MATCH;
+	if (bit_16(ports, be16_at(l4 + 2)))
+		return FL_FAST;
+	return by_destination(f, ether_type, l3, data_end);
 }
 
 static __always_inline void count(__u32 index)

@@ -6,6 +6,7 @@ use std::mem::{offset_of, size_of};
 use std::path::Path;
 use std::process::{Command, Output};
 
+use fastlane_core::classify::{Prefix4, Prefix6, PREFIXES_MAX};
 use fastlane_core::FilterTables;
 
 /// The Rust side: `(C expression, value)` for the size and every field's offset.
@@ -28,6 +29,33 @@ fn rust_layout() -> Vec<(&'static str, usize)> {
             "offsetof(struct fl_filter, ip_protocols)",
             offset_of!(FilterTables, ip_protocols),
         ),
+        (
+            "offsetof(struct fl_filter, prefixes_v4_len)",
+            offset_of!(FilterTables, prefixes_v4_len),
+        ),
+        (
+            "offsetof(struct fl_filter, prefixes_v6_len)",
+            offset_of!(FilterTables, prefixes_v6_len),
+        ),
+        (
+            "offsetof(struct fl_filter, prefixes_v4)",
+            offset_of!(FilterTables, prefixes_v4),
+        ),
+        (
+            "offsetof(struct fl_filter, prefixes_v6)",
+            offset_of!(FilterTables, prefixes_v6),
+        ),
+        ("sizeof(struct fl_prefix4)", size_of::<Prefix4>()),
+        (
+            "offsetof(struct fl_prefix4, mask)",
+            offset_of!(Prefix4, mask),
+        ),
+        ("sizeof(struct fl_prefix6)", size_of::<Prefix6>()),
+        (
+            "offsetof(struct fl_prefix6, mask)",
+            offset_of!(Prefix6, mask),
+        ),
+        ("FL_PREFIXES_MAX", PREFIXES_MAX),
     ]
 }
 

@@ -7,7 +7,9 @@ mod common;
 mod corpus;
 
 use common::Testbed;
-use corpus::{hex, ports_filter, protocols_filter};
+use corpus::{
+    hex, ports_filter, prefixes_filter, protocols_filter, EDGE_PREFIXES, EVERYTHING_PREFIXES,
+};
 use fastlane_core::wire::testing::ipv4_udp;
 use fastlane_core::Class;
 use fastlane_xdp::{tcx_ingress_programs, SocketFilter, TcSuppressor, TC_ACT_SHOT, TC_ACT_UNSPEC};
@@ -37,7 +39,12 @@ fn the_socket_filter_and_the_tc_program_classify_exactly_like_filter_tables() {
     })
     .unwrap()
     .expect("attach the tc program");
-    for (name, tables) in [("ports", first), ("protocols", protocols_filter())] {
+    for (name, tables) in [
+        ("ports", first),
+        ("protocols", protocols_filter()),
+        ("prefixes", prefixes_filter(&EDGE_PREFIXES)),
+        ("everything", prefixes_filter(&EVERYTHING_PREFIXES)),
+    ] {
         socket.set_filter(&tables).unwrap();
         tc.set_filter(&tables).unwrap();
         let (mut fast, mut short) = (0, 0);

@@ -5,8 +5,12 @@ mod common;
 mod corpus;
 
 use common::Testbed;
-use corpus::{hex, ports_filter, protocols_filter};
-use fastlane_core::config::{AttachMode, FilterConfig, PortMatch};
+use corpus::{
+    hex, ports_filter, prefixes_filter, protocols_filter, EDGE_PREFIXES, EVERYTHING_PREFIXES,
+};
+use fastlane_core::config::{
+    prefix_mask_v4, prefix_mask_v6, AttachMode, DstPrefix, FilterConfig, PortMatch,
+};
 use fastlane_core::wire::testing::{ipv4_udp, ipv6_udp};
 use fastlane_core::{Class, FilterTables, SlowReason};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -15,9 +19,10 @@ use fastlane_xdp::{
     AttachedMode, XdpCounters, XdpError, XdpPort, XskMapFd, XDP_PASS, XDP_REDIRECT,
 };
 
-/// Runs every frame through the program and checks the action, the frame and the counter that
-/// moved against the classifier. Returns how many frames took the fast path.
-fn check_equivalence(port: &XdpPort, tables: &FilterTables, frames: &[Vec<u8>]) -> usize {
+/// Runs every frame through the program and compares the action, the frame and the counter that
+/// moved with the classifier's answer. Returns how many frames took the fast path, or the first
+/// frame on which the two disagree.
+fn compare(port: &XdpPort, tables: &FilterTables, frames: &[Vec<u8>]) -> Result<usize, String> {
     let mut fast = 0;
     let mut before = port.counters().expect("read counters");
     for frame in frames {
@@ -33,18 +38,22 @@ fn check_equivalence(port: &XdpPort, tables: &FilterTables, frames: &[Vec<u8>]) 
             }
             Class::Slow(reason) => expected.passed[reason as usize] += 1,
         }
-        assert_eq!(
-            after,
-            expected,
-            "classify says {class:?} for {} bytes: {}",
-            frame.len(),
-            hex(frame)
-        );
+        if after != expected {
+            return Err(format!(
+                "classify says {class:?} for {} bytes: {}\n  program: {after:?}\n expected: {expected:?}",
+                frame.len(),
+                hex(frame)
+            ));
+        }
         assert_eq!(run.action, XDP_PASS, "action for {}", hex(frame));
         assert_eq!(&run.frame, frame, "the program must not change the frame");
         before = after;
     }
-    fast
+    Ok(fast)
+}
+
+fn check_equivalence(port: &XdpPort, tables: &FilterTables, frames: &[Vec<u8>]) -> usize {
+    compare(port, tables, frames).unwrap_or_else(|disagreement| panic!("{disagreement}"))
 }
 
 #[test]
@@ -56,7 +65,12 @@ fn the_program_classifies_exactly_like_filter_tables() {
         .expect("attach");
     let frames = corpus::frames(0x5eed_f1a5_7a11_0001);
     let mut seen = [false; 6];
-    for (name, tables) in [("ports", first), ("protocols", protocols_filter())] {
+    for (name, tables) in [
+        ("ports", first),
+        ("protocols", protocols_filter()),
+        ("prefixes", prefixes_filter(&EDGE_PREFIXES)),
+        ("everything", prefixes_filter(&EVERYTHING_PREFIXES)),
+    ] {
         port.set_filter(&tables).expect("set filter");
         let fast = check_equivalence(&port, &tables, &frames);
         // The corpus must exercise both sides and every reason, or it proves little.
@@ -72,6 +86,81 @@ fn the_program_classifies_exactly_like_filter_tables() {
         assert!(seen[reason as usize], "no {reason:?} frame");
     }
     port.detach().expect("detach");
+}
+
+#[test]
+fn a_prefix_one_bit_off_in_the_kernel_is_caught_by_the_corpus() {
+    let bed = Testbed::new("flxoff");
+    let right = prefixes_filter(&EDGE_PREFIXES);
+    let mut port = bed
+        .attach(&bed.veth(0), AttachMode::Native, &right)
+        .expect("attach");
+    let frames = corpus::frames(0x5eed_f1a5_7a11_0003);
+    check_equivalence(&port, &right, &frames);
+    // The kernel's copy of each prefix in turn gets a mask one bit shorter or longer.
+    let (mut v4, mut v6) = (0, 0);
+    let mut caught = 0;
+    for prefix in EDGE_PREFIXES {
+        let parsed: DstPrefix = prefix.parse().unwrap();
+        let (len, width) = match parsed {
+            DstPrefix::V4 { len, .. } => (len, 32),
+            DstPrefix::V6 { len, .. } => (len, 128),
+        };
+        for wrong_len in [len.checked_sub(1), Some(len + 1).filter(|&l| l <= width)]
+            .into_iter()
+            .flatten()
+        {
+            let mut wrong = right.clone();
+            match parsed {
+                DstPrefix::V4 { .. } => wrong.prefixes_v4[v4].mask = prefix_mask_v4(wrong_len),
+                DstPrefix::V6 { .. } => {
+                    let mask = prefix_mask_v6(wrong_len);
+                    wrong.prefixes_v6[v6].mask =
+                        [96, 64, 32, 0].map(|shift| (mask >> shift) as u32);
+                }
+            }
+            port.set_filter(&wrong).expect("set filter");
+            assert!(
+                compare(&port, &right, &frames).is_err(),
+                "the kernel matching {prefix} as /{wrong_len} went unnoticed"
+            );
+            caught += 1;
+        }
+        match parsed {
+            DstPrefix::V4 { .. } => v4 += 1,
+            DstPrefix::V6 { .. } => v6 += 1,
+        }
+    }
+    assert_eq!(
+        caught,
+        2 * EDGE_PREFIXES.len() - 2,
+        "/32 and /128 have no longer mask"
+    );
+    port.detach().expect("detach");
+}
+
+#[test]
+fn each_port_classifies_by_its_own_filter() {
+    let bed = Testbed::new("flxpp");
+    let n3 = FilterTables::new(&FilterConfig {
+        udp_ports: vec![PortMatch::One(2152)],
+        ..FilterConfig::default()
+    });
+    let n6 = prefixes_filter(&["10.45.0.0/16", "2001:db8:1::/48"]);
+    let n3_port = bed
+        .attach(&bed.veth(0), AttachMode::Native, &n3)
+        .expect("attach N3");
+    let n6_port = bed
+        .attach(&bed.veth(1), AttachMode::Native, &n6)
+        .expect("attach N6");
+    let frames = corpus::frames(0x5eed_f1a5_7a11_0004);
+    let differ = frames
+        .iter()
+        .filter(|f| n3.classify(f) != n6.classify(f))
+        .count();
+    assert!(differ > 100, "only {differ} frames tell the filters apart");
+    check_equivalence(&n3_port, &n3, &frames);
+    check_equivalence(&n6_port, &n6, &frames);
 }
 
 fn has_xdp(details: &str) -> bool {

@@ -10,6 +10,56 @@ use fastlane_core::FilterTables;
 
 const IPV4_PROTO: usize = ETH_HLEN + 9;
 const IPV6_NEXT: usize = ETH_HLEN + 6;
+const IPV4_DST: usize = ETH_HLEN + 16;
+const IPV6_DST: usize = ETH_HLEN + 24;
+
+/// Destinations at the edges of the test filters' prefixes: the first and last address inside
+/// each, and the addresses just outside.
+pub const DESTINATIONS_V4: [[u8; 4]; 12] = [
+    [10, 45, 0, 0],
+    [10, 45, 255, 255],
+    [10, 44, 255, 255],
+    [10, 46, 0, 0],
+    [192, 0, 2, 6],
+    [192, 0, 2, 7],
+    [192, 0, 2, 8],
+    [127, 255, 255, 255],
+    [128, 0, 0, 0],
+    [255, 255, 255, 255],
+    [0, 0, 0, 0],
+    [10, 0, 0, 2],
+];
+
+pub const DESTINATIONS_V6: [&str; 10] = [
+    "2001:db8:1::",
+    "2001:db8:1:ffff:ffff:ffff:ffff:ffff",
+    "2001:db8:0:ffff:ffff:ffff:ffff:ffff",
+    "2001:db8:2::",
+    "2001:db8::",
+    "2001:db8::1",
+    "2001:db8::2",
+    "a2d::",
+    "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+    "::",
+];
+
+fn v6_octets(text: &str) -> [u8; 16] {
+    text.parse::<std::net::Ipv6Addr>()
+        .expect("a test address")
+        .octets()
+}
+
+/// `frame` (IPv4 or IPv6 by its EtherType) sent to the `n`th test destination of its family.
+fn to_destination(mut f: Vec<u8>, n: usize) -> Vec<u8> {
+    if u16::from_be_bytes([f[12], f[13]]) == ETHERTYPE_IPV6 {
+        let dst = v6_octets(DESTINATIONS_V6[n % DESTINATIONS_V6.len()]);
+        f[IPV6_DST..IPV6_DST + 16].copy_from_slice(&dst);
+    } else {
+        let dst = DESTINATIONS_V4[n % DESTINATIONS_V4.len()];
+        f[IPV4_DST..IPV4_DST + 4].copy_from_slice(&dst);
+    }
+    f
+}
 
 /// The smallest frame `BPF_PROG_TEST_RUN` accepts: the kernel refuses test input shorter than an
 /// Ethernet header, so shorter frames are left to the classifier's own tests.
@@ -113,6 +163,37 @@ pub fn well_formed() -> Vec<Vec<u8>> {
         frames.push(tagged(&ipv4_udp(2152, 18), outer));
         frames.push(tagged(&ipv6_udp(5000, 18), outer));
     }
+    frames
+}
+
+/// UDP (listed and unlisted port), TCP and ICMP to every test destination, and a few malformed
+/// frames to prefixes, which the sanity rules keep slow.
+pub fn to_prefixes() -> Vec<Vec<u8>> {
+    let mut frames = Vec::new();
+    for n in 0..DESTINATIONS_V4.len().max(DESTINATIONS_V6.len()) {
+        for base in [ipv4_udp(9, 18), ipv4_udp(2152, 18), ipv4_tcp(9, 6)] {
+            frames.push(to_destination(base, n));
+        }
+        for base in [ipv6_udp(9, 18), ipv6_udp(2152, 18), ipv6_tcp(9, 6)] {
+            frames.push(to_destination(base, n));
+        }
+        let mut icmp = to_destination(ipv4_udp(9, 18), n);
+        icmp[IPV4_PROTO] = 1;
+        frames.push(icmp);
+        let mut icmp6 = to_destination(ipv6_udp(9, 18), n);
+        icmp6[IPV6_NEXT] = 58;
+        frames.push(icmp6);
+    }
+    let inside = to_destination(ipv4_udp(9, 18), 0);
+    let mut fragment = inside.clone();
+    set_be16(&mut fragment, ETH_HLEN + 6, 0x2000);
+    frames.push(fragment);
+    let mut cut = inside[..ETH_HLEN + 24].to_vec();
+    set_be16(&mut cut, ETH_HLEN + 2, 24);
+    frames.push(cut);
+    let mut hop = to_destination(ipv6_udp(9, 18), 0);
+    hop[IPV6_NEXT] = 0;
+    frames.push(hop);
     frames
 }
 
@@ -222,7 +303,7 @@ pub fn mutations(bases: &[Vec<u8>], count: usize, seed: u64) -> Vec<Vec<u8>> {
         let mut f = bases[rng.below(bases.len())].clone();
         for _ in 0..1 + rng.below(4) {
             let header = f.len().min(ETH_HLEN + 64);
-            match rng.below(8) {
+            match rng.below(9) {
                 0 if !f.is_empty() => {
                     let at = rng.below(header.max(1));
                     f[at] = rng.next() as u8;
@@ -256,6 +337,16 @@ pub fn mutations(bases: &[Vec<u8>], count: usize, seed: u64) -> Vec<Vec<u8>> {
                     let l4 = ETH_HLEN + [20, 24, 40, 60][rng.below(4)];
                     set_be16(&mut f, l4 + 2, PORTS[rng.below(PORTS.len())]);
                 }
+                8 if f.len() >= IPV6_DST + 16 => {
+                    // A destination at a prefix's edge, where either IP version keeps it.
+                    let n = rng.below(DESTINATIONS_V4.len());
+                    if rng.below(2) == 0 {
+                        f[IPV4_DST..IPV4_DST + 4].copy_from_slice(&DESTINATIONS_V4[n]);
+                    } else {
+                        let dst = v6_octets(DESTINATIONS_V6[n % DESTINATIONS_V6.len()]);
+                        f[IPV6_DST..IPV6_DST + 16].copy_from_slice(&dst);
+                    }
+                }
                 _ => {}
             }
         }
@@ -287,8 +378,34 @@ pub fn ports_filter() -> Box<FilterTables> {
         ],
         ip_protocols: vec![47, 132],
         ether_types: vec![0x88b5],
+        dst_prefixes: vec![],
     })
 }
+
+/// A filter of `prefixes` (and UDP port 2152, so that ports and prefixes combine).
+pub fn prefixes_filter(prefixes: &[&str]) -> Box<FilterTables> {
+    FilterTables::new(&FilterConfig {
+        udp_ports: vec![PortMatch::One(2152)],
+        dst_prefixes: prefixes
+            .iter()
+            .map(|p| p.parse().expect("a test prefix"))
+            .collect(),
+        ..FilterConfig::default()
+    })
+}
+
+/// Prefixes of both families whose edges are among the test destinations: /1, /16, /32 (IPv4),
+/// /48, /128 (IPv6).
+pub const EDGE_PREFIXES: [&str; 5] = [
+    "10.45.0.0/16",
+    "192.0.2.7/32",
+    "128.0.0.0/1",
+    "2001:db8:1::/48",
+    "2001:db8::1/128",
+];
+
+/// Every address of both families.
+pub const EVERYTHING_PREFIXES: [&str; 2] = ["0.0.0.0/0", "::/0"];
 
 /// Whole protocols and EtherTypes that take precedence over the later rules: UDP by protocol
 /// (even with its header cut), all VLAN traffic, ARP, and the IPv6 EtherType itself.
@@ -298,6 +415,7 @@ pub fn protocols_filter() -> Box<FilterTables> {
         tcp_ports: vec![PortMatch::One(179)],
         ip_protocols: vec![17, 0, 255],
         ether_types: vec![0x8100, 0x0806, 0x86dd, 0xffff],
+        dst_prefixes: vec![],
     })
 }
 
@@ -305,11 +423,13 @@ pub fn hex(frame: &[u8]) -> String {
     frame.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The whole corpus: well-formed and malformed frames, their truncations up to 200 bytes, and
+/// The whole corpus: well-formed and malformed frames, frames to the prefixes' edges, their
+/// truncations up to 200 bytes, and
 /// 4000 mutations from `seed`.
 pub fn frames(seed: u64) -> Vec<Vec<u8>> {
     let mut bases = well_formed();
     bases.extend(malformed());
+    bases.extend(to_prefixes());
     let mut frames = bases.clone();
     for base in &bases {
         frames.extend(truncations(base).filter(|f| f.len() <= 200));
