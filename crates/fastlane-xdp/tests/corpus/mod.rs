@@ -15,7 +15,7 @@ const IPV6_DST: usize = ETH_HLEN + 24;
 
 /// Destinations at the edges of the test filters' prefixes: the first and last address inside
 /// each, and the addresses just outside.
-pub const DESTINATIONS_V4: [[u8; 4]; 12] = [
+pub const DESTINATIONS_V4: [[u8; 4]; 13] = [
     [10, 45, 0, 0],
     [10, 45, 255, 255],
     [10, 44, 255, 255],
@@ -25,6 +25,7 @@ pub const DESTINATIONS_V4: [[u8; 4]; 12] = [
     [192, 0, 2, 8],
     [127, 255, 255, 255],
     [128, 0, 0, 0],
+    [191, 255, 255, 255],
     [255, 255, 255, 255],
     [0, 0, 0, 0],
     [10, 0, 0, 2],
@@ -394,12 +395,12 @@ pub fn prefixes_filter(prefixes: &[&str]) -> Box<FilterTables> {
     })
 }
 
-/// Prefixes of both families whose edges are among the test destinations: /1, /16, /32 (IPv4),
-/// /48, /128 (IPv6).
+/// Prefixes of both families whose edges are among the test destinations: /2, /16, /32 (IPv4),
+/// /48, /128 (IPv6); none inside another, so that each one's edges decide some frames.
 pub const EDGE_PREFIXES: [&str; 5] = [
     "10.45.0.0/16",
     "192.0.2.7/32",
-    "128.0.0.0/1",
+    "128.0.0.0/2",
     "2001:db8:1::/48",
     "2001:db8::1/128",
 ];
