@@ -147,3 +147,28 @@ test('the schema carries the Rust defaults and descriptions', (t) => {
   t.is(schema.$defs.ThreadsConfig.properties.batch_size.default, 64);
   t.is(schema.$defs.BusyPollConfig.properties.budget.default, 64);
 });
+
+test('a port filter is checked like the top-level one, by its own path', (t) => {
+  t.deepEqual(paths(broken((c) => (c.ports[0].filter = { udp_ports: [2152], colour: 1 }))), ['/ports/0/filter/colour']);
+  const empty = validateConfig(broken((c) => (c.ports[0].filter = { udp_ports: [{ from: 9, to: 8 }] })));
+  t.deepEqual(empty, [{ path: '/ports/0/filter/udp_ports/0', message: 'range from 9 to 8 is empty' }]);
+  t.deepEqual(validateConfig(broken((c) => (c.ports[0].filter = { dst_prefixes: ['10.45.0.0/16', '2001:db8:1::/48'] }))), []);
+});
+
+test('a bad destination prefix is named by its path and says what is wrong', (t) => {
+  for (const [prefix, says] of [
+    ['10.45.0.1/16', /host bits set \(the prefix is 10\.45\.0\.0\/16\)/],
+    ['2001:db8::/129', /prefix length "129" is not a number from 0 to 128/],
+    ['10.45.0.0', /is not a prefix/],
+    ['10.45.0/16', /is not an IPv4 or IPv6 address/],
+  ] as const) {
+    const issues = validateConfig(broken((c) => (c.ports[0].filter = { dst_prefixes: ['10.0.0.0/8', prefix] })));
+    t.is(issues.length, 1, prefix);
+    t.is(issues[0]?.path, '/ports/0/filter/dst_prefixes/1', prefix);
+    t.regex(issues[0]?.message ?? '', says, prefix);
+  }
+  const many = Array.from({ length: 65 }, (_, i) => `10.${i}.0.0/16`);
+  t.deepEqual(validateConfig(broken((c) => (c.filter.dst_prefixes = many))), [
+    { path: '/filter/dst_prefixes', message: '65 IPv4 prefixes; a filter holds at most 64' },
+  ]);
+});
