@@ -251,6 +251,9 @@ pub fn classify(data: &[u8]) {
             tcp_ports: vec![PortMatch::One(179)],
             ip_protocols: vec![47],
             ether_types: vec![0x88b5],
+            dst_prefixes: ["10.45.0.0/16", "192.0.2.7/32", "2001:db8:1::/48"]
+                .map(|p| p.parse().expect("a valid prefix"))
+                .to_vec(),
         })
     });
     let class = tables.classify(data);
