@@ -7,13 +7,18 @@ const [schemaFile, outFile] = process.argv.slice(2);
 const schema = JSON.parse(fs.readFileSync(schemaFile, 'utf8'));
 
 // A non-empty array stays an array in TypeScript (a builder fills it after creating it); only
-// fixed-length arrays, such as an l2fwd pair, become tuples.
+// fixed-length arrays, such as an l2fwd pair, become tuples. A default beside a `$ref` (which the
+// types do not show) goes, so that a definition referenced with and without one (FilterConfig:
+// the top-level filter and a port's) stays one type.
 (function loosen(node) {
   if (Array.isArray(node)) {
     node.forEach(loosen);
   } else if (typeof node === 'object' && node !== null) {
     if (node.type === 'array' && node.minItems !== undefined && node.maxItems !== node.minItems) {
       delete node.minItems;
+    }
+    if (node.$ref !== undefined) {
+      delete node.default;
     }
     Object.values(node).forEach(loosen);
   }

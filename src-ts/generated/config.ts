@@ -1,6 +1,18 @@
 // Generated from config/fastlane.schema.json by `npm run generate`; do not edit.
 
 /**
+ * How PACKET_FANOUT spreads a port's packets over its queues; `hash`: by flow hash, which keeps each flow on one queue.
+ */
+export type FanoutMode = 'hash' | 'cpu' | 'load_balance' | 'queue_mapping';
+/**
+ * `auto`: native (driver) XDP where supported, generic (skb) otherwise.
+ */
+export type AttachMode = 'auto' | 'native' | 'generic';
+/**
+ * `auto`: zero-copy where the driver supports it, copy otherwise (and say so).
+ */
+export type BindMode = 'auto' | 'copy' | 'zero_copy';
+/**
  * A destination port, or an inclusive range of them.
  */
 export type PortMatch =
@@ -45,6 +57,10 @@ export type ProcessorObject =
   | {
       type: 'js';
     };
+/**
+ * `run_to_completion`: each queue's thread receives, processes and transmits its own queues' packets. `master_worker`: I/O threads (one per queue core) hand batches to worker threads chosen by flow hash, and transmit what comes back.
+ */
+export type ThreadModel = 'run_to_completion' | 'master_worker';
 
 /**
  * One file describes the packet I/O backend, the ports and queues, the fast-path filter and the processor pipeline. Unknown keys are errors.
@@ -90,10 +106,7 @@ export interface AfPacketConfig {
    * How long the kernel waits before handing over a partly filled block.
    */
   block_timeout_ms?: number;
-  /**
-   * How PACKET_FANOUT spreads a port's packets over its queues; `hash`: by flow hash, which keeps each flow on one queue.
-   */
-  fanout?: 'hash' | 'cpu' | 'load_balance' | 'queue_mapping';
+  fanout?: FanoutMode;
   /**
    * Largest frame the ring holds.
    */
@@ -111,14 +124,8 @@ export interface AfPacketConfig {
  * The `af_xdp` backend's options. Ring and UMEM sizes are powers of two.
  */
 export interface AfXdpConfig {
-  /**
-   * `auto`: native (driver) XDP where supported, generic (skb) otherwise.
-   */
-  attach_mode?: 'auto' | 'native' | 'generic';
-  /**
-   * `auto`: zero-copy where the driver supports it, copy otherwise (and say so).
-   */
-  bind_mode?: 'auto' | 'copy' | 'zero_copy';
+  attach_mode?: AttachMode;
+  bind_mode?: BindMode;
   busy_poll?: BusyPollConfig;
   completion_ring_size?: number;
   fill_ring_size?: number;
@@ -195,9 +202,13 @@ export interface DpdkConfig {
   tx_ring_size?: number;
 }
 /**
- * What goes to the fast path; everything else goes to the kernel. The same meaning for every backend.
+ * What goes to the fast path; everything else goes to the kernel. The same meaning for every backend. A frame is fast if it matches any one of the lists (an OR of them all); the lists are looked at only in frames whose headers are sane (see `classify.rs` for the exact rules). A port's own `filter` (`ports[].filter`) replaces the top-level one for that port.
  */
 export interface FilterConfig {
+  /**
+   * Destination prefixes in CIDR notation (`10.45.0.0/16`, `2001:db8:1::/48`, `10.0.0.1/32`): an IPv4 or IPv6 packet whose destination address is inside one goes to the fast path, whatever its protocol. Host bits must be zero; at most 64 IPv4 and 64 IPv6 prefixes.
+   */
+  dst_prefixes?: string[];
   /**
    * Outer EtherTypes (33024 = 0x8100 takes every VLAN-tagged frame).
    */
@@ -216,6 +227,7 @@ export interface FilterConfig {
   udp_ports?: PortMatch[];
 }
 export interface PortConfig {
+  filter?: FilterConfig;
   /**
    * The kernel's name of the interface.
    */
@@ -263,10 +275,7 @@ export interface ThreadsConfig {
    * Packets per receive burst.
    */
   batch_size?: number;
-  /**
-   * `run_to_completion`: each queue's thread receives, processes and transmits its own queues' packets. `master_worker`: I/O threads (one per queue core) hand batches to worker threads chosen by flow hash, and transmit what comes back.
-   */
-  model?: 'run_to_completion' | 'master_worker';
+  model?: ThreadModel;
   /**
    * master_worker: the cores of the worker threads.
    */

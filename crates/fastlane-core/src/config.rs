@@ -90,8 +90,8 @@ pub struct PortConfig {
     #[serde(default)]
     #[cfg_attr(feature = "schema", serde(skip_serializing_if = "Option::is_none"))]
     pub punt: Option<PuntPath>,
-    /// This port's own fast-path filter, in place of the top-level `filter` (which a port
-    /// without one uses). Same meaning on every backend.
+    // This port's own filter, in place of the top-level one (FilterConfig's doc says so: a
+    // description here would make the generated TypeScript type a copy of FilterConfig).
     #[serde(default)]
     #[cfg_attr(feature = "schema", serde(skip_serializing_if = "Option::is_none"))]
     pub filter: Option<FilterConfig>,
@@ -159,6 +159,7 @@ pub struct QueueConfig {
 /// What goes to the fast path; everything else goes to the kernel. The same meaning for every
 /// backend. A frame is fast if it matches any one of the lists (an OR of them all); the lists
 /// are looked at only in frames whose headers are sane (see `classify.rs` for the exact rules).
+/// A port's own `filter` (`ports[].filter`) replaces the top-level one for that port.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema, serde::Serialize))]
