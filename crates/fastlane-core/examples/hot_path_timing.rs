@@ -5,24 +5,11 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use fastlane_core::config::{FilterConfig, PortMatch};
 use fastlane_core::wire::{flow_hash, swap_macs, testing};
 use fastlane_core::FilterTables;
 
 fn main() {
-    let tables = FilterTables::new(&FilterConfig {
-        udp_ports: vec![
-            PortMatch::One(2152),
-            PortMatch::Range {
-                from: 5000,
-                to: 5002,
-            },
-        ],
-        tcp_ports: vec![PortMatch::One(179)],
-        ip_protocols: vec![47],
-        ether_types: vec![0x88b5],
-        dst_prefixes: vec![],
-    });
+    let tables = FilterTables::new(&testing::sample_filter());
     let mut frames = Vec::new();
     for port in [2152, 5001, 9000, 53] {
         frames.push(testing::ipv4_udp(port, 18));

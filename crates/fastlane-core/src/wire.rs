@@ -137,12 +137,31 @@ pub fn flow_hash(frame: &[u8]) -> u32 {
     (h.0 ^ (h.0 >> 32)) as u32
 }
 
-/// Frame builders for tests, shared by the crates of this workspace.
+/// Frame builders and a sample filter for tests, shared by the crates of this workspace.
 pub mod testing {
     use fastlane_wire::gtpu::{self, MessageType};
     use fastlane_wire::{GtpuPacket, GtpuRepr, Ipv4Packet};
 
     use crate::classify::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_HLEN, IPPROTO_UDP};
+    use crate::config::{FilterConfig, PortMatch};
+
+    /// The filter the classifier's tests, its timing example and its fuzz target share: UDP 2152
+    /// and 5000–5002, TCP 179, GRE, EtherType 0x88b5; no prefixes.
+    pub fn sample_filter() -> FilterConfig {
+        FilterConfig {
+            udp_ports: vec![
+                PortMatch::One(2152),
+                PortMatch::Range {
+                    from: 5000,
+                    to: 5002,
+                },
+            ],
+            tcp_ports: vec![PortMatch::One(179)],
+            ip_protocols: vec![47],
+            ether_types: vec![0x88b5],
+            dst_prefixes: vec![],
+        }
+    }
 
     pub const DST_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
     pub const SRC_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];

@@ -4,7 +4,7 @@
 
 use std::sync::OnceLock;
 
-use fastlane_core::config::{FilterConfig, PortMatch, SystemFacts};
+use fastlane_core::config::{FilterConfig, SystemFacts};
 use fastlane_core::wire::flow_hash;
 use fastlane_core::{Class, Config, FilterTables};
 use fastlane_wire::gtpu::{self, GtpuPacket, GtpuRepr};
@@ -241,19 +241,10 @@ pub fn classify(data: &[u8]) {
     static TABLES: OnceLock<Box<FilterTables>> = OnceLock::new();
     let tables = TABLES.get_or_init(|| {
         FilterTables::new(&FilterConfig {
-            udp_ports: vec![
-                PortMatch::One(2152),
-                PortMatch::Range {
-                    from: 5000,
-                    to: 5002,
-                },
-            ],
-            tcp_ports: vec![PortMatch::One(179)],
-            ip_protocols: vec![47],
-            ether_types: vec![0x88b5],
             dst_prefixes: ["10.45.0.0/16", "192.0.2.7/32", "2001:db8:1::/48"]
                 .map(|p| p.parse().expect("a valid prefix"))
                 .to_vec(),
+            ..fastlane_core::wire::testing::sample_filter()
         })
     });
     let class = tables.classify(data);
