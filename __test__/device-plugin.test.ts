@@ -368,7 +368,7 @@ test('invalid device-plugin configs name the JSON path', (t) => {
   t.is(bad['/vfs/1/pci_address'], 'VF 0000:03:00.2 is already listed at /vfs/0');
 });
 
-test('the CLI refuses an invalid config with the path and exits 1', (t) => {
+test('the CLI refuses an invalid config with the path, or a missing kubelet directory, and exits 1', (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fastlane-dp-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'bad.json');
@@ -378,4 +378,9 @@ test('the CLI refuses an invalid config with the path and exits 1', (t) => {
   t.true(r.stderr.includes(`invalid config ${file}`), r.stderr);
   t.true(r.stderr.includes('/vfs/0/pci_address: a PCI address'), r.stderr);
   t.false(fs.existsSync(path.join(dir, ENDPOINT)), 'no socket is served');
+  const missing = path.join(dir, 'no-kubelet-here');
+  fs.writeFileSync(file, JSON.stringify({ resource_name: RESOURCE, kubelet_dir: missing, state_dir: dir, vfs: [{ pci_address: VF_1 }] }));
+  const r2 = spawnSync(process.execPath, [CLI, 'device-plugin', '--config', file], { encoding: 'utf8', timeout: 30_000 });
+  t.is(r2.status, 1, r2.stdout + r2.stderr);
+  t.true(r2.stderr.includes(`kubelet_dir ${missing} is not a directory`), r2.stderr);
 });

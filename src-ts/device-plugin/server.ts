@@ -69,6 +69,7 @@ export class DevicePlugin {
   #registeredWith: string | undefined;
   #timers: NodeJS.Timeout[] = [];
   #busy = false;
+  #stopping = false;
 
   constructor(config: DevicePluginConfig, log: (line: string) => void) {
     this.#config = config;
@@ -84,6 +85,10 @@ export class DevicePlugin {
 
   /** Serves the socket, registers when the kubelet is there, then keeps both current. */
   async start(): Promise<void> {
+    const dir = this.#config.kubelet_dir;
+    if (!fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory()) {
+      throw new Error(`kubelet_dir ${dir} is not a directory (is the kubelet's device-plugins directory mounted?)`);
+    }
     await this.#serve();
     await this.#checkKubelet();
     this.#timers.push(
@@ -94,6 +99,7 @@ export class DevicePlugin {
 
   /** Stops serving and removes the socket; the allocation state stays for the next start. */
   async stop(): Promise<void> {
+    this.#stopping = true;
     this.#timers.forEach(clearInterval);
     this.#timers = [];
     await this.#shutdown();
@@ -111,7 +117,9 @@ export class DevicePlugin {
       PreStartContainer: this.#unary((req: PreStartRequest) => this.#preStart(req)),
     });
     await new Promise<void>((resolve, reject) =>
-      server.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? reject(e) : resolve())),
+      server.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (e) =>
+        e ? reject(new Error(`cannot serve ${socket}: ${e.message}`)) : resolve(),
+      ),
     );
     this.#server = server;
     this.#log(`serving ${socket}`);
@@ -145,7 +153,7 @@ export class DevicePlugin {
   // A kubelet restart removes every socket of its directory and makes a new kubelet.sock: serve
   // again if ours went, and register with each new kubelet.sock.
   async #checkKubelet(): Promise<void> {
-    if (this.#busy) {
+    if (this.#busy || this.#stopping) {
       return;
     }
     this.#busy = true;
