@@ -268,6 +268,8 @@ test.serial('GetPreferredAllocation keeps to one interface and to contiguous que
   t.deepEqual(await prefer([a(0), a(2), a(3)], [], 2), [a(2), a(3)]);
   // More than one interface holds: the largest first, then the next.
   t.deepEqual((await prefer(QUEUE_IDS, [], 5)).sort(), [a(0), a(1), a(2), a(3), bq(0)].sort());
+  // VFs in address order, whatever order the kubelet lists them in.
+  t.deepEqual(await prefer([VF_2, VF_1], [], 1), [VF_1]);
 });
 
 test.serial('Allocate mounts a socket directory per allocation and names the socket, devices, token and VFIO devices', async (t) => {

@@ -82,7 +82,8 @@ export function preferredAllocation(
     }
     const key = d.kind === 'queue' ? d.interface : '';
     const group = groups.get(key) ?? [];
-    group.push({ id, order: d.kind === 'queue' ? d.queue : group.length });
+    // A fixed-width PCI address read as one hex number sorts as the address does.
+    group.push({ id, order: d.kind === 'queue' ? d.queue : parseInt(d.pciAddress.replace(/[:.]/g, ''), 16) });
     groups.set(key, group);
   }
   // The queues already chosen on each interface: a run next to them keeps the span small.
