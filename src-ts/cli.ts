@@ -5,6 +5,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 
 import { demoCommand } from './commands/demo';
+import { devicePluginCommand } from './commands/device-plugin';
 import { newPluginCommand } from './commands/new-plugin';
 import { runCommand } from './commands/run';
 import { testbedCommand } from './commands/testbed';
@@ -19,6 +20,7 @@ async function main(): Promise<void> {
       .command(testbedCommand)
       .command(demoCommand)
       .command(newPluginCommand)
+      .command(devicePluginCommand)
       .demandCommand(1)
       .strict()
       .help()
