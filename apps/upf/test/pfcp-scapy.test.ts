@@ -1,6 +1,9 @@
 // The PFCP codec against scapy's scapy.contrib.pfcp, for every message type the UPF speaks:
 // scapy's bytes decode with ours to the expected message, ours decode with scapy to the same key
 // fields, and encode(decode(bytes)) gives the same bytes.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
 import test, { type ExecutionContext } from 'ava';
 
 import {
@@ -452,6 +455,16 @@ const scapy = runScapy(
   cases.map((c) => c.scapy.replace(/\n\s*/g, ' ')),
   ourBytes.map(hex),
 );
+
+// The fuzz corpus (apps/upf/test/corpus/pfcp/) is these messages as scapy builds them (ours are
+// the same bytes, asserted below):
+// PFCP_WRITE_CORPUS=1 npx ava apps/upf/test/pfcp-scapy.test.ts regenerates it.
+if (process.env['PFCP_WRITE_CORPUS'] === '1') {
+  cases.forEach((c, i) => {
+    const slug = c.name.replace(/ \(.*/, '').toLowerCase().replace(/[^a-z0-9]+/g, '-');
+    writeFileSync(join(__dirname, 'corpus', 'pfcp', `${slug}.scapy.bin`), Buffer.from(scapy.built[i] as string, 'hex'));
+  });
+}
 
 cases.forEach((c, i) => {
   const theirs = Buffer.from(scapy.built[i] as string, 'hex');

@@ -114,7 +114,8 @@ export class Writer {
 
   u8(v: number): void {
     checkUint(v, 8);
-    this.buf[this.room(1)] = v;
+    const at = this.room(1); // before reading this.buf: room() may replace it
+    this.buf[at] = v;
   }
 
   u16(v: number): void {
@@ -154,7 +155,8 @@ export class Writer {
   }
 
   bytes(b: Uint8Array): void {
-    this.buf.set(b, this.room(b.length));
+    const at = this.room(b.length);
+    this.buf.set(b, at);
   }
 
   ipv4(text: string): void {
