@@ -65,8 +65,24 @@ const cases: Case[] = [
   {
     name: 'Association Update Request (IPv6 node id)',
     scapy:
-      "PFCP(S=0, seq=3)/PFCPAssociationUpdateRequest(IE_list=[IE_NodeId(id_type=1, ipv6='2001:db8::1'), IE_UPFunctionFeatures(BUCP=1, DDND=1, FTUP=1, QUOAC=1, TREU=0, HEEU=0, PFDM=0, TRST=0, DLBD=0, spare=0, PFDE=0, FRRT=0, TRACE=0, UDBC=0, PDIU=0, EMPU=0)])",
-    ours: { type: M.AssociationUpdateRequest, sequence: 3, ies: [ie(T.NodeId, { kind: 'ipv6', value: '2001:db8::1' }), upFeatures] },
+      "PFCP(S=0, seq=3)/PFCPAssociationUpdateRequest(IE_list=[IE_NodeId(id_type=1, ipv6='2001:db8::1'), IE_UPFunctionFeatures(BUCP=1, DDND=1, FTUP=1, QUOAC=1, TREU=0, HEEU=0, PFDM=0, TRST=0, DLBD=0, spare=0, PFDE=0, FRRT=0, TRACE=0, UDBC=0, PDIU=0, EMPU=0), IE_PFCPAssociationReleaseRequest(SARR=1), IE_GracefulReleasePeriod(release_timer_unit=1, release_timer_value=5), IE_UserPlaneIPResourceInformation(V4=1, TEIDRI=2, teid_range=3, ipv4='203.0.113.5', ASSONI=1, network_instance='internet', ASSOSI=1, interface=0)])",
+    ours: {
+      type: M.AssociationUpdateRequest,
+      sequence: 3,
+      ies: [
+        ie(T.NodeId, { kind: 'ipv6', value: '2001:db8::1' }),
+        upFeatures,
+        ie(T.PfcpAssociationReleaseRequest, { flags: ['SARR'], octets: 1 }),
+        ie(T.GracefulReleasePeriod, { timer: (1 << 5) | 5 }),
+        ie(T.UserPlaneIpResourceInformation, {
+          teidRangeBits: 2,
+          teidRange: 3,
+          ipv4: '203.0.113.5',
+          networkInstance: { name: 'internet' },
+          sourceInterface: 0,
+        }),
+      ],
+    },
   },
   {
     name: 'Association Update Response',
@@ -433,6 +449,25 @@ function scapyView(x: Ie): Record<string, unknown> {
       return opt({ QFII: v['qfi'] !== undefined ? 1 : 0, PPI: v['pagingPolicyIndication'] !== undefined ? 1 : 0, qfi_val: v['qfi'] });
     case T.NodeReportType:
       return named('UPFR');
+    case T.PfcpAssociationReleaseRequest:
+      return named('SARR');
+    case T.GracefulReleasePeriod:
+      return { release_timer_unit: (v['timer'] as number) >> 5, release_timer_value: (v['timer'] as number) & 31 };
+    case T.UserPlaneIpResourceInformation: {
+      const ni = v['networkInstance'] as { name?: string } | undefined;
+      return opt({
+        V4: v['ipv4'] ? 1 : 0,
+        V6: v['ipv6'] ? 1 : 0,
+        TEIDRI: v['teidRangeBits'],
+        teid_range: v['teidRange'],
+        ipv4: v['ipv4'],
+        ipv6: v['ipv6'],
+        ASSONI: ni ? 1 : 0,
+        network_instance: ni?.name === undefined ? undefined : text(ni.name),
+        ASSOSI: v['sourceInterface'] !== undefined ? 1 : 0,
+        interface: v['sourceInterface'],
+      });
+    }
     default:
       throw new Error(`test has no scapy view of IE ${x.type}`);
   }

@@ -15,6 +15,7 @@ export {
   type SdfFilter,
   type TypedIeType,
   type UeIpAddress,
+  type UserPlaneIpResourceInformation,
   type Volumes,
 } from './values';
 export {

@@ -77,6 +77,7 @@ export const IeType = {
   QerId: 109,
   PfcpAssociationReleaseRequest: 111,
   GracefulReleasePeriod: 112,
+  UserPlaneIpResourceInformation: 116,
   QFI: 124,
 } as const;
 export type IeTypeNumber = (typeof IeType)[keyof typeof IeType];

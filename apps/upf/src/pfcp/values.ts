@@ -414,6 +414,53 @@ const downlinkDataServiceInformation: Codec<DownlinkDataServiceInformation> = {
   },
 };
 
+/** User Plane IP Resource Information (clause 8.2.82), in Association Setup/Update. */
+export interface UserPlaneIpResourceInformation {
+  /** TEIDRI: how many leading TEID bits `teidRange` fixes (0: no range). */
+  teidRangeBits: number;
+  teidRange?: number;
+  ipv4?: string;
+  ipv6?: string;
+  /** ASSONI: the network instance the addresses belong to. */
+  networkInstance?: NetworkInstance;
+  /** ASSOSI: the source interface they serve. */
+  sourceInterface?: number;
+}
+const userPlaneIpResourceInformation: Codec<UserPlaneIpResourceInformation> = {
+  decode(r) {
+    const f = r.u8('flags');
+    const v: UserPlaneIpResourceInformation = { teidRangeBits: (f >> 2) & 7 };
+    if (v.teidRangeBits !== 0) v.teidRange = r.u8('TEID range');
+    if (f & 1) v.ipv4 = r.ipv4('IPv4 address');
+    if (f & 2) v.ipv6 = r.ipv6('IPv6 address');
+    const withInterface = (f & 0x40) !== 0;
+    if (f & 0x20) {
+      const length = r.remaining - (withInterface ? 1 : 0);
+      if (length < 0) r.fail('no octet left for the network instance and source interface');
+      const raw = r.bytes(length, 'network instance');
+      const name = decodeDnsLabels(raw);
+      v.networkInstance = name === undefined ? { raw } : { name };
+    }
+    if (withInterface) v.sourceInterface = r.u8('source interface') & 0x0f;
+    return v;
+  },
+  encode(w, v) {
+    if (v.teidRangeBits < 0 || v.teidRangeBits > 7) throw new RangeError(`TEIDRI ${v.teidRangeBits} is not 0-7`);
+    w.u8(
+      (v.ipv4 !== undefined ? 1 : 0) |
+        (v.ipv6 !== undefined ? 2 : 0) |
+        (v.teidRangeBits << 2) |
+        (v.networkInstance !== undefined ? 0x20 : 0) |
+        (v.sourceInterface !== undefined ? 0x40 : 0),
+    );
+    if (v.teidRangeBits !== 0) w.u8(required(v.teidRange, 'TEID range (TEIDRI set)'));
+    if (v.ipv4 !== undefined) w.ipv4(v.ipv4);
+    if (v.ipv6 !== undefined) w.ipv6(v.ipv6);
+    if (v.networkInstance !== undefined) networkInstance.encode(w, v.networkInstance);
+    if (v.sourceInterface !== undefined) w.u8(v.sourceInterface & 0x0f);
+  },
+};
+
 /** Every typed IE: its TS 29.244 layout. */
 export const valueCodecs = {
   [IeType.Cause]: u8Codec('cause'),
@@ -502,6 +549,7 @@ export const valueCodecs = {
   // Clause 8.2.85.
   [IeType.PfcpAssociationReleaseRequest]: flagsCodec([['SARR', 'URSS']], 1),
   [IeType.GracefulReleasePeriod]: u8Codec('timer'),
+  [IeType.UserPlaneIpResourceInformation]: userPlaneIpResourceInformation,
   [IeType.QFI]: {
     decode: (r) => ({ qfi: r.u8('QFI') & 0x3f }),
     encode: (w, v) => w.u8(v.qfi & 0x3f),
