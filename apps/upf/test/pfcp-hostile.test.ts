@@ -13,6 +13,11 @@ import {
   decodeDatagram,
   decodeMessage,
   encodeMessage,
+  findAll,
+  findIe,
+  getAllValues,
+  getGroups,
+  getValue,
   group,
   ie,
 } from '../src/pfcp/index';
@@ -210,4 +215,28 @@ test('IPv6 prefix length, CHV4/CHV6 and S/D of the UE IP Address survive the rou
   t.deepEqual(pdi.ies[2], ie(T.UeIpAddress, { destination: true, chooseV4: true, chooseV6: true, ipv6PrefixLength: 64 }));
   const ueAt = ieOffset(bytes, T.UeIpAddress);
   t.is(bytes[ueAt + 4], 0x74, 'flags: IP6PL | CHV6 | CHV4 | S/D');
+});
+
+test('typed accessors find IEs by type inside groups', (t) => {
+  const m = decodeMessage(bytes);
+  t.deepEqual(getValue(m.ies, T.NodeId), { kind: 'fqdn', value: 'smf.example.org' });
+  t.is(getValue(m.ies, T.Cause), undefined);
+  const [pdr, ...others] = getGroups(m.ies, T.CreatePdr);
+  t.is(others.length, 0);
+  t.deepEqual(getValue(pdr ?? [], T.PdrId), { ruleId: 7 });
+  const pdi = getGroups(pdr ?? [], T.Pdi)[0] ?? [];
+  t.deepEqual(getValue(pdi, T.FTeid), { v4: true, v6: true, ch: true, chooseId: 1 });
+  t.deepEqual(getAllValues(pdi, T.SourceInterface), [{ interface: 0 }]);
+  t.is(findIe(pdi, T.UeIpAddress)?.kind, 'value');
+  t.is(findAll(m.ies, T.CreateFar).length, 0);
+});
+
+test('encoding refuses values that do not fit, naming them', (t) => {
+  t.throws(() => group(T.PdrId, []), { instanceOf: RangeError, message: /56 \(PdrId\) is not a grouped IE/ });
+  const enc = (ies: Ie[]): Uint8Array => encodeMessage({ type: M.HeartbeatRequest, sequence: 1, ies });
+  t.throws(() => enc([ie(T.PdrId, { ruleId: 70000 })]), { instanceOf: RangeError, message: /70000 is not a 16-bit/ });
+  t.throws(() => enc([ie(T.FTeid, { v4: true, v6: false, ch: false, teid: 1 })]), { message: /F-TEID ipv4 \(V4 set\) is required/ });
+  t.throws(() => enc([ie(T.NodeId, { kind: 'ipv4', value: '300.1.1.1' })]), { message: /not an IPv4 address/ });
+  t.throws(() => enc([ie(T.ApplyAction, { flags: ['FLY'] })]), { message: /unknown flag "FLY"/ });
+  t.throws(() => encodeMessage({ type: 1, sequence: 0x1000000, ies: [] }), { message: /not a 24-bit/ });
 });
