@@ -24,9 +24,10 @@ export class Reader {
     return this.end - this.pos;
   }
 
-  fail(detail: string, offset = this.pos, reason = this.reason): never {
+  /** Throws the decode error for this region at the current offset. */
+  fail(detail: string): never {
     const ie = this.ieType === undefined ? undefined : { type: this.ieType, name: ieName(this.ieType) };
-    throw new PfcpDecodeError(reason, offset, detail, ie);
+    throw new PfcpDecodeError(this.reason, this.pos, detail, ie);
   }
 
   private need(n: number, what: string): number {

@@ -80,7 +80,6 @@ export const IeType = {
   UserPlaneIpResourceInformation: 116,
   QFI: 124,
 } as const;
-export type IeTypeNumber = (typeof IeType)[keyof typeof IeType];
 
 /** Grouped IEs of Table 8.1.2-1 (their body is a list of IEs). */
 const groupedTypes: ReadonlySet<number> = new Set([

@@ -72,7 +72,7 @@ export interface NodeId {
 }
 
 /** DNS label encoding (RFC 1035 clause 3.1, as TS 29.244 clause 8.2.38 asks for the FQDN). */
-export function encodeDnsLabels(w: Writer, name: string): void {
+function encodeDnsLabels(w: Writer, name: string): void {
   for (const label of name.split('.')) {
     const bytes = Buffer.from(label, 'latin1');
     if (bytes.length === 0 || bytes.length > 63) throw new RangeError(`bad DNS label in ${JSON.stringify(name)}`);
