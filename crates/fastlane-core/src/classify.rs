@@ -10,7 +10,9 @@
 //!    `bad_header`) and fits the frame (else `truncated`). Fragments go to the kernel
 //!    (`fragment`): only the kernel can reassemble them.
 //! 4. IPv6 must have version 6 and a payload that fits the frame. A next header that is an
-//!    extension header goes to the kernel (`ipv6_extension`, or `fragment` for 44).
+//!    extension header goes to the kernel (`ipv6_extension`, or `fragment` for 44); AH (51) and
+//!    ESP (50) count as protocols here, as they do for IPv4, so that `ip_protocols` can take
+//!    IPsec ([`splits_as_ipv6_extension`]).
 //! 5. A protocol listed in `ip_protocols` goes to the fast path. UDP and TCP go to the fast path
 //!    when their destination port is listed, provided their header is whole (else `truncated`,
 //!    whatever the destination address).
@@ -261,7 +263,7 @@ impl FilterTables {
                 };
                 match ip.next_header_raw() {
                     44 => return Class::Slow(Fragment),
-                    0 | 43 | 60 | 135 | 139 | 140 => return Class::Slow(Ipv6Extension),
+                    next if splits_as_ipv6_extension(next) => return Class::Slow(Ipv6Extension),
                     next => (next, &l3[ipv6::HEADER_LEN..]),
                 }
             }
@@ -310,6 +312,15 @@ impl FilterTables {
     }
 }
 
+/// The IPv6 next headers that rule 4 sends to the kernel as extension headers (hop-by-hop,
+/// routing, destination options, mobility, HIP, shim6; the fragment header, 44, has its own
+/// reason). Unlike RFC 8200's list it leaves out AH and ESP, which the split treats as protocols.
+/// The XDP program's `classify()` has the same list.
+#[inline(always)]
+pub fn splits_as_ipv6_extension(next_header: u8) -> bool {
+    matches!(next_header, 0 | 43 | 60 | 135 | 139 | 140)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -335,6 +346,26 @@ mod tests {
     fn to_v6(mut frame: Vec<u8>, dst: std::net::Ipv6Addr) -> Vec<u8> {
         frame[ETH_HLEN + 24..ETH_HLEN + 40].copy_from_slice(&dst.octets());
         frame
+    }
+
+    #[test]
+    fn inside_a_prefix_ipv6_extension_headers_still_go_to_the_kernel_but_ah_and_esp_are_protocols()
+    {
+        let t = with_prefixes(&["2001:db8:1::/48"]);
+        let inside = to_v6(ipv6_udp(9, 18), "2001:db8:1::2".parse().unwrap());
+        assert_eq!(t.classify(&inside), Class::Fast);
+        let with_next = |next: u8| {
+            let mut f = inside.clone();
+            f[ETH_HLEN + 6] = next;
+            t.classify(&f)
+        };
+        for extension in [0, 43, 60, 135, 139, 140] {
+            assert_eq!(with_next(extension), Class::Slow(SlowReason::Ipv6Extension));
+        }
+        assert_eq!(with_next(44), Class::Slow(SlowReason::Fragment));
+        // Found by the classify fuzz target: AH to a prefix is fast, like IPv4 AH, by rule 6.
+        assert_eq!(with_next(51), Class::Fast);
+        assert_eq!(with_next(50), Class::Fast);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use std::sync::OnceLock;
 
+use fastlane_core::classify::splits_as_ipv6_extension;
 use fastlane_core::config::{FilterConfig, SystemFacts};
 use fastlane_core::wire::flow_hash;
 use fastlane_core::{Class, Config, FilterTables};
@@ -260,7 +261,8 @@ pub fn classify(data: &[u8]) {
             EtherType::Ipv6 => {
                 let ip =
                     Ipv6Packet::new_checked(eth.payload()).expect("a fast IPv6 header is sane");
-                assert!(!ip.next_header().is_ipv6_extension());
+                let next = ip.next_header_raw();
+                assert!(next != 44 && !splits_as_ipv6_extension(next));
             }
             other => assert_eq!(u16::from(other), 0x88b5, "only listed EtherTypes are fast"),
         }
