@@ -136,9 +136,7 @@ fn parent() {
 
     let (ours, theirs) = unix::seqpacket_pair().expect("socket pair");
     // The child inherits its end across exec.
-    // SAFETY: F_SETFD with flags 0 on a descriptor this process owns.
-    let rc = unsafe { libc::fcntl(theirs.as_raw_fd(), libc::F_SETFD, 0) };
-    assert_eq!(rc, 0, "clear FD_CLOEXEC");
+    unix::inherit_on_exec(&theirs).expect("let the child inherit its end");
     let mut child = Command::new(std::env::current_exe().unwrap())
         .env(CHILD_ENV, theirs.as_raw_fd().to_string())
         .spawn()
@@ -203,10 +201,7 @@ fn child(fd: RawFd) {
     let caps = process::capability_sets().expect("read capabilities");
     // SAFETY: plain getters.
     let (uid, euid) = unsafe { (libc::getuid(), libc::geteuid()) };
-    if (caps.effective, caps.permitted, caps.bounding, caps.ambient) != (0, 0, 0, 0)
-        || !caps.no_new_privs
-        || (uid, euid) != (NOBODY, NOBODY)
-    {
+    if !caps.none() || (uid, euid) != (NOBODY, NOBODY) {
         fail(
             &control,
             format!("still privileged: uid {uid}/{euid}, {caps:?}"),

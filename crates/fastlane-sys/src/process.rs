@@ -37,6 +37,33 @@ mod tests {
     }
 
     #[test]
+    fn a_set_with_any_capability_or_without_no_new_privs_is_not_none() {
+        let none = CapabilitySets {
+            effective: 0,
+            permitted: 0,
+            bounding: 0,
+            ambient: 0,
+            no_new_privs: true,
+        };
+        assert!(none.none());
+        assert!(!CapabilitySets {
+            ambient: 1 << 13,
+            ..none
+        }
+        .none());
+        assert!(!CapabilitySets {
+            bounding: 1,
+            ..none
+        }
+        .none());
+        assert!(!CapabilitySets {
+            no_new_privs: false,
+            ..none
+        }
+        .none());
+    }
+
+    #[test]
     fn capability_sets_are_read_from_proc() {
         let caps = capability_sets().unwrap();
         // This process's own sets nest as the kernel keeps them.
@@ -54,6 +81,14 @@ pub struct CapabilitySets {
     pub bounding: u64,
     pub ambient: u64,
     pub no_new_privs: bool,
+}
+
+impl CapabilitySets {
+    /// No capability in any set, and `no_new_privs`: nothing this process runs can gain one.
+    pub fn none(&self) -> bool {
+        (self.effective, self.permitted, self.bounding, self.ambient) == (0, 0, 0, 0)
+            && self.no_new_privs
+    }
 }
 
 /// Reads the calling process's capability sets.

@@ -27,6 +27,13 @@ pub fn seqpacket_pair() -> SysResult<(OwnedFd, OwnedFd)> {
     .map_err(SysError::from_rustix("socketpair(AF_UNIX)"))
 }
 
+/// Clears close-on-exec on `fd`, so that a process this one starts inherits it (as the child end
+/// of a [`seqpacket_pair`] must, to receive descriptors from its parent).
+pub fn inherit_on_exec(fd: impl AsFd) -> SysResult<()> {
+    rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())
+        .map_err(SysError::from_rustix("fcntl(F_SETFD)"))
+}
+
 fn control_space(fds: usize) -> usize {
     SendAncillaryMessage::ScmRights(&[]).size() + fds * std::mem::size_of::<libc::c_int>() + 8
 }
@@ -147,6 +154,19 @@ mod tests {
         let reader = Mmap::shared(&fds[0], 4096, 0, false).unwrap();
         // SAFETY: byte 7 of a live 4096-byte mapping of the same memfd.
         assert_eq!(unsafe { reader.as_ptr().add(7).read() }, 42);
+    }
+
+    #[test]
+    fn an_inherited_end_loses_close_on_exec() {
+        let (_a, b) = seqpacket_pair().unwrap();
+        let cloexec = |fd| {
+            rustix::io::fcntl_getfd(fd)
+                .unwrap()
+                .contains(rustix::io::FdFlags::CLOEXEC)
+        };
+        assert!(cloexec(&b));
+        inherit_on_exec(&b).unwrap();
+        assert!(!cloexec(&b));
     }
 
     #[test]
