@@ -16,7 +16,7 @@ pub mod protocol;
 pub mod server;
 
 pub use client::{request_handoff, Handed, HandedPort, HandedThread, HandoffError};
-pub use protocol::{HandedBackend, PortRequest, QueueRef, Request, PROTOCOL_VERSION, SOCKET_NAME};
+pub use protocol::{HandedBackend, PortRequest, QueueRef, Request, PROTOCOL_VERSION};
 pub use server::{
     Allocation, Device, HandoffServer, Limits, ServerError, ServerOptions, SessionInfo,
 };

@@ -15,8 +15,6 @@ use serde::{Deserialize, Serialize};
 pub const PROTOCOL_VERSION: u32 = 1;
 /// The largest message either side sends or accepts.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
-/// The file name of the handoff socket in an allocation's directory.
-pub const SOCKET_NAME: &str = "handoff.sock";
 
 /// The packet I/O the pod asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
