@@ -48,9 +48,10 @@ export declare class NativeHandoffServer {
   /**
    * Stops serving and removes the socket. `detach` (the allocation ended): a running
    * session's programs are detached. Otherwise (the plugin stops) they stay attached while
-   * the pod holds them. Closing a closed server does nothing.
+   * the pod holds them. Returns the events not taken yet; closing a closed server does
+   * nothing.
    */
-  close(detach: boolean): void
+  close(detach: boolean): Array<string>
 }
 
 export declare class NativeSharedRegion {

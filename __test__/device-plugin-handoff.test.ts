@@ -74,10 +74,13 @@ const exited = (child: ChildProcess): Promise<number | null> =>
 
 interface Plugin {
   dir: string;
+  /** The plugin process running now, and its output. */
   plugin: ChildProcess;
   log: Lines;
   kubelet: Lines;
   allocate(devices: string[]): Promise<{ envs: Record<string, string>; hostDir: string }>;
+  /** Stops the plugin with SIGTERM and starts it again; resolves once it registered again. */
+  restart(): Promise<void>;
 }
 
 /** A kubelet stand-in and `fastlane device-plugin` offering queue 0 of the pod's veth end. */
@@ -102,17 +105,24 @@ async function devicePlugin(t: ExecutionContext): Promise<Plugin> {
   }));
   const standin = spawn(STANDIN, ['-dir', kubeletDir], { stdio: ['pipe', 'pipe', 'pipe'] });
   const kubelet = new Lines(standin);
-  const plugin = spawn(process.execPath, [CLI, 'device-plugin', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const log = new Lines(plugin);
+  const plugins: ChildProcess[] = [];
+  const startPlugin = (): { plugin: ChildProcess; log: Lines } => {
+    const plugin = spawn(process.execPath, [CLI, 'device-plugin', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    plugins.push(plugin);
+    return { plugin, log: new Lines(plugin) };
+  };
   t.teardown(async () => {
-    plugin.kill('SIGKILL');
+    for (const plugin of plugins) {
+      plugin.kill('SIGKILL');
+    }
     standin.stdin!.end();
-    await Promise.all([exited(plugin), exited(standin)]);
+    await Promise.all([...plugins.map(exited), exited(standin)]);
     fs.rmSync(dir, { recursive: true, force: true });
   });
+  const first = startPlugin();
   await kubelet.next('ListAndWatch', (l) => l.includes('"event":"devices"'));
-  return {
-    dir, plugin, log, kubelet,
+  const p: Plugin = {
+    dir, kubelet, ...first,
     allocate: async (devices) => {
       standin.stdin!.write(`${JSON.stringify({ op: 'allocate', containers: [devices] })}\n`);
       const line = JSON.parse(await kubelet.next('Allocate reply', (l) => l.includes('"op"') || l.includes('"event":"allocate"')));
@@ -122,7 +132,17 @@ async function devicePlugin(t: ExecutionContext): Promise<Plugin> {
       const response = line.response.container_responses[0];
       return { envs: response.envs, hostDir: response.mounts[0].host_path };
     },
+    restart: async () => {
+      p.plugin.kill('SIGTERM');
+      const code = await exited(p.plugin);
+      if (code !== 0) {
+        throw new Error(`the plugin exited with ${code}:\n${p.log.all.join('\n')}`);
+      }
+      Object.assign(p, startPlugin());
+      await kubelet.next('ListAndWatch again', (l) => l.includes('"event":"devices"'));
+    },
   };
+  return p;
 }
 
 function podConfig(dir: string, backend: string, mode: string, punt: boolean): string {
@@ -133,7 +153,7 @@ function podConfig(dir: string, backend: string, mode: string, punt: boolean): s
     ports: [{ interface: bed.fwd.interface, queues: [{ id: 0, core }], ...(punt ? { punt: 'tap' } : {}) }],
     filter: { udp_ports: [FAST_PORT] },
     af_xdp: { attach_mode: 'native', umem_frames: 1024, frame_size: 2048 },
-    af_packet: { block_size: 65536, block_count: 8 },
+    af_packet: { block_count: 16 },
     deployment: { mode },
     pipeline: ['count', 'macswap'],
   }), { mode: 0o644 });
@@ -250,14 +270,14 @@ for (const backend of ['af_xdp', 'af_packet'] as const) {
     const fields = { srcMac: bed.gen.mac, dstMac: bed.fwd.mac, srcIp: bed.gen.address, dstIp: bed.fwd.address, srcPort: 40000, dstPort: FAST_PORT };
     const frames = Array.from({ length: FRAMES }, (_, i) => udpFrame(fields, 60 + i * 10));
     const back = await exchangeFrames(bed.gen.netns, bed.gen.interface, frames, FAST_PORT, FRAMES, 5000);
-    t.is(back.length, FRAMES, 'every UDP frame reflected');
+    // TCP to the pod's address, answered by the kernel through the split: the scrape itself.
+    const metrics = scrape();
+    t.is(back.length, FRAMES, `every UDP frame reflected; the pod's counters:\n${metrics.split('\n').filter((l) => /^fastlane_(rx|tx|dropped|socket|xdp)/.test(l) && !l.endsWith(' 0')).join('\n')}`);
     back.sort((a, b) => a.length - b.length);
     back.forEach((got, i) => {
       const sent = frames[i]!;
       t.deepEqual([got.subarray(0, 6), got.subarray(6, 12), got.subarray(12)], [sent.subarray(6, 12), sent.subarray(0, 6), sent.subarray(12)]);
     });
-    // TCP to the pod's address, answered by the kernel through the split: the scrape itself.
-    const metrics = scrape();
     const queue = { port: bed.fwd.interface, queue: '0' };
     t.is(metric(metrics, 'fastlane_rx_packets_total', queue), FRAMES, 'only the UDP frames took the fast path');
     t.is(metric(metrics, 'fastlane_tx_packets_total', queue), FRAMES);
@@ -275,6 +295,31 @@ for (const backend of ['af_xdp', 'af_packet'] as const) {
     t.deepEqual(pluginHandoffFds(p.plugin.pid!), before, 'the plugin kept no memfd, map, program or link of the pod\'s');
   });
 }
+
+test.serial('a running pod keeps its data path across a restart of the plugin, its token stays used, and its programs go with it', async (t) => {
+  const p = await devicePlugin(t);
+  const { envs, hostDir } = await p.allocate([`${bed.fwd.interface}-q0`]);
+  const env = { ...envs, FASTLANE_DEVICE_PLUGIN_SOCKET: path.join(hostDir, 'handoff.sock') };
+  const config = podConfig(p.dir, 'af_xdp', 'device_plugin', true);
+  const pod = startPod(t, config, env);
+  const running = await pod.lines.next('the pod running', (l) => l.startsWith('fastlane: '));
+  t.true(running.startsWith('fastlane: running'), running);
+  const firstLog = p.log;
+  await p.restart();
+  t.true(firstLog.all.some((l) => l.includes(`server stopped; pid ${pod.child.pid} uid ${NOBODY} keeps its programs attached while it holds them`)), firstLog.all.join('\n'));
+  t.true(links().includes('prog/xdp'), 'the XDP program outlived the plugin');
+  const fields = { srcMac: bed.gen.mac, dstMac: bed.fwd.mac, srcIp: bed.gen.address, dstIp: bed.fwd.address, srcPort: 40000, dstPort: FAST_PORT };
+  const frames = Array.from({ length: FRAMES }, (_, i) => udpFrame(fields, 60 + i * 10));
+  const back = await exchangeFrames(bed.gen.netns, bed.gen.interface, frames, FAST_PORT, FRAMES, 5000);
+  t.is(back.length, FRAMES, 'the pod still forwards after the plugin restarted');
+  const replay = await refusedPod(t, config, env);
+  t.regex(replay.message, /refused: the token of allocation [0-9a-f-]{36} was already used/);
+  pod.child.kill('SIGTERM');
+  t.is(await exited(pod.child), 0, pod.lines.all.join('\n'));
+  const after = links();
+  t.false(after.includes('prog/xdp'), `the pod held the program's last link:\n${after}`);
+  t.false(after.includes(`fl-${bed.fwd.interface}`.slice(0, 15)), after);
+});
 
 test.serial('without the device plugin the same pod fails naming the missing capability', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fastlane-dph-'));

@@ -50,24 +50,28 @@ export class Handoffs {
 
   /** The allocation ended: its pod's programs are detached and its socket goes. */
   end(id: string): void {
-    this.#servers.get(id)?.close(true);
+    this.#logEvents(id, this.#servers.get(id)?.close(true) ?? []);
     this.#servers.delete(id);
   }
 
   /** The plugin stops: sockets go, running pods keep what they were given. */
   closeAll(): void {
-    for (const server of this.#servers.values()) {
-      server.close(false);
+    for (const [id, server] of this.#servers) {
+      this.#logEvents(id, server.close(false));
     }
     this.#servers.clear();
+  }
+
+  #logEvents(id: string, events: readonly string[]): void {
+    for (const event of events) {
+      this.#log(`allocation ${id}: ${event}`);
+    }
   }
 
   /** Logs what the servers did since the last call. */
   drainEvents(): void {
     for (const [id, server] of this.#servers) {
-      for (const event of server.takeEvents()) {
-        this.#log(`allocation ${id}: ${event}`);
-      }
+      this.#logEvents(id, server.takeEvents());
     }
   }
 

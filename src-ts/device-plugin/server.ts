@@ -111,7 +111,6 @@ export class DevicePlugin {
     this.#timers.forEach(clearInterval);
     this.#timers = [];
     await this.#shutdown();
-    this.#handoffs.drainEvents();
     this.#handoffs.closeAll();
   }
 

@@ -208,9 +208,11 @@ impl HandoffServer {
 
     /// Stops serving and removes the socket. With `detach` (the allocation ended) a running
     /// session's programs are detached; without (the plugin stops, and will serve again after
-    /// its restart) they stay attached for as long as the pod holds their links.
-    pub fn close(mut self, detach: bool) {
+    /// its restart) they stay attached for as long as the pod holds their links. Returns the
+    /// events not taken yet, the session's end among them.
+    pub fn close(mut self, detach: bool) -> Vec<String> {
         self.shutdown(detach);
+        self.take_events()
     }
 
     fn shutdown(&mut self, detach: bool) {

@@ -141,11 +141,13 @@ impl NativeHandoffServer {
 
     /// Stops serving and removes the socket. `detach` (the allocation ended): a running
     /// session's programs are detached. Otherwise (the plugin stops) they stay attached while
-    /// the pod holds them. Closing a closed server does nothing.
+    /// the pod holds them. Returns the events not taken yet; closing a closed server does
+    /// nothing.
     #[napi]
-    pub fn close(&mut self, detach: bool) {
-        if let Some(server) = self.server.take() {
-            server.close(detach);
-        }
+    pub fn close(&mut self, detach: bool) -> Vec<String> {
+        self.server
+            .take()
+            .map(|server| server.close(detach))
+            .unwrap_or_default()
     }
 }

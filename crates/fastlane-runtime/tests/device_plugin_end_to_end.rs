@@ -53,7 +53,7 @@ fn pod_config(backend: &str, interface: &str, punt: bool, deployment: &str) -> S
         "ports": [{{ "interface": "{interface}", "queues": [{{ "id": 0, "core": {core} }}]{punt} }}],
         "filter": {{ "udp_ports": [{FAST_PORT}] }},
         "af_xdp": {{ "attach_mode": "native", "bind_mode": "auto", "umem_frames": 1024, "frame_size": 2048 }},
-        "af_packet": {{ "block_size": 65536, "block_count": 8 }},
+        "af_packet": {{ "block_count": 16 }},
         "deployment": {deployment},
         "pipeline": ["count", "macswap"]
     }}"#,
