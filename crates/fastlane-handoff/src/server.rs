@@ -387,6 +387,13 @@ fn grant(
         ));
     }
     let request: Request = protocol::decode(&buffer[..len])?;
+    if peer.pid == 0 {
+        return Err(
+            "the client's process is not visible in the device plugin's pid namespace, so its \
+             network namespace cannot be found (run the plugin in the host's: hostPID: true)"
+                .into(),
+        );
+    }
     let digest: [u8; 32] = Sha256::digest(request.token.as_bytes()).into();
     // Compared without an early exit, so that timing tells nothing about the digest.
     let differs = digest
@@ -417,6 +424,9 @@ fn grant(
         state.busy = Some(peer.pid);
     }
     let built = check(&request, allocation, &shared.options.limits).and_then(|devices| {
+        // The peer's pid as the kernel recorded it at connect(). Only if the client dies and its
+        // pid is reused while it is served can this name another process's namespace; then the
+        // client's end is closed, sending fails, and what was built is dropped.
         let netns = format!("/proc/{}/ns/net", peer.pid);
         let (resources, grant, descriptors) =
             fastlane_core::netns::run_in(Some(&netns), || build(&request, peer)).map_err(
