@@ -233,7 +233,8 @@ impl Drop for HandoffServer {
     }
 }
 
-/// Whether `fd` has events, waiting at most `timeout_ms` (-1: for ever).
+/// Which of `fds` have events (readable, or hung up), waiting at most `timeout_ms` (-1: for
+/// ever); an interrupted wait finds none.
 fn readable(fds: &[BorrowedFd<'_>], timeout_ms: i32) -> Vec<bool> {
     let mut pfds: Vec<libc::pollfd> = fds
         .iter()
@@ -338,7 +339,7 @@ fn serve(shared: &Shared, connection: OwnedFd, stopped: &OwnedFd) {
         }
     };
     let who = format!("pid {} uid {}", peer.pid, peer.uid);
-    let (resources, info, netns) = match grant(shared, &connection, peer) {
+    let (resources, info, netns) = match grant(shared, &connection, stopped, peer) {
         Ok(granted) => granted,
         Err(refusal) => {
             shared.event(format!("refused {who}: {refusal}"));
@@ -391,13 +392,24 @@ fn serve(shared: &Shared, connection: OwnedFd, stopped: &OwnedFd) {
 fn grant(
     shared: &Shared,
     connection: &OwnedFd,
+    stopped: &OwnedFd,
     peer: PeerCredentials,
 ) -> Result<(Resources, SessionInfo, std::fs::File), String> {
     let allocation = &shared.allocation;
+    // Waiting also on `stopped`, so that closing the server never waits for a slow client.
+    let timeout = shared.options.request_timeout;
+    let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    let ready = readable(&[connection.as_fd(), stopped.as_fd()], timeout_ms);
+    if !ready[0] {
+        return Err(if ready[1] {
+            "the device plugin is stopping".into()
+        } else {
+            format!("reading the request: no message within {timeout:?}")
+        });
+    }
     let mut buffer = vec![0u8; protocol::MAX_MESSAGE_BYTES];
-    let (len, _) =
-        unix::recv_fds_within(connection, &mut buffer, 0, shared.options.request_timeout)
-            .map_err(|e| format!("reading the request: {e}"))?;
+    let (len, _) = unix::recv_fds(connection, &mut buffer, 0)
+        .map_err(|e| format!("reading the request: {e}"))?;
     // A uid the allocation does not allow gets nothing, whatever it sent. (The request is read
     // first all the same: a socket closed with unread data resets the connection, and the
     // client would not see why.)

@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 const TOKEN: &str = "0123456789abcdef";
 
 struct Served {
-    server: HandoffServer,
+    server: Option<HandoffServer>,
     dir: PathBuf,
 }
 
@@ -31,12 +31,20 @@ impl Drop for Served {
 }
 
 impl Served {
+    fn server(&self) -> &HandoffServer {
+        self.server.as_ref().expect("serving")
+    }
+
     fn socket(&self) -> PathBuf {
         self.dir.join("handoff.sock")
     }
 }
 
 fn serve(tag: &str, allowed_uids: Vec<u32>) -> Served {
+    serve_with(tag, allowed_uids, Duration::from_millis(300))
+}
+
+fn serve_with(tag: &str, allowed_uids: Vec<u32>, request_timeout: Duration) -> Served {
     let dir = std::env::temp_dir().join(format!("fastlane-handoff-{}-{tag}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -54,11 +62,14 @@ fn serve(tag: &str, allowed_uids: Vec<u32>) -> Served {
             socket: dir.join("handoff.sock"),
             token_used: dir.join("token-used"),
             limits: Limits::default(),
-            request_timeout: Duration::from_millis(300),
+            request_timeout,
         },
     )
     .unwrap();
-    Served { server, dir }
+    Served {
+        server: Some(server),
+        dir,
+    }
 }
 
 fn request(interface: &str) -> Request {
@@ -135,7 +146,7 @@ fn malformed_oversized_foreign_and_descriptor_carrying_messages_are_refused_and_
         error,
         "port 0: device eth9-q0 is not allocated to allocation alloc-1 (it holds veth0-q0)"
     );
-    let events = served.server.take_events();
+    let events = served.server().take_events();
     assert_eq!(events.len(), 7, "{events:?}");
     assert!(
         events.iter().all(|e| e.starts_with("refused pid ")),
@@ -193,6 +204,33 @@ fn requests_over_the_limits_or_inconsistent_are_refused_naming_the_field() {
     let mut none = request("veth0");
     none.ports.clear();
     assert_eq!(refused(&served, &none), "/ports: the request names no port");
+}
+
+#[test]
+fn closing_the_server_does_not_wait_for_a_silent_client() {
+    let mut served = serve_with("close", Vec::new(), Duration::from_secs(30));
+    let silent = unix::seqpacket_connect(&served.socket()).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let started = std::time::Instant::now();
+    let events = served.server.take().unwrap().close(true);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "close waited {:?}",
+        started.elapsed()
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.ends_with("the device plugin is stopping")),
+        "{events:?}"
+    );
+    let mut buffer = [0u8; 4096];
+    let (len, _) = unix::recv_fds_within(&silent, &mut buffer, 0, Duration::from_secs(1)).unwrap();
+    let Reply::Refused { error, .. } = protocol::decode::<Reply>(&buffer[..len]).unwrap() else {
+        panic!("granted while stopping")
+    };
+    assert_eq!(error, "the device plugin is stopping");
+    assert!(!served.socket().exists());
 }
 
 #[test]
