@@ -888,10 +888,9 @@ impl FilterConfig {
     }
 
     fn check_into(&self, at: &str, err: &mut dyn FnMut(String, String)) {
-        let filter = self;
         for (kind, ports) in [
-            ("udp_ports", &filter.udp_ports),
-            ("tcp_ports", &filter.tcp_ports),
+            ("udp_ports", &self.udp_ports),
+            ("tcp_ports", &self.tcp_ports),
         ] {
             for (i, m) in ports.iter().enumerate() {
                 if let PortMatch::Range { from, to } = m {
@@ -904,12 +903,12 @@ impl FilterConfig {
                 }
             }
         }
-        let v4 = filter
+        let v4 = self
             .dst_prefixes
             .iter()
             .filter(|p| matches!(p, DstPrefix::V4 { .. }))
             .count();
-        for (family, n) in [("IPv4", v4), ("IPv6", filter.dst_prefixes.len() - v4)] {
+        for (family, n) in [("IPv4", v4), ("IPv6", self.dst_prefixes.len() - v4)] {
             if n > PREFIXES_MAX {
                 err(
                     format!("{at}/dst_prefixes"),
@@ -927,13 +926,12 @@ impl AfXdpConfig {
     }
 
     fn check_into(&self, err: &mut dyn FnMut(String, String)) {
-        let x = self;
         for (name, value) in [
-            ("rx_ring_size", x.rx_ring_size),
-            ("tx_ring_size", x.tx_ring_size),
-            ("fill_ring_size", x.fill_ring_size),
-            ("completion_ring_size", x.completion_ring_size),
-            ("umem_frames", x.umem_frames),
+            ("rx_ring_size", self.rx_ring_size),
+            ("tx_ring_size", self.tx_ring_size),
+            ("fill_ring_size", self.fill_ring_size),
+            ("completion_ring_size", self.completion_ring_size),
+            ("umem_frames", self.umem_frames),
         ] {
             if !value.is_power_of_two() {
                 err(
@@ -942,13 +940,13 @@ impl AfXdpConfig {
                 );
             }
         }
-        if !matches!(x.frame_size, 2048 | 4096) {
+        if !matches!(self.frame_size, 2048 | 4096) {
             err(
                 "/af_xdp/frame_size".into(),
                 "a UMEM frame is 2048 or 4096 bytes".into(),
             );
         }
-        if x.frame_headroom > x.frame_size / 2 {
+        if self.frame_headroom > self.frame_size / 2 {
             err(
                 "/af_xdp/frame_headroom".into(),
                 "headroom exceeds half a frame".into(),
@@ -964,24 +962,25 @@ impl AfPacketConfig {
     }
 
     fn check_into(&self, err: &mut dyn FnMut(String, String)) {
-        let ap = self;
-        if !ap.block_size.is_power_of_two() || ap.block_size < 4096 {
+        if !self.block_size.is_power_of_two() || self.block_size < 4096 {
             err(
                 "/af_packet/block_size".into(),
                 "a power of two of at least 4096".into(),
             );
         }
-        if ap.frame_size < 128 || !ap.frame_size.is_multiple_of(16) || ap.frame_size > ap.block_size
+        if self.frame_size < 128
+            || !self.frame_size.is_multiple_of(16)
+            || self.frame_size > self.block_size
         {
             err(
                 "/af_packet/frame_size".into(),
                 "a multiple of 16, at least 128 and at most block_size".into(),
             );
         }
-        if ap.block_count == 0 {
+        if self.block_count == 0 {
             err("/af_packet/block_count".into(), "at least one block".into());
         }
-        if ap.headroom > 1024 || ap.headroom >= ap.frame_size {
+        if self.headroom > 1024 || self.headroom >= self.frame_size {
             err(
                 "/af_packet/headroom".into(),
                 "at most 1024 bytes, and less than frame_size".into(),
