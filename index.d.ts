@@ -41,8 +41,6 @@ export declare class NativeDataplane {
 export declare class NativeHandoffServer {
   /** Serves `options.socket` for the allocation (a stale socket file there is replaced). */
   static start(options: HandoffServerOptions): NativeHandoffServer
-  /** The session being served, if any. */
-  session(): HandoffSession | null
   /** What happened since the last call (grants, refusals with their reasons, sessions ended). */
   takeEvents(): Array<string>
   /**
@@ -219,16 +217,6 @@ export interface HandoffServerOptions {
   devices: Array<HandoffDevice>
   /** The uids that may connect; none or empty: any uid. */
   allowedUids?: Array<number>
-}
-
-/** The session a server holds: the pod's process and what it was given. */
-export interface HandoffSession {
-  pid: number
-  uid: number
-  /** `af_xdp` or `af_packet`. */
-  backend: string
-  /** The devices handed over, `IF-qN`. */
-  devices: Array<string>
 }
 
 /** The MAC address of an interface, as `aa:bb:cc:dd:ee:ff`. */

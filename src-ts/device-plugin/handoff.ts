@@ -48,7 +48,7 @@ export class Handoffs {
     this.#servers.set(allocation.id, server);
   }
 
-  /** The allocation ended: its pod's programs are detached and its socket goes. */
+  /** The allocation ended: its pod's programs are detached, its TAP devices deleted, its socket goes. */
   end(id: string): void {
     this.#logEvents(id, this.#servers.get(id)?.close(true) ?? []);
     this.#servers.delete(id);
@@ -73,10 +73,5 @@ export class Handoffs {
     for (const [id, server] of this.#servers) {
       this.#logEvents(id, server.takeEvents());
     }
-  }
-
-  /** The session of an allocation, if a pod holds one. */
-  session(id: string): ReturnType<NativeHandoffServer['session']> | undefined {
-    return this.#servers.get(id)?.session() ?? undefined;
   }
 }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use fastlane_handoff::{Allocation, Device, HandedBackend, HandoffServer, Limits, ServerOptions};
+use fastlane_handoff::{Allocation, Device, HandoffServer, Limits, ServerOptions};
 use napi_derive::napi;
 
 use crate::error::{BindingError, Result};
@@ -36,18 +36,6 @@ pub struct HandoffServerOptions {
     pub devices: Vec<HandoffDevice>,
     /// The uids that may connect; none or empty: any uid.
     pub allowed_uids: Option<Vec<u32>>,
-}
-
-/// The session a server holds: the pod's process and what it was given.
-#[napi(object)]
-#[derive(Debug)]
-pub struct HandoffSession {
-    pub pid: u32,
-    pub uid: u32,
-    /// `af_xdp` or `af_packet`.
-    pub backend: String,
-    /// The devices handed over, `IF-qN`.
-    pub devices: Vec<String>,
 }
 
 #[napi]
@@ -111,22 +99,6 @@ impl NativeHandoffServer {
         .map_err(BindingError::from)?;
         Ok(NativeHandoffServer {
             server: Some(server),
-        })
-    }
-
-    /// The session being served, if any.
-    #[napi]
-    pub fn session(&self) -> Option<HandoffSession> {
-        let session = self.server.as_ref()?.session()?;
-        Some(HandoffSession {
-            pid: session.pid,
-            uid: session.uid,
-            backend: match session.backend {
-                HandedBackend::AfXdp => "af_xdp",
-                HandedBackend::AfPacket => "af_packet",
-            }
-            .to_string(),
-            devices: session.devices,
         })
     }
 
