@@ -7,8 +7,9 @@
 //! The session lasts as long as the client's connection: when it closes (the pod is gone) the
 //! plugin detaches the programs it loaded for it. The sockets, the UMEM memfd and the TAP
 //! devices were never the plugin's to keep: it closes its copies once they are sent, so they
-//! live exactly as long as the pod's descriptors. Memory (the UMEM) is registered by the plugin,
-//! so it is charged to the plugin, not to the pod's RLIMIT_MEMLOCK.
+//! live as long as the pod's descriptors; only when the allocation ends under a running pod
+//! does the plugin delete the TAP devices itself. Memory (the UMEM) is registered by the
+//! plugin, so it is charged to the plugin, not to the pod's RLIMIT_MEMLOCK.
 
 use std::collections::BTreeSet;
 use std::fs::OpenOptions;
