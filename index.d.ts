@@ -38,6 +38,22 @@ export declare class NativeDataplane {
   stats(): DataplaneStats | null
 }
 
+export declare class NativeHandoffServer {
+  /** Serves `options.socket` for the allocation (a stale socket file there is replaced). */
+  static start(options: HandoffServerOptions): NativeHandoffServer
+  /** The session being served, if any. */
+  session(): HandoffSession | null
+  /** What happened since the last call (grants, refusals with their reasons, sessions ended). */
+  takeEvents(): Array<string>
+  /**
+   * Stops serving and removes the socket. `detach` (the allocation ended): a running
+   * session's programs are detached. Otherwise (the plugin stops) they stay attached while
+   * the pod holds them. Returns the events not taken yet; closing a closed server does
+   * nothing.
+   */
+  close(detach: boolean): Array<string>
+}
+
 export declare class NativeSharedRegion {
   /**
    * Creates region `name` under /dev/shm; with `reuse`, attaches to an existing one whose
@@ -179,6 +195,40 @@ export interface GeneratorStats {
   sentPackets: number
   returnedPackets: number
   returnedBytes: number
+}
+
+/** One queue of an interface that the allocation holds. */
+export interface HandoffDevice {
+  interface: string
+  queue: number
+}
+
+/** What the server of one allocation is told. */
+export interface HandoffServerOptions {
+  /** The allocation's id (for messages). */
+  allocation: string
+  /** The socket to serve (in the allocation's directory, which the pod sees). */
+  socket: string
+  /** SHA-256 of the allocation's one-time token, in hex. */
+  tokenSha256: string
+  /**
+   * Made when the token is used; while it exists the token is refused (outside the pod's
+   * directory).
+   */
+  tokenUsed: string
+  devices: Array<HandoffDevice>
+  /** The uids that may connect; none or empty: any uid. */
+  allowedUids?: Array<number>
+}
+
+/** The session a server holds: the pod's process and what it was given. */
+export interface HandoffSession {
+  pid: number
+  uid: number
+  /** `af_xdp` or `af_packet`. */
+  backend: string
+  /** The devices handed over, `IF-qN`. */
+  devices: Array<string>
 }
 
 /** The MAC address of an interface, as `aa:bb:cc:dd:ee:ff`. */

@@ -355,6 +355,7 @@ test('invalid device-plugin configs name the JSON path', (t) => {
     state_dir: 'relative',
     health_poll_ms: 0,
     colour: 'red',
+    allowed_uids: [65534, -1],
     interfaces: [
       { name: 'eth0', queues: { first: 0, count: 2 } },
       { name: 'eth0', queues: { first: -1, count: 0 } },
@@ -363,7 +364,7 @@ test('invalid device-plugin configs name the JSON path', (t) => {
     vfs: [{ pci_address: '0000:03:00.2' }, { pci_address: '0000:03:00.2' }, { pci_address: '03:00.2' }],
   });
   t.deepEqual(Object.keys(bad).sort(), [
-    '/colour', '/health_poll_ms', '/interfaces/1/name', '/interfaces/1/queues/count', '/interfaces/1/queues/first',
+    '/allowed_uids/1', '/colour', '/health_poll_ms', '/interfaces/1/name', '/interfaces/1/queues/count', '/interfaces/1/queues/first',
     '/interfaces/2/name', '/interfaces/2/queues/count', '/interfaces/2/speed', '/state_dir', '/vfs/1/pci_address', '/vfs/2/pci_address',
   ].sort());
   t.is(bad['/interfaces/1/name'], 'interface "eth0" is already listed at /interfaces/0');

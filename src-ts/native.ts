@@ -14,6 +14,7 @@ export type {
   LatencyOptions,
   LatencyStats,
   NativeDataplane,
+  NativeHandoffServer,
   NativeSharedRegion,
   NativeShmChannel,
   NativeShmTable,

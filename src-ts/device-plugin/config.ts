@@ -23,6 +23,11 @@ export interface DevicePluginConfig {
   interfaces: InterfaceDevices[];
   /** DPDK: each SR-IOV VF, by PCI address, is one device. */
   vfs: VfDevice[];
+  /**
+   * The uids a pod's process may have to get its descriptors (SO_PEERCRED of its connection);
+   * empty: any uid, the one-time token alone decides.
+   */
+  allowed_uids: number[];
 }
 
 export interface InterfaceDevices {
@@ -75,7 +80,18 @@ export function devicePluginConfigIssues(doc: unknown): ConfigIssue[] {
     fail('', 'a device-plugin config is a JSON object');
     return issues;
   }
-  onlyKeys(doc, '', ['resource_name', ...Object.keys(DEFAULTS), 'interfaces', 'vfs']);
+  onlyKeys(doc, '', ['resource_name', ...Object.keys(DEFAULTS), 'interfaces', 'vfs', 'allowed_uids']);
+  if (doc.allowed_uids !== undefined) {
+    if (!Array.isArray(doc.allowed_uids)) {
+      fail('/allowed_uids', 'an array of uids (integers from 0 to 4294967294) is required');
+    } else {
+      doc.allowed_uids.forEach((uid: unknown, i) => {
+        if (!isCount(uid, 0) || uid > 4294967294) {
+          fail(`/allowed_uids/${i}`, 'a uid is an integer from 0 to 4294967294');
+        }
+      });
+    }
+  }
   if (typeof doc.resource_name !== 'string' || !RESOURCE_NAME.test(doc.resource_name)) {
     fail('/resource_name', 'an extended resource name "DOMAIN/NAME" is required, e.g. "fastlane.io/af_xdp"');
   }
@@ -159,6 +175,7 @@ export function parseDevicePluginConfig(doc: unknown, source?: string): DevicePl
     ...d,
     interfaces: d.interfaces ?? [],
     vfs: d.vfs ?? [],
+    allowed_uids: d.allowed_uids ?? [],
   };
 }
 

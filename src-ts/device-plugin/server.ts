@@ -9,16 +9,17 @@ import * as protoLoader from '@grpc/proto-loader';
 
 import type { DevicePluginConfig } from './config';
 import { configuredDevices, deviceHealth, iommuGroup, preferredAllocation, type Device, type Health } from './devices';
+import { HANDOFF_SOCKET, Handoffs } from './handoff';
 import { AllocationStore } from './state';
 
 /** The official api.proto (k8s.io/kubelet), from src-ts/device-plugin/ or dist/device-plugin/. */
 export const API_PROTO = path.join(__dirname, '..', '..', 'deploy', 'kubelet-deviceplugin', 'v1beta1', 'api.proto');
 export const API_VERSION = 'v1beta1';
 export const KUBELET_SOCKET = 'kubelet.sock';
-/** The socket path a container's Fastlane connects to, inside the mounted directory. */
-export const HANDOFF_SOCKET = 'handoff.sock';
 /** How often the kubelet's socket is looked at for a restart. */
 const KUBELET_POLL_MS = 500;
+/** How often the handoff servers' events are logged. */
+const HANDOFF_LOG_MS = 200;
 
 // The messages as proto-loader gives them with keepCase: the proto's own field names.
 interface DeviceMsg { ID: string; health: Health }
@@ -62,6 +63,7 @@ export class DevicePlugin {
   readonly #devices: Map<string, Device>;
   readonly #health = new Map<string, Health>();
   readonly #store: AllocationStore;
+  readonly #handoffs: Handoffs;
   readonly #watchers = new Set<grpc.ServerWritableStream<unknown, { devices: DeviceMsg[] }>>();
   readonly #log: (line: string) => void;
   #server: grpc.Server | undefined;
@@ -76,6 +78,7 @@ export class DevicePlugin {
     this.#log = log;
     this.#devices = new Map(configuredDevices(config).map((d) => [d.id, d]));
     this.#store = new AllocationStore(config.state_dir);
+    this.#handoffs = new Handoffs(this.#store, this.#devices, config.allowed_uids, log);
     this.#readHealth();
   }
 
@@ -90,10 +93,15 @@ export class DevicePlugin {
       throw new Error(`kubelet_dir ${dir} is not a directory (is the kubelet's device-plugins directory mounted?)`);
     }
     await this.#serve();
+    // Allocations made before a restart: pods not started yet can still connect.
+    for (const allocation of this.#store.allocations) {
+      this.#handoffs.serve(allocation);
+    }
     await this.#checkKubelet();
     this.#timers.push(
       setInterval(() => void this.#checkKubelet(), KUBELET_POLL_MS),
       setInterval(() => this.#checkHealth(), this.#config.health_poll_ms),
+      setInterval(() => this.#handoffs.drainEvents(), HANDOFF_LOG_MS),
     );
   }
 
@@ -103,6 +111,7 @@ export class DevicePlugin {
     this.#timers.forEach(clearInterval);
     this.#timers = [];
     await this.#shutdown();
+    this.#handoffs.closeAll();
   }
 
   async #serve(): Promise<void> {
@@ -276,8 +285,16 @@ export class DevicePlugin {
     );
     return {
       container_responses: req.container_requests.map((r, i) => {
-        const { allocation, token } = this.#store.allocate(r.devices_ids);
+        const { allocation, token, ended } = this.#store.allocate(r.devices_ids);
+        for (const e of ended) {
+          this.#handoffs.end(e.id);
+        }
         this.#log(`allocated ${r.devices_ids.join(',')} as ${allocation.id}`);
+        try {
+          this.#handoffs.serve(allocation);
+        } catch (e) {
+          throw new RpcError(grpc.status.INTERNAL, `serving the handoff socket of ${allocation.id}: ${(e as Error).message}`);
+        }
         const envs: Record<string, string> = {
           FASTLANE_DEVICE_PLUGIN_SOCKET: path.posix.join(this.#config.container_dir, HANDOFF_SOCKET),
           FASTLANE_DEVICES: r.devices_ids.join(','),
@@ -302,8 +319,9 @@ export class DevicePlugin {
     };
   }
 
-  // The handoff will prepare the container's descriptors here; for now it checks the devices are
-  // one allocation this plugin made (before or after a restart of its own).
+  // The descriptors are made when the container's Fastlane asks for them (in its network
+  // namespace, which exists only once it runs); here the devices must be one allocation this
+  // plugin made (before or after a restart of its own).
   #preStart(req: PreStartRequest): Record<string, never> {
     if (this.#store.find(req.devices_ids) === undefined) {
       throw new RpcError(grpc.status.FAILED_PRECONDITION, `no allocation holds exactly the devices ${req.devices_ids.join(', ')}`);

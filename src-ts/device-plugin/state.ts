@@ -82,11 +82,20 @@ export class AllocationStore {
   }
 
   /**
+   * The file the handoff makes when the allocation's token is used (who used it): beside the
+   * directory the container sees, not in it, and kept across restarts, so a replayed token is
+   * refused.
+   */
+  tokenUsedFile(id: string): string {
+    return path.join(this.#allocationsDir, `${id}.token-used`);
+  }
+
+  /**
    * Records a new allocation of `devices` and makes its socket directory; returns it with its
    * token. An older allocation holding any of these devices is over (the kubelet gives a device to
    * one container at a time and never says when it frees one), so it and its directory go.
    */
-  allocate(devices: string[]): { allocation: Allocation; token: string } {
+  allocate(devices: string[]): { allocation: Allocation; token: string; ended: Allocation[] } {
     const token = crypto.randomBytes(32).toString('hex');
     const allocation: Allocation = {
       id: crypto.randomUUID(),
@@ -101,8 +110,9 @@ export class AllocationStore {
     this.#write();
     for (const a of ended) {
       fs.rmSync(this.socketDir(a.id), { recursive: true, force: true });
+      fs.rmSync(this.tokenUsedFile(a.id), { force: true });
     }
-    return { allocation, token };
+    return { allocation, token, ended };
   }
 
   /** The allocation holding exactly `devices` (in any order), if there is one. */

@@ -13,6 +13,10 @@ export type AttachMode = 'auto' | 'native' | 'generic';
  */
 export type BindMode = 'auto' | 'copy' | 'zero_copy';
 /**
+ * Who creates the ports' descriptors. `standalone`: this process does (it needs CAP_NET_RAW, CAP_NET_ADMIN, CAP_BPF or root). `device_plugin`: Fastlane's Kubernetes device plugin does, and hands them over a Unix socket, so the process needs no capability at all (af_xdp and af_packet only).
+ */
+export type DeploymentMode = 'standalone' | 'device_plugin';
+/**
  * A destination port, or an inclusive range of them.
  */
 export type PortMatch =
@@ -76,6 +80,7 @@ export interface FastlaneDataPlaneConfig {
    * The packet I/O mechanism. Changing only this line moves the application between mechanisms; each has its own options section, ignored by the others.
    */
   backend: 'af_xdp' | 'dpdk' | 'af_packet';
+  deployment?: DeploymentConfig;
   dpdk?: DpdkConfig;
   filter?: FilterConfig;
   /**
@@ -161,6 +166,20 @@ export interface BusyPollConfig {
    * SO_BUSY_POLL, in microseconds.
    */
   timeout_us?: number;
+}
+/**
+ * How the data plane gets its descriptors (see `mode`).
+ */
+export interface DeploymentConfig {
+  mode?: DeploymentMode;
+  /**
+   * device_plugin: the plugin's handoff socket; default the environment's `FASTLANE_DEVICE_PLUGIN_SOCKET`, which the plugin's Allocate sets.
+   */
+  socket?: string;
+  /**
+   * device_plugin: the allocation's one-time token; default the environment's `FASTLANE_TOKEN`.
+   */
+  token?: string;
 }
 /**
  * The `dpdk` backend's options (the EAL's and the ports').

@@ -167,6 +167,27 @@ impl AfPacketPort {
         }
         Ok(())
     }
+
+    /// A descriptor of the tc program's bpf_link, if the port has one, for a process that
+    /// should keep the suppression for as long as it lives.
+    pub fn export_suppressor_link(&self) -> Result<Option<std::os::fd::OwnedFd>, AfPacketError> {
+        self.suppressor
+            .as_ref()
+            .map(|s| s.export_link())
+            .transpose()
+            .map_err(|source| AfPacketError::Program {
+                interface: self.interface.clone(),
+                source,
+            })
+    }
+
+    /// Closes this process's hold on the tc program without detaching it (see
+    /// [`TcSuppressor::release`]).
+    pub fn release(mut self) {
+        if let Some(suppressor) = self.suppressor.take() {
+            suppressor.release();
+        }
+    }
 }
 
 #[cfg(test)]

@@ -51,6 +51,8 @@ pub struct Config {
     pub af_packet: AfPacketConfig,
     #[serde(default)]
     pub threads: ThreadsConfig,
+    #[serde(default)]
+    pub deployment: DeploymentConfig,
     /// Processors run in order on each batch; a packet dropped or handed to the kernel is not seen
     /// by later ones, and a packet left without a verdict is dropped (reason no_verdict).
     #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
@@ -106,9 +108,9 @@ impl PortConfig {
 
 /// Where a port's `Kernel` verdicts go on a backend whose split is in the kernel; `tap`: a TAP
 /// device that looks like the port to the kernel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema, serde::Serialize))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum PuntPath {
     Tap,
 }
@@ -116,9 +118,9 @@ pub enum PuntPath {
 /// A TAP device that is the kernel's view of a port: packets for the kernel are written to it and
 /// what the kernel sends on it goes out of the port. DPDK's slow path always has one; af_xdp and
 /// af_packet have one when the port's `punt` is `"tap"`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema, serde::Serialize))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct TapConfig {
     /// Device name; default `fl-` followed by the interface name, cut to 15 characters.
     #[serde(default)]
@@ -160,9 +162,9 @@ pub struct QueueConfig {
 /// backend. A frame is fast if it matches any one of the lists (an OR of them all); the lists
 /// are looked at only in frames whose headers are sane (see `classify.rs` for the exact rules).
 /// A port's own `filter` (`ports[].filter`) replaces the top-level one for that port.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema, serde::Serialize))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct FilterConfig {
     /// UDP destination ports and inclusive ranges.
     #[serde(default)]
@@ -273,7 +275,6 @@ impl<'de> Deserialize<'de> for DstPrefix {
     }
 }
 
-#[cfg(feature = "schema")]
 impl serde::Serialize for DstPrefix {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
@@ -281,18 +282,18 @@ impl serde::Serialize for DstPrefix {
 }
 
 /// A destination port, or an inclusive range of them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(untagged, deny_unknown_fields)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema, serde::Serialize))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum PortMatch {
     One(u16),
     Range { from: u16, to: u16 },
 }
 
 /// `auto`: zero-copy where the driver supports it, copy otherwise (and say so).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema, serde::Serialize))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum BindMode {
     #[default]
     Auto,
@@ -301,9 +302,9 @@ pub enum BindMode {
 }
 
 /// `auto`: native (driver) XDP where supported, generic (skb) otherwise.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema, serde::Serialize))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum AttachMode {
     #[default]
     Auto,
@@ -312,9 +313,9 @@ pub enum AttachMode {
 }
 
 /// The `af_xdp` backend's options. Ring and UMEM sizes are powers of two.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema, serde::Serialize))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AfXdpConfig {
     pub bind_mode: BindMode,
     pub attach_mode: AttachMode,
@@ -413,9 +414,9 @@ impl Default for DpdkConfig {
 
 /// How PACKET_FANOUT spreads a port's packets over its queues; `hash`: by flow hash, which keeps
 /// each flow on one queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema, serde::Serialize))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum FanoutMode {
     #[default]
     Hash,
@@ -425,9 +426,9 @@ pub enum FanoutMode {
 }
 
 /// The `af_packet` backend's options.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema, serde::Serialize))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AfPacketConfig {
     /// TPACKET_V3 block size in bytes (a power of two, at least a page).
     #[cfg_attr(feature = "schema", schemars(range(min = 4096)))]
@@ -465,9 +466,9 @@ impl Default for AfPacketConfig {
 
 /// Present: busy-poll the sockets (SO_BUSY_POLL; SO_PREFER_BUSY_POLL and SO_BUSY_POLL_BUDGET need
 /// CAP_NET_ADMIN).
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema, serde::Serialize))]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct BusyPollConfig {
     /// SO_BUSY_POLL, in microseconds.
     #[serde(default = "BusyPollConfig::default_timeout_us")]
@@ -530,6 +531,37 @@ impl Default for ThreadsConfig {
             worker_ring_size: 256,
         }
     }
+}
+
+/// Who creates the ports' descriptors. `standalone`: this process does (it needs CAP_NET_RAW,
+/// CAP_NET_ADMIN, CAP_BPF or root). `device_plugin`: Fastlane's Kubernetes device plugin does,
+/// and hands them over a Unix socket, so the process needs no capability at all (af_xdp and
+/// af_packet only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub enum DeploymentMode {
+    #[default]
+    Standalone,
+    DevicePlugin,
+}
+
+/// How the data plane gets its descriptors (see `mode`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema, serde::Serialize))]
+pub struct DeploymentConfig {
+    pub mode: DeploymentMode,
+    /// device_plugin: the plugin's handoff socket; default the environment's
+    /// `FASTLANE_DEVICE_PLUGIN_SOCKET`, which the plugin's Allocate sets.
+    #[cfg_attr(feature = "schema", serde(skip_serializing_if = "Option::is_none"))]
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
+    pub socket: Option<String>,
+    /// device_plugin: the allocation's one-time token; default the environment's
+    /// `FASTLANE_TOKEN`.
+    #[cfg_attr(feature = "schema", serde(skip_serializing_if = "Option::is_none"))]
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
+    pub token: Option<String>,
 }
 
 /// One stage of the processor chain: a bare name (`"macswap"`) or an object with a `type`.
@@ -679,62 +711,9 @@ impl Config {
             }),
         );
         for (at, filter) in filters {
-            for (kind, ports) in [
-                ("udp_ports", &filter.udp_ports),
-                ("tcp_ports", &filter.tcp_ports),
-            ] {
-                for (i, m) in ports.iter().enumerate() {
-                    if let PortMatch::Range { from, to } = m {
-                        if from > to {
-                            err(
-                                format!("{at}/{kind}/{i}"),
-                                format!("range from {from} to {to} is empty"),
-                            );
-                        }
-                    }
-                }
-            }
-            let v4 = filter
-                .dst_prefixes
-                .iter()
-                .filter(|p| matches!(p, DstPrefix::V4 { .. }))
-                .count();
-            for (family, n) in [("IPv4", v4), ("IPv6", filter.dst_prefixes.len() - v4)] {
-                if n > PREFIXES_MAX {
-                    err(
-                        format!("{at}/dst_prefixes"),
-                        format!("{n} {family} prefixes; a filter holds at most {PREFIXES_MAX}"),
-                    );
-                }
-            }
+            filter.check_into(&at, &mut err);
         }
-        let x = &self.af_xdp;
-        for (name, value) in [
-            ("rx_ring_size", x.rx_ring_size),
-            ("tx_ring_size", x.tx_ring_size),
-            ("fill_ring_size", x.fill_ring_size),
-            ("completion_ring_size", x.completion_ring_size),
-            ("umem_frames", x.umem_frames),
-        ] {
-            if !value.is_power_of_two() {
-                err(
-                    format!("/af_xdp/{name}"),
-                    format!("{value} is not a power of two"),
-                );
-            }
-        }
-        if !matches!(x.frame_size, 2048 | 4096) {
-            err(
-                "/af_xdp/frame_size".into(),
-                "a UMEM frame is 2048 or 4096 bytes".into(),
-            );
-        }
-        if x.frame_headroom > x.frame_size / 2 {
-            err(
-                "/af_xdp/frame_headroom".into(),
-                "headroom exceeds half a frame".into(),
-            );
-        }
+        self.af_xdp.check_into(&mut err);
         let t = &self.threads;
         match t.model {
             ThreadModel::RunToCompletion if !t.worker_cores.is_empty() => err(
@@ -802,29 +781,25 @@ impl Config {
         if self.backend == BackendKind::Dpdk {
             self.check_dpdk(system, &mut err);
         }
-        let ap = &self.af_packet;
-        if !ap.block_size.is_power_of_two() || ap.block_size < 4096 {
-            err(
-                "/af_packet/block_size".into(),
-                "a power of two of at least 4096".into(),
-            );
+        if self.deployment.mode == DeploymentMode::DevicePlugin {
+            if self.backend == BackendKind::Dpdk {
+                err(
+                    "/deployment/mode".into(),
+                    "the device plugin hands over af_xdp and af_packet ports; a dpdk data plane \
+                     runs standalone"
+                        .into(),
+                );
+            }
+            if self.netns.is_some() {
+                err(
+                    "/netns".into(),
+                    "the device plugin creates the ports in this process's own network \
+                     namespace; leave netns out"
+                        .into(),
+                );
+            }
         }
-        if ap.frame_size < 128 || !ap.frame_size.is_multiple_of(16) || ap.frame_size > ap.block_size
-        {
-            err(
-                "/af_packet/frame_size".into(),
-                "a multiple of 16, at least 128 and at most block_size".into(),
-            );
-        }
-        if ap.block_count == 0 {
-            err("/af_packet/block_count".into(), "at least one block".into());
-        }
-        if ap.headroom > 1024 || ap.headroom >= ap.frame_size {
-            err(
-                "/af_packet/headroom".into(),
-                "at most 1024 bytes, and less than frame_size".into(),
-            );
-        }
+        self.af_packet.check_into(&mut err);
         if errors.is_empty() {
             Ok(())
         } else {
@@ -899,7 +874,130 @@ impl Config {
     }
 }
 
-fn check_tap(tap: &TapConfig, at: &str, err: &mut impl FnMut(String, String)) {
+/// Collects what `check_into` finds.
+fn collect(check: impl FnOnce(&mut dyn FnMut(String, String))) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
+    check(&mut |path, message| errors.push(ConfigError { path, message }));
+    errors
+}
+
+impl FilterConfig {
+    /// What [`Config::check`] finds wrong with this filter, at JSON path `at`.
+    pub fn check_at(&self, at: &str) -> Vec<ConfigError> {
+        collect(|err| self.check_into(at, err))
+    }
+
+    fn check_into(&self, at: &str, err: &mut dyn FnMut(String, String)) {
+        let filter = self;
+        for (kind, ports) in [
+            ("udp_ports", &filter.udp_ports),
+            ("tcp_ports", &filter.tcp_ports),
+        ] {
+            for (i, m) in ports.iter().enumerate() {
+                if let PortMatch::Range { from, to } = m {
+                    if from > to {
+                        err(
+                            format!("{at}/{kind}/{i}"),
+                            format!("range from {from} to {to} is empty"),
+                        );
+                    }
+                }
+            }
+        }
+        let v4 = filter
+            .dst_prefixes
+            .iter()
+            .filter(|p| matches!(p, DstPrefix::V4 { .. }))
+            .count();
+        for (family, n) in [("IPv4", v4), ("IPv6", filter.dst_prefixes.len() - v4)] {
+            if n > PREFIXES_MAX {
+                err(
+                    format!("{at}/dst_prefixes"),
+                    format!("{n} {family} prefixes; a filter holds at most {PREFIXES_MAX}"),
+                );
+            }
+        }
+    }
+}
+
+impl AfXdpConfig {
+    /// What [`Config::check`] finds wrong with the `af_xdp` section (paths `/af_xdp/...`).
+    pub fn check(&self) -> Vec<ConfigError> {
+        collect(|err| self.check_into(err))
+    }
+
+    fn check_into(&self, err: &mut dyn FnMut(String, String)) {
+        let x = self;
+        for (name, value) in [
+            ("rx_ring_size", x.rx_ring_size),
+            ("tx_ring_size", x.tx_ring_size),
+            ("fill_ring_size", x.fill_ring_size),
+            ("completion_ring_size", x.completion_ring_size),
+            ("umem_frames", x.umem_frames),
+        ] {
+            if !value.is_power_of_two() {
+                err(
+                    format!("/af_xdp/{name}"),
+                    format!("{value} is not a power of two"),
+                );
+            }
+        }
+        if !matches!(x.frame_size, 2048 | 4096) {
+            err(
+                "/af_xdp/frame_size".into(),
+                "a UMEM frame is 2048 or 4096 bytes".into(),
+            );
+        }
+        if x.frame_headroom > x.frame_size / 2 {
+            err(
+                "/af_xdp/frame_headroom".into(),
+                "headroom exceeds half a frame".into(),
+            );
+        }
+    }
+}
+
+impl AfPacketConfig {
+    /// What [`Config::check`] finds wrong with the `af_packet` section (paths `/af_packet/...`).
+    pub fn check(&self) -> Vec<ConfigError> {
+        collect(|err| self.check_into(err))
+    }
+
+    fn check_into(&self, err: &mut dyn FnMut(String, String)) {
+        let ap = self;
+        if !ap.block_size.is_power_of_two() || ap.block_size < 4096 {
+            err(
+                "/af_packet/block_size".into(),
+                "a power of two of at least 4096".into(),
+            );
+        }
+        if ap.frame_size < 128 || !ap.frame_size.is_multiple_of(16) || ap.frame_size > ap.block_size
+        {
+            err(
+                "/af_packet/frame_size".into(),
+                "a multiple of 16, at least 128 and at most block_size".into(),
+            );
+        }
+        if ap.block_count == 0 {
+            err("/af_packet/block_count".into(), "at least one block".into());
+        }
+        if ap.headroom > 1024 || ap.headroom >= ap.frame_size {
+            err(
+                "/af_packet/headroom".into(),
+                "at most 1024 bytes, and less than frame_size".into(),
+            );
+        }
+    }
+}
+
+impl TapConfig {
+    /// What [`Config::check`] finds wrong with this TAP section, at JSON path `at`.
+    pub fn check_at(&self, at: &str) -> Vec<ConfigError> {
+        collect(|err| check_tap(self, at, err))
+    }
+}
+
+fn check_tap(tap: &TapConfig, at: &str, err: &mut dyn FnMut(String, String)) {
     if let Some(name) = &tap.name {
         if name.is_empty() || name.len() >= libc::IFNAMSIZ {
             err(
@@ -1116,6 +1214,51 @@ mod tests {
             }
         );
         assert_eq!(c.pipeline[0], ProcessorSpec::Name(SimpleProcessor::Count));
+    }
+
+    #[test]
+    fn device_plugin_mode_is_for_af_xdp_and_af_packet_in_the_process_own_namespace() {
+        let facts = SystemFacts {
+            cpus: vec![0],
+            ..Default::default()
+        };
+        let with = |extra: &str| -> Config {
+            serde_json::from_str(&MINIMAL.replace(
+                r#""backend": "af_xdp","#,
+                &format!(r#""backend": "af_xdp", {extra}"#),
+            ))
+            .unwrap()
+        };
+        let c = with(
+            r#""deployment": { "mode": "device_plugin", "socket": "/run/fastlane/handoff.sock" },"#,
+        );
+        assert_eq!(c.deployment.mode, DeploymentMode::DevicePlugin);
+        assert_eq!(
+            c.deployment.socket.as_deref(),
+            Some("/run/fastlane/handoff.sock")
+        );
+        c.check(&facts).unwrap();
+        assert_eq!(
+            Config::from_json(MINIMAL).unwrap().deployment.mode,
+            DeploymentMode::Standalone
+        );
+        let c = with(r#""deployment": { "mode": "device_plugin" }, "netns": "elsewhere","#);
+        let e = c.check(&facts).unwrap_err().0;
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].path, "/netns");
+        let mut c = with(r#""deployment": { "mode": "device_plugin" },"#);
+        c.backend = BackendKind::Dpdk;
+        c.dpdk.devices.insert("veth0".into(), "net_null0".into());
+        c.dpdk.huge_pages = false;
+        let e = c.check(&facts).unwrap_err().0;
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].path, "/deployment/mode");
+        assert!(e[0].message.contains("runs standalone"), "{e:?}");
+        let e = errors(&MINIMAL.replace(
+            r#""backend": "af_xdp","#,
+            r#""backend": "af_xdp", "deployment": { "mode": "kubernetes" },"#,
+        ));
+        assert_eq!(e[0].path, "/deployment/mode", "{e:?}");
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub enum BindingError {
     Testbed(#[from] fastlane_testbed::TestbedError),
     #[error(transparent)]
     Shm(#[from] ShmError),
+    #[error(transparent)]
+    Handoff(#[from] fastlane_handoff::ServerError),
     /// A table or channel (or its region) used after `close()`.
     #[error("the {0} is closed")]
     Closed(&'static str),
@@ -35,6 +37,7 @@ pub enum BindingError {
 pub enum Code {
     Config,
     Start,
+    DevicePlugin,
     Testbed,
     ShmLayout,
     ShmLocked,
@@ -51,6 +54,7 @@ impl AsRef<str> for Code {
         match self {
             Code::Config => "ERR_FASTLANE_CONFIG",
             Code::Start => "ERR_FASTLANE_START",
+            Code::DevicePlugin => "ERR_FASTLANE_DEVICE_PLUGIN",
             Code::Testbed => "ERR_FASTLANE_TESTBED",
             Code::ShmLayout => "ERR_FASTLANE_SHM_LAYOUT",
             Code::ShmLocked => "ERR_FASTLANE_SHM_LOCKED",
@@ -69,7 +73,12 @@ impl BindingError {
         match self {
             BindingError::Config(_) => Code::Config,
             BindingError::Runtime(fastlane_runtime::RuntimeError::Config(_)) => Code::Config,
+            BindingError::Runtime(
+                fastlane_runtime::RuntimeError::DevicePlugin(_)
+                | fastlane_runtime::RuntimeError::Deployment(_),
+            ) => Code::DevicePlugin,
             BindingError::Runtime(_) => Code::Start,
+            BindingError::Handoff(_) => Code::DevicePlugin,
             BindingError::Testbed(_) => Code::Testbed,
             BindingError::Shm(e) => match e {
                 ShmError::LayoutMismatch { .. } | ShmError::Version { .. } => Code::ShmLayout,

@@ -3,6 +3,7 @@
 
 pub mod batch;
 pub mod dataplane;
+pub mod device_plugin;
 pub mod error;
 pub mod shm;
 pub mod testbed;

@@ -3,15 +3,22 @@
 //! closes sockets, detaches programs and removes TAP devices.
 
 use std::collections::BTreeMap;
+use std::os::fd::OwnedFd;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use fastlane_afpacket::{AfPacketPort, PacketStatsReader, SplitMechanism};
 use fastlane_afxdp::XskStatsReader;
-use fastlane_core::config::{BackendKind, Config, FilterConfig, PuntPath, TapConfig};
+use fastlane_core::config::{
+    BackendKind, Config, DeploymentMode, FilterConfig, PuntPath, TapConfig,
+};
 use fastlane_core::{FilterTables, PortId, QueueCounters, QueueSpec, ThreadIo};
 use fastlane_dpdk::Dpdk;
+use fastlane_handoff::protocol::XdpAttach;
+use fastlane_handoff::{HandedBackend, HandedThread, PortRequest, QueueRef, Request};
 use fastlane_tap::{KernelInterface, MovedAddresses, Tap, TapQueue, TapSpec};
-use fastlane_xdp::{TcSuppressor, XdpPort};
+use fastlane_xdp::{TcSuppressor, XdpCountersFd, XdpPort};
 
 use crate::stats::{self, Named, XdpPortStats};
 use crate::worker::{QueueIo, SlowPath};
@@ -22,6 +29,18 @@ pub(crate) enum Ports {
     AfXdp(Vec<Mutex<XdpPort>>),
     Dpdk(Dpdk),
     AfPacket(Vec<AfPacketPort>),
+    /// The device plugin made the ports (`deployment.mode` `device_plugin`).
+    Handed(HandedPorts),
+}
+
+/// What a data plane whose descriptors the device plugin made keeps: the session (closing it
+/// tells the plugin to detach its programs), the programs' links (held so that they stay
+/// attached while this process lives, whatever becomes of the plugin) and each af_xdp port's
+/// split counters.
+pub(crate) struct HandedPorts {
+    _session: OwnedFd,
+    _links: Vec<OwnedFd>,
+    xdp: Vec<Option<(XdpAttach, XdpCountersFd)>>,
 }
 
 /// The kernel's side of the ports: their TAP twins (DPDK's slow path, or the punt path a port
@@ -32,6 +51,9 @@ pub(crate) enum Ports {
 #[derive(Default)]
 pub(crate) struct KernelSide {
     taps: Vec<Option<Tap>>,
+    /// The names of the TAP devices the device plugin made, by port: they live as long as the
+    /// queues the threads hold.
+    handed_taps: Vec<Option<String>>,
     /// Declared after `taps`, so dropped after them.
     moved: Vec<MovedAddresses>,
     hidden: Vec<TcSuppressor>,
@@ -40,7 +62,10 @@ pub(crate) struct KernelSide {
 impl KernelSide {
     /// The name of port `p`'s TAP device, if it has one.
     pub fn tap_name(&self, p: usize) -> Option<String> {
-        self.taps.get(p)?.as_ref().map(|t| t.name().to_string())
+        match self.taps.get(p) {
+            Some(Some(tap)) => Some(tap.name().to_string()),
+            _ => self.handed_taps.get(p).cloned().flatten(),
+        }
     }
 
     /// Makes the kernel leave DPDK device `device` (a vdev over kernel interface `interface`)
@@ -242,6 +267,9 @@ fn queues_by_core(config: &Config) -> BTreeMap<u16, Vec<ConfiguredQueue>> {
 }
 
 pub(crate) fn build(config: &Config) -> Result<Built, RuntimeError> {
+    if config.deployment.mode == DeploymentMode::DevicePlugin {
+        return build_handed(config);
+    }
     match config.backend {
         BackendKind::AfXdp => build_af_xdp(config),
         BackendKind::Dpdk => build_dpdk(config),
@@ -490,6 +518,171 @@ fn build_af_packet(config: &Config) -> Result<Built, RuntimeError> {
     })
 }
 
+/// `FASTLANE_DEVICE_PLUGIN_SOCKET`: the handoff socket, as the device plugin's Allocate names it.
+pub const SOCKET_ENV: &str = "FASTLANE_DEVICE_PLUGIN_SOCKET";
+/// `FASTLANE_TOKEN`: the allocation's one-time token.
+pub const TOKEN_ENV: &str = "FASTLANE_TOKEN";
+/// How long the device plugin may take to build and hand over the ports.
+const HANDOFF_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The config's value, else the environment's.
+fn from_config_or_env(
+    value: &Option<String>,
+    field: &str,
+    env: &str,
+) -> Result<String, RuntimeError> {
+    if let Some(value) = value {
+        return Ok(value.clone());
+    }
+    std::env::var(env).map_err(|_| {
+        RuntimeError::Deployment(format!(
+            "neither /deployment/{field} nor the environment's {env} is set (the device \
+             plugin's Allocate sets {env} in the container)"
+        ))
+    })
+}
+
+/// What the device plugin is asked for: the config's ports, filters, punt TAPs and options, and
+/// its queues grouped by the core that serves them.
+fn handoff_request(
+    config: &Config,
+    token: String,
+    by_core: &BTreeMap<u16, Vec<ConfiguredQueue>>,
+) -> Request {
+    let backend = match config.backend {
+        BackendKind::AfPacket => HandedBackend::AfPacket,
+        // Config::check refuses dpdk in device_plugin mode.
+        BackendKind::AfXdp | BackendKind::Dpdk => HandedBackend::AfXdp,
+    };
+    Request {
+        version: fastlane_handoff::PROTOCOL_VERSION,
+        token,
+        backend,
+        ports: config
+            .ports
+            .iter()
+            .map(|port| PortRequest {
+                interface: port.interface.clone(),
+                queues: port.queues.iter().map(|q| q.id).collect(),
+                filter: port.effective_filter(config).clone(),
+                punt_tap: (port.punt == Some(PuntPath::Tap))
+                    .then(|| port.tap.clone().unwrap_or_default()),
+            })
+            .collect(),
+        threads: by_core
+            .values()
+            .map(|queues| {
+                queues
+                    .iter()
+                    .map(|q| QueueRef {
+                        port: q.port,
+                        queue: q.id,
+                    })
+                    .collect()
+            })
+            .collect(),
+        af_xdp: config.af_xdp.clone(),
+        af_packet: config.af_packet.clone(),
+        batch_size: config.threads.batch_size,
+    }
+}
+
+/// `deployment.mode` `device_plugin`: takes every descriptor from the device plugin and runs the
+/// same data path on them. Needs no capability.
+fn build_handed(config: &Config) -> Result<Built, RuntimeError> {
+    let socket = from_config_or_env(&config.deployment.socket, "socket", SOCKET_ENV)?;
+    let token = from_config_or_env(&config.deployment.token, "token", TOKEN_ENV)?;
+    let by_core = queues_by_core(config);
+    let request = handoff_request(config, token, &by_core);
+    let handed = fastlane_handoff::request_handoff(Path::new(&socket), &request, HANDOFF_TIMEOUT)?;
+    let parts = ThreadParts::new(config);
+    let batch_size = config.threads.batch_size as usize;
+    let mut kernel = KernelSide::default();
+    let mut tap_queues = TapQueues::new();
+    let mut links = Vec::new();
+    let mut xdp = Vec::new();
+    for (p, port) in handed.ports.into_iter().enumerate() {
+        let mut queues = Vec::new();
+        let mut name = None;
+        if let Some(tap) = port.tap {
+            for fd in tap.queues {
+                let queue = TapQueue::adopt(fd, tap.mtu).map_err(|source| RuntimeError::Tap {
+                    port: p as PortId,
+                    source,
+                })?;
+                queues.push(Some(queue));
+            }
+            name = Some(tap.name);
+        }
+        tap_queues.push(queues);
+        kernel.handed_taps.push(name);
+        xdp.push(port.xdp.map(|(attach, counters, link)| {
+            links.push(link);
+            (attach, counters)
+        }));
+        links.extend(port.tc_link);
+    }
+    let mut threads = Vec::new();
+    let mut queues = Vec::new();
+    for (thread, (core, configured)) in handed.threads.into_iter().zip(by_core) {
+        let taps = taps_of_thread(&mut tap_queues, &configured);
+        match thread {
+            HandedThread::AfXdp(export) => {
+                let (io, infos) = fastlane_afxdp::adopt_thread(export, batch_size)
+                    .map_err(|source| RuntimeError::AfXdp { core, source })?;
+                let thread = parts.thread(core, Box::new(io), taps);
+                let handles = infos.into_iter().map(|info| {
+                    (
+                        info.port,
+                        info.queue,
+                        info.zero_copy,
+                        SocketStats::Xsk(info.stats),
+                    )
+                });
+                record_queues(&mut queues, &thread, core, handles);
+                threads.push(thread);
+            }
+            HandedThread::AfPacket { sockets, split } => {
+                let specs: Vec<QueueSpec> = configured
+                    .iter()
+                    .map(|q| QueueSpec {
+                        port: q.port,
+                        interface: config.ports[q.port as usize].interface.clone(),
+                        queue: q.id,
+                    })
+                    .collect();
+                let io = fastlane_afpacket::adopt_thread(
+                    &config.af_packet,
+                    &specs,
+                    sockets,
+                    split,
+                    batch_size,
+                )
+                .map_err(|source| RuntimeError::AfPacket { port: None, source })?;
+                let readers: Vec<PacketStatsReader> =
+                    (0..configured.len()).map(|s| io.stats_reader(s)).collect();
+                let thread = parts.thread(core, Box::new(io), taps);
+                let handles = configured
+                    .iter()
+                    .zip(readers)
+                    .map(|(q, reader)| (q.port, q.id, false, SocketStats::Packet(reader)));
+                record_queues(&mut queues, &thread, core, handles);
+                threads.push(thread);
+            }
+        }
+    }
+    Ok(Built {
+        threads,
+        queues,
+        ports: Ports::Handed(HandedPorts {
+            _session: handed.session,
+            _links: links,
+            xdp,
+        }),
+        kernel,
+    })
+}
+
 impl SocketStats {
     pub fn read(&self) -> Named {
         match self {
@@ -524,16 +717,23 @@ impl SocketStats {
 impl Ports {
     /// The XDP split's counters of port `p`, if the backend uses one.
     pub fn xdp(&self, p: usize) -> Option<XdpPortStats> {
-        let Ports::AfXdp(ports) = self else {
-            return None;
+        let (native, counters) = match self {
+            Ports::AfXdp(ports) => {
+                let port = ports[p].lock().unwrap_or_else(|e| e.into_inner());
+                let native = port.mode() == fastlane_xdp::AttachedMode::Native;
+                (native, port.counters().unwrap_or_default())
+            }
+            Ports::Handed(handed) => {
+                let (attach, counters) = handed.xdp.get(p)?.as_ref()?;
+                (
+                    *attach == XdpAttach::Native,
+                    counters.read().unwrap_or_default(),
+                )
+            }
+            Ports::Dpdk(_) | Ports::AfPacket(_) => return None,
         };
-        let port = ports[p].lock().unwrap_or_else(|e| e.into_inner());
-        let counters = port.counters().unwrap_or_default();
         Some(XdpPortStats {
-            attach_mode: match port.mode() {
-                fastlane_xdp::AttachedMode::Native => "native",
-                fastlane_xdp::AttachedMode::Generic => "generic",
-            },
+            attach_mode: if native { "native" } else { "generic" },
             redirected: counters.redirected,
             no_socket: counters.no_socket,
             passed: stats::slow_names(&counters.passed),
@@ -556,7 +756,7 @@ impl Ports {
                     ]
                 },
             ),
-            Ports::AfXdp(_) | Ports::AfPacket(_) => Vec::new(),
+            Ports::AfXdp(_) | Ports::AfPacket(_) | Ports::Handed(_) => Vec::new(),
         }
     }
 
@@ -574,6 +774,8 @@ impl Ports {
             }
             Ports::Dpdk(dpdk) => drop(dpdk),
             Ports::AfPacket(ports) => drop(ports),
+            // Closing the session tells the plugin to detach what it made for this process.
+            Ports::Handed(handed) => drop(handed),
         }
     }
 }

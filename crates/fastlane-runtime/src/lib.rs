@@ -28,6 +28,7 @@ use worker::Worker;
 
 /// What a data-plane thread runs once pinned.
 type ThreadBody = Box<dyn FnOnce() + Send>;
+pub use backend::{SOCKET_ENV, TOKEN_ENV};
 pub use stats::{Named, PortStats, QueueStats, StageStats, Stats, XdpPortStats};
 pub use worker::{Outbox, Sink, TakeOutboxes};
 
@@ -72,6 +73,11 @@ pub enum RuntimeError {
     Thread { core: u16, message: String },
     #[error("the data plane is already running")]
     AlreadyRunning,
+    /// `deployment.mode` is `device_plugin` and the plugin refused, or could not be reached.
+    #[error(transparent)]
+    DevicePlugin(#[from] fastlane_handoff::HandoffError),
+    #[error("deployment.mode device_plugin: {0}")]
+    Deployment(String),
 }
 
 /// A data plane built from one config; start and stop it as often as the backend allows (DPDK's

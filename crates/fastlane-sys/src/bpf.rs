@@ -74,6 +74,8 @@ pub const BPF_TCX_INGRESS: u32 = 46;
 /// XDP attach flags (`XDP_FLAGS_*` of linux/if_link.h).
 pub const XDP_FLAGS_SKB_MODE: u32 = 1 << 1;
 pub const XDP_FLAGS_DRV_MODE: u32 = 1 << 2;
+/// `BPF_MAP_TYPE_PERCPU_ARRAY`.
+pub const BPF_MAP_TYPE_PERCPU_ARRAY: u32 = 6;
 /// `BPF_MAP_TYPE_XSKMAP`.
 pub const BPF_MAP_TYPE_XSKMAP: u32 = 17;
 const BPF_F_TEST_XDP_LIVE_FRAMES: u32 = 1 << 1;

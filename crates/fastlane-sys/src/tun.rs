@@ -63,6 +63,20 @@ pub fn tap_queue_device(tun: BorrowedFd<'_>) -> SysResult<String> {
     String::from_utf8(name).map_err(|_| SysError::new(CALL, libc::EINVAL))
 }
 
+/// Makes user `uid` and group `gid` the owners of the TAP device `tun` is a queue of
+/// (`TUNSETOWNER`, `TUNSETGROUP`): they may attach queues to it without CAP_NET_ADMIN.
+pub fn set_owner(tun: BorrowedFd<'_>, uid: u32, gid: u32) -> SysResult<()> {
+    // SAFETY: TUNSETOWNER takes the uid as the integer argument itself.
+    check("ioctl(TUNSETOWNER)", unsafe {
+        libc::ioctl(tun.as_raw_fd(), libc::TUNSETOWNER, uid as libc::c_ulong)
+    })?;
+    // SAFETY: TUNSETGROUP takes the gid as the integer argument itself.
+    check("ioctl(TUNSETGROUP)", unsafe {
+        libc::ioctl(tun.as_raw_fd(), libc::TUNSETGROUP, gid as libc::c_ulong)
+    })
+    .map(drop)
+}
+
 /// Sets the non-blocking flag of `fd` (an adopted descriptor may come without it).
 pub fn set_nonblocking(fd: BorrowedFd<'_>) -> SysResult<()> {
     let flags = rustix::fs::fcntl_getfl(fd).map_err(SysError::from_rustix("fcntl(F_GETFL)"))?;

@@ -1,5 +1,7 @@
-//! Unix domain sockets that carry descriptors: socket pairs and SCM_RIGHTS, the way a privileged
-//! helper hands AF_XDP sockets, memfds, map and TAP descriptors to an unprivileged process.
+//! Unix domain sockets that carry descriptors: socket pairs, listening and connecting
+//! SOCK_SEQPACKET sockets, the peer's credentials (SO_PEERCRED) and SCM_RIGHTS, the way a
+//! privileged helper hands AF_XDP sockets, memfds, map and TAP descriptors to an unprivileged
+//! process.
 
 use std::io::{IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
@@ -32,6 +34,72 @@ pub fn seqpacket_pair() -> SysResult<(OwnedFd, OwnedFd)> {
 pub fn inherit_on_exec(fd: impl AsFd) -> SysResult<()> {
     rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())
         .map_err(SysError::from_rustix("fcntl(F_SETFD)"))
+}
+
+/// A SOCK_SEQPACKET socket listening at `path` (which must not exist yet), with a backlog of
+/// `backlog` connections; `mode` becomes the socket file's permission bits (connecting needs
+/// write permission on it).
+pub fn seqpacket_listen(path: &std::path::Path, backlog: i32, mode: u32) -> SysResult<OwnedFd> {
+    let context = || path.display().to_string();
+    let socket = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .map_err(SysError::from_rustix("socket(AF_UNIX, SOCK_SEQPACKET)"))?;
+    let address = rustix::net::SocketAddrUnix::new(path)
+        .map_err(|e| SysError::new("bind(AF_UNIX)", e.raw_os_error()).with_context(context()))?;
+    rustix::net::bind(&socket, &address)
+        .map_err(|e| SysError::new("bind(AF_UNIX)", e.raw_os_error()).with_context(context()))?;
+    rustix::fs::chmod(path, rustix::fs::Mode::from_raw_mode(mode))
+        .map_err(|e| SysError::new("chmod", e.raw_os_error()).with_context(context()))?;
+    rustix::net::listen(&socket, backlog)
+        .map_err(|e| SysError::new("listen(AF_UNIX)", e.raw_os_error()).with_context(context()))?;
+    Ok(socket)
+}
+
+/// Accepts one connection on a listening socket (close-on-exec).
+pub fn accept(listener: impl AsFd) -> SysResult<OwnedFd> {
+    rustix::net::accept_with(listener, SocketFlags::CLOEXEC)
+        .map_err(SysError::from_rustix("accept(AF_UNIX)"))
+}
+
+/// Connects a SOCK_SEQPACKET socket to the one listening at `path`.
+pub fn seqpacket_connect(path: &std::path::Path) -> SysResult<OwnedFd> {
+    let context = || path.display().to_string();
+    let socket = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .map_err(SysError::from_rustix("socket(AF_UNIX, SOCK_SEQPACKET)"))?;
+    let address = rustix::net::SocketAddrUnix::new(path)
+        .map_err(|e| SysError::new("connect(AF_UNIX)", e.raw_os_error()).with_context(context()))?;
+    rustix::net::connect(&socket, &address)
+        .map_err(|e| SysError::new("connect(AF_UNIX)", e.raw_os_error()).with_context(context()))?;
+    Ok(socket)
+}
+
+/// Who is at the other end of a connected Unix socket, as the kernel recorded it when the
+/// connection was made (`SO_PEERCRED`): process, user and group ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerCredentials {
+    pub pid: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// `getsockopt(SO_PEERCRED)` of a connected Unix socket.
+pub fn peer_credentials(socket: impl AsFd) -> SysResult<PeerCredentials> {
+    let cred = rustix::net::sockopt::socket_peercred(socket)
+        .map_err(SysError::from_rustix("getsockopt(SO_PEERCRED)"))?;
+    Ok(PeerCredentials {
+        pid: cred.pid.as_raw_nonzero().get() as u32,
+        uid: cred.uid.as_raw(),
+        gid: cred.gid.as_raw(),
+    })
 }
 
 fn control_space(fds: usize) -> usize {
@@ -199,6 +267,48 @@ mod tests {
         drop(a);
         let error = recv_fds(&b, &mut [0u8; 4], 1).unwrap_err();
         assert_eq!(error.errno, libc::ECONNRESET);
+    }
+
+    #[test]
+    fn a_listening_socket_accepts_and_names_the_peer() {
+        let dir = std::env::temp_dir().join(format!("fastlane-sys-unix-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("listen.sock");
+        let _ = std::fs::remove_file(&path);
+        let listener = seqpacket_listen(&path, 4, 0o666).unwrap();
+        let mode = std::fs::metadata(&path).unwrap();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+            0o666
+        );
+        let client = seqpacket_connect(&path).unwrap();
+        let server = accept(&listener).unwrap();
+        let peer = peer_credentials(&server).unwrap();
+        // SAFETY: plain getters.
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        assert_eq!(
+            peer,
+            PeerCredentials {
+                pid: std::process::id(),
+                uid,
+                gid
+            }
+        );
+        send_fds(&client, b"hello", &[]).unwrap();
+        let mut payload = [0u8; 8];
+        let (len, fds) = recv_fds(&server, &mut payload, 0).unwrap();
+        assert_eq!((&payload[..len], fds.len()), (&b"hello"[..], 0));
+        let error = seqpacket_listen(&path, 4, 0o666).unwrap_err();
+        assert_eq!(
+            (error.call, error.errno),
+            ("bind(AF_UNIX)", libc::EADDRINUSE)
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+        let error = seqpacket_connect(&path).unwrap_err();
+        assert_eq!(
+            (error.call, error.errno),
+            ("connect(AF_UNIX)", libc::ENOENT)
+        );
     }
 
     #[test]

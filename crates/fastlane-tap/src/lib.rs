@@ -230,7 +230,8 @@ impl Tap {
         for queue in 0..spec.queues {
             let tun = tun::open_tun().map_err(os_error("open /dev/net/tun".into()))?;
             tun::attach_tap_queue(tun.as_fd(), device).map_err(os_error(format!(
-                "ioctl TUNSETIFF (IFF_TAP|IFF_NO_PI|IFF_MULTI_QUEUE) for queue {queue}"
+                "ioctl TUNSETIFF (IFF_TAP|IFF_NO_PI|IFF_MULTI_QUEUE) for queue {queue}, which \
+                 needs CAP_NET_ADMIN to create a device"
             )))?;
             queues.push(Some(tun));
         }

@@ -19,7 +19,7 @@ pub use skb::{
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
 
-use aya::maps::{Array, MapData, PerCpuArray, XskMap};
+use aya::maps::{Array, MapData, XskMap};
 use aya::programs::{ProgramError, Xdp};
 use aya::{Ebpf, EbpfLoader};
 use fastlane_core::config::AttachMode;
@@ -203,6 +203,64 @@ impl AsFd for XskMapFd {
     }
 }
 
+/// The counters map of an XDP program another process loaded, adopted from a descriptor it
+/// passed: reading it needs no capability.
+#[derive(Debug)]
+pub struct XdpCountersFd {
+    fd: OwnedFd,
+}
+
+impl XdpCountersFd {
+    /// Adopts `fd`, refusing a descriptor that is not a per-CPU array of the counters' shape.
+    pub fn adopt(fd: OwnedFd) -> Result<XdpCountersFd, SysError> {
+        let info = bpf::map_info(fd.as_fd())?;
+        if info.map_type != bpf::BPF_MAP_TYPE_PERCPU_ARRAY
+            || info.value_size != 8
+            || info.max_entries < COUNT_PASSED + SlowReason::ALL.len() as u32
+        {
+            return Err(
+                SysError::new("bpf(BPF_OBJ_GET_INFO_BY_FD)", libc::EINVAL).with_context(format!(
+                    "map type {} with {} entries of {} bytes is not the XDP counters map",
+                    info.map_type, info.max_entries, info.value_size
+                )),
+            );
+        }
+        Ok(XdpCountersFd { fd })
+    }
+
+    /// The counters, summed over CPUs.
+    pub fn read(&self) -> Result<XdpCounters, SysError> {
+        read_counters(self.fd.as_fd())
+    }
+}
+
+/// Reads the program's counters map (a per-CPU array of u64), summed over the possible CPUs.
+fn read_counters(map: BorrowedFd<'_>) -> Result<XdpCounters, SysError> {
+    let cpus = aya::util::nr_cpus().map_err(|(_, e)| {
+        SysError::new(
+            "read /sys/devices/system/cpu/possible",
+            e.raw_os_error().unwrap_or(0),
+        )
+    })?;
+    let mut values = vec![0u8; 8 * cpus];
+    let mut sum = |index: u32| -> Result<u64, SysError> {
+        bpf::map_lookup(map, &index.to_ne_bytes(), &mut values)?;
+        Ok(values
+            .chunks_exact(8)
+            .map(|v| u64::from_ne_bytes(v.try_into().expect("8-byte chunks")))
+            .fold(0u64, u64::wrapping_add))
+    };
+    let mut out = XdpCounters {
+        redirected: sum(COUNT_REDIRECTED)?,
+        no_socket: sum(COUNT_NO_SOCKET)?,
+        passed: [0; 6],
+    };
+    for reason in SlowReason::ALL {
+        out.passed[reason as usize] = sum(COUNT_PASSED + reason as u32)?;
+    }
+    Ok(out)
+}
+
 /// The program attached to one interface, with its own maps. Dropping it detaches the program.
 #[derive(Debug)]
 pub struct XdpPort {
@@ -328,29 +386,25 @@ impl XdpPort {
 
     /// The counters, summed over CPUs.
     pub fn counters(&self) -> Result<XdpCounters, XdpError> {
-        const OPERATION: &str = "read the counters map";
-        let interface = &self.interface;
-        let map = self
-            .ebpf
-            .map(COUNTERS_MAP)
-            .ok_or_else(|| missing(interface, COUNTERS_MAP))?;
-        let counters: PerCpuArray<&MapData, u64> =
-            PerCpuArray::try_from(map).map_err(|e| XdpError::kernel(interface, OPERATION, &e))?;
-        let sum = |index: u32| -> Result<u64, XdpError> {
-            let values = counters
-                .get(&index, 0)
-                .map_err(|e| XdpError::kernel(interface, OPERATION, &e))?;
-            Ok(values.iter().copied().fold(0u64, u64::wrapping_add))
-        };
-        let mut out = XdpCounters {
-            redirected: sum(COUNT_REDIRECTED)?,
-            no_socket: sum(COUNT_NO_SOCKET)?,
-            passed: [0; 6],
-        };
-        for reason in SlowReason::ALL {
-            out.passed[reason as usize] = sum(COUNT_PASSED + reason as u32)?;
+        read_counters(self.counters_map()?.fd().as_fd())
+            .map_err(|e| XdpError::kernel(&self.interface, "read the counters map", &e))
+    }
+
+    /// A descriptor of the program's counters map, for a process that reads the split's counters
+    /// without having loaded the program (adopted with [`XdpCountersFd::adopt`]).
+    pub fn export_counters_map(&self) -> Result<OwnedFd, XdpError> {
+        self.counters_map()?
+            .fd()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| XdpError::kernel(&self.interface, "duplicate the counters map", &e))
+    }
+
+    fn counters_map(&self) -> Result<&MapData, XdpError> {
+        match self.ebpf.map(COUNTERS_MAP) {
+            Some(aya::maps::Map::PerCpuArray(data)) => Ok(data),
+            _ => Err(missing(&self.interface, COUNTERS_MAP)),
         }
-        Ok(out)
     }
 
     /// Runs the program once over `frame` with `BPF_PROG_TEST_RUN`, as if it had arrived on
@@ -368,6 +422,22 @@ impl XdpPort {
             .map_err(|e| XdpError::kernel(interface, OPERATION, &e))?;
         out.truncate(len);
         Ok(TestRun { action, frame: out })
+    }
+
+    /// A descriptor of the bpf_link that holds the program on the interface, for a process
+    /// that should keep it attached for as long as it lives (it cannot change the program).
+    pub fn export_link(&self) -> Result<OwnedFd, XdpError> {
+        export_link(
+            self.link.as_ref(),
+            &self.interface,
+            "duplicate the XDP link",
+        )
+    }
+
+    /// Closes this process's hold on the program without detaching it: it stays attached while
+    /// an exported link lives elsewhere, and goes when that closes.
+    pub fn release(mut self) {
+        drop(self.link.take());
     }
 
     /// Detaches the program and frees its maps.
@@ -390,6 +460,21 @@ impl Drop for XdpPort {
             }
         }
     }
+}
+
+fn export_link(
+    link: Option<&OwnedFd>,
+    interface: &str,
+    operation: &'static str,
+) -> Result<OwnedFd, XdpError> {
+    let link = link.ok_or_else(|| XdpError::Kernel {
+        interface: interface.to_string(),
+        operation,
+        errno: Some(libc::ENOLINK),
+        cause: "the program is detached".into(),
+    })?;
+    link.try_clone()
+        .map_err(|e| XdpError::kernel(interface, operation, &e))
 }
 
 fn xdp_program<'a>(ebpf: &'a Ebpf, interface: &str) -> Result<&'a Xdp, XdpError> {

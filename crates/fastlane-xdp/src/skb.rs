@@ -283,6 +283,27 @@ impl TcSuppressor {
         Ok(retval as i32)
     }
 
+    /// A descriptor of the bpf_link that holds the program on the interface, for a process
+    /// that should keep it attached for as long as it lives (it cannot change the program).
+    pub fn export_link(&self) -> Result<OwnedFd, SkbProgramError> {
+        const OPERATION: &str = "duplicate the TCX link";
+        let link = self.link.as_ref().ok_or_else(|| {
+            SkbProgramError::kernel(
+                &self.label,
+                OPERATION,
+                &std::io::Error::from_raw_os_error(libc::ENOLINK),
+            )
+        })?;
+        link.try_clone()
+            .map_err(|e| SkbProgramError::kernel(&self.label, OPERATION, &e))
+    }
+
+    /// Closes this process's hold on the program without detaching it: it stays attached while
+    /// an exported link lives elsewhere, and goes when that closes.
+    pub fn release(mut self) {
+        drop(self.link.take());
+    }
+
     /// Detaches the program and frees its maps.
     pub fn detach(mut self) -> Result<(), SkbProgramError> {
         match self.link.take() {

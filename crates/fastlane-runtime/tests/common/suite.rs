@@ -127,7 +127,7 @@ pub fn config(
     )
 }
 
-fn spec(bed: &TestBed, dst_port: u16) -> UdpFrameSpec {
+pub fn spec(bed: &TestBed, dst_port: u16) -> UdpFrameSpec {
     UdpFrameSpec {
         src_mac: interface_mac(Some(&bed.gen_ns), &bed.gen_if).unwrap(),
         dst_mac: interface_mac(Some(&bed.fwd_ns), &bed.fwd_if).unwrap(),
@@ -139,11 +139,11 @@ fn spec(bed: &TestBed, dst_port: u16) -> UdpFrameSpec {
     }
 }
 
-fn fast_path_packets(stats: &Stats) -> u64 {
+pub fn fast_path_packets(stats: &Stats) -> u64 {
     stats.pipeline[0].packets
 }
 
-fn dropped(stats: &Stats) -> u64 {
+pub fn dropped(stats: &Stats) -> u64 {
     stats
         .queues
         .iter()
@@ -152,7 +152,7 @@ fn dropped(stats: &Stats) -> u64 {
         .sum()
 }
 
-fn ping(bed: &TestBed) {
+pub fn ping(bed: &TestBed) {
     let ping = bed.exec(
         &bed.gen_ns,
         &["ping", "-c", "3", "-i", "0.2", "-W", "2", &bed.fwd_ip],
@@ -164,7 +164,7 @@ fn ping(bed: &TestBed) {
     );
 }
 
-fn tcp(bed: &TestBed) {
+pub fn tcp(bed: &TestBed) {
     let mut server = std::process::Command::new("ip")
         .args(["netns", "exec", &bed.fwd_ns, "python3", "-c"])
         .arg(format!(

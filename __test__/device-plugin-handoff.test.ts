@@ -1,0 +1,343 @@
+// The handoff end to end: the real `fastlane device-plugin`, driven by the Go kubelet stand-in
+// (tests/kubelet-standin) through registration and Allocate, hands a "pod" its ports. The pod is
+// `fastlane run` as uid 65534 with no capability in any set and no_new_privs (setpriv), in its own
+// network namespace holding the veth end, started with the environment Allocate returned; only
+// the socket's path points at the host side of the allocation's directory, which a container
+// would see mounted at /run/fastlane. It runs macswap on af_xdp and on af_packet: UDP from the
+// peer namespace is reflected, ping and TCP (the metrics scrape) are answered by the kernel
+// through the split, and the counters are exact. Another uid, or a replayed token, gets nothing;
+// once the pod is gone nothing made for it remains. Without the plugin the pod fails naming the
+// missing capability.
+
+import test, { type ExecutionContext } from 'ava';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as readline from 'node:readline';
+
+import { Testbed } from '../src-ts/testbed';
+import { exchangeFrames, udpFrame } from '../src-ts/traffic';
+import { CLI, ROOT, uniquePrefix } from './helpers';
+
+const STANDIN_SRC = path.join(ROOT, 'tests', 'kubelet-standin');
+const STANDIN = path.join(ROOT, 'target', 'kubelet-standin-handoff');
+const RESOURCE = 'fastlane.io/handoff';
+const NOBODY = 65534;
+const FAST_PORT = 9000;
+const FRAMES = 100;
+const METRICS_PORT = 9464;
+
+const prefix = uniquePrefix('dh');
+let bed: Testbed;
+
+test.before(() => {
+  if (!fs.existsSync(CLI)) {
+    throw new Error(`${CLI} is missing: run npm run build:ts`);
+  }
+  execFileSync('go', ['build', '-mod=readonly', '-o', STANDIN, '.'], { cwd: STANDIN_SRC, stdio: 'pipe' });
+  bed = Testbed.up({ prefix, subnet: 100 + (process.pid % 100) });
+});
+
+test.after.always(() => {
+  Testbed.down(prefix);
+});
+
+/** Lines of a child's output; next() waits for the first line after the last match. */
+class Lines {
+  readonly all: string[] = [];
+  #cursor = 0;
+  constructor(readonly child: ChildProcess) {
+    readline.createInterface({ input: child.stdout! }).on('line', (l) => this.all.push(l));
+    readline.createInterface({ input: child.stderr! }).on('line', (l) => this.all.push(l));
+  }
+
+  async next(what: string, match: (line: string) => boolean, ms = 15_000): Promise<string> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      while (this.#cursor < this.all.length) {
+        const line = this.all[this.#cursor++]!;
+        if (match(line)) {
+          return line;
+        }
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`no ${what} within ${ms} ms; output so far:\n${this.all.join('\n')}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+}
+
+const exited = (child: ChildProcess): Promise<number | null> =>
+  child.exitCode !== null ? Promise.resolve(child.exitCode) : new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+
+interface Plugin {
+  dir: string;
+  /** The plugin process running now, and its output. */
+  plugin: ChildProcess;
+  log: Lines;
+  kubelet: Lines;
+  allocate(devices: string[]): Promise<{ envs: Record<string, string>; hostDir: string }>;
+  /** Stops the plugin with SIGTERM and starts it again; resolves once it registered again. */
+  restart(): Promise<void>;
+}
+
+/** A kubelet stand-in and `fastlane device-plugin` offering queue 0 of the pod's veth end. */
+async function devicePlugin(t: ExecutionContext): Promise<Plugin> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fastlane-dph-'));
+  fs.chmodSync(dir, 0o755); // the pod's uid reaches the socket below it
+  const kubeletDir = path.join(dir, 'device-plugins');
+  fs.mkdirSync(kubeletDir);
+  // The plugin's health check reads the link state; the interface lives in the pod's namespace.
+  const sysfs = path.join(dir, 'sys');
+  fs.mkdirSync(path.join(sysfs, 'class', 'net', bed.fwd.interface), { recursive: true });
+  fs.writeFileSync(path.join(sysfs, 'class', 'net', bed.fwd.interface, 'operstate'), 'up\n');
+  const configFile = path.join(dir, 'plugin.json');
+  fs.writeFileSync(configFile, JSON.stringify({
+    resource_name: RESOURCE,
+    kubelet_dir: kubeletDir,
+    state_dir: path.join(dir, 'state'),
+    sysfs,
+    health_poll_ms: 50,
+    interfaces: [{ name: bed.fwd.interface, queues: { first: 0, count: 1 } }],
+    allowed_uids: [NOBODY],
+  }));
+  const standin = spawn(STANDIN, ['-dir', kubeletDir], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const kubelet = new Lines(standin);
+  const plugins: ChildProcess[] = [];
+  const startPlugin = (): { plugin: ChildProcess; log: Lines } => {
+    const plugin = spawn(process.execPath, [CLI, 'device-plugin', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    plugins.push(plugin);
+    return { plugin, log: new Lines(plugin) };
+  };
+  t.teardown(async () => {
+    for (const plugin of plugins) {
+      plugin.kill('SIGKILL');
+    }
+    standin.stdin!.end();
+    await Promise.all([...plugins.map(exited), exited(standin)]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  const first = startPlugin();
+  await kubelet.next('ListAndWatch', (l) => l.includes('"event":"devices"'));
+  const p: Plugin = {
+    dir, kubelet, ...first,
+    allocate: async (devices) => {
+      standin.stdin!.write(`${JSON.stringify({ op: 'allocate', containers: [devices] })}\n`);
+      const line = JSON.parse(await kubelet.next('Allocate reply', (l) => l.includes('"op"') || l.includes('"event":"allocate"')));
+      if (line.event !== 'allocate') {
+        throw new Error(`Allocate failed: ${JSON.stringify(line)}`);
+      }
+      const response = line.response.container_responses[0];
+      return { envs: response.envs, hostDir: response.mounts[0].host_path };
+    },
+    restart: async () => {
+      p.plugin.kill('SIGTERM');
+      const code = await exited(p.plugin);
+      if (code !== 0) {
+        throw new Error(`the plugin exited with ${code}:\n${p.log.all.join('\n')}`);
+      }
+      Object.assign(p, startPlugin());
+      await kubelet.next('ListAndWatch again', (l) => l.includes('"event":"devices"'));
+    },
+  };
+  return p;
+}
+
+function podConfig(dir: string, backend: string, mode: string, punt: boolean): string {
+  const core = os.cpus().length - 1;
+  const file = path.join(dir, `pod-${backend}-${mode}-${punt}.json`);
+  fs.writeFileSync(file, JSON.stringify({
+    backend,
+    ports: [{ interface: bed.fwd.interface, queues: [{ id: 0, core }], ...(punt ? { punt: 'tap' } : {}) }],
+    filter: { udp_ports: [FAST_PORT] },
+    af_xdp: { attach_mode: 'native', umem_frames: 1024, frame_size: 2048 },
+    af_packet: { block_count: 16 },
+    deployment: { mode },
+    pipeline: ['count', 'macswap'],
+  }), { mode: 0o644 });
+  return file;
+}
+
+/** `fastlane run CONFIG` as `uid`, with no capability and no_new_privs, in the pod's namespace. */
+function startPod(t: ExecutionContext, config: string, env: Record<string, string>, uid = NOBODY): { child: ChildProcess; lines: Lines } {
+  const child = spawn('ip', [
+    'netns', 'exec', bed.fwd.netns,
+    'setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', '--',
+    process.execPath, CLI, 'run', config, '--metrics', `0.0.0.0:${METRICS_PORT}`,
+  ], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited(child);
+    }
+  });
+  return { child, lines: new Lines(child) };
+}
+
+/** The pod's first word: `running`, or the reason it could not start, and its exit code then. */
+async function refusedPod(t: ExecutionContext, config: string, env: Record<string, string>, uid = NOBODY): Promise<{ message: string; code: number | null }> {
+  const { child, lines } = startPod(t, config, env, uid);
+  const message = await lines.next('the pod\'s verdict', (l) => l.startsWith('fastlane: '));
+  return { message, code: await exited(child) };
+}
+
+function procStatus(pid: number): Record<string, string> {
+  return Object.fromEntries(
+    fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').filter((l) => l.includes(':')).map((l) => {
+      const [k, ...v] = l.split(':');
+      return [k!, v.join(':').trim()];
+    }),
+  );
+}
+
+/** The plugin's descriptors that a handoff makes: memfds and BPF objects (maps, programs, links). */
+function pluginHandoffFds(pid: number): string[] {
+  const dir = `/proc/${pid}/fd`;
+  return fs.readdirSync(dir).flatMap((fd) => {
+    try {
+      const target = fs.readlinkSync(path.join(dir, fd));
+      return target.startsWith('/memfd:') || target.startsWith('anon_inode:bpf') || target.startsWith('anon_inode:[bpf') || target.includes('XDP')
+        ? [`${fd} -> ${target}`]
+        : [];
+    } catch {
+      return []; // closed while listing
+    }
+  });
+}
+
+function scrape(): string {
+  const r = spawnSync('ip', ['netns', 'exec', bed.gen.netns, process.execPath, '-e',
+    `fetch('http://${bed.fwd.address}:${METRICS_PORT}/metrics').then((r) => r.text()).then((t) => process.stdout.write(t), (e) => { console.error(e.message); process.exit(1); })`,
+  ], { encoding: 'utf8', timeout: 15_000 });
+  if (r.status !== 0) {
+    throw new Error(`metrics scrape over TCP through the split failed: ${r.stderr}`);
+  }
+  return r.stdout;
+}
+
+function metric(text: string, name: string, labels: Record<string, string> = {}): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`)));
+  if (line === undefined) {
+    throw new Error(`no ${name} ${JSON.stringify(labels)} in:\n${text}`);
+  }
+  return Number(line.split(' ').pop());
+}
+
+const links = (): string => execFileSync('ip', ['-n', bed.fwd.netns, '-d', '-o', 'link'], { encoding: 'utf8' });
+
+for (const backend of ['af_xdp', 'af_packet'] as const) {
+  test.serial(`an unprivileged pod runs macswap on ${backend} with descriptors the device plugin handed it, and leaves nothing behind`, async (t) => {
+    const p = await devicePlugin(t);
+    const before = pluginHandoffFds(p.plugin.pid!);
+    const { envs, hostDir } = await p.allocate([`${bed.fwd.interface}-q0`]);
+    t.is(envs.FASTLANE_DEVICE_PLUGIN_SOCKET, '/run/fastlane/handoff.sock');
+    const socket = path.join(hostDir, 'handoff.sock');
+    t.true(fs.statSync(socket).isSocket(), 'the plugin serves the allocation\'s socket');
+    const env = { ...envs, FASTLANE_DEVICE_PLUGIN_SOCKET: socket };
+    const config = podConfig(p.dir, backend, 'device_plugin', true);
+
+    // Another uid with the right token gets nothing (and uses nothing up).
+    const other = await refusedPod(t, config, env, NOBODY - 1);
+    t.is(other.code, 1, other.message);
+    t.regex(other.message, /\[ERR_FASTLANE_DEVICE_PLUGIN\] the device plugin at .* refused: uid 65533 may not use allocation [0-9a-f-]{36} \(allowed uids: 65534\)$/);
+
+    const pod = startPod(t, config, env);
+    const running = await pod.lines.next('the pod running', (l) => l.startsWith('fastlane: '));
+    t.true(running.startsWith('fastlane: running'), `${running}\n${p.log.all.join('\n')}`);
+    const status = procStatus(pod.child.pid!);
+    t.is(status.Uid!.split(/\s+/)[0], String(NOBODY), 'the pod runs as uid 65534');
+    t.is(status.CapEff, '0000000000000000');
+    t.is(status.CapPrm, '0000000000000000');
+    t.is(status.CapBnd, '0000000000000000');
+    t.is(status.CapAmb, '0000000000000000');
+    t.is(status.NoNewPrivs, '1');
+    await p.log.next('the handoff logged', (l) => l.includes(`handed ${bed.fwd.interface}-q0 (${backend}) to pid ${pod.child.pid} uid ${NOBODY}`));
+
+    const during = links();
+    const tap = `fl-${bed.fwd.interface}`.slice(0, 15);
+    t.true(during.includes(`${tap}:`), `the punt TAP:\n${during}`);
+    t.is(during.includes('prog/xdp'), backend === 'af_xdp', during);
+
+    // A replayed token gets nothing, while the pod holds its session.
+    const replay = await refusedPod(t, config, env);
+    t.is(replay.code, 1, replay.message);
+    t.regex(replay.message, /refused: the token of allocation [0-9a-f-]{36} was already used \(by pid \d+ uid 65534 at unix time \d+\): a token is good for one handoff$/);
+
+    const ping = spawnSync('ip', ['netns', 'exec', bed.gen.netns, 'ping', '-c', '3', '-i', '0.2', '-W', '2', bed.fwd.address], { encoding: 'utf8' });
+    t.is(ping.status, 0, `ping answered by the kernel: ${ping.stdout}`);
+    const fields = { srcMac: bed.gen.mac, dstMac: bed.fwd.mac, srcIp: bed.gen.address, dstIp: bed.fwd.address, srcPort: 40000, dstPort: FAST_PORT };
+    const frames = Array.from({ length: FRAMES }, (_, i) => udpFrame(fields, 60 + i * 10));
+    const back = await exchangeFrames(bed.gen.netns, bed.gen.interface, frames, FAST_PORT, FRAMES, 5000);
+    // TCP to the pod's address, answered by the kernel through the split: the scrape itself.
+    const metrics = scrape();
+    t.is(back.length, FRAMES, `every UDP frame reflected; the pod's counters:\n${metrics.split('\n').filter((l) => /^fastlane_(rx|tx|dropped|socket|xdp)/.test(l) && !l.endsWith(' 0')).join('\n')}`);
+    back.sort((a, b) => a.length - b.length);
+    back.forEach((got, i) => {
+      const sent = frames[i]!;
+      t.deepEqual([got.subarray(0, 6), got.subarray(6, 12), got.subarray(12)], [sent.subarray(6, 12), sent.subarray(0, 6), sent.subarray(12)]);
+    });
+    const queue = { port: bed.fwd.interface, queue: '0' };
+    t.is(metric(metrics, 'fastlane_rx_packets_total', queue), FRAMES, 'only the UDP frames took the fast path');
+    t.is(metric(metrics, 'fastlane_tx_packets_total', queue), FRAMES);
+    t.is(metric(metrics, 'fastlane_slow_path_packets_total', { ...queue, direction: 'to_kernel' }), 0);
+    if (backend === 'af_xdp') {
+      t.is(metric(metrics, 'fastlane_xdp_actions_total', { action: 'redirect' }), FRAMES, 'the split\'s own counter, read through the handed map');
+    }
+
+    pod.child.kill('SIGTERM');
+    t.is(await exited(pod.child), 0, pod.lines.all.join('\n'));
+    await p.log.next('the session ended', (l) => l.includes(`session of pid ${pod.child.pid} uid ${NOBODY} ended: its programs are detached`));
+    const after = links();
+    t.false(after.includes('prog/xdp'), `an XDP program was left:\n${after}`);
+    t.false(after.includes(tap), `the TAP device was left:\n${after}`);
+    t.deepEqual(pluginHandoffFds(p.plugin.pid!), before, 'the plugin kept no memfd, map, program or link of the pod\'s');
+  });
+}
+
+test.serial('a running pod keeps its data path across a restart of the plugin, its token stays used, and its programs go with it', async (t) => {
+  const p = await devicePlugin(t);
+  const { envs, hostDir } = await p.allocate([`${bed.fwd.interface}-q0`]);
+  const env = { ...envs, FASTLANE_DEVICE_PLUGIN_SOCKET: path.join(hostDir, 'handoff.sock') };
+  const config = podConfig(p.dir, 'af_xdp', 'device_plugin', true);
+  const pod = startPod(t, config, env);
+  const running = await pod.lines.next('the pod running', (l) => l.startsWith('fastlane: '));
+  t.true(running.startsWith('fastlane: running'), running);
+  const firstLog = p.log;
+  await p.restart();
+  t.true(firstLog.all.some((l) => l.includes(`server stopped; pid ${pod.child.pid} uid ${NOBODY} keeps its programs attached while it holds them`)), firstLog.all.join('\n'));
+  t.true(links().includes('prog/xdp'), 'the XDP program outlived the plugin');
+  const fields = { srcMac: bed.gen.mac, dstMac: bed.fwd.mac, srcIp: bed.gen.address, dstIp: bed.fwd.address, srcPort: 40000, dstPort: FAST_PORT };
+  const frames = Array.from({ length: FRAMES }, (_, i) => udpFrame(fields, 60 + i * 10));
+  const back = await exchangeFrames(bed.gen.netns, bed.gen.interface, frames, FAST_PORT, FRAMES, 5000);
+  t.is(back.length, FRAMES, 'the pod still forwards after the plugin restarted');
+  const replay = await refusedPod(t, config, env);
+  t.regex(replay.message, /refused: the token of allocation [0-9a-f-]{36} was already used/);
+  pod.child.kill('SIGTERM');
+  t.is(await exited(pod.child), 0, pod.lines.all.join('\n'));
+  const after = links();
+  t.false(after.includes('prog/xdp'), `the pod held the program's last link:\n${after}`);
+  t.false(after.includes(`fl-${bed.fwd.interface}`.slice(0, 15)), after);
+});
+
+test.serial('without the device plugin the same pod fails naming the missing capability', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fastlane-dph-'));
+  fs.chmodSync(dir, 0o755);
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const xdp = await refusedPod(t, podConfig(dir, 'af_xdp', 'standalone', false), {});
+  t.is(xdp.code, 1, xdp.message);
+  t.regex(xdp.message, /^fastlane: cannot start: \[ERR_FASTLANE_START\] AF_XDP sockets for core \d+: socket\(AF_XDP\) .*Operation not permitted.*\(needs CAP_NET_RAW\)$/);
+  const packet = await refusedPod(t, podConfig(dir, 'af_packet', 'standalone', false), {});
+  t.regex(packet.message, /\[ERR_FASTLANE_START\] .*af_packet\.suppress_kernel needs CAP_BPF and CAP_NET_ADMIN/);
+  const tap = await refusedPod(t, podConfig(dir, 'af_xdp', 'standalone', true), {});
+  t.regex(tap.message, /\[ERR_FASTLANE_START\] slow-path TAP device of port 0: .*TUNSETIFF.*needs CAP_NET_ADMIN/);
+  // device_plugin mode with no plugin there says so.
+  const absent = await refusedPod(t, podConfig(dir, 'af_xdp', 'device_plugin', false), {
+    FASTLANE_DEVICE_PLUGIN_SOCKET: path.join(dir, 'handoff.sock'),
+    FASTLANE_TOKEN: 'x',
+  });
+  t.regex(absent.message, /\[ERR_FASTLANE_DEVICE_PLUGIN\] cannot reach the device plugin at .*handoff\.sock: connect\(AF_UNIX\): No such file or directory/);
+  const unset = await refusedPod(t, podConfig(dir, 'af_xdp', 'device_plugin', false), {});
+  t.regex(unset.message, /\[ERR_FASTLANE_DEVICE_PLUGIN\] deployment\.mode device_plugin: neither \/deployment\/socket nor the environment's FASTLANE_DEVICE_PLUGIN_SOCKET is set/);
+});
