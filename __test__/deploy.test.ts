@@ -39,17 +39,49 @@ interface Manifest {
 /** Multus's NetworkAttachmentDefinition (k8s.cni.cncf.io/v1), which kubernetes-models lacks. */
 const NAD = { apiVersion: 'k8s.cni.cncf.io/v1', kind: 'NetworkAttachmentDefinition' };
 
-/** The host-device CNI config of a NetworkAttachmentDefinition: the netdev it moves into the pod. */
-function hostDevice(nad: K8sObject): { device: string } {
+/**
+ * The host-device CNI config of a NetworkAttachmentDefinition: the netdev it moves into the pod,
+ * and the addresses its static IPAM gives it there.
+ */
+function hostDevice(nad: K8sObject): { device: string; addresses: string[] } {
   const spec = nad.spec as unknown as { config?: unknown };
   if (typeof spec?.config !== 'string') {
     throw new Error(`${nad.metadata.name}: spec.config is a CNI config as a JSON string`);
   }
-  const config = JSON.parse(spec.config) as { cniVersion?: unknown; type?: unknown; device?: unknown };
+  const config = JSON.parse(spec.config) as {
+    cniVersion?: unknown;
+    type?: unknown;
+    device?: unknown;
+    ipam?: { type?: unknown; addresses?: { address?: unknown }[] };
+  };
   if (typeof config.cniVersion !== 'string' || config.type !== 'host-device' || typeof config.device !== 'string') {
     throw new Error(`${nad.metadata.name}: a host-device CNI config { cniVersion, type: "host-device", device } is expected`);
   }
-  return { device: config.device };
+  const addresses = (config.ipam?.type === 'static' ? config.ipam.addresses ?? [] : []).map((a) => a.address);
+  if (!addresses.every((a): a is string => typeof a === 'string')) {
+    throw new Error(`${nad.metadata.name}: ipam.addresses[].address are CIDR strings`);
+  }
+  return { device: config.device, addresses };
+}
+
+/** A UPF config's validator, where this tree has the UPF application (apps/upf/src/config.ts). */
+function upfValidator(): ((doc: unknown) => { path: string; message: string }[]) | undefined {
+  const file = path.join(ROOT, 'apps', 'upf', 'src', 'config.ts');
+  if (!fs.existsSync(file)) {
+    return undefined;
+  }
+  return (require(file) as { validateUpfConfig: (doc: unknown) => { path: string; message: string }[] }).validateUpfConfig;
+}
+
+interface AppPort {
+  interface: string;
+  queues: unknown[];
+  addresses?: string[];
+}
+
+/** The ports of an application config: a Fastlane config's, or a UPF config's N3 and N6. */
+function appPorts(doc: { ports?: AppPort[]; upf?: { n3: AppPort; n6: AppPort } }): AppPort[] {
+  return doc.upf === undefined ? doc.ports ?? [] : [doc.upf.n3, doc.upf.n6];
 }
 
 /** The Kubernetes API schema's check of one object (throws naming the JSON path of each error). */
@@ -198,7 +230,9 @@ test('only the device-plugin DaemonSet is privileged; every other pod runs as no
       continue;
     }
     t.deepEqual(privileges(spec), [], where);
-    t.like(spec.securityContext, { runAsNonRoot: true, runAsUser: 65534, seccompProfile: { type: 'RuntimeDefault' } }, where);
+    // Unconfined, not RuntimeDefault, until Fastlane reads the handed maps without bpf()
+    // (container.test.ts fails once it does).
+    t.like(spec.securityContext, { runAsNonRoot: true, runAsUser: 65534, seccompProfile: { type: 'Unconfined' } }, where);
     t.not(spec.automountServiceAccountToken, true, `${where}: no API token`);
     for (const c of containersOf(spec)) {
       t.like(c.securityContext, {
@@ -275,16 +309,27 @@ test('each application pod requests one plugin\'s resource, leaves the kubelet\'
         continue;
       }
       const { text } = configFile(object, spec, c, file);
-      const doc = JSON.parse(text) as Record<string, unknown> & { ports: { interface: string; queues: unknown[] }[] };
+      const doc = JSON.parse(text) as Record<string, unknown> & Parameters<typeof appPorts>[0];
       t.deepEqual(doc.deployment, { mode: 'device_plugin' }, `${where}: ${file}`);
-      // The UPF's config is a Fastlane config plus its `upf` section.
-      const { upf, ...fastlane } = doc;
-      t.is(upf !== undefined, args[0] === 'upf', `${where}: a upf section exactly for \`fastlane upf run\``);
-      t.deepEqual(validateConfig(fastlane), [], `${where}: ${file}`);
+      t.is(doc.upf !== undefined, args[0] === 'upf', `${where}: a upf section exactly for \`fastlane upf run\``);
+      if (args[0] === 'run') {
+        t.deepEqual(validateConfig(doc), [], `${where}: ${file}`);
+      } else {
+        const validateUpf = upfValidator();
+        if (validateUpf === undefined) {
+          t.log(`${where}: ${file} is not validated: this tree has no apps/upf/src/config.ts`);
+        } else {
+          t.deepEqual(validateUpf(doc), [], `${where}: ${file}`);
+        }
+      }
+      const ports = appPorts(doc);
+      t.true(ports.length > 0, `${where}: ports`);
       const offered = new Set(plugin.interfaces.map((i) => i.name));
-      for (const port of doc.ports) {
+      for (const port of ports) {
         t.true(offered.has(port.interface), `${where}: port ${port.interface} is an interface ${plugin.resource_name} offers (${[...offered].join(', ')})`);
       }
+      const queues = ports.reduce((n, p) => n + p.queues.length, 0);
+      t.is(Number(limits[plugin.resource_name]), queues, `${where}: one device per queue of its config`);
       const uid = c.securityContext?.runAsUser ?? spec.securityContext?.runAsUser;
       t.true(plugin.allowed_uids.length > 0 && uid !== undefined && plugin.allowed_uids.includes(uid), `${where}: uid ${uid} is one ${plugin.resource_name} hands descriptors to (${plugin.allowed_uids.join(', ')})`);
       // The plugin builds the ports in the pod's network namespace on the interfaces its config
@@ -293,13 +338,15 @@ test('each application pod requests one plugin\'s resource, leaves the kubelet\'
       const networks = JSON.parse(object.spec?.template?.metadata?.annotations?.['k8s.v1.cni.cncf.io/networks'] ?? '[]') as { name: string; interface?: string }[];
       const moved = networks.map((n) => {
         const nad = find(NAD.kind, n.name, object.metadata.namespace);
-        const { device } = hostDevice(nad);
+        const { device, addresses } = hostDevice(nad);
         t.is(n.interface, device, `${where}: network ${n.name} keeps ${device}'s name in the pod`);
+        const port = ports.find((p) => p.interface === device);
+        if (port?.addresses !== undefined) {
+          t.deepEqual(addresses, port.addresses, `${where}: ${device} gets the addresses its config names`);
+        }
         return device;
       });
-      t.deepEqual(moved.sort(), doc.ports.map((p) => p.interface).sort(), `${where}: the netdevs moved into the pod are its ports'`);
-      const queues = doc.ports.reduce((n, p) => n + p.queues.length, 0);
-      t.is(Number(limits[plugin.resource_name]), queues, `${where}: one device per queue of its config`);
+      t.deepEqual(moved.sort(), ports.map((p) => p.interface).sort(), `${where}: the netdevs moved into the pod are its ports'`);
     }
   }
 });
