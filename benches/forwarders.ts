@@ -40,9 +40,9 @@ export function stopRunningForwarders(): void {
   }
 }
 
-export function spawnUntil(command: string, args: string[], ready: RegExp): Promise<ChildProcess> {
+export function spawnUntil(command: string, args: string[], ready: RegExp, env?: NodeJS.ProcessEnv): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
     running.add(child);
     child.once('exit', () => running.delete(child));
     let output = '';

@@ -9,7 +9,22 @@
 //! Who may connect: a client whose uid (SO_PEERCRED) the allocation allows (any uid when the
 //! plugin is configured with none), presenting the allocation's one-time token. The first
 //! successful handoff uses the token up; it is recorded with the uid and pid it went to, and any
-//! later connection presenting it gets nothing, also after the plugin restarts.
+//! later connection presenting it gets nothing, also after the plugin restarts. So a container
+//! starts its data plane once per allocation (a restarted container needs a new pod). The
+//! plugin must see the pod's processes (`hostPID`): it finds the pod's network namespace through
+//! the peer's pid.
+//!
+//! What the pod holds: the sockets, the UMEM memfd, the TAP queues, the XDP program's counters
+//! map, and a copy of each program's bpf_link, so that its data path does not depend on the
+//! plugin staying up. When the pod's connection closes, the plugin detaches the programs; when
+//! the pod dies, everything goes with its descriptors, plugin or no plugin. When the allocation
+//! ends under a running pod, the plugin detaches the programs and deletes the TAP devices.
+//!
+//! Across a restart of the plugin: a running pod keeps its data path and its programs (the
+//! stopping plugin releases its hold without detaching), its token stays used, and allocations
+//! whose pods have not connected yet are served again. What is lost is the session: the
+//! restarted plugin no longer knows what the running pod holds, so if that allocation ends
+//! before the pod does, the pod's programs stay attached until it dies.
 
 pub mod client;
 pub mod protocol;

@@ -291,10 +291,12 @@ fn accept_loop(shared: &Arc<Shared>, listener: &OwnedFd, stopped: &OwnedFd) {
     }
 }
 
-/// What the plugin made for a session and keeps: the programs. Dropping it detaches them.
+/// What the plugin made for a session and keeps: the programs (dropping them detaches them), and
+/// the names of the TAP devices it made in the pod's network namespace.
 struct Resources {
     xdp: Vec<XdpPort>,
     packet: Vec<AfPacketPort>,
+    taps: Vec<String>,
 }
 
 impl Resources {
@@ -302,6 +304,28 @@ impl Resources {
     fn release(self) {
         self.xdp.into_iter().for_each(XdpPort::release);
         self.packet.into_iter().for_each(AfPacketPort::release);
+    }
+
+    /// Detaches the programs and removes the TAP devices (in `netns`, the pod's), which a pod
+    /// still running would otherwise keep. Returns what could not be removed.
+    fn detach(self, netns: &std::fs::File) -> Vec<String> {
+        drop(self.xdp);
+        drop(self.packet);
+        if self.taps.is_empty() {
+            return Vec::new();
+        }
+        let path = format!("/proc/self/fd/{}", netns.as_raw_fd());
+        let taps = self.taps;
+        let removed = fastlane_core::netns::run_in(Some(&path), || {
+            taps.iter()
+                .filter_map(|tap| {
+                    fastlane_tap::delete_device(tap)
+                        .err()
+                        .map(|e| e.to_string())
+                })
+                .collect::<Vec<_>>()
+        });
+        removed.unwrap_or_else(|e| vec![format!("entering the pod's network namespace: {e}")])
     }
 }
 
@@ -314,7 +338,7 @@ fn serve(shared: &Shared, connection: OwnedFd, stopped: &OwnedFd) {
         }
     };
     let who = format!("pid {} uid {}", peer.pid, peer.uid);
-    let (resources, info) = match grant(shared, &connection, peer) {
+    let (resources, info, netns) = match grant(shared, &connection, peer) {
         Ok(granted) => granted,
         Err(refusal) => {
             shared.event(format!("refused {who}: {refusal}"));
@@ -336,16 +360,20 @@ fn serve(shared: &Shared, connection: OwnedFd, stopped: &OwnedFd) {
             HandedBackend::AfPacket => "af_packet",
         }
     ));
-    shared.state().session = Some(info);
     // The session ends when the client's end closes (or sends anything more, which the protocol
     // does not allow), or when the server closes.
     let ready = readable(&[connection.as_fd(), stopped.as_fd()], -1);
     let detach = ready[0] || shared.state().detach_on_close;
     if detach {
-        drop(resources);
+        let left = resources.detach(&netns);
         shared.event(format!(
-            "session of {who} ended{}: its programs are detached",
-            if ready[0] { "" } else { " with the allocation" }
+            "session of {who} ended{}: its programs are detached{}",
+            if ready[0] { "" } else { " with the allocation" },
+            if left.is_empty() {
+                String::new()
+            } else {
+                format!("; left behind: {}", left.join("; "))
+            }
         ));
     } else {
         resources.release();
@@ -359,12 +387,12 @@ fn serve(shared: &Shared, connection: OwnedFd, stopped: &OwnedFd) {
 }
 
 /// Checks the client and its request, builds what it asks for, and sends it. Returns what the
-/// plugin keeps for the session, or the refusal to send.
+/// plugin keeps for the session and the client's network namespace, or the refusal to send.
 fn grant(
     shared: &Shared,
     connection: &OwnedFd,
     peer: PeerCredentials,
-) -> Result<(Resources, SessionInfo), String> {
+) -> Result<(Resources, SessionInfo, std::fs::File), String> {
     let allocation = &shared.allocation;
     let mut buffer = vec![0u8; protocol::MAX_MESSAGE_BYTES];
     let (len, _) =
@@ -387,6 +415,13 @@ fn grant(
         ));
     }
     let request: Request = protocol::decode(&buffer[..len])?;
+    if peer.pid == 0 {
+        return Err(
+            "the client's process is not visible in the device plugin's pid namespace, so its \
+             network namespace cannot be found (run the plugin in the host's: hostPID: true)"
+                .into(),
+        );
+    }
     let digest: [u8; 32] = Sha256::digest(request.token.as_bytes()).into();
     // Compared without an early exit, so that timing tells nothing about the digest.
     let differs = digest
@@ -417,9 +452,14 @@ fn grant(
         state.busy = Some(peer.pid);
     }
     let built = check(&request, allocation, &shared.options.limits).and_then(|devices| {
-        let netns = format!("/proc/{}/ns/net", peer.pid);
+        // The peer's pid as the kernel recorded it at connect(). Only if the client dies and its
+        // pid is reused while it is served can this name another process's namespace; then the
+        // client's end is closed, sending fails, and what was built is dropped.
+        let netns = std::fs::File::open(format!("/proc/{}/ns/net", peer.pid))
+            .map_err(|e| format!("the network namespace of pid {}: {e}", peer.pid))?;
+        let in_netns = format!("/proc/self/fd/{}", netns.as_raw_fd());
         let (resources, grant, descriptors) =
-            fastlane_core::netns::run_in(Some(&netns), || build(&request, peer)).map_err(
+            fastlane_core::netns::run_in(Some(&in_netns), || build(&request, peer)).map_err(
                 |e| format!("entering the network namespace of pid {}: {e}", peer.pid),
             )??;
         mark_token_used(&shared.options.token_used, peer)?;
@@ -427,21 +467,25 @@ fn grant(
             version: PROTOCOL_VERSION,
             grant,
         })?;
-        let fds: Vec<BorrowedFd<'_>> = descriptors.iter().map(AsFd::as_fd).collect();
-        unix::send_fds(connection, &reply, &fds)
-            .map_err(|e| format!("sending the descriptors: {e}"))?;
-        // The pod holds the only copies now, besides the programs' links kept in `resources`.
-        drop(descriptors);
         let info = SessionInfo {
             pid: peer.pid,
             uid: peer.uid,
             backend: request.backend,
             devices,
         };
-        Ok((resources, info))
+        // The session exists from the moment the client can act on it.
+        shared.state().session = Some(info.clone());
+        let fds: Vec<BorrowedFd<'_>> = descriptors.iter().map(AsFd::as_fd).collect();
+        unix::send_fds(connection, &reply, &fds)
+            .map_err(|e| format!("sending the descriptors: {e}"))?;
+        // The pod holds the only copies now, besides the programs' links kept in `resources`.
+        drop(descriptors);
+        Ok((resources, info, netns))
     });
     if built.is_err() {
-        shared.state().busy = None;
+        let mut state = shared.state();
+        state.busy = None;
+        state.session = None;
     }
     built
 }
@@ -645,6 +689,7 @@ fn build(
     let mut resources = Resources {
         xdp: Vec::new(),
         packet: Vec::new(),
+        taps: Vec::new(),
     };
     let mut descriptors: Vec<OwnedFd> = Vec::new();
     let mut threads = Vec::new();
@@ -745,6 +790,7 @@ fn build(
         if let Some(tap) = &port.punt_tap {
             let (name, mtu, queues) = punt_tap(&port.interface, tap, port.queues.len(), peer)
                 .map_err(|e| format!("{}: punt TAP: {e}", port_label(request, p)))?;
+            resources.taps.push(name.clone());
             grant.tap = Some(TapGrant { name, mtu });
             descriptors.extend(queues);
         }

@@ -38,6 +38,8 @@ fn main() {
         a_pod_without_capabilities_runs_on_handed_descriptors(backend);
         println!("test device_plugin_{backend}_pod_runs_unprivileged_and_leaves_nothing ... ok");
     }
+    the_end_of_the_allocation_takes_everything_from_a_running_pod();
+    println!("test the_end_of_the_allocation_takes_everything_from_a_running_pod ... ok");
     without_the_plugin_the_pod_fails_naming_the_capability();
     println!("test without_the_plugin_the_pod_fails_naming_the_capability ... ok");
 }
@@ -204,21 +206,17 @@ impl Drop for Dir {
     }
 }
 
-fn a_pod_without_capabilities_runs_on_handed_descriptors(backend: &str) {
-    let bed = TestBed::up(if backend == "af_xdp" { "dx" } else { "dp" });
-    let dir = Dir::new(backend);
+/// The plugin's side: a server for one allocation holding queue 0 of the forwarder's interface,
+/// for uid 65534; returns it, its socket and the token.
+fn serve(bed: &TestBed, dir: &Dir, tag: &str) -> (HandoffServer, PathBuf, String) {
     let token = format!(
         "{:x}",
-        Sha256::digest(format!(
-            "{}-{backend}-{:?}",
-            std::process::id(),
-            Instant::now()
-        ))
+        Sha256::digest(format!("{}-{tag}-{:?}", std::process::id(), Instant::now()))
     );
     let socket = dir.0.join("handoff.sock");
     let server = HandoffServer::start(
         Allocation {
-            id: format!("test-{backend}"),
+            id: format!("test-{tag}"),
             devices: vec![Device {
                 interface: bed.fwd_if.clone(),
                 queue: 0,
@@ -234,6 +232,13 @@ fn a_pod_without_capabilities_runs_on_handed_descriptors(backend: &str) {
         },
     )
     .expect("serve the allocation");
+    (server, socket, token)
+}
+
+fn a_pod_without_capabilities_runs_on_handed_descriptors(backend: &str) {
+    let bed = TestBed::up(if backend == "af_xdp" { "dx" } else { "dp" });
+    let dir = Dir::new(backend);
+    let (server, socket, token) = serve(&bed, &dir, backend);
     let before = handoff_fds();
 
     // Another uid, holding the right token, gets nothing.
@@ -373,6 +378,50 @@ fn a_pod_without_capabilities_runs_on_handed_descriptors(backend: &str) {
     );
     server.close(true);
     assert!(!socket.exists(), "the socket outlived the server");
+}
+
+fn the_end_of_the_allocation_takes_everything_from_a_running_pod() {
+    let bed = TestBed::up("de");
+    let dir = Dir::new("end");
+    let (server, socket, token) = serve(&bed, &dir, "end");
+    let mut pod = Pod::start(&bed, "pod", "af_xdp", &socket, &token);
+    assert_eq!(pod.line(), "ready", "{:?}", server.take_events());
+    let tap = format!("fl-{}", bed.fwd_if);
+    assert!(links(&bed).contains(&format!("{tap}:")));
+    // The kubelet gave the device to someone else: the plugin ends the allocation.
+    let events = server.close(true);
+    assert!(
+        events
+            .iter()
+            .any(|e| e.ends_with("ended with the allocation: its programs are detached")),
+        "{events:?}"
+    );
+    let after = links(&bed);
+    assert!(
+        !after.contains("prog/xdp"),
+        "the XDP program stayed:\n{after}"
+    );
+    assert!(!after.contains(&tap), "the TAP device stayed:\n{after}");
+    // The pod runs on, and gets nothing more.
+    let spec = spec(&bed, FAST_PORT);
+    let frames: Vec<Vec<u8>> = (0..10).map(|i| udp_frame(&spec, 60 + i)).collect();
+    let back = exchange(
+        Some(&bed.gen_ns),
+        &bed.gen_if,
+        &frames,
+        FAST_PORT,
+        1,
+        Duration::from_millis(500),
+    )
+    .unwrap();
+    assert!(
+        back.is_empty(),
+        "the pod still forwarded after its allocation ended"
+    );
+    writeln!(pod.stdin, "stop").unwrap();
+    let stats = pod.line();
+    assert!(stats.starts_with("stats rx=0 "), "{stats}");
+    assert!(pod.child.wait().unwrap().success());
 }
 
 fn without_the_plugin_the_pod_fails_naming_the_capability() {

@@ -83,7 +83,9 @@ pub fn seqpacket_connect(path: &std::path::Path) -> SysResult<OwnedFd> {
 }
 
 /// Who is at the other end of a connected Unix socket, as the kernel recorded it when the
-/// connection was made (`SO_PEERCRED`): process, user and group ids.
+/// connection was made (`SO_PEERCRED`): process, user and group ids, as this process's
+/// namespaces see them. `pid` is 0 when the peer's process is not visible in this process's pid
+/// namespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerCredentials {
     pub pid: u32,
@@ -91,14 +93,29 @@ pub struct PeerCredentials {
     pub gid: u32,
 }
 
-/// `getsockopt(SO_PEERCRED)` of a connected Unix socket.
+/// `getsockopt(SO_PEERCRED)` of a connected Unix socket. (On libc, not rustix: rustix's `UCred`
+/// holds the pid as a non-zero type, which the kernel's 0 for an invisible peer would break.)
 pub fn peer_credentials(socket: impl AsFd) -> SysResult<PeerCredentials> {
-    let cred = rustix::net::sockopt::socket_peercred(socket)
-        .map_err(SysError::from_rustix("getsockopt(SO_PEERCRED)"))?;
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: SO_PEERCRED writes at most `len` bytes into `cred`, which lives across the call.
+    crate::error::check("getsockopt(SO_PEERCRED)", unsafe {
+        libc::getsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(&socket.as_fd()),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    })?;
     Ok(PeerCredentials {
-        pid: cred.pid.as_raw_nonzero().get() as u32,
-        uid: cred.uid.as_raw(),
-        gid: cred.gid.as_raw(),
+        pid: cred.pid as u32,
+        uid: cred.uid,
+        gid: cred.gid,
     })
 }
 

@@ -307,6 +307,40 @@ impl Tap {
     }
 }
 
+/// Removes the TAP device `name` (in the calling thread's network namespace) even while queues
+/// of it are open elsewhere, as when the process it was handed to outlives its allocation.
+/// Returns whether there was such a device.
+pub fn delete_device(name: &str) -> Result<bool, TapError> {
+    let os_error = |operation: &str| {
+        let operation = operation.to_string();
+        move |source: SysError| TapError::Os {
+            device: name.to_string(),
+            operation,
+            source: source.into(),
+        }
+    };
+    let control = netdev::control_socket().map_err(os_error("socket(AF_INET)"))?;
+    let index = match netdev::interface_index(control.as_fd(), name) {
+        Ok(index) => index,
+        Err(error) if error.is(libc::ENODEV) => return Ok(false),
+        Err(error) => return Err(os_error("ioctl SIOCGIFINDEX")(error)),
+    };
+    let route = rtnetlink::route_socket(NETLINK_TIMEOUT)
+        .map_err(os_error("socket(AF_NETLINK, NETLINK_ROUTE)"))?;
+    match acknowledged(route.as_fd(), 1, &netlink::delete_link_request(1, index)) {
+        Ok(()) => Ok(true),
+        Err((source, _)) if source.raw_os_error() == Some(libc::ENODEV) => Ok(false),
+        Err((source, message)) => Err(TapError::Os {
+            device: name.to_string(),
+            operation: format!(
+                "netlink RTM_DELLINK{}",
+                message.map(|m| format!(" ({m})")).unwrap_or_default()
+            ),
+            source,
+        }),
+    }
+}
+
 /// A TAP device's queues handed to another process: what it needs besides the descriptors (the
 /// device name, for messages, and the MTU, which sizes the read arenas) is plain data.
 #[derive(Debug)]

@@ -1,6 +1,7 @@
 //! The rtnetlink exchanges about interface addresses: adding (`RTM_NEWADDR`) and removing
 //! (`RTM_DELADDR`) one, with the kernel's acknowledgement, and listing them (an `RTM_GETADDR`
-//! dump). Messages are laid out by hand in native byte order, as netlink wants.
+//! dump); and removing a device (`RTM_DELLINK`). Messages are laid out by hand in native byte
+//! order, as netlink wants.
 
 use std::net::IpAddr;
 
@@ -32,14 +33,20 @@ fn push_attribute(message: &mut Vec<u8>, kind: u16, data: &[u8]) {
     message.resize(align(message.len()), 0);
 }
 
-/// A netlink header (its length filled in by [`finish`]) followed by a `struct ifaddrmsg`.
-fn address_message(kind: u16, flags: i32, seq: u32, ifaddrmsg: [u8; 8]) -> Vec<u8> {
+/// A netlink header, its length filled in by [`finish`].
+fn header(kind: u16, flags: i32, seq: u32) -> Vec<u8> {
     let mut message = Vec::with_capacity(64);
     message.extend_from_slice(&[0; 4]); // length, filled in at the end
     message.extend_from_slice(&kind.to_ne_bytes());
     message.extend_from_slice(&(flags as u16).to_ne_bytes());
     message.extend_from_slice(&seq.to_ne_bytes());
     message.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel fills it in
+    message
+}
+
+/// A netlink header followed by a `struct ifaddrmsg`.
+fn address_message(kind: u16, flags: i32, seq: u32, ifaddrmsg: [u8; 8]) -> Vec<u8> {
+    let mut message = header(kind, flags, seq);
     message.extend_from_slice(&ifaddrmsg);
     message
 }
@@ -111,6 +118,17 @@ pub fn delete_address_request(seq: u32, index: u32, address: IpAddr, prefix: u8)
         IpAddr::V6(v6) => v6.octets().to_vec(),
     };
     push_attribute(&mut message, libc::IFA_LOCAL, &octets);
+    finish(message)
+}
+
+/// An `RTM_DELLINK` request that removes interface `index` and asks for an acknowledgement.
+pub fn delete_link_request(seq: u32, index: u32) -> Vec<u8> {
+    let flags = libc::NLM_F_REQUEST | libc::NLM_F_ACK;
+    // `struct ifinfomsg`: family, padding, type, index, flags, change.
+    let mut ifinfomsg = [0u8; 16];
+    ifinfomsg[4..8].copy_from_slice(&index.to_ne_bytes());
+    let mut message = header(libc::RTM_DELLINK, flags, seq);
+    message.extend_from_slice(&ifinfomsg);
     finish(message)
 }
 

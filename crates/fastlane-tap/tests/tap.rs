@@ -335,6 +335,24 @@ fn device_goes_away_with_its_last_queue() {
 }
 
 #[test]
+fn a_device_is_deleted_while_its_queues_are_still_open() {
+    let ns = Namespace::new("x");
+    let export = ns
+        .run(|| Tap::create(&spec("flptx")))
+        .expect("create the TAP")
+        .export();
+    assert_eq!(export.queues.len(), 2);
+    assert!(ns.link_exists("flptx"));
+    assert!(ns.run(|| fastlane_tap::delete_device("flptx")).unwrap());
+    assert!(!ns.link_exists("flptx"), "held queues kept the device");
+    assert!(
+        !ns.run(|| fastlane_tap::delete_device("flptx")).unwrap(),
+        "a second delete found one"
+    );
+    drop(export);
+}
+
+#[test]
 fn bad_specs_are_refused_with_a_message_naming_the_culprit() {
     let ns = Namespace::new("e");
     let create = |spec: TapSpec| {
