@@ -1,11 +1,13 @@
 // Fastlane in real containers, as deploy/ runs it on Kubernetes: the image scripts/container-image
-// builds; `fastlane device-plugin` in a privileged container with the DaemonSet's host network, host
-// PID namespace and mounts, registered with the kubelet stand-in (tests/kubelet-standin, on the
-// official k8s.io/kubelet package); and macswap in an unprivileged container with the pod's security
-// context (uid 65534, every capability dropped, no_new_privs, read-only root, podman's default
-// seccomp profile), in its own network namespace holding the veth end, started as the kubelet
-// starts a container: with the mounts and environment Allocate returned. Skipped, saying why, only
-// when podman cannot run a container on this machine at all.
+// builds; `fastlane device-plugin` in a privileged container with the DaemonSet's flags (host
+// network — a namespace made here stands for the node's — host PID namespace, the kubelet's and
+// its state directory at the same paths), registered with the kubelet stand-in
+// (tests/kubelet-standin, on the official k8s.io/kubelet package); and macswap as
+// deploy/macswap.yaml runs it (its args, its config, its security context: uid 65534, every
+// capability dropped, no_new_privs, read-only root, seccomp as it says) in its own network
+// namespace, into which the veth end is moved as the host-device CNI would, started as the kubelet
+// starts a container: with the mounts and environment Allocate returned. Skipped, saying why,
+// only when podman cannot run a container on this machine at all.
 
 import test, { type ExecutionContext } from 'ava';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -24,7 +26,6 @@ import { ROOT, uniquePrefix } from './helpers';
 const STANDIN_SRC = path.join(ROOT, 'tests', 'kubelet-standin');
 // Its own binary: ava runs test files in parallel, and device-plugin.test.ts builds one too.
 const STANDIN = path.join(ROOT, 'target', 'kubelet-standin-container');
-const UDP_PORT = 9000;
 const FRAMES = 8;
 /**
  * podman as this machine allows: no systemd (cgroupfs), runc, and limits within root's own (root
@@ -43,6 +44,17 @@ function podman(args: string[], input?: string): string {
     throw new Error(`podman ${args.join(' ')}: exit ${r.status}: ${r.stderr.trim()}`);
   }
   return r.stdout.trim();
+}
+
+/** The data of a ConfigMap in deploy/FILE. */
+function configMap(file: string, name: string): Record<string, string> {
+  for (const doc of yaml.loadAll(fs.readFileSync(path.join(ROOT, 'deploy', file), 'utf8'))) {
+    const o = doc as { kind: string; metadata: { name: string }; data: Record<string, string> };
+    if (o.kind === 'ConfigMap' && o.metadata.name === name) {
+      return o.data;
+    }
+  }
+  throw new Error(`deploy/${file} has no ConfigMap ${name}`);
 }
 
 /** The pod spec of a workload in deploy/FILE. */
@@ -228,7 +240,7 @@ function status(pid: number): Record<string, string> {
   );
 }
 
-containerTest('macswap in an unprivileged container gets its AF_XDP port from the containerised device plugin: UDP reflected, ping answered, stats exact', async (t) => {
+containerTest('macswap in an unprivileged container gets its AF_XDP port from the containerised device plugin: UDP reflected, ping and TCP answered, stats exact', async (t) => {
   // The test bed: the generator's namespace and the pod's, joined by a veth pair; and a namespace
   // standing for the node's, where the pod's netdev is until the CNI moves it into the pod.
   t.teardown(() => Testbed.down(prefix));
@@ -279,19 +291,22 @@ containerTest('macswap in an unprivileged container gets its AF_XDP port from th
   t.is(register.request.resource_name, resource);
   const send = (command: object): void => void standin.stdin!.write(`${JSON.stringify(command)}\n`);
 
-  // The pod: deploy/macswap.yaml's security context, its own network namespace (the veth end),
-  // and what the kubelet adds from Allocate: the mounts and the environment.
-  const app: FastlaneConfig = {
-    name: 'macswap',
-    backend: 'af_xdp',
-    deployment: { mode: 'device_plugin' },
-    ports: [{ interface: netdev, queues: [{ id: 0, core: 1 }] }],
-    filter: { udp_ports: [UDP_PORT] },
-    af_xdp: { bind_mode: 'copy' },
-    pipeline: ['count', 'macswap'],
-  };
-  fs.writeFileSync(path.join(appConfigDir, 'macswap.json'), JSON.stringify(app));
+  // The pod: deploy/macswap.yaml's container (its args, its config from the ConfigMap with only
+  // the netdev's name changed to the test bed's, its security context), its own network
+  // namespace, and what the kubelet adds from Allocate: the mounts and the environment.
   const podSpecOfManifest = podSpec('macswap.yaml', 'Deployment', 'fastlane-macswap');
+  const podArgs = podSpecOfManifest.containers[0]!.args!;
+  t.deepEqual(podArgs.slice(0, 2), ['run', '/etc/fastlane/macswap.json']);
+  const app = JSON.parse(configMap('macswap.yaml', 'fastlane-macswap')['macswap.json']!) as FastlaneConfig;
+  t.deepEqual(app.deployment, { mode: 'device_plugin' });
+  t.is(app.ports.length, 1);
+  app.ports[0]!.interface = netdev;
+  fs.writeFileSync(path.join(appConfigDir, 'macswap.json'), JSON.stringify(app));
+  const metricsPort = Number(podArgs[podArgs.indexOf('--metrics') + 1]!.split(':').pop());
+  const udpPort = app.filter?.udp_ports?.[0];
+  if (typeof udpPort !== 'number') {
+    throw new Error(`deploy/macswap.yaml's config has no UDP port in its filter: ${JSON.stringify(app.filter)}`);
+  }
   let pods = 0;
   /** A pod start as the kubelet does it: Allocate, PreStartContainer, the CNI, the container. */
   const startPod = async (spec: PodSpec): Promise<Container> => {
@@ -323,7 +338,7 @@ containerTest('macswap in an unprivileged container gets its AF_XDP port from th
       '--network', `ns:/run/netns/${bed.fwd.netns}`,
       '-v', `${appConfigDir}:/etc/fastlane:ro`,
       ...kubeletFlags,
-      image, 'run', '/etc/fastlane/macswap.json', '--metrics', '127.0.0.1:9464',
+      image, ...podArgs,
     ]);
   };
 
@@ -357,10 +372,10 @@ containerTest('macswap in an unprivileged container gets its AF_XDP port from th
   t.is(fs.statSync(`/proc/${pid}/ns/net`).ino, fs.statSync(`/run/netns/${bed.fwd.netns}`).ino);
 
   const frame = udpFrame(
-    { srcMac: bed.gen.mac, dstMac: bed.fwd.mac, srcIp: bed.gen.address, dstIp: bed.fwd.address, srcPort: UDP_PORT, dstPort: UDP_PORT },
+    { srcMac: bed.gen.mac, dstMac: bed.fwd.mac, srcIp: bed.gen.address, dstIp: bed.fwd.address, srcPort: udpPort, dstPort: udpPort },
     64,
   );
-  const back = await exchangeFrames(bed.gen.netns, bed.gen.interface, Array<Buffer>(FRAMES).fill(frame), UDP_PORT, FRAMES, 5000);
+  const back = await exchangeFrames(bed.gen.netns, bed.gen.interface, Array<Buffer>(FRAMES).fill(frame), udpPort, FRAMES, 5000);
   t.is(back.length, FRAMES);
   for (const f of back) {
     t.deepEqual(f.subarray(0, 6), frame.subarray(6, 12), 'destination is the sender');
@@ -371,9 +386,11 @@ containerTest('macswap in an unprivileged container gets its AF_XDP port from th
   t.is(ping.status, 0, ping.stdout + ping.stderr);
   t.regex(ping.stdout, / 0% packet loss/);
 
-  // Exact counts from the pod's own metrics endpoint (inside its network namespace).
-  const scrape = spawnSync('ip', ['netns', 'exec', bed.fwd.netns, process.execPath, '-e',
-    'fetch("http://127.0.0.1:9464/metrics").then((r) => r.text()).then((s) => process.stdout.write(s))'], { encoding: 'utf8', timeout: 30_000 });
+  // Exact counts from the pod's metrics endpoint, scraped over TCP to its address from the
+  // generator's side: TCP too is answered by the pod's kernel through the split.
+  const scrape = spawnSync('ip', ['netns', 'exec', bed.gen.netns, process.execPath, '-e',
+    `fetch("http://${bed.fwd.address}:${metricsPort}/metrics").then((r) => r.text()).then((s) => process.stdout.write(s))`],
+  { encoding: 'utf8', timeout: 30_000 });
   t.is(scrape.status, 0, scrape.stderr);
   const metric = (name: string): number => {
     const lines = scrape.stdout.split('\n').filter((l) => l.startsWith(`${name}{`));
