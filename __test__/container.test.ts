@@ -328,6 +328,8 @@ containerTest('macswap in an unprivileged container gets its AF_XDP port from th
     ip('-n', node, 'link', 'set', netdev, 'netns', bed.fwd.netns);
     ip('-n', bed.fwd.netns, 'addr', 'add', `${bed.fwd.address}/24`, 'dev', netdev);
     ip('-n', bed.fwd.netns, 'link', 'set', netdev, 'up');
+    // Gone from the node, the device is listed Unhealthy until it comes back.
+    await kubelet.next(`${deviceId} Unhealthy`, (l) => l.event === 'devices' && l.response.devices.some((d: any) => d.ID === deviceId && d.health === 'Unhealthy'));
     const kubeletFlags = [
       ...response.mounts.flatMap((m: any) => ['-v', `${m.host_path}:${m.container_path}${m.read_only ? ':ro' : ''}`]),
       ...response.devices.flatMap((d: any) => ['--device', `${d.host_path}:${d.container_path}:${d.permissions}`]),
