@@ -351,6 +351,27 @@ test.serial('a running pod keeps its data path across a restart of the plugin, i
   t.false(after.includes(`fl-${bed.fwd.interface}`.slice(0, 15)), after);
 });
 
+test.serial('allocating the pod\'s device anew ends its allocation: its programs and TAP device go while it runs', async (t) => {
+  const p = await devicePlugin(t);
+  const { envs, hostDir } = await p.allocate([`${bed.fwd.interface}-q0`]);
+  const env = { ...envs, FASTLANE_DEVICE_PLUGIN_SOCKET: path.join(hostDir, 'handoff.sock') };
+  const pod = startPod(t, podConfig(p.dir, 'af_xdp', 'device_plugin', true), env);
+  const running = await pod.lines.next('the pod running', (l) => l.startsWith('fastlane: '));
+  t.true(running.startsWith('fastlane: running'), running);
+  const tap = `fl-${bed.fwd.interface}`.slice(0, 15);
+  t.true(links().includes(`${tap}:`));
+  // The kubelet gives the device to another container.
+  const next = await p.allocate([`${bed.fwd.interface}-q0`]);
+  t.not(next.envs.FASTLANE_ALLOCATION, envs.FASTLANE_ALLOCATION);
+  await p.log.next('the old session ended', (l) =>
+    l.includes(`allocation ${envs.FASTLANE_ALLOCATION}: session of pid ${pod.child.pid} uid ${NOBODY} ended with the allocation: its programs are detached`));
+  const after = links();
+  t.false(after.includes('prog/xdp'), after);
+  t.false(after.includes(tap), after);
+  t.false(fs.existsSync(hostDir), 'the old allocation\'s directory went');
+  t.is(pod.child.exitCode, null, 'the pod runs on, with nothing to run on');
+});
+
 test.serial('without the device plugin the same pod fails naming the missing capability', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fastlane-dph-'));
   fs.chmodSync(dir, 0o755);
