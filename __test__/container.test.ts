@@ -289,6 +289,11 @@ containerTest('macswap in an unprivileged container gets its AF_XDP port from th
   ]);
   const register = await plugin.whileRunning(kubelet.next('Register', (l) => l.event === 'register', 60_000));
   t.is(register.request.resource_name, resource);
+  // The plugin's process: root, in the host's PID namespace and the node's network namespace.
+  const pluginPid = Number(podman(['inspect', '--format', '{{.State.Pid}}', plugin.name]));
+  t.is(status(pluginPid).Uid, '0\t0\t0\t0');
+  t.is(fs.statSync(`/proc/${pluginPid}/ns/pid`).ino, fs.statSync('/proc/self/ns/pid').ino);
+  t.is(fs.statSync(`/proc/${pluginPid}/ns/net`).ino, fs.statSync(`/run/netns/${node}`).ino);
   const send = (command: object): void => void standin.stdin!.write(`${JSON.stringify(command)}\n`);
 
   // The pod: deploy/macswap.yaml's container (its args, its config from the ConfigMap with only
