@@ -8,6 +8,7 @@
 
 mod backend;
 mod master_worker;
+pub mod neighbours;
 mod stats;
 mod worker;
 
