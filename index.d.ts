@@ -47,6 +47,11 @@ export declare class NativeNeighbourWatcher {
   /** The route the kernel of the watched namespace would take to `destination`. */
   route(destination: string): RouteInfo
   /**
+   * The main table's default routes (IPv4 and IPv6; `destination` is the unspecified
+   * address).
+   */
+  defaultRoutes(): Array<RouteInfo>
+  /**
    * Asks the kernel to resolve `address` on interface `index`; the answer arrives as an
    * event.
    */

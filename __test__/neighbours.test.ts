@@ -56,6 +56,12 @@ test.serial('the watcher reports the table, resolves on request, follows changes
   t.like(route, { destination: '198.51.100.9', index, gateway: bed.gen.address, nextHop: bed.gen.address, source: bed.fwd.address });
   // On the link: the destination is its own next hop.
   t.like(watcher.route(bed.gen.address), { index, nextHop: bed.gen.address });
+  t.deepEqual(watcher.defaultRoutes(), [], 'no default route yet');
+  run('route', 'add', 'default', 'via', bed.gen.address);
+  const defaults = watcher.defaultRoutes();
+  t.is(defaults.length, 1);
+  t.like(defaults[0], { destination: '0.0.0.0', index, gateway: bed.gen.address, nextHop: bed.gen.address });
+  run('route', 'del', 'default');
   const noRoute = t.throws(() => watcher.route('2001:db8::1'));
   t.is((noRoute as Error & { code?: string }).code, 'ERR_FASTLANE_NETLINK');
   t.regex(noRoute.message, /no route to 2001:db8::1/);

@@ -88,6 +88,11 @@ export class NeighbourWatcher extends EventEmitter<NeighbourWatcherEvents> {
     return this.#native.route(destination);
   }
 
+  /** The main table's default routes, IPv4 and IPv6 (`destination` is 0.0.0.0 or ::). */
+  defaultRoutes(): RouteInfo[] {
+    return this.#native.defaultRoutes();
+  }
+
   /** Asks the kernel to resolve `address` on interface `index`; the entry arrives as a `change`. */
   resolve(index: number, address: string): void {
     this.#native.resolve(index, address);

@@ -155,6 +155,17 @@ impl NativeNeighbourWatcher {
         Ok(route_info(route))
     }
 
+    /// The main table's default routes (IPv4 and IPv6; `destination` is the unspecified
+    /// address).
+    #[napi]
+    pub fn default_routes(&self) -> error::Result<Vec<RouteInfo>> {
+        let routes = self
+            .watcher()?
+            .default_routes()
+            .map_err(|e| BindingError::Netlink(e.to_string()))?;
+        Ok(routes.into_iter().map(route_info).collect())
+    }
+
     /// Asks the kernel to resolve `address` on interface `index`; the answer arrives as an
     /// event.
     #[napi]

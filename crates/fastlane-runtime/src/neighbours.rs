@@ -33,7 +33,7 @@ pub enum WatchError {
     Netns(#[from] NetnsError),
     #[error("watching neighbours: {0}")]
     Sys(#[from] SysError),
-    #[error("watching neighbours: the kernel's neighbour dump does not parse")]
+    #[error("watching neighbours: the kernel's dump does not parse")]
     Malformed,
     #[error("no route to {destination}: {source}")]
     NoRoute {
@@ -175,6 +175,35 @@ impl NeighbourWatcher {
                             .with_context("malformed answer"),
                     ))
                 }
+            }
+        }
+    }
+
+    /// The main table's default routes (IPv4 and IPv6), as routes to the unspecified address.
+    pub fn default_routes(&self) -> Result<Vec<RouteTo>, WatchError> {
+        let socket = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        let seq = self.next_seq();
+        netlink::send_to_kernel(socket.as_fd(), &route::dump_request(seq))?;
+        let mut datagram = vec![0u8; DATAGRAM];
+        let mut routes = Vec::new();
+        let mut waited = 0;
+        loop {
+            let len = match netlink::receive(socket.as_fd(), &mut datagram) {
+                Ok(len) => len,
+                Err(e) if e.is(libc::EAGAIN) && waited < REQUEST_TRIES => {
+                    waited += 1;
+                    continue;
+                }
+                Err(e) => return Err(WatchError::Sys(e.with_context("RTM_GETROUTE dump"))),
+            };
+            let part =
+                route::parse_default_routes(seq, &datagram[..len]).ok_or(WatchError::Malformed)?;
+            routes.extend(part.routes);
+            if let Some(errno) = part.refused {
+                return Err(WatchError::Sys(SysError::new("RTM_GETROUTE dump", errno)));
+            }
+            if part.done {
+                return Ok(routes);
             }
         }
     }

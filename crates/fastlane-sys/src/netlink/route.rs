@@ -1,11 +1,12 @@
 //! Route messages: asking the kernel which route it would take to an address (`RTM_GETROUTE`
-//! for one destination, as `ip route get`), and recognising route-change notifications.
+//! for one destination, as `ip route get`), finding the default routes (a dump), and recognising
+//! route-change notifications.
 
 use std::net::IpAddr;
 
 use super::{
     attributes, family_of, finish, ip_address, message, messages, octets, push_attribute, u32_at,
-    HEADER_LEN, NLMSG_ERROR,
+    HEADER_LEN, NLMSG_DONE, NLMSG_ERROR,
 };
 
 /// `struct rtmsg`'s size.
@@ -14,6 +15,7 @@ const RTA_DST: u16 = 1;
 const RTA_OIF: u16 = 4;
 const RTA_GATEWAY: u16 = 5;
 const RTA_PREFSRC: u16 = 7;
+const RTA_TABLE: u16 = 15;
 
 /// Where the kernel sends a packet for a destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +93,78 @@ pub fn parse_lookup(seq: u32, destination: IpAddr, datagram: &[u8]) -> Option<Op
     Some(None)
 }
 
+/// An `RTM_GETROUTE` dump request: every route of both families.
+pub fn dump_request(seq: u32) -> Vec<u8> {
+    let flags = libc::NLM_F_REQUEST | libc::NLM_F_DUMP;
+    finish(message(libc::RTM_GETROUTE, flags, seq, &[0u8; RTMSG_LEN]))
+}
+
+/// What one datagram of a route dump held: the main table's default routes (unicast, prefix
+/// length 0) as routes to the family's unspecified address, and whether the dump ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DefaultRoutes {
+    pub routes: Vec<RouteTo>,
+    pub done: bool,
+    /// The kernel refused the dump (errno).
+    pub refused: Option<i32>,
+}
+
+/// The default routes in one datagram answering dump `seq`; `None` when it does not parse.
+pub fn parse_default_routes(seq: u32, datagram: &[u8]) -> Option<DefaultRoutes> {
+    let mut part = DefaultRoutes {
+        routes: Vec::new(),
+        done: false,
+        refused: None,
+    };
+    for message in messages(datagram) {
+        let message = message.ok()?;
+        if message.seq != seq {
+            continue;
+        }
+        match message.kind {
+            NLMSG_DONE => part.done = true,
+            NLMSG_ERROR => {
+                let code = u32_at(message.bytes, HEADER_LEN)? as i32;
+                if code != 0 {
+                    part.refused = Some(-code);
+                }
+            }
+            libc::RTM_NEWROUTE => {
+                let header = message.bytes.get(HEADER_LEN..HEADER_LEN + RTMSG_LEN)?;
+                let (family, dst_len, table, kind) = (header[0], header[1], header[4], header[7]);
+                let destination = match family as i32 {
+                    libc::AF_INET => IpAddr::from([0u8; 4]),
+                    libc::AF_INET6 => IpAddr::from([0u8; 16]),
+                    _ => continue,
+                };
+                let mut route = RouteTo {
+                    destination,
+                    index: 0,
+                    gateway: None,
+                    source: None,
+                };
+                let mut table_id = u32::from(table);
+                for attribute in attributes(&message.bytes[HEADER_LEN + RTMSG_LEN..]) {
+                    let (kind, data) = attribute.ok()?;
+                    match kind {
+                        RTA_OIF => route.index = u32_at(data, 0)?,
+                        RTA_GATEWAY => route.gateway = ip_address(family, data),
+                        RTA_PREFSRC => route.source = ip_address(family, data),
+                        RTA_TABLE => table_id = u32_at(data, 0)?,
+                        _ => {}
+                    }
+                }
+                let main = table_id == u32::from(libc::RT_TABLE_MAIN);
+                if dst_len == 0 && main && kind == libc::RTN_UNICAST && route.index != 0 {
+                    part.routes.push(route);
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(part)
+}
+
 /// True when the datagram carries a route added or removed (a notification).
 pub fn has_route_change(datagram: &[u8]) -> bool {
     messages(datagram)
@@ -138,6 +212,43 @@ mod tests {
             None
         );
         assert!(has_route_change(&answer));
+    }
+
+    #[test]
+    fn a_dump_yields_the_main_tables_default_routes_only() {
+        let route = |dst_len: u8, table: u8, gateway: [u8; 4]| {
+            let mut header = [0u8; RTMSG_LEN];
+            header[0] = libc::AF_INET as u8;
+            header[1] = dst_len;
+            header[4] = table;
+            header[7] = libc::RTN_UNICAST;
+            let mut bytes = message(libc::RTM_NEWROUTE, libc::NLM_F_MULTI, 3, &header);
+            push_attribute(&mut bytes, RTA_OIF, &2u32.to_ne_bytes());
+            push_attribute(&mut bytes, RTA_GATEWAY, &gateway);
+            finish(bytes)
+        };
+        let mut datagram = route(0, libc::RT_TABLE_MAIN, [10, 60, 0, 1]);
+        datagram.extend(route(24, libc::RT_TABLE_MAIN, [10, 60, 0, 9]));
+        datagram.extend(route(0, 100, [10, 60, 0, 7]));
+        datagram.extend(finish(message(NLMSG_DONE, 0, 3, &[0; 4])));
+        let part = parse_default_routes(3, &datagram).unwrap();
+        assert!(part.done);
+        assert_eq!(
+            part.routes,
+            vec![RouteTo {
+                destination: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                index: 2,
+                gateway: Some(IpAddr::V4(Ipv4Addr::new(10, 60, 0, 1))),
+                source: None,
+            }]
+        );
+        assert_eq!(parse_default_routes(3, &datagram[..30]), None);
+        let request = dump_request(3);
+        assert_eq!(u16_at(&request, 4), Some(libc::RTM_GETROUTE));
+        assert_eq!(
+            u16_at(&request, 6).map(i32::from),
+            Some(libc::NLM_F_REQUEST | libc::NLM_F_DUMP)
+        );
     }
 
     #[test]
