@@ -101,6 +101,9 @@ export class UpfTestbed {
       const [link] = JSON.parse(run('ip', '-n', end.netns, '-j', 'link', 'show', 'dev', end.iface)) as Array<{ address: string }>;
       end.mac = link?.address ?? '';
     }
+    // The fast path hands a packet whose next hop is not resolved yet to the kernel, which routes it.
+    run('ip', 'netns', 'exec', this.upfNetns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1');
+    run('ip', 'netns', 'exec', this.upfNetns, 'sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1');
     run('ip', '-n', this.upfNetns, 'route', 'add', 'default', 'via', this.dn.ipv4);
     run('ip', '-n', this.upfNetns, '-6', 'route', 'add', 'default', 'via', this.dn.ipv6);
     run('ip', '-n', this.dn.netns, 'route', 'add', UE_POOL_V4, 'via', this.n6.ipv4);
