@@ -63,9 +63,9 @@ export class Agent {
     await this.#ask({ op: 'start' });
   }
 
-  /** Sends each frame (a scapy expression), `gapUs` apart; resolves with the seconds it took. */
-  async send(frames: string[], gapUs = 0): Promise<number> {
-    return (await this.#ask({ op: 'send', frames, gap_us: gapUs })).seconds as number;
+  /** Sends each frame (a scapy expression; the list `repeat` times), `gapUs` apart; resolves with the seconds it took. */
+  async send(frames: string[], gapUs = 0, repeat = 1): Promise<number> {
+    return (await this.#ask({ op: 'send', frames, gap_us: gapUs, repeat })).seconds as number;
   }
 
   /** Stops capturing (after `lingerMs` more) and returns what arrived, decoded by scapy. */

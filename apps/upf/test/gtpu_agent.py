@@ -5,7 +5,9 @@ decoder's reading of the UPF's output, not ours.
 
 Speaks JSON lines: one command per stdin line, one answer per stdout line.
   {"op": "start"}                                begin capturing on IFACE (everything received)
-  {"op": "send", "frames": [EXPR...], "gap_us": N}  build each scapy expression and send it
+  {"op": "send", "frames": [EXPR...], "gap_us": N, "repeat": R}
+                                                 build each scapy expression and send it (the
+                                                 list R times), N microseconds apart
   {"op": "stop"}                                 stop capturing; answer every frame captured
   {"op": "quit"}
 A captured frame's summary: "layers" (each layer's name and fields, as plain JSON), "checks"
@@ -109,13 +111,18 @@ for line in sys.stdin:
         elif op == "send":
             gap = command.get("gap_us", 0) / 1e6
             frames = [eval(expr) for expr in command["frames"]]  # noqa: S307 (test input)
+            frames = [raw(f) for f in frames] * command.get("repeat", 1)
+            socket = conf.L2socket(iface=IFACE)
             started = time.monotonic()
-            for i, frame in enumerate(frames):
-                if gap:
-                    wait = started + i * gap - time.monotonic()
-                    if wait > 0:
-                        time.sleep(wait)
-                sendp(frame, iface=IFACE)
+            try:
+                for i, frame in enumerate(frames):
+                    if gap:
+                        wait = started + i * gap - time.monotonic()
+                        if wait > 0:
+                            time.sleep(wait)
+                    socket.send(frame)
+            finally:
+                socket.close()
             answer["seconds"] = time.monotonic() - started
         elif op == "stop":
             time.sleep(command.get("linger_ms", 300) / 1000)
