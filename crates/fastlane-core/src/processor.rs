@@ -14,9 +14,9 @@ use crate::wire::swap_macs;
 pub trait Processor: Send {
     fn process(&mut self, batch: &mut Batch);
 
-    /// Called once per round of the data-plane thread's loop, whether or not packets arrived (at
-    /// the latest about every 100 ms when idle; in `run_to_completion`, whose threads transmit
-    /// themselves: `master_worker`'s workers are not polled): sends the frames the processor originates
+    /// Called once per round of the thread's loop, whether or not packets arrived (at the latest
+    /// about every 100 ms when idle; a `master_worker` worker hands the frames to the I/O thread
+    /// serving their port): sends the frames the processor originates
     /// itself (packets it held and now releases, messages it makes) through `out`. Most
     /// processors originate nothing and leave this as it is.
     fn poll(&mut self, _out: &mut dyn Emit) {}

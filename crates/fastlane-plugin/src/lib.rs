@@ -69,7 +69,7 @@ pub trait Plugin: Send + Sized + 'static {
     fn process(&mut self, batch: &mut Batch<'_>);
 
     /// Called by the data-plane thread once per round of its loop, whether or not packets
-    /// arrived (at the latest about every 100 ms when idle; `run_to_completion` only): sends the
+    /// arrived (at the latest about every 100 ms when idle): sends the
     /// frames the plugin originates (packets it held and now releases, messages it makes)
     /// through `out`. The default originates nothing.
     fn poll(&mut self, _out: &mut Emitter<'_>) {}
