@@ -387,3 +387,90 @@ fn merge_back(item: &mut Item, batch: &mut Batch, verdict: Option<Verdict>) {
     }
     item.batch.set_len(0);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::worker::SlowPath;
+    use fastlane_core::{QueueCounters, QueueMap, QueueSpec, Slot, ThreadIo, Unsent};
+
+    /// Serves port 0's queue 0 and keeps what it is asked to send.
+    struct Kept {
+        queues: QueueMap,
+        sent: Vec<(usize, Vec<u8>)>,
+    }
+
+    impl ThreadIo for Kept {
+        fn queue_map(&self) -> &QueueMap {
+            &self.queues
+        }
+        fn receive(&mut self, _: usize, _: &mut Batch, _: &fastlane_core::QueueCounters) -> usize {
+            0
+        }
+        fn stage(&mut self, _: usize, _: &Slot) -> Result<(), DropReason> {
+            Ok(())
+        }
+        fn release(&mut self, _: &Slot) {}
+        fn flush(&mut self, _: usize, _: &QueueCounters) -> Unsent {
+            Unsent::default()
+        }
+        fn finish_batch(&mut self, _: usize) {}
+        fn split(&self) -> Split {
+            Split::InKernel
+        }
+        fn transmit_copies(&mut self, target: usize, frames: &[&[u8]], c: &QueueCounters) -> usize {
+            self.sent
+                .extend(frames.iter().map(|f| (target, f.to_vec())));
+            c.tx_packets.add(frames.len() as u64);
+            frames.len()
+        }
+        fn idle(&mut self, _: &[RawFd]) {}
+    }
+
+    #[test]
+    fn a_workers_own_frames_leave_by_its_io_thread_and_what_it_cannot_hand_over_is_counted() {
+        let link = Link::new(4);
+        let queues = QueueIo {
+            core: 0,
+            io: Box::new(Kept {
+                queues: QueueMap::new(&[QueueSpec {
+                    port: 0,
+                    interface: "p0".into(),
+                    queue: 0,
+                }]),
+                sent: Vec::new(),
+            }),
+            counters: vec![QueueCounters::default()].into(),
+            batch_size: 8,
+            slow_path: SlowPath {
+                filters: Vec::new(),
+                taps: vec![None],
+            },
+        };
+        let mut io = IoThread::new(queues, vec![link.clone()], 4);
+        let links = [link];
+        let mut out = LinkEmitter {
+            links: &links,
+            link_of_port: &[Some(0)],
+            frames: 0,
+        };
+        let long = vec![0u8; EMIT_FRAME + 1];
+        assert_eq!(out.transmit(0, &[b"first", b"second", &long]), 2);
+        // A port no I/O thread serves goes to the first, which counts it.
+        assert_eq!(out.transmit(7, &[b"nowhere"]), 1);
+        // More than the link's buffers: the rest are lost, and counted.
+        let many: Vec<&[u8]> = (0..EMIT_FRAMES).map(|_| &b"more"[..]).collect();
+        assert_eq!(out.transmit(0, &many), EMIT_FRAMES - 3);
+        assert_eq!(out.frames, 4 + EMIT_FRAMES);
+
+        // Every buffer handed over (64) and the four frames lost on the way.
+        assert_eq!(io.send_emitted(), EMIT_FRAMES + 4);
+        let c = &io.queues.counters[0];
+        assert_eq!(c.tx_packets.get(), (2 + EMIT_FRAMES - 3) as u64);
+        assert_eq!(c.dropped(DropReason::NoSuchPort), 1);
+        assert_eq!(c.dropped(DropReason::NoBuffer), 1 + 3);
+        // Every buffer went back to the worker: it can hand over as many again.
+        assert_eq!(links[0].spare.len(), EMIT_FRAMES);
+        assert_eq!(io.send_emitted(), 0);
+    }
+}
