@@ -90,7 +90,7 @@ impl Buffers {
     }
 
     /// Holds a copy of `frame` for the FAR `key`; `Ok(true)` when it is the first of a new
-    /// buffering period (the one the control plane is told about).
+    /// buffering period.
     pub fn push(&mut self, key: u64, frame: &[u8]) -> Result<bool, Full> {
         if frame.len() > MAX_FRAME || self.free == NONE {
             return Err(Full::Bound);
@@ -125,6 +125,14 @@ impl Buffers {
         queue.len += 1;
         self.held += 1;
         Ok(first)
+    }
+
+    /// The oldest packet held for the FAR `key`.
+    pub fn front(&self, key: u64) -> Option<&[u8]> {
+        let q = &self.queues[self.queue(key)?];
+        let s = q.head as usize;
+        let at = s * SLOT_BYTES + HEADROOM;
+        Some(&self.pool[at..at + usize::from(self.lens[s])])
     }
 
     /// The FARs that have packets held, in no particular order (at most `out.len()`); returns
@@ -230,6 +238,7 @@ mod tests {
     fn packets_come_back_in_order_per_far_and_the_bounds_hold() {
         let mut b = Buffers::new(5, 3, 2);
         assert_eq!(b.push(7, &frame(1, 60)), Ok(true));
+        assert_eq!(b.front(7), Some(&frame(1, 60)[..]));
         assert_eq!(b.push(7, &frame(2, 61)), Ok(false));
         assert_eq!(b.push(9, &frame(3, 62)), Ok(true));
         assert_eq!(b.push(7, &frame(4, 63)), Ok(false));
@@ -241,6 +250,8 @@ mod tests {
         );
         assert_eq!(b.push(9, &frame(7, MAX_FRAME + 1)), Err(Full::Bound));
         assert!(b.holds(7) && b.holds(9) && !b.holds(11));
+        assert_eq!(b.front(7), Some(&frame(1, 60)[..]), "the oldest, still");
+        assert_eq!(b.front(11), None);
         let mut keys = [0u64; 4];
         let n = b.keys(&mut keys);
         keys[..n].sort_unstable();

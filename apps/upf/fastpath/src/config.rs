@@ -4,30 +4,7 @@
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use miniserde::json::{self, Number, Object, Value};
-
-/// Table capacities, as the writer of the region made it (the reader checks them against it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Capacities {
-    pub sessions: u64,
-    pub pdrs: u64,
-    pub fars: u64,
-    pub qers: u64,
-    pub urrs: u64,
-    pub next_hops: u64,
-}
-
-impl Default for Capacities {
-    fn default() -> Self {
-        Capacities {
-            sessions: 10_000,
-            pdrs: 20_000,
-            fars: 20_000,
-            qers: 10_000,
-            urrs: 20_000,
-            next_hops: 1024,
-        }
-    }
-}
+use upf_rules::Capacities;
 
 /// How much downlink buffering (FAR action BUFF) one data-plane thread does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +29,7 @@ impl Default for Buffering {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpfConfig {
-    /// The shared-memory region the rules are in.
+    /// The shared-memory region the rules are in, and the capacities its writer made it with.
     pub region: String,
     pub capacities: Capacities,
     /// The UPF's N3 addresses: the source of what it sends to gNBs.
@@ -61,6 +38,10 @@ pub struct UpfConfig {
     /// Indexes into the Fastlane config's `ports`.
     pub n3_port: u16,
     pub n6_port: u16,
+    /// The two ports' MAC addresses; when not given, each is learnt from the destination of
+    /// the frames the port receives.
+    pub n3_mac: Option<[u8; 6]>,
+    pub n6_mac: Option<[u8; 6]>,
     /// The Recovery IE's restart counter in Echo Responses.
     pub recovery: u8,
     /// Error Indications sent at most per second by one thread (the burst is a tenth of it,
@@ -91,6 +72,8 @@ impl UpfConfig {
                 "n3",
                 "n3_port",
                 "n6_port",
+                "n3_mac",
+                "n6_mac",
                 "recovery",
                 "error_indications_per_second",
                 "buffering",
@@ -106,21 +89,30 @@ impl UpfConfig {
         };
         let mut capacities = Capacities::default();
         if let Some(c) = object(&o, "capacities")? {
-            known(
-                c,
-                "capacities.",
-                &["sessions", "pdrs", "fars", "qers", "urrs", "next_hops"],
-            )?;
-            for (key, field) in [
-                ("sessions", &mut capacities.sessions),
-                ("pdrs", &mut capacities.pdrs),
-                ("fars", &mut capacities.fars),
-                ("qers", &mut capacities.qers),
-                ("urrs", &mut capacities.urrs),
-                ("next_hops", &mut capacities.next_hops),
-            ] {
+            const KEYS: [&str; 8] = [
+                "sessions",
+                "pdrs",
+                "fars",
+                "qers",
+                "urrs",
+                "next_hops",
+                "event_channels",
+                "event_capacity",
+            ];
+            known(c, "capacities.", &KEYS)?;
+            let fields = [
+                &mut capacities.sessions,
+                &mut capacities.pdrs,
+                &mut capacities.fars,
+                &mut capacities.qers,
+                &mut capacities.urrs,
+                &mut capacities.next_hops,
+                &mut capacities.event_channels,
+                &mut capacities.event_capacity,
+            ];
+            for (key, field) in KEYS.into_iter().zip(fields) {
                 if let Some(n) = number(c, "capacities.", key, 1, u64::from(u32::MAX))? {
-                    *field = n;
+                    *field = n as u32;
                 }
             }
         }
@@ -146,6 +138,7 @@ impl UpfConfig {
         if n3_port == n6_port {
             return Err(format!("n6_port: must differ from n3_port ({n3_port})"));
         }
+        let (n3_mac, n6_mac) = (mac(&o, "n3_mac")?, mac(&o, "n6_mac")?);
         let recovery = number(&o, "", "recovery", 0, 255)?.unwrap_or(0) as u8;
         let error_indications_per_second =
             number(&o, "", "error_indications_per_second", 0, 1_000_000)?.unwrap_or(100);
@@ -169,6 +162,8 @@ impl UpfConfig {
             n3_ipv6,
             n3_port,
             n6_port,
+            n3_mac,
+            n6_mac,
             recovery,
             error_indications_per_second,
             buffering,
@@ -204,6 +199,26 @@ fn number(o: &Object, path: &str, key: &str, min: u64, max: u64) -> Result<Optio
     }
 }
 
+fn mac(o: &Object, key: &str) -> Result<Option<[u8; 6]>, String> {
+    let Some(value) = o.get(key) else {
+        return Ok(None);
+    };
+    let bad = || format!("{key}: must be a MAC address as \"02:00:00:00:00:01\"");
+    let Value::String(text) = value else {
+        return Err(bad());
+    };
+    let mut mac = [0u8; 6];
+    let mut parts = text.split(':');
+    for byte in &mut mac {
+        let part = parts.next().filter(|p| p.len() == 2).ok_or_else(bad)?;
+        *byte = u8::from_str_radix(part, 16).map_err(|_| bad())?;
+    }
+    match parts.next() {
+        Some(_) => Err(bad()),
+        None => Ok(Some(mac)),
+    }
+}
+
 fn address<T: core::str::FromStr>(o: &Object, key: &str, what: &str) -> Result<Option<T>, String> {
     match o.get(key) {
         None => Ok(None),
@@ -220,7 +235,7 @@ mod tests {
     use super::*;
 
     const GOOD: &str = r#"{"region": "upf", "n3": {"ipv4": "192.0.2.1", "ipv6": "2001:db8::1"},
-        "n3_port": 0, "n6_port": 1, "recovery": 7,
+        "n3_port": 0, "n6_port": 1, "recovery": 7, "n6_mac": "02:00:00:00:00:0a",
         "capacities": {"sessions": 100}, "buffering": {"per_far": 8}}"#;
 
     #[test]
@@ -231,6 +246,7 @@ mod tests {
         assert_eq!(c.n3_ipv6, Some("2001:db8::1".parse().unwrap()));
         assert_eq!((c.n3_port, c.n6_port, c.recovery), (0, 1, 7));
         assert_eq!(c.capacities.sessions, 100);
+        assert_eq!((c.n3_mac, c.n6_mac), (None, Some([2, 0, 0, 0, 0, 0x0a])));
         assert_eq!(c.capacities.pdrs, 20_000);
         assert_eq!(c.buffering.per_far, 8);
         assert_eq!(c.buffering.packets, 1024);
