@@ -91,7 +91,12 @@ function kernelInterface(config: UpfConfig, iface: string): string {
 }
 
 /** The plugin stage's config (apps/upf/fastpath reads it). */
-function pluginConfig(config: UpfConfig, region: string, capacity: UpfCapacities): Record<string, unknown> {
+function pluginConfig(
+  config: UpfConfig,
+  region: string,
+  capacity: UpfCapacities,
+  macs: { n3: string; n6: string },
+): Record<string, unknown> {
   const n3: Record<string, string> = {};
   for (const text of config.upf.n3.addresses) {
     const cidr = parseCidr(text);
@@ -99,7 +104,7 @@ function pluginConfig(config: UpfConfig, region: string, capacity: UpfCapacities
       n3[cidr.family === 4 ? 'ipv4' : 'ipv6'] = cidr.address;
     }
   }
-  return { region, capacities: capacity, n3, n3_port: N3_PORT, n6_port: N6_PORT };
+  return { region, capacities: capacity, n3, n3_port: N3_PORT, n6_port: N6_PORT, n3_mac: macs.n3, n6_mac: macs.n6 };
 }
 
 /** The F-TEID addresses a session's FARs send to (each counted once per FAR). */
@@ -199,18 +204,22 @@ export class Upf {
       const pluginPath = options.pluginPath ?? findPlugin();
       const capacity = regionCapacities(config);
       const region = config.upf.region ?? `fastlane-upf-${process.pid}`;
-      const fastlaneConfig = deriveFastlaneConfig(config, { path: pluginPath, config: pluginConfig(config, region, capacity) });
 
       const userPlane = options.userPlane(region, capacity);
       undo.push(() => userPlane.close());
+
+      // The watcher's sockets live in the UPF's namespace: the ports' MACs are read through it
+      // (a DPDK port over a kernel interface keeps the interface's MAC, and its TAP twin too).
+      const watcher = new NeighbourWatcher(config.netns);
+      undo.push(() => watcher.stop());
+      const macs = { n3: watcher.hwAddress(config.upf.n3.interface), n6: watcher.hwAddress(config.upf.n6.interface) };
+      const fastlaneConfig = deriveFastlaneConfig(config, { path: pluginPath, config: pluginConfig(config, region, capacity, macs) });
 
       const dataplane = new Dataplane(fastlaneConfig);
       dataplane.start();
       undo.push(() => dataplane.stop());
 
       // After the data plane: DPDK's TAP twins, which hold the kernel's side, exist only now.
-      const watcher = new NeighbourWatcher(config.netns);
-      undo.push(() => watcher.stop());
       const nextHops = new NextHops(watcher, userPlane.nextHops, [
         { port: N3_PORT, kernelInterface: kernelInterface(config, config.upf.n3.interface) },
         { port: N6_PORT, kernelInterface: kernelInterface(config, config.upf.n6.interface) },

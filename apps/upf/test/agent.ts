@@ -17,6 +17,8 @@ export interface Check {
   layer: string;
   index: number;
   checksum_ok?: boolean;
+  /** The checksum field's value. */
+  checksum?: number;
   length_ok?: boolean;
 }
 export interface Captured {

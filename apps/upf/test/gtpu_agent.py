@@ -71,6 +71,7 @@ def checks(frame):
                 for _ in range(index):
                     rebuilt = rebuilt.payload
                 entry["checksum_ok"] = getattr(rebuilt, field) == getattr(layer, field)
+                entry["checksum"] = getattr(layer, field)
             length = len(raw(layer)) - pad
             if name == "IP":
                 entry["length_ok"] = layer.len == length
@@ -87,7 +88,22 @@ def checks(frame):
     return out
 
 
+def redissect(frame):
+    """scapy 2.8 stops at an extension header before an Error Indication's IEs (the UDP Port
+    extension header TS 29.281 clause 5.2.2.1 puts there): the rest is dissected, by scapy, as
+    the Error Indication it is."""
+    gtp = frame.getlayer(GTP_U_Header)
+    rest = frame.getlayer(Raw)
+    if gtp is not None and gtp.gtp_type == 26 and rest is not None and frame.getlayer(GTPErrorIndication) is None:
+        under = rest.underlayer
+        load = rest.load
+        under.remove_payload()
+        under.add_payload(GTPErrorIndication(load))
+    return frame
+
+
 def summary(frame):
+    frame = redissect(frame)
     layers = []
     layer = frame
     while layer:

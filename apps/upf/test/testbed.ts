@@ -46,6 +46,11 @@ export class UpfTestbed {
   readonly n3: BedEnd;
   readonly n6: BedEnd;
   readonly upfNetns: string;
+  /**
+   * Addresses past the N6 gateway that no host holds: the DN's kernel routes them to a blackhole,
+   * which answers nothing, so uplink test traffic causes no downlink of its own.
+   */
+  readonly remote: { ipv4: string; ipv6: string };
 
   private constructor(
     readonly prefix: string,
@@ -53,6 +58,7 @@ export class UpfTestbed {
   ) {
     const s = subnet;
     this.upfNetns = `${prefix}-upf`;
+    this.remote = { ipv4: `198.51.${s}.7`, ipv6: `fd00:66:${s}::7` };
     this.gnb = { netns: `${prefix}-gnb`, iface: `${prefix}-g`, ipv4: `10.201.${s}.1`, ipv6: `fd00:3:${s}::1`, mac: '' };
     this.n3 = { netns: this.upfNetns, iface: `${prefix}-n3`, ipv4: `10.201.${s}.2`, ipv6: `fd00:3:${s}::2`, mac: '' };
     this.n6 = { netns: this.upfNetns, iface: `${prefix}-n6`, ipv4: `10.202.${s}.2`, ipv6: `fd00:6:${s}::2`, mac: '' };
@@ -106,6 +112,9 @@ export class UpfTestbed {
     run('ip', 'netns', 'exec', this.upfNetns, 'sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1');
     run('ip', '-n', this.upfNetns, 'route', 'add', 'default', 'via', this.dn.ipv4);
     run('ip', '-n', this.upfNetns, '-6', 'route', 'add', 'default', 'via', this.dn.ipv6);
+    // Uplink test traffic goes past the DN side, which discards it without an ICMP answer.
+    run('ip', '-n', this.dn.netns, 'route', 'add', 'blackhole', `${this.remote.ipv4}/32`);
+    run('ip', '-n', this.dn.netns, '-6', 'route', 'add', 'blackhole', `${this.remote.ipv6}/128`);
     run('ip', '-n', this.dn.netns, 'route', 'add', UE_POOL_V4, 'via', this.n6.ipv4);
     run('ip', '-n', this.dn.netns, '-6', 'route', 'add', UE_POOL_V6, 'via', this.n6.ipv6);
   }
