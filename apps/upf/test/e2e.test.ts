@@ -324,18 +324,25 @@ async function suite(t: ExecutionContext, backend: Backend): Promise<void> {
   });
   t.deepEqual(loads(released, 'buf'), [0, 1, 2, 3, 4].map((i) => `buf-${i}`), 'released in order');
 
-  // MBR 1000 kbit/s uplink, offered about 4x that: the DN receives the MBR within ±10%.
-  const size = 500;
-  const metering = await dn.capture(() => gnb.send([frames.uplink(metered, bed.remote.ipv4, 6000, payload('mbr', 0, size - 28))], 500, 2000), 200);
-  const got = metering.filter((f) => loads([f], 'mbr').length === 1);
-  t.true(got.length > 10, `metered frames arrived: ${got.length}`);
-  if (got.length > 10) {
-    // Past the bucket's initial burst: bytes over the time they took.
-    const steady = got.slice(Math.floor(got.length / 5));
-    const seconds = steady.at(-1)!.time - steady[0]!.time;
-    const kbps = ((steady.length - 1) * size * 8) / seconds / 1000;
-    t.true(Math.abs(kbps - 1000) <= 100, `MBR held at ${kbps.toFixed(0)} kbit/s`);
+  // MBR 1000 kbit/s uplink, offered at about 3.5x that: the DN receives the MBR within ±10%. The
+  // gNB side's kernel paces the offered load (a tbf qdisc at 4 Mbit/s), so the check does not
+  // depend on how steadily a Python process gets the CPU on a loaded machine.
+  const size = 500; // the inner IP packet
+  bed.exec(bed.gnb.netns, 'tc', 'qdisc', 'add', 'dev', bed.gnb.iface, 'root', 'tbf', 'rate', '4mbit', 'burst', '4kb', 'latency', '10s');
+  let metering: Captured[];
+  try {
+    metering = await dn.capture(() => gnb.send([frames.uplink(metered, bed.remote.ipv4, 6000, payload('mbr', 0, size - 28))], 0, 1000), 1800);
+  } finally {
+    bed.exec(bed.gnb.netns, 'tc', 'qdisc', 'del', 'dev', bed.gnb.iface, 'root');
   }
+  const got = metering.filter((f) => loads([f], 'mbr').length === 1);
+  t.true(got.length > 100 && got.length < 500, `metered frames arrived: ${got.length} of 1000`);
+  // Past the bucket's initial burst: bytes over the time they took to arrive.
+  const steady = got.slice(Math.floor(got.length / 5));
+  const seconds = steady.at(-1)!.time - steady[0]!.time;
+  const kbps = ((steady.length - 1) * size * 8) / seconds / 1000;
+  t.log(`MBR: ${got.length} frames, ${kbps.toFixed(0)} kbit/s`);
+  t.true(Math.abs(kbps - 1000) <= 100, `MBR held at ${kbps.toFixed(0)} kbit/s`);
 
   // GTP-U node: echo answered; a G-PDU for an unknown TEID answered by an Error Indication.
   const node = await gnb.capture(() =>
