@@ -32,7 +32,8 @@ export class NeighbourWatcher extends EventEmitter<NeighbourWatcherEvents> {
   /**
    * Starts watching network namespace `netns` (a name under /run/netns or a path; undefined:
    * this process's). Throws ERR_FASTLANE_NETLINK when the table cannot be read. Events are
-   * delivered from the next turn of the event loop on, the snapshot first.
+   * delivered from the next turn of the event loop on, the snapshot first. Like a listening
+   * socket, a running watcher keeps the process alive until stop().
    */
   constructor(netns?: string) {
     super();

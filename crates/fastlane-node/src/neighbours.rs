@@ -129,9 +129,10 @@ impl NativeNeighbourWatcher {
         netns: Option<String>,
         on_event: Function<NeighbourEvent, ()>,
     ) -> error::Result<NativeNeighbourWatcher> {
+        // Not weak: like a listening socket, a running watcher keeps the process alive (its
+        // events are what the process waits for); stop() ends the thread, which releases it.
         let tsfn = on_event
             .build_threadsafe_function::<NeighbourEvent>()
-            .weak::<true>()
             .build()
             .map_err(error::napi_failure)?;
         let watcher = NeighbourWatcher::start(netns.as_deref(), move |e| {
