@@ -68,3 +68,33 @@ export function unlink(name: string): void {
     // Already gone.
   }
 }
+
+/** The storm's session `i` with `tag`, as fastlane-upf-rules' `check_storm_session` expects it. */
+export function stormSession(i: number, tag: number): SessionRules {
+  const teid = 0x10_0000 + i;
+  const ue = `10.77.${(i >>> 8) & 255}.${i & 255}`;
+  const uplink = (pdrId: number, precedence: number) => ({
+    pdrId,
+    precedence,
+    pdi: { sourceInterface: 'access' as const, localFTeid: { teid, ipv4: '10.0.0.1' } },
+    outerHeaderRemoval: 'gtpu-udp-ipv4' as const,
+    farId: 1,
+  });
+  const downlink = (pdrId: number) => ({ pdrId, precedence: 10, pdi: { sourceInterface: 'core' as const, ueIpAddress: { ipv4: ue } }, farId: 2 });
+  const pdrs =
+    tag % 2 === 0
+      ? [{ ...uplink(1, 10), pdi: { ...uplink(1, 10).pdi, sdfFilters: [{ protocol: 6 }] } }, { ...uplink(2, 20), qerIds: [1] }, downlink(4)]
+      : [{ ...uplink(3, 5), qerIds: [1] }, downlink(5)];
+  return {
+    pdrs,
+    fars: [
+      { farId: 1, applyAction: { forward: true }, forwardingParameters: { destinationInterface: 'core' } },
+      {
+        farId: 2,
+        applyAction: { forward: true },
+        forwardingParameters: { destinationInterface: 'access', outerHeaderCreation: { teid: tag, ipv4: '192.168.1.2' } },
+      },
+    ],
+    qers: [{ qerId: 1, mbr: { uplinkKbps: tag, downlinkKbps: tag } }],
+  };
+}

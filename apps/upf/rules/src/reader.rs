@@ -223,7 +223,8 @@ fn try_pdr(
     let mut hot = PdrHot::zeroed();
     copy_words(words, 0, HEAD, &mut hot);
     let next = hot.next[chain.min(1)];
-    if hot.flags & PDR_HAS_QFI != 0 && qfi != Some(hot.qfi) {
+    // A QFI in the PDI is the PDU Session Container's: only G-PDUs (uplink) carry one.
+    if direction == Direction::Uplink && hot.flags & PDR_HAS_QFI != 0 && qfi != Some(hot.qfi) {
         return Step::Next(next);
     }
     // An uplink PDR that names the UE's address takes only packets from it.
