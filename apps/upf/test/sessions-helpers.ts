@@ -1,6 +1,9 @@
 // Sessions for the UpfSessions tests and the install benchmark: session i has an uplink PDR on
 // TEID 0x1000 + i and a downlink PDR on UE 10.(45 + i / 65536).(i / 256 % 256).(i % 256), each
 // with its FAR, one QER and one URR.
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
+
 import { SharedRegion } from 'fastlane-dataplane';
 
 import type { SessionRules } from '../src/sessions/types';
@@ -97,4 +100,32 @@ export function stormSession(i: number, tag: number): SessionRules {
     ],
     qers: [{ qerId: 1, mbr: { uplinkKbps: tag, downlinkKbps: tag } }],
   };
+}
+
+const built = new Map<string, string>();
+
+/** Builds example `name` of fastlane-upf-rules (once per test file) and returns its path. */
+export function rulesExample(name: string): string {
+  let found = built.get(name);
+  if (found === undefined) {
+    const root = path.join(__dirname, '..', '..', '..');
+    const out = execFileSync('cargo', ['build', '-q', '-p', 'fastlane-upf-rules', '--example', name, '--message-format=json'], {
+      cwd: root,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+      maxBuffer: 64 << 20,
+    });
+    for (const line of out.split('\n')) {
+      if (!line.startsWith('{')) continue;
+      const message = JSON.parse(line) as { reason?: string; target?: { name?: string }; executable?: string | null };
+      if (message.reason === 'compiler-artifact' && message.target?.name === name && message.executable) {
+        found = message.executable;
+      }
+    }
+    if (found === undefined) {
+      throw new Error(`cargo built no executable for the example ${name}`);
+    }
+    built.set(name, found);
+  }
+  return found;
 }

@@ -3,13 +3,13 @@
 // sees a torn session and goes on finding them after the kill; a new writer finds every session
 // whole and goes on changing them.
 import test from 'ava';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 
 import { ShmUpfSessions } from '../src/sessions/index';
-import { regionName, stormSession, unlink } from './sessions-helpers';
+import { regionName, rulesExample, stormSession, unlink } from './sessions-helpers';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
 const CAPS = { sessions: 64, pdrs: 256, fars: 128, qers: 64, urrs: 16, next_hops: 4, event_channels: 1, event_capacity: 16 };
@@ -24,8 +24,7 @@ function firstLine(child: ChildProcess): Promise<string> {
 }
 
 test('a writer killed mid-storm leaves no torn session; forwarding goes on; a new writer takes over', async (t) => {
-  execFileSync('cargo', ['build', '-q', '-p', 'fastlane-upf-rules', '--example', 'storm_watch'], { cwd: ROOT, stdio: 'inherit' });
-  const watchBin = path.join(ROOT, 'target', 'debug', 'examples', 'storm_watch');
+  const watchBin = rulesExample('storm_watch');
   const name = regionName('kill');
   ShmUpfSessions.create(name, CAPS).close();
   const writer = spawn(process.execPath, ['--import=tsx', path.join(__dirname, 'storm-writer.ts'), name, String(SESSIONS), JSON.stringify(CAPS)], {

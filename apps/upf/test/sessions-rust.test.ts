@@ -4,23 +4,16 @@
 // UpfSessions.events gives them.
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import * as path from 'node:path';
 
 import { ShmUpfSessions } from '../src/sessions/index';
 import type { SessionRules } from '../src/sessions/types';
-import { regionName, unlink } from './sessions-helpers';
+import { regionName, rulesExample, unlink } from './sessions-helpers';
 
-const ROOT = path.join(__dirname, '..', '..', '..');
 const CAPS = { sessions: 8, pdrs: 32, fars: 32, qers: 8, urrs: 8, next_hops: 4, event_channels: 1, event_capacity: 16 };
 
-let built = false;
 function lookup(region: string, ...queries: string[]): Record<string, unknown>[] {
-  if (!built) {
-    execFileSync('cargo', ['build', '-q', '-p', 'fastlane-upf-rules', '--example', 'upf_lookup'], { cwd: ROOT, stdio: 'inherit' });
-    built = true;
-  }
   const caps = Object.entries(CAPS).map(([k, v]) => `${k}=${v}`).join(',');
-  const out = execFileSync(path.join(ROOT, 'target', 'debug', 'examples', 'upf_lookup'), [region, caps, ...queries], { encoding: 'utf8' });
+  const out = execFileSync(rulesExample('upf_lookup'), [region, caps, ...queries], { encoding: 'utf8' });
   return out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
