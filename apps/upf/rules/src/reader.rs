@@ -61,6 +61,40 @@ pub enum Direction {
     Downlink,
 }
 
+/// Packets looked up together by `lookup_batch` at most.
+pub const BATCH: usize = 32;
+
+/// One packet of a batch lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Query {
+    /// As `UpfTables::uplink`.
+    Uplink {
+        teid: u32,
+        qfi: Option<u8>,
+        flow: Flow,
+    },
+    /// As `UpfTables::downlink`.
+    Downlink { flow: Flow },
+}
+
+impl Query {
+    fn key(&self) -> MatchKey {
+        match self {
+            Query::Uplink { teid, .. } => MatchKey::teid(*teid),
+            Query::Downlink { flow } => downlink_key(flow),
+        }
+    }
+}
+
+/// The key a downlink packet is found by: its destination, the UE.
+fn downlink_key(flow: &Flow) -> MatchKey {
+    if flow.ipv6 {
+        MatchKey::ue_ipv6(&flow.dst)
+    } else {
+        MatchKey::ue_ipv4([flow.dst[0], flow.dst[1], flow.dst[2], flow.dst[3]])
+    }
+}
+
 /// What a lookup found.
 // Returned by value on the per-packet path, where boxing would allocate.
 #[allow(clippy::large_enum_variant)]
@@ -202,6 +236,8 @@ const UE_IPV4_OFFSET: usize = std::mem::offset_of!(PdrRecord, ue_ipv4);
 const UE_IPV6_OFFSET: usize = std::mem::offset_of!(PdrRecord, ue_ipv6);
 const URRS_OFFSET: usize = std::mem::offset_of!(PdrHot, urrs);
 const QERS_OFFSET: usize = std::mem::offset_of!(PdrHot, qers);
+const QER_SIZE: usize = std::mem::size_of::<QerRecord>();
+const URR_LIMITS_SIZE: usize = std::mem::size_of::<UrrLimits>();
 const HEAD: usize = std::mem::offset_of!(PdrHot, far) + std::mem::size_of::<FarAction>();
 
 /// What one PDR said about a packet.
@@ -223,7 +259,8 @@ fn try_pdr(
     let mut hot = PdrHot::zeroed();
     copy_words(words, 0, HEAD, &mut hot);
     let next = hot.next[chain.min(1)];
-    if hot.flags & PDR_HAS_QFI != 0 && qfi != Some(hot.qfi) {
+    // A QFI in the PDI is the PDU Session Container's: only G-PDUs (uplink) carry one.
+    if direction == Direction::Uplink && hot.flags & PDR_HAS_QFI != 0 && qfi != Some(hot.qfi) {
         return Step::Next(next);
     }
     // An uplink PDR that names the UE's address takes only packets from it.
@@ -262,8 +299,8 @@ fn try_pdr(
     // The rest of the head: the QERs and URRs it uses.
     let end = match (hot.urr_count, hot.qer_count) {
         (0, 0) => HEAD,
-        (0, q) => QERS_OFFSET + usize::from(q).min(MAX_QER_PER_PDR) * 32,
-        (u, _) => URRS_OFFSET + usize::from(u).min(MAX_URR_PER_PDR) * 64,
+        (0, q) => QERS_OFFSET + usize::from(q).min(MAX_QER_PER_PDR) * QER_SIZE,
+        (u, _) => URRS_OFFSET + usize::from(u).min(MAX_URR_PER_PDR) * URR_LIMITS_SIZE,
     };
     let tail = &words[HEAD / 8..];
     let out = &mut hot.as_words_mut()[HEAD / 8..end.min(HOT) / 8];
@@ -307,12 +344,51 @@ impl UpfTables {
     /// then by precedence among the PDRs whose SDF filters match.
     #[inline]
     pub fn downlink(&self, flow: &Flow) -> Lookup {
-        let key = if flow.ipv6 {
-            MatchKey::ue_ipv6(&flow.dst)
-        } else {
-            MatchKey::ue_ipv4([flow.dst[0], flow.dst[1], flow.dst[2], flow.dst[3]])
-        };
-        self.find(&key, None, flow, Direction::Downlink)
+        self.find(&downlink_key(flow), None, flow, Direction::Downlink)
+    }
+
+    /// Looks up a batch of packets, with the same results as one by one, but each stage's
+    /// memory loads for every packet are started before the first is needed (the index slots,
+    /// then the sessions' cells, then the PDRs), so that their cache misses overlap. `out[i]`
+    /// is the lookup of `queries[i]` (as far as `out` reaches).
+    pub fn lookup_batch(&self, queries: &[Query], out: &mut [Lookup]) {
+        for (queries, out) in queries.chunks(BATCH).zip(out.chunks_mut(BATCH)) {
+            let mut keys = [MatchKey::teid(0); BATCH];
+            for (key, query) in keys.iter_mut().zip(queries) {
+                *key = query.key();
+                self.pdr_index
+                    .prefetch(key.as_bytes(), std::mem::size_of::<MatchRecord>());
+            }
+            let mut index = [None; BATCH];
+            for (record, key) in index.iter_mut().zip(&keys).take(queries.len()) {
+                *record = self.read_index(key);
+                if let Some(r) = record {
+                    self.session_state.prefetch(u64::from(r.slot));
+                }
+            }
+            for record in index.iter().take(queries.len()).flatten() {
+                if let Some(generation) = self.committed(record.slot) {
+                    let head = record.heads[(generation & 1) as usize];
+                    if head.generation == generation && head.first != NONE {
+                        let pdr = RuleKey::new(record.slot, generation, head.first);
+                        self.pdrs.prefetch(pdr.as_bytes(), HOT);
+                    }
+                }
+            }
+            for ((out, query), (key, record)) in
+                out.iter_mut().zip(queries).zip(keys.iter().zip(index))
+            {
+                *out = match (record, query) {
+                    (None, _) => Lookup::Unknown,
+                    (Some(r), Query::Uplink { qfi, flow, .. }) => {
+                        self.resolve(key, r, *qfi, flow, Direction::Uplink)
+                    }
+                    (Some(r), Query::Downlink { flow }) => {
+                        self.resolve(key, r, None, flow, Direction::Downlink)
+                    }
+                };
+            }
+        }
     }
 
     /// The published generation of slot `slot` (None: no live session there).
@@ -327,13 +403,29 @@ impl UpfTables {
     }
 
     fn find(&self, key: &MatchKey, qfi: Option<u8>, flow: &Flow, direction: Direction) -> Lookup {
-        let mut index = MatchRecord::zeroed();
-        let found = self.pdr_index.read_with(key.as_bytes(), |words| {
-            copy_words(words, 0, std::mem::size_of::<MatchRecord>(), &mut index)
-        });
-        if found.is_none() {
-            return Lookup::Unknown;
+        match self.read_index(key) {
+            Some(index) => self.resolve(key, index, qfi, flow, direction),
+            None => Lookup::Unknown,
         }
+    }
+
+    fn read_index(&self, key: &MatchKey) -> Option<MatchRecord> {
+        let mut index = MatchRecord::zeroed();
+        self.pdr_index.read_with(key.as_bytes(), |words| {
+            copy_words(words, 0, std::mem::size_of::<MatchRecord>(), &mut index)
+        })?;
+        Some(index)
+    }
+
+    /// The lookup of `key`, whose index record is `index`.
+    fn resolve(
+        &self,
+        key: &MatchKey,
+        mut index: MatchRecord,
+        qfi: Option<u8>,
+        flow: &Flow,
+        direction: Direction,
+    ) -> Lookup {
         let chain = key.chain();
         // The generation at which the index was last read again.
         let mut reread_at = None;
@@ -564,32 +656,34 @@ fn count(
     }
     if urr.flags & LIMIT_THRESHOLD != 0
         && threshold_reached(urr, cell)
-        && first_report(&cell[URR_REPORTED], urr.epoch, REPORTED_THRESHOLD)
+        && first_report(&cell[URR_REPORTED], urr.threshold_epoch, 0)
     {
         events.volume(EVENT_VOLUME_THRESHOLD, seid, urr.urr_id);
     }
     if urr.flags & LIMIT_QUOTA != 0
         && quota_used_up(urr, cell)
-        && first_report(&cell[URR_REPORTED], urr.epoch, REPORTED_QUOTA)
+        && first_report(&cell[URR_REPORTED], urr.quota_epoch, 32)
     {
         events.volume(EVENT_VOLUME_QUOTA, seid, urr.urr_id);
     }
 }
 
-/// Sets `bit` for `epoch` in a URR's reported word; true for the one caller that set it.
-fn first_report(word: &AtomicU64, epoch: u32, bit: u64) -> bool {
+/// Marks `epoch` reported in the half of a URR's reported word at `shift`; true for the one
+/// caller that marked it.
+fn first_report(word: &AtomicU64, epoch: u32, shift: u32) -> bool {
+    let mask = 0xffff_ffffu64 << shift;
+    let mark = u64::from(epoch) << shift;
     let mut current = word.load(Ordering::Relaxed);
     loop {
-        let same_epoch = (current >> 32) as u32 == epoch;
-        if same_epoch && current & bit != 0 {
+        if current & mask == mark {
             return false;
         }
-        let new = if same_epoch {
-            current | bit
-        } else {
-            (u64::from(epoch) << 32) | bit
-        };
-        match word.compare_exchange_weak(current, new, Ordering::Relaxed, Ordering::Relaxed) {
+        match word.compare_exchange_weak(
+            current,
+            (current & !mask) | mark,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        ) {
             Ok(_) => return true,
             Err(seen) => current = seen,
         }

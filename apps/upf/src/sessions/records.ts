@@ -66,13 +66,31 @@ export const SIZES = {
   endMarker: R.EndMarkerRecord.size,
 };
 
+/**
+ * One reusable buffer per record kind: an encoder fills it (zeroed first) and returns it, valid
+ * until that encoder's next call. The tables copy what they are given, so the writer hands each
+ * record over at once and nothing is allocated per record.
+ */
+const scratch = new Map<number, Buffer>();
+function blank(size: number, kind: number): Buffer {
+  const key = size * 16 + kind;
+  let b = scratch.get(key);
+  if (b === undefined) {
+    b = Buffer.alloc(size);
+    scratch.set(key, b);
+  } else {
+    b.fill(0);
+  }
+  return b;
+}
+
 const INTERFACE_NAMES = new Map<number, Interface>(Object.entries(INTERFACES).map(([k, v]) => [v, k as Interface]));
 const OHR_NAMES = new Map<number, NonNullable<CreatePdr['outerHeaderRemoval']>>(
   Object.entries(OUTER_HEADER_REMOVALS).map(([k, v]) => [v, k as NonNullable<CreatePdr['outerHeaderRemoval']>]),
 );
 
 export function ruleKey(slot: number, generation: number, id: number): Buffer {
-  const b = Buffer.alloc(SIZES.ruleKey);
+  const b = blank(SIZES.ruleKey, 1);
   b.writeUInt32LE(slot, F.ruleKey.slot.offset);
   b.writeUInt32LE(generation, F.ruleKey.generation.offset);
   b.writeUInt32LE(id, F.ruleKey.id.offset);
@@ -88,7 +106,7 @@ export function readRuleKey(b: Buffer): { slot: number; generation: number; id: 
 }
 
 export function matchKey(key: MatchKeyValue): Buffer {
-  const b = Buffer.alloc(SIZES.matchKey);
+  const b = blank(SIZES.matchKey, 2);
   b.writeUInt8(key.kind, F.matchKey.kind.offset);
   b.writeUInt32LE(key.teid, F.matchKey.teid.offset);
   b.set(key.addr, F.matchKey.addr.offset);
@@ -101,7 +119,7 @@ export interface ChainHead {
 }
 
 export function matchRecord(seid: bigint, slot: number, heads: [ChainHead, ChainHead]): Buffer {
-  const b = Buffer.alloc(SIZES.matchRecord);
+  const b = blank(SIZES.matchRecord, 3);
   b.writeBigUInt64LE(seid, F.matchRecord.seid.offset);
   b.writeUInt32LE(slot, F.matchRecord.slot.offset);
   heads.forEach((h, i) => {
@@ -125,7 +143,7 @@ export interface SessionHeader {
 }
 
 export function sessionRecord(s: SessionHeader): Buffer {
-  const b = Buffer.alloc(SIZES.session);
+  const b = blank(SIZES.session, 4);
   b.writeBigUInt64LE(s.seid, F.session.seid.offset);
   b.writeUInt32LE(s.slot, F.session.slot.offset);
   b.writeUInt32LE(s.generation, F.session.generation.offset);
@@ -197,7 +215,7 @@ function writeAction(b: Buffer, base: number, far: CompiledFar): void {
 }
 
 export function farRecord(far: CompiledFar): Buffer {
-  const b = Buffer.alloc(SIZES.far);
+  const b = blank(SIZES.far, 5);
   b.writeUInt32LE(far.rule.farId, F.far.far_id.offset);
   if (far.rule.barId !== undefined) {
     b.writeUInt8(C.FAR_RECORD_HAS_BAR, F.far.flags.offset);
@@ -248,7 +266,7 @@ function writeQer(b: Buffer, base: number, qer: CompiledQer, cell: number): void
 }
 
 export function qerRecord(qer: CompiledQer, cell: number): Buffer {
-  const b = Buffer.alloc(SIZES.qer);
+  const b = blank(SIZES.qer, 6);
   writeQer(b, 0, qer, cell);
   return b;
 }
@@ -278,7 +296,9 @@ export interface UrrLimits {
   urrId: number;
   cell: number;
   flags: number;
-  epoch: number;
+  /** The generations that set the threshold and the quota: each one's event comes once per epoch. */
+  thresholdEpoch: number;
+  quotaEpoch: number;
   thresholdAt: [bigint, bigint, bigint];
   quotaAt: [bigint, bigint, bigint];
 }
@@ -287,7 +307,8 @@ function writeLimits(b: Buffer, base: number, l: UrrLimits): void {
   b.writeUInt32LE(l.urrId, base + F.limits.urr_id.offset);
   b.writeUInt32LE(l.cell, base + F.limits.cell.offset);
   b.writeUInt8(l.flags, base + F.limits.flags.offset);
-  b.writeUInt32LE(l.epoch, base + F.limits.epoch.offset);
+  b.writeUInt32LE(l.thresholdEpoch, base + F.limits.threshold_epoch.offset);
+  b.writeUInt32LE(l.quotaEpoch, base + F.limits.quota_epoch.offset);
   for (let i = 0; i < 3; i++) {
     b.writeBigUInt64LE(l.thresholdAt[i]!, base + F.limits.threshold_at.offset + 8 * i);
     b.writeBigUInt64LE(l.quotaAt[i]!, base + F.limits.quota_at.offset + 8 * i);
@@ -304,14 +325,15 @@ function readLimits(b: Buffer, base: number): UrrLimits {
     urrId: b.readUInt32LE(base + F.limits.urr_id.offset),
     cell: b.readUInt32LE(base + F.limits.cell.offset),
     flags: b.readUInt8(base + F.limits.flags.offset),
-    epoch: b.readUInt32LE(base + F.limits.epoch.offset),
+    thresholdEpoch: b.readUInt32LE(base + F.limits.threshold_epoch.offset),
+    quotaEpoch: b.readUInt32LE(base + F.limits.quota_epoch.offset),
     thresholdAt: three(F.limits.threshold_at.offset),
     quotaAt: three(F.limits.quota_at.offset),
   };
 }
 
 export function urrRecord(urr: CompiledUrr, limits: UrrLimits): Buffer {
-  const b = Buffer.alloc(SIZES.urr);
+  const b = blank(SIZES.urr, 7);
   writeLimits(b, F.urr.limits.offset, limits);
   b.writeUInt8(urr.methods, F.urr.methods.offset);
   b.writeUInt8(urr.triggers, F.urr.triggers.offset);
@@ -365,7 +387,7 @@ export interface PdrLinks {
 }
 
 export function pdrRecord(pdr: CompiledPdr, links: PdrLinks): Buffer {
-  const b = Buffer.alloc(SIZES.pdr);
+  const b = blank(SIZES.pdr, 8);
   const hot = F.pdr.hot.offset;
   const h = F.hot;
   b.writeBigUInt64LE(links.seid, hot + h.seid.offset);
@@ -519,7 +541,7 @@ export function readEventRecord(b: Buffer): EventFields {
 }
 
 export function endMarkerRecord(seid: bigint, farId: number, oldPath: OuterBytes): Buffer {
-  const b = Buffer.alloc(SIZES.endMarker);
+  const b = blank(SIZES.endMarker, 9);
   b.writeBigUInt64LE(seid, F.endMarker.seid.offset);
   b.writeUInt32LE(farId, F.endMarker.far_id.offset);
   writeOuter(b, F.endMarker.old_path.offset, oldPath);
