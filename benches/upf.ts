@@ -130,7 +130,8 @@ async function main(): Promise<void> {
   }
   const loadAfter = os.loadavg()[0]!;
 
-  const results: UpfResults = { ues: options.ues, rows: [] };
+  const loaded = `1-minute load average ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after, on ${os.cpus().length} vCPUs`;
+  const results: UpfResults = { ues: options.ues, note: `${new Date().toISOString().slice(0, 10)}: ${loaded}`, rows: [] };
   const rows: string[] = [];
   for (const backend of backends) {
     for (const direction of DIRECTIONS) {
@@ -163,7 +164,6 @@ async function main(): Promise<void> {
     ...(options.write ? ['--write'] : []),
     ...(options.dryRun ? ['--dry-run'] : []),
   ].join(' ');
-  const loaded = `1-minute load average ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after, on ${os.cpus().length} vCPUs`;
   reportSection(
     'upf',
     command,

@@ -20,6 +20,8 @@ export interface UpfResultRow {
 
 export interface UpfResults {
   ues: number;
+  /** Under the chart: how the figures were taken (the machine's load, say). */
+  note?: string;
   rows: UpfResultRow[];
 }
 
@@ -51,7 +53,7 @@ export function throughputSvg(results: UpfResults): string {
   const plotW = sizes.length * groupW + (sizes.length + 1) * GROUP_GAP;
   const panelW = Math.max(PANEL_W, MARGIN.left + plotW + MARGIN.right);
   const width = panelW * directions.length;
-  const legendH = 28;
+  const legendH = results.note === undefined ? 28 : 46;
   const height = PANEL_H + legendH;
   const y = (v: number) => MARGIN.top + plotH * (1 - v / top);
   const out: string[] = [
@@ -104,6 +106,9 @@ export function throughputSvg(results: UpfResults): string {
     out.push(`<rect x="${lx}" y="${ly}" width="12" height="12" fill="${color}" fill-opacity="0.3" stroke="${color}"/>`);
     out.push(`<text x="${lx + 16}" y="${ly + 10}">macswap ${escape(backend)}</text>`);
     lx += 130;
+  }
+  if (results.note !== undefined) {
+    out.push(`<text x="${MARGIN.left}" y="${ly + 30}" fill="#555">${escape(results.note)}</text>`);
   }
   out.push('</svg>');
   return `${out.join('\n')}\n`;
