@@ -12,6 +12,7 @@ export {
   type MetricsServer,
   type MetricsSource,
 } from './metrics';
+export { NeighbourWatcher, watchNeighbours, type NeighbourEntry, type NeighbourWatcherEvents, type RouteInfo } from './neighbours';
 export type { DataplaneStats, PortStats, QueueStats, StageStats, XdpPortStats } from './native';
 export {
   SharedChannel,

@@ -4,6 +4,7 @@
 pub mod batch;
 pub mod dataplane;
 pub mod error;
+pub mod neighbours;
 pub mod shm;
 pub mod testbed;
 

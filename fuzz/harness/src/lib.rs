@@ -18,8 +18,12 @@ use fastlane_wire::{
 pub type Target = fn(&[u8]);
 
 /// The fuzz targets, by the name of their corpus folder and binary.
-pub const TARGETS: [(&str, Target); 3] =
-    [("wire", wire), ("classify", classify), ("config", config)];
+pub const TARGETS: [(&str, Target); 4] = [
+    ("wire", wire),
+    ("classify", classify),
+    ("config", config),
+    ("upf", upf),
+];
 
 /// Every view over `data` taken as each protocol's header, then `data` as an Ethernet frame
 /// walked down to GTP-U and its inner packet; and the incremental checksum against a recompute.
@@ -300,5 +304,85 @@ pub fn config(data: &[u8]) {
     }
     if let Ok(value) = serde_json::from_str::<serde_json::Value>(text) {
         let _ = Config::from_json(&value.to_string());
+    }
+}
+
+/// The UPF fast path's parsers on `data` taken as an N3 frame, as an inner packet and as an N6
+/// frame: nothing panics, what they find lies inside the frame, and what the UPF writes parses
+/// back to what it was given (an encapsulated downlink packet to the same TEID, QFI and inner
+/// bytes; an Error Indication to the TEID it names).
+pub fn upf(data: &[u8]) {
+    use core::net::IpAddr;
+    use upf_fastpath::{encap, flow::Inner, n3, node};
+
+    if let Some(outer) = n3::outer(data) {
+        assert!(outer.gtpu <= outer.end && outer.end <= data.len());
+        if let Ok(n3::Message::GPdu { inner, .. }) = n3::message(data, &outer) {
+            assert!(outer.gtpu <= inner.0 && inner.0 <= inner.1 && inner.1 <= outer.end);
+        }
+        // The Error Indication for this frame names its TEID and our address.
+        if let Some(path) = node::back_to_sender(data, &outer, 2152) {
+            let mut out = [0u8; encap::MAX_MESSAGE_FRAME];
+            let teid = data.len() as u32;
+            let len = node::error_indication(&mut out, &path, teid, outer.local, outer.peer_port)
+                .expect("an Error Indication fits");
+            let frame = &out[..len];
+            let back = n3::outer(frame).expect("our Error Indication is GTP-U");
+            match n3::message(frame, &back) {
+                Ok(n3::Message::ErrorIndication { teid: t, address }) => {
+                    assert_eq!((t, address), (teid, Some(outer.local)));
+                }
+                other => panic!("our Error Indication parses as {other:?}"),
+            }
+        }
+    }
+    let l3 = data.get(14..).unwrap_or_default();
+    if let Some(flow) = Inner::parse(l3) {
+        assert!(flow.len <= l3.len());
+        // Encapsulated towards a gNB of each family, it parses back to the same packet.
+        for (src, dst) in [
+            (IpAddr::from([192, 0, 2, 1]), IpAddr::from([192, 0, 2, 9])),
+            (
+                IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, 1]),
+                IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, 9]),
+            ),
+        ] {
+            let path = encap::Path {
+                dst_mac: [2, 0, 0, 0, 0, 9],
+                src_mac: [2, 0, 0, 0, 0, 1],
+                src,
+                dst,
+                src_port: 2152,
+                dst_port: 2152,
+            };
+            let tunnel = encap::Tunnel {
+                teid: 0x1234_5678,
+                qfi: data.first().copied().unwrap_or(0) & 0x3f,
+            };
+            let mut buf = vec![0u8; 128 + data.len()];
+            buf[128..].copy_from_slice(data);
+            let mut slot = fastlane_abi::Slot::EMPTY;
+            // SAFETY: `buf` outlives the slot and nothing else touches it.
+            unsafe {
+                slot.set(
+                    buf.as_mut_ptr(),
+                    buf.len() as u32,
+                    128,
+                    data.len() as u32,
+                    0,
+                )
+            };
+            let mut packet = fastlane_abi::Packet::new(&mut slot);
+            encap::encapsulate(&mut packet, flow.len, &path, tunnel).expect("room for it");
+            let frame = slot.data();
+            let outer = n3::outer(frame).expect("our encapsulation is GTP-U");
+            match n3::message(frame, &outer) {
+                Ok(n3::Message::GPdu { teid, qfi, inner }) => {
+                    assert_eq!((teid, qfi), (tunnel.teid, Some(tunnel.qfi)));
+                    assert_eq!(&frame[inner.0..inner.1], &l3[..flow.len]);
+                }
+                other => panic!("our encapsulation parses as {other:?}"),
+            }
+        }
     }
 }

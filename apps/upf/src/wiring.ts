@@ -1,0 +1,47 @@
+// Which implementations the UPF runs with: the rules' shared-memory sessions and the PFCP node.
+
+import { isIP } from 'node:net';
+
+import type { UpfOptions } from './app';
+import { DEFAULT_PFCP_PORT, parseCidr, type UpfConfig } from './config';
+import { startPfcpNode } from './node';
+import type { NodeId } from './pfcp';
+
+/** The config's node id as PFCP's Node ID IE. */
+function nodeIdOf(text: string): NodeId {
+  const family = isIP(text);
+  return { kind: family === 4 ? 'ipv4' : family === 6 ? 'ipv6' : 'fqdn', value: text };
+}
+
+/** The N3 addresses, one per family, without their prefix lengths. */
+function n3Addresses(config: UpfConfig): { ipv4?: string; ipv6?: string } {
+  const out: { ipv4?: string; ipv6?: string } = {};
+  for (const cidr of config.upf.n3.addresses.map(parseCidr)) {
+    if (cidr !== undefined) {
+      out[cidr.family === 4 ? 'ipv4' : 'ipv6'] = cidr.address;
+    }
+  }
+  return out;
+}
+
+export function wiring(): UpfOptions {
+  return {
+    userPlane: () => {
+      throw new Error('the shared-memory sessions are not merged yet');
+    },
+    pfcpNode: async (config, sessions) => {
+      const pfcp = config.upf.pfcp!;
+      const node = await startPfcpNode(
+        {
+          addresses: [pfcp.address],
+          port: pfcp.port ?? DEFAULT_PFCP_PORT,
+          nodeId: nodeIdOf(config.upf.node_id),
+          fTeidAddresses: n3Addresses(config),
+          uePools: config.upf.ue_pools.map((prefix) => ({ prefix })),
+        },
+        sessions,
+      );
+      return { stop: () => node.close() };
+    },
+  };
+}
