@@ -6,20 +6,20 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-import type { UpfBed } from '../benches/upf/bed';
+import type { UpfTestbed } from '../apps/upf/test/testbed';
 import { throughputSvg } from '../benches/upf/chart';
-import { downlinkFrames, gnbTeid, sessionRules, ueAddress, upfTeid, uplinkFrames } from '../benches/upf/subscribers';
+import { downlinkFrames, gnbTeid, peersOf, sessionRules, ueAddress, upfTeid, uplinkFrames } from '../benches/upf/subscribers';
 import { codeLines } from '../benches/upf-size';
 import { TrafficGenerator } from '../src-ts/traffic';
 
 const PYTHON = join(__dirname, '..', 'target', 'pyenv', 'bin', 'python');
-const end = (mac: string, address: string) => ({ netns: '', interface: '', mac, address });
+const end = (mac: string, ipv4: string) => ({ netns: '', iface: '', ipv6: '', mac, ipv4 });
 const bed = {
   gnb: end('02:00:00:00:00:01', '10.78.1.1'),
   n3: end('02:00:00:00:00:02', '10.78.1.2'),
   n6: end('02:00:00:00:00:03', '10.79.1.1'),
   dn: end('02:00:00:00:00:04', '10.79.1.2'),
-} as unknown as UpfBed;
+} as unknown as UpfTestbed;
 
 const DECODE = `
 import json, sys
@@ -55,7 +55,7 @@ test('the uplink and downlink frames decode in scapy as the UEs their sessions a
   for (const [k, ue] of [0, 299].entries()) {
     const u = decoded[2 * k]!;
     const d = decoded[2 * k + 1]!;
-    const rules = sessionRules(ue, bed);
+    const rules = sessionRules(ue, peersOf(bed));
     t.is(u.len, 104);
     t.deepEqual(u.ips, [
       ['10.78.1.1', '10.78.1.2', 90, true],

@@ -3,11 +3,12 @@
 //   npm run bench:upf -- [--backends af_xdp,dpdk] [--sizes 64,1400] [--rounds 5] [--seconds 5]
 //                        [--ues 10000] [--forwarders upf,macswap] [--write] [--dry-run]
 //
-// Test bed: benches/upf/bed.ts (gNB ── N3 · UPF · N6 ── DN, three namespaces). Each forwarder runs
-// one queue on each of N3 and N6, both on CPU 1, from one config that differs between them only
-// in what processes the packets: the UPF (`fastlane upf run`, with 10K sessions of 2 PDRs, 2 FARs,
-// 1 QER and 2 URRs each installed through UpfSessions before the clock starts), or the built-in
-// macswap, which sends each frame back out of the port it came in on. The generator (CPU 0)
+// Test bed: apps/upf/test/testbed.ts (gNB ── N3 · UPF · N6 ── DN, three namespaces). Each
+// forwarder runs one queue on each of N3 and N6, both on CPU 1, from the Fastlane config derived
+// from one UPF config: the UPF (apps/upf's application, as `fastlane upf run` starts it, with 10K
+// sessions of 2 PDRs, 2 FARs, 1 QER and 2 URRs each created through its UpfSessions before the
+// clock starts: benches/upf/run-upf.ts), or the built-in macswap in place of the UPF's plugin,
+// which sends each frame back out of the port it came in on. The generator (CPU 0)
 // cycles over one frame per UE: uplink, GTP-U to each UE's F-TEID from the gNB end; downlink, IP
 // to each UE's address from the DN end. The rate is what arrives where the forwarder sends it:
 // the UPF's decapsulated uplink at the DN end and encapsulated downlink at the gNB end; macswap's
@@ -28,7 +29,7 @@ import * as path from 'node:path';
 import { onStopSignal } from '../src-ts/signals';
 import { attachPassThrough, TrafficGenerator } from '../src-ts/traffic';
 import { GEN_CORE, ROOT, median, parseOptions, reportSection, sleep, stopRunningForwarders, type Backend } from './forwarders';
-import { UpfBed } from './upf/bed';
+import { UpfTestbed } from '../apps/upf/test/testbed';
 import { writeChart, type UpfResults } from './upf/chart';
 import { FORWARDERS, type Direction, type UpfBenchForwarder } from './upf/forwarders';
 import { downlinkFrames, GTPU_OVERHEAD, MAX_UES, UE_PORT, GTPU_PORT, uplinkFrames } from './upf/subscribers';
@@ -91,7 +92,7 @@ async function main(): Promise<void> {
     forwarder.prepare();
   }
   const loadBefore = os.loadavg()[0]!;
-  const bed = UpfBed.up(`flu${process.pid % 100000}`, 192);
+  const bed = UpfTestbed.up(`flu${process.pid % 100000}`, 192);
   onStopSignal(() => {
     stopRunningForwarders();
     bed.down();
@@ -187,8 +188,8 @@ async function main(): Promise<void> {
 
 /** Runs `body` with `forwarder` started on `backend`; AF_PACKET attaches no XDP program, so both
  * of its ports get a pass-through one, without which the generator's frames are not delivered. */
-async function withForwarder<T>(forwarder: UpfBenchForwarder, backend: Backend, bed: UpfBed, ues: number, body: () => Promise<T>): Promise<T> {
-  const passes = backend === 'af_packet' ? [bed.n3, bed.n6].map((end) => attachPassThrough(end.netns, end.interface)) : [];
+async function withForwarder<T>(forwarder: UpfBenchForwarder, backend: Backend, bed: UpfTestbed, ues: number, body: () => Promise<T>): Promise<T> {
+  const passes = backend === 'af_packet' ? [bed.n3, bed.n6].map((end) => attachPassThrough(end.netns, end.iface)) : [];
   try {
     const running = await forwarder.start(bed, backend, ues);
     try {
@@ -205,7 +206,7 @@ async function withForwarder<T>(forwarder: UpfBenchForwarder, backend: Backend, 
 
 /** What arrives where `forwarder` sends `direction`'s frames, per second, after a warm-up. */
 async function returnedPps(
-  bed: UpfBed,
+  bed: UpfTestbed,
   forwarder: UpfBenchForwarder,
   direction: Direction,
   frames: Buffer[],
@@ -221,11 +222,11 @@ async function returnedPps(
   const expectedLen = frames[0]!.length + (decapsulated ? -GTPU_OVERHEAD : encapsulated ? GTPU_OVERHEAD : 0);
   const generator = new TrafficGenerator({
     netns: from.netns,
-    interface: from.interface,
+    interface: from.iface,
     frames,
     core: GEN_CORE,
     matchUdpPort,
-    ...(to === from ? {} : { returnNetns: to.netns, returnInterface: to.interface }),
+    ...(to === from ? {} : { returnNetns: to.netns, returnInterface: to.iface }),
   });
   generator.start();
   try {
@@ -237,7 +238,7 @@ async function returnedPps(
     const packets = after.returnedPackets - before.returnedPackets;
     const bytes = after.returnedBytes - before.returnedBytes;
     if (packets === 0) {
-      throw new Error(`${forwarder.key} ${direction}: nothing arrived at ${to.interface} (sent ${after.sentPackets - before.sentPackets})`);
+      throw new Error(`${forwarder.key} ${direction}: nothing arrived at ${to.iface} (sent ${after.sentPackets - before.sentPackets})`);
     }
     // A cheap check that the frames counted are the forwarder's work, not something else.
     if (bytes !== packets * expectedLen) {

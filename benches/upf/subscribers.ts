@@ -9,12 +9,11 @@
 
 import type { SessionRules } from '../../apps/upf/src/sessions/types';
 import { udpFrame } from '../../src-ts/traffic';
-import type { UpfBed } from './bed';
+import type { UpfTestbed } from '../../apps/upf/test/testbed';
 
 /** UDP port of the UEs' traffic, both ends. */
 export const UE_PORT = 9000;
 export const GTPU_PORT = 2152;
-export const UE_POOL = '10.45.0.0/16';
 export const QFI = 9;
 /** 1 Gbit/s per direction and UE. */
 const MBR_KBPS = 1_000_000;
@@ -36,13 +35,22 @@ export const upfTeid = (ue: number) => UPF_TEID_BASE + ue;
 export const gnbTeid = (ue: number) => GNB_TEID_BASE + ue;
 export const seid = (ue: number) => BigInt(ue + 1);
 
-export function sessionRules(ue: number, bed: UpfBed): SessionRules {
+/** The addresses a session's rules name (the UPF's on N3, the gNB's), and the N6 gateway's. */
+export interface Peers {
+  n3: string;
+  gnb: string;
+  n6Gateway: string;
+}
+
+export const peersOf = (bed: UpfTestbed): Peers => ({ n3: bed.n3.ipv4, gnb: bed.gnb.ipv4, n6Gateway: bed.dn.ipv4 });
+
+export function sessionRules(ue: number, peers: Peers): SessionRules {
   return {
     pdrs: [
       {
         pdrId: 1,
         precedence: 100,
-        pdi: { sourceInterface: 'access', localFTeid: { teid: upfTeid(ue), ipv4: bed.n3.address }, qfi: QFI },
+        pdi: { sourceInterface: 'access', localFTeid: { teid: upfTeid(ue), ipv4: peers.n3 }, qfi: QFI },
         outerHeaderRemoval: 'gtpu-udp-ipv4',
         farId: 1,
         qerIds: [1],
@@ -64,7 +72,7 @@ export function sessionRules(ue: number, bed: UpfBed): SessionRules {
         applyAction: { forward: true },
         forwardingParameters: {
           destinationInterface: 'access',
-          outerHeaderCreation: { teid: gnbTeid(ue), ipv4: bed.gnb.address },
+          outerHeaderCreation: { teid: gnbTeid(ue), ipv4: peers.gnb },
         },
       },
     ],
@@ -85,10 +93,10 @@ export function sessionRules(ue: number, bed: UpfBed): SessionRules {
  * excluded) inside GTP-U/UDP/IPv4 from the gNB to the UPF's N3 address: a G-PDU to the UE's
  * F-TEID with a PDU Session Container (uplink, QFI 9) around UDP from the UE to the DN host.
  */
-export function uplinkFrames(bed: UpfBed, ues: number, innerLen: number): Buffer[] {
+export function uplinkFrames(bed: UpfTestbed, ues: number, innerLen: number): Buffer[] {
   return Array.from({ length: ues }, (_, ue) => {
     const inner = udpFrame(
-      { srcMac: bed.gnb.mac, dstMac: bed.n3.mac, srcIp: ueAddress(ue), dstIp: bed.dn.address, srcPort: UE_PORT, dstPort: UE_PORT },
+      { srcMac: bed.gnb.mac, dstMac: bed.n3.mac, srcIp: ueAddress(ue), dstIp: bed.dn.ipv4, srcPort: UE_PORT, dstPort: UE_PORT },
       innerLen,
     ).subarray(14);
     return gtpuFrame(bed, upfTeid(ue), inner);
@@ -96,16 +104,16 @@ export function uplinkFrames(bed: UpfBed, ues: number, innerLen: number): Buffer
 }
 
 /** Every UE's downlink frame: UDP from the DN host to the UE, `frameLen` bytes (FCS excluded). */
-export function downlinkFrames(bed: UpfBed, ues: number, frameLen: number): Buffer[] {
+export function downlinkFrames(bed: UpfTestbed, ues: number, frameLen: number): Buffer[] {
   return Array.from({ length: ues }, (_, ue) =>
     udpFrame(
-      { srcMac: bed.dn.mac, dstMac: bed.n6.mac, srcIp: bed.dn.address, dstIp: ueAddress(ue), srcPort: UE_PORT, dstPort: UE_PORT },
+      { srcMac: bed.dn.mac, dstMac: bed.n6.mac, srcIp: bed.dn.ipv4, dstIp: ueAddress(ue), srcPort: UE_PORT, dstPort: UE_PORT },
       frameLen,
     ),
   );
 }
 
-function gtpuFrame(bed: UpfBed, teid: number, inner: Buffer): Buffer {
+function gtpuFrame(bed: UpfTestbed, teid: number, inner: Buffer): Buffer {
   const f = Buffer.alloc(14 + GTPU_OVERHEAD + inner.length);
   macBytes(bed.n3.mac).copy(f, 0);
   macBytes(bed.gnb.mac).copy(f, 6);
@@ -117,8 +125,8 @@ function gtpuFrame(bed: UpfBed, teid: number, inner: Buffer): Buffer {
   f.writeUInt16BE(0x4000, ip + 6);
   f.writeUInt8(64, ip + 8);
   f.writeUInt8(17, ip + 9);
-  ipv4Bytes(bed.gnb.address).copy(f, ip + 12);
-  ipv4Bytes(bed.n3.address).copy(f, ip + 16);
+  ipv4Bytes(bed.gnb.ipv4).copy(f, ip + 12);
+  ipv4Bytes(bed.n3.ipv4).copy(f, ip + 16);
   f.writeUInt16BE(ipv4Checksum(f.subarray(ip, ip + 20)), ip + 10);
   // UDP, checksum 0 (none: allowed over IPv4, as gNBs send it).
   const udp = ip + 20;
