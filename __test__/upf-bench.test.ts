@@ -119,10 +119,18 @@ test('code lines leave out blanks, comments and test items', (t) => {
     '#[cfg(test)]',
     'use x::y;',
     'const C: u8 = 1;',
+    'impl Plugin for Upf {',
+    '    // the hook',
+    '    fn process(&mut self) {',
+    '        run();',
+    '    }',
+    '}',
+    'fastlane_plugin::export!(Upf);',
+    'impl Other for Upf {}',
   ].join('\n');
-  t.is(codeLines(rust, true), 5);
-  t.is(codeLines('// a\nconst x = 1;\n/** doc */\nexport {};\n', false), 2);
-  t.is(codeLines('#[cfg(test)]\nmod t {}\n', false), 2, 'TypeScript has no cfg(test)');
+  t.deepEqual(codeLines(rust, true), { code: 12, glue: 6 });
+  t.deepEqual(codeLines('// a\nconst x = 1;\n/** doc */\nexport {};\n', false), { code: 2, glue: 0 });
+  t.deepEqual(codeLines('#[cfg(test)]\nmod t {}\n', false), { code: 2, glue: 0 }, 'TypeScript has no cfg(test)');
 });
 
 test('the generator takes one frame or a list of them, and a return interface only by name', (t) => {
