@@ -838,6 +838,7 @@ module.exports = nativeBinding
 module.exports.NativeDataplane = nativeBinding.NativeDataplane
 module.exports.NativeNeighbourWatcher = nativeBinding.NativeNeighbourWatcher
 module.exports.NativeSharedRegion = nativeBinding.NativeSharedRegion
+module.exports.NativeShmCells = nativeBinding.NativeShmCells
 module.exports.NativeShmChannel = nativeBinding.NativeShmChannel
 module.exports.NativeShmTable = nativeBinding.NativeShmTable
 module.exports.PassThrough = nativeBinding.PassThrough

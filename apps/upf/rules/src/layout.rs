@@ -57,8 +57,8 @@ impl Basis {
             Basis::Fars => "fars",
             Basis::Qers => "qers",
             Basis::Urrs => "urrs",
-            Basis::NextHops => "nextHops",
-            Basis::EventCapacity => "eventCapacity",
+            Basis::NextHops => "next_hops",
+            Basis::EventCapacity => "event_capacity",
             Basis::One => "one",
         }
     }
