@@ -338,7 +338,6 @@ export interface QueueStats {
   socket: Record<string, number>
 }
 
-<<<<<<< HEAD
 /** The kernel's route to a destination. */
 export interface RouteInfo {
   destination: string
@@ -348,7 +347,8 @@ export interface RouteInfo {
   source?: string
   /** The gateway, or the destination itself when it is on the link. */
   nextHop: string
-=======
+}
+
 /** An array of cells of atomic 64-bit words that every process may update. */
 export interface ShmCellsLayout {
   name: string
@@ -356,7 +356,6 @@ export interface ShmCellsLayout {
   words: number
   /** Cells in the array. */
   capacity: number
->>>>>>> s2-upf-rules
 }
 
 /** A single-producer single-consumer channel of a shared region. */
