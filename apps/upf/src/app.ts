@@ -8,8 +8,9 @@ import * as path from 'node:path';
 
 import { Dataplane, NeighbourWatcher, type FastlaneConfig } from 'fastlane-dataplane';
 
-import { capacityOf, deriveFastlaneConfig, N3_PORT, N6_PORT, parseCidr, type Capacity, type UpfConfig } from './config';
+import { capacityOf, deriveFastlaneConfig, N3_PORT, N6_PORT, parseCidr, type UpfConfig } from './config';
 import { DEFAULT_GATEWAY_KEYS, NextHops, type NextHopTable } from './neighbours';
+import type { UpfCapacities } from './sessions/region';
 import type { SessionModification, SessionRules, UpfSessions, Usage } from './sessions/types';
 
 /** The repository (or installed package) root: three levels above src/ and dist/. */
@@ -48,8 +49,24 @@ export interface UserPlane {
   close(): void;
 }
 
-/** Creates the rules' region `name` sized for `capacity`. */
-export type UserPlaneFactory = (name: string, capacity: Capacity) => UserPlane;
+/** Creates the rules' region `name` sized for `capacities`. */
+export type UserPlaneFactory = (name: string, capacities: UpfCapacities) => UserPlane;
+
+/** Events each fast-path thread's channel holds before the fast path drops (and counts) them. */
+const EVENT_CAPACITY = 4096;
+
+/**
+ * The region's capacities: the config's tables, and one event channel per instance of the plugin
+ * (one per data-plane thread that runs the pipeline: a queue core, or a master-worker worker).
+ */
+export function regionCapacities(config: UpfConfig): UpfCapacities {
+  const threads = config.threads;
+  const instances =
+    threads?.model === 'master_worker'
+      ? (threads.worker_cores ?? []).length
+      : new Set([...config.upf.n3.queues, ...config.upf.n6.queues].map((q) => q.core)).size;
+  return { ...capacityOf(config), event_channels: Math.max(1, instances), event_capacity: EVENT_CAPACITY };
+}
 
 /** A running PFCP node. */
 export interface PfcpNodeHandle {
@@ -74,7 +91,7 @@ function kernelInterface(config: UpfConfig, iface: string): string {
 }
 
 /** The plugin stage's config (apps/upf/fastpath reads it). */
-function pluginConfig(config: UpfConfig, region: string, capacity: Capacity): Record<string, unknown> {
+function pluginConfig(config: UpfConfig, region: string, capacity: UpfCapacities): Record<string, unknown> {
   const n3: Record<string, string> = {};
   for (const text of config.upf.n3.addresses) {
     const cidr = parseCidr(text);
@@ -180,7 +197,7 @@ export class Upf {
     };
     try {
       const pluginPath = options.pluginPath ?? findPlugin();
-      const capacity = capacityOf(config);
+      const capacity = regionCapacities(config);
       const region = config.upf.region ?? `fastlane-upf-${process.pid}`;
       const fastlaneConfig = deriveFastlaneConfig(config, { path: pluginPath, config: pluginConfig(config, region, capacity) });
 

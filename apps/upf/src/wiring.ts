@@ -2,10 +2,13 @@
 
 import { isIP } from 'node:net';
 
+import { SharedRegion } from 'fastlane-dataplane';
+
 import type { UpfOptions } from './app';
 import { DEFAULT_PFCP_PORT, parseCidr, type UpfConfig } from './config';
 import { startPfcpNode } from './node';
 import type { NodeId } from './pfcp';
+import { ShmUpfSessions, UpfNextHops } from './sessions';
 
 /** The config's node id as PFCP's Node ID IE. */
 function nodeIdOf(text: string): NodeId {
@@ -26,8 +29,25 @@ function n3Addresses(config: UpfConfig): { ipv4?: string; ipv6?: string } {
 
 export function wiring(): UpfOptions {
   return {
-    userPlane: () => {
-      throw new Error('the shared-memory sessions are not merged yet');
+    userPlane: (name, capacities) => {
+      const sessions = ShmUpfSessions.create(name, capacities);
+      let nextHops: UpfNextHops;
+      try {
+        nextHops = new UpfNextHops(sessions.region);
+      } catch (e) {
+        sessions.close();
+        SharedRegion.unlink(name);
+        throw e;
+      }
+      return {
+        sessions,
+        nextHops,
+        close: () => {
+          nextHops.close();
+          sessions.close();
+          SharedRegion.unlink(name);
+        },
+      };
     },
     pfcpNode: async (config, sessions) => {
       const pfcp = config.upf.pfcp!;

@@ -2,7 +2,7 @@
 //! Indication budget, all reading the same rules and updating the same counters and buckets.
 
 use core::net::IpAddr;
-use core::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 use fastlane_plugin::{Batch, Emitter, Packet, Plugin, PluginReason, Verdict};
 use fastlane_wire::ethernet;
@@ -135,14 +135,53 @@ impl From<Rewrite> for Reason {
     }
 }
 
-/// Which instance reads the control plane's End Marker channel (it has one reader).
-static END_MARKER_READER: AtomicBool = AtomicBool::new(false);
+/// What the instances of this process hold of each region's channels, each of which has one
+/// end here: an `events.N` producer per instance, the `end_markers` consumer for one of them.
+static CLAIMS: Mutex<Vec<Claim>> = Mutex::new(Vec::new());
 
-/// The most `events.N` channels instances can claim in one process.
-const MAX_EVENT_CHANNELS: usize = 64;
-/// Which `events.N` channels an instance of this process holds (each has one producer).
-static EVENT_CHANNELS: [AtomicBool; MAX_EVENT_CHANNELS] =
-    [const { AtomicBool::new(false) }; MAX_EVENT_CHANNELS];
+#[derive(Debug)]
+struct Claim {
+    region: String,
+    /// `events.N` for each N held.
+    channels: Vec<bool>,
+    end_markers: bool,
+}
+
+/// Claims the first free `events.N` of `region` (below `channels`), and its `end_markers` if no
+/// instance reads them yet: `(N, whether it reads end markers)`.
+fn claim(region: &str, channels: usize) -> Option<(usize, bool)> {
+    let mut claims = CLAIMS.lock().unwrap_or_else(|e| e.into_inner());
+    let at = match claims.iter().position(|c| c.region == region) {
+        Some(at) => at,
+        None => {
+            claims.push(Claim {
+                region: region.to_owned(),
+                channels: Vec::new(),
+                end_markers: false,
+            });
+            claims.len() - 1
+        }
+    };
+    let c = &mut claims[at];
+    c.channels.resize(c.channels.len().max(channels), false);
+    let n = c.channels[..channels].iter().position(|held| !held)?;
+    c.channels[n] = true;
+    let end_markers = !c.end_markers;
+    c.end_markers = true;
+    Some((n, end_markers))
+}
+
+fn unclaim(region: &str, channel: usize, end_markers: bool) {
+    let mut claims = CLAIMS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(c) = claims.iter_mut().find(|c| c.region == region) {
+        if let Some(held) = c.channels.get_mut(channel) {
+            *held = false;
+        }
+        if end_markers {
+            c.end_markers = false;
+        }
+    }
+}
 
 /// Per-batch tallies, added to the counters once per batch.
 #[derive(Default)]
@@ -199,42 +238,29 @@ impl Plugin for Upf {
         let config = UpfConfig::parse(config)?;
         let tables = UpfTables::open(&config.region, &config.capacities)
             .map_err(|e| format!("region {}: {e}", config.region))?;
-        let channels = (config.capacities.event_channels as usize).min(MAX_EVENT_CHANNELS);
-        let channel = (0..channels)
-            .find(|&n| {
-                EVENT_CHANNELS[n]
-                    .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok()
-            })
-            .ok_or_else(|| {
-                format!(
-                    "capacities.event_channels: all {channels} event channels are taken: give \
-                     one per data-plane thread that runs this plugin"
-                )
-            })?;
-        let release = |e: String| {
-            EVENT_CHANNELS[channel].store(false, Ordering::Release);
-            e
-        };
-        let events = tables
+        let channels = config.capacities.event_channels as usize;
+        let (channel, reads_end_markers) = claim(&config.region, channels).ok_or_else(|| {
+            format!(
+                "capacities.event_channels: all {channels} event channels are taken: give one \
+                 per data-plane thread that runs this plugin"
+            )
+        })?;
+        let opened = tables
             .events(channel as u32)
-            .map_err(|e| release(format!("region {}: events.{channel}: {e}", config.region)))?;
-        let end_markers = if END_MARKER_READER
-            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-        {
-            match tables.end_markers() {
-                Ok(channel) => Some(channel),
-                Err(e) => {
-                    END_MARKER_READER.store(false, Ordering::Release);
-                    return Err(release(format!(
-                        "region {}: end_markers: {e}",
-                        config.region
-                    )));
-                }
+            .map_err(|e| format!("region {}: events.{channel}: {e}", config.region))
+            .and_then(|events| {
+                let end_markers = reads_end_markers
+                    .then(|| tables.end_markers())
+                    .transpose()
+                    .map_err(|e| format!("region {}: end_markers: {e}", config.region))?;
+                Ok((events, end_markers))
+            });
+        let (events, end_markers) = match opened {
+            Ok(opened) => opened,
+            Err(e) => {
+                unclaim(&config.region, channel, reads_end_markers);
+                return Err(e);
             }
-        } else {
-            None
         };
         let b = config.buffering;
         let per_second = config.error_indications_per_second;
@@ -288,10 +314,11 @@ impl Plugin for Upf {
 
 impl Drop for Upf {
     fn drop(&mut self) {
-        EVENT_CHANNELS[self.channel].store(false, Ordering::Release);
-        if self.end_markers.is_some() {
-            END_MARKER_READER.store(false, Ordering::Release);
-        }
+        unclaim(
+            &self.config.region,
+            self.channel,
+            self.end_markers.is_some(),
+        );
     }
 }
 

@@ -1,14 +1,18 @@
-"""Decodes Ethernet frames with scapy (an encoder/decoder no one here wrote) for the UPF fast
-path's tests: one hex frame per line on stdin, one JSON object per line on stdout.
+"""Builds and decodes Ethernet frames with scapy (an encoder and decoder no one here wrote) for
+the UPF fast path's tests. One request per line on stdin, one answer per line on stdout:
 
-Each object lists the frame's layers with their fields, and `mismatches`: every length and
-checksum field whose value differs from what scapy computes when it rebuilds the frame with
-those fields left to it (a UDP checksum of 0 over IPv4, "none", is reported as `udp_none`).
+- `build EXPR`: EXPR is a scapy expression (`Ether()/IP()/...`); the answer is the frame in hex.
+- `decode HEX`: the answer is a JSON object listing the frame's layers with their fields, and
+  `mismatches`: every length and checksum field whose value differs from what scapy computes
+  when it rebuilds the frame with those fields left to it (a UDP checksum of 0 over IPv4,
+  "none", is reported as `udp_none` instead).
 """
 
 import json
 import sys
 
+from scapy.all import *  # noqa: F401,F403 (the names `build` expressions use)
+from scapy.contrib.gtp import *  # noqa: F401,F403
 from scapy.contrib.gtp import GTP_U_Header, GTPErrorIndication
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
@@ -78,9 +82,13 @@ def mismatches(frame):
 
 
 for line in sys.stdin:
-    line = line.strip()
-    if not line:
-        continue
-    frame = bytes.fromhex(line)
-    found, udp_none = mismatches(frame)
-    print(json.dumps({"layers": layers(Ether(frame)), "mismatches": found, "udp_none": udp_none, "len": len(frame)}))
+    request, _, argument = line.strip().partition(" ")
+    if request == "build":
+        print(bytes(eval(argument)).hex())  # noqa: S307 (the tests' own expressions)
+    elif request == "decode":
+        frame = bytes.fromhex(argument)
+        found, udp_none = mismatches(frame)
+        print(json.dumps({"layers": layers(Ether(frame)), "mismatches": found, "udp_none": udp_none, "len": len(frame)}))
+    else:
+        sys.exit(f"unknown request {request!r}")
+    sys.stdout.flush()
