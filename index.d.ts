@@ -38,6 +38,32 @@ export declare class NativeDataplane {
   stats(): DataplaneStats | null
 }
 
+export declare class NativeNeighbourWatcher {
+  /**
+   * Starts watching the neighbour and route tables of network namespace `netns` (a name under
+   * /run/netns or a path; none: this process's). `onEvent` gets the table's snapshot first.
+   */
+  static start(netns: string | undefined | null, onEvent: (arg: NeighbourEvent) => void): NativeNeighbourWatcher
+  /** The route the kernel of the watched namespace would take to `destination`. */
+  route(destination: string): RouteInfo
+  /**
+   * The main table's default routes (IPv4 and IPv6; `destination` is the unspecified
+   * address).
+   */
+  defaultRoutes(): Array<RouteInfo>
+  /**
+   * Asks the kernel to resolve `address` on interface `index`; the answer arrives as an
+   * event.
+   */
+  resolve(index: number, address: string): void
+  /** The index of interface `name` in the watched namespace. */
+  interfaceIndex(name: string): number
+  /** The MAC address of interface `name` in the watched namespace. */
+  hwAddress(name: string): string
+  /** Stops watching; no event is delivered after this returns. Idempotent. */
+  stop(): void
+}
+
 export declare class NativeSharedRegion {
   /**
    * Creates region `name` under /dev/shm; with `reuse`, attaches to an existing one whose
@@ -240,6 +266,34 @@ export interface LatencyStats {
  * of those that came back (kernel receive timestamps against the time of each send).
  */
 export declare function measureLatency(options: LatencyOptions): Promise<LatencyStats>
+
+/** One neighbour-table entry. */
+export interface NeighbourEntry {
+  /** Interface index in the watched namespace. */
+  index: number
+  address: string
+  /** `aa:bb:cc:dd:ee:ff`, when the entry has a link-layer address. */
+  mac?: string
+  /** The kernel's `NUD_*` state bits. */
+  state: number
+  /**
+   * The MAC is one the kernel itself would send to (reachable, stale, delay, probe,
+   * permanent).
+   */
+  usable: boolean
+}
+
+/**
+ * What the watcher reports: `snapshot` (the whole table, replacing what was known),
+ * `neighbour` (one entry added, changed or `removed`), `routes` (a route changed: look up
+ * again), `failed` (watching stopped; `message` says why).
+ */
+export interface NeighbourEvent {
+  kind: 'snapshot' | 'neighbour' | 'routes' | 'failed'
+  neighbours: Array<NeighbourEntry>
+  removed: boolean
+  message?: string
+}
 
 export interface PluginStageStats {
   /** Index of the stage in the config's pipeline. */
