@@ -89,6 +89,26 @@ export interface RunnerInput {
   config: UpfConfig;
   ues: number;
   peers: Peers;
+  /** Where it writes its RunSummary when stopped. */
+  statsFile: string;
+}
+
+/** The UPF's data-plane counters over a run. */
+export interface RunSummary {
+  queues: Array<{ interface: string; rx: number; tx: number; kernel: number; dropped: Record<string, number> }>;
+  plugin: Array<{ counters: Record<string, number>; drops: Record<string, number> }>;
+}
+
+/** One line: per queue received, sent, to the kernel and dropped (by reason), and the plugin's drops. */
+function summaryLine(summary: RunSummary): string {
+  const nonzero = (counts: Record<string, number>) =>
+    Object.entries(counts)
+      .filter(([, n]) => n > 0)
+      .map(([reason, n]) => `${reason} ${n}`)
+      .join(', ') || 'none';
+  const queues = summary.queues.map((q) => `${q.interface}: rx ${q.rx} tx ${q.tx} kernel ${q.kernel} dropped ${nonzero(q.dropped)}`);
+  const plugin = summary.plugin.map((p) => `plugin drops ${nonzero(p.drops)}`);
+  return [...queues, ...plugin].join('; ');
 }
 
 export const UPF: UpfBenchForwarder = {
@@ -101,13 +121,18 @@ export const UPF: UpfBenchForwarder = {
     }
   },
   start: async (bed, backend, ues) => {
-    const input: RunnerInput = { config: upfConfig(bed, backend, ues), ues, peers: peersOf(bed) };
+    const statsFile = path.join(os.tmpdir(), `fastlane-bench-upf-${process.pid}-stats.json`);
+    const input: RunnerInput = { config: upfConfig(bed, backend, ues), ues, peers: peersOf(bed), statsFile };
     const file = tempJson(input, 'upf');
     const child = await spawnUntil(process.execPath, ['--import', 'tsx', RUNNER, file.file], /bench-upf: forwarding/);
     return {
       stop: async () => {
         await stopProcess(child);
         file.remove();
+        if (fs.existsSync(statsFile)) {
+          console.log(`  ${UPF.name(backend)}: ${summaryLine(JSON.parse(fs.readFileSync(statsFile, 'utf8')) as RunSummary)}`);
+          fs.rmSync(statsFile);
+        }
       },
     };
   },

@@ -3,13 +3,16 @@
 // "bench-upf: forwarding" on stdout; stops on SIGTERM or SIGINT.
 //
 //   node --import tsx benches/upf/run-upf.ts INPUT.json     (INPUT: forwarders.ts RunnerInput)
+//
+// On stopping it writes the data plane's counters to INPUT's statsFile (RunSummary), so that the
+// bench can say where packets went that did not arrive.
 
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 
 import { Upf } from '../../apps/upf/src/app';
 import { wiring } from '../../apps/upf/src/wiring';
-import type { RunnerInput } from './forwarders';
+import type { RunnerInput, RunSummary } from './forwarders';
 import { seid, sessionRules } from './subscribers';
 
 async function main(): Promise<void> {
@@ -54,6 +57,18 @@ async function main(): Promise<void> {
       }),
     );
     await Promise.race([stopped, failed]);
+    const stats = upf.dataplane.stats();
+    const summary: RunSummary = {
+      queues: stats.queues.map((q) => ({
+        interface: q.interface,
+        rx: q.rxPackets,
+        tx: q.txPackets,
+        kernel: q.kernelPackets,
+        dropped: q.dropped,
+      })),
+      plugin: stats.plugins.map((p) => ({ counters: p.counters, drops: p.drops })),
+    };
+    fs.writeFileSync(input.statsFile, JSON.stringify(summary));
   } finally {
     await upf.stop();
     clearInterval(keepAlive);
