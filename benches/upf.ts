@@ -1,7 +1,7 @@
 // UPF throughput on one core against Fastlane macswap on the same test bed (issue 8's benchmark).
 //
 //   npm run bench:upf -- [--backends af_xdp,dpdk] [--sizes 64,1400] [--rounds 5] [--seconds 5]
-//                        [--ues 10000] [--forwarders upf,macswap] [--write] [--dry-run]
+//                        [--ues 10000] [--forwarders upf,macswap] [--note TEXT] [--write] [--dry-run]
 //
 // Test bed: apps/upf/test/testbed.ts (gNB ── N3 · UPF · N6 ── DN, three namespaces). Each
 // forwarder runs one queue on each of N3 and N6, both on CPU 1, from the Fastlane config derived
@@ -20,6 +20,7 @@
 // run measuring uplink then downlink (the other way round on odd rounds); figures are medians of
 // the rounds, ratios medians of the per-round UPF/macswap ratios. `--write` replaces the upf
 // section of benches/RESULTS.md and writes benches/upf-results.json and benches/upf-throughput.svg.
+// `--note` adds a sentence to the section and the chart (say, that the machine was busy).
 // `--dry-run` runs everything with 100 UEs, one round of 1 s, and writes nothing: a smoke check.
 
 import * as fs from 'node:fs';
@@ -60,6 +61,7 @@ async function main(): Promise<void> {
     forwarders: ['upf', 'macswap'],
     write: false,
     dryRun: false,
+    note: '',
   });
   if (options.dryRun) {
     if (options.write) {
@@ -132,7 +134,8 @@ async function main(): Promise<void> {
   const loadAfter = os.loadavg()[0]!;
 
   const loaded = `1-minute load average ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after, on ${os.cpus().length} vCPUs`;
-  const results: UpfResults = { ues: options.ues, note: `${new Date().toISOString().slice(0, 10)}: ${loaded}`, rows: [] };
+  const note = `${new Date().toISOString().slice(0, 10)}: ${loaded}${options.note ? `. ${options.note}` : ''}`;
+  const results: UpfResults = { ues: options.ues, note, rows: [] };
   const rows: string[] = [];
   for (const backend of backends) {
     for (const direction of DIRECTIONS) {
@@ -162,6 +165,7 @@ async function main(): Promise<void> {
     'npm run bench:upf --',
     `--backends ${backends.join(',')} --sizes ${options.sizes.join(',')} --rounds ${options.rounds} --seconds ${options.seconds}`,
     `--ues ${options.ues} --forwarders ${options.forwarders.join(',')}`,
+    ...(options.note ? [`--note ${JSON.stringify(options.note)}`] : []),
     ...(options.write ? ['--write'] : []),
     ...(options.dryRun ? ['--dry-run'] : []),
   ].join(' ');
@@ -169,7 +173,8 @@ async function main(): Promise<void> {
     'upf',
     command,
     [
-      `${options.ues} UEs: ${2 * options.ues} PDRs, ${2 * options.ues} FARs, ${options.ues} QERs, ${2 * options.ues} URRs. ${loaded}.`,
+      `${options.ues} UEs: ${2 * options.ues} PDRs, ${2 * options.ues} FARs, ${options.ues} QERs, ${2 * options.ues} URRs. ${loaded}.` +
+        `${options.note ? ` ${options.note}` : ''}`,
       '',
       `![UPF throughput by inner frame size and backend](upf-throughput.svg)`,
       '',
