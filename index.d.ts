@@ -135,8 +135,8 @@ export declare class PassThrough {
 }
 
 /**
- * A traffic generator on one interface: sends a frame template at full speed (or paced) and
- * counts the frames that come back.
+ * A traffic generator on one interface: sends a frame (or cycles over many) at full speed (or
+ * paced) and counts the frames that come back, there or on another interface.
  */
 export declare class TrafficGenerator {
   constructor(options: GeneratorOptions)
@@ -205,12 +205,24 @@ export interface GeneratorOptions {
   /** Network namespace of the generator's interface. */
   netns?: string
   interface: string
-  /** The frame sent again and again. */
-  frame: Buffer
+  /** The frame sent again and again (give this or `frames`). */
+  frame?: Buffer
+  /**
+   * Frames sent each in turn, over and over (give this or `frame`): all of one length, alike
+   * after their first 128 bytes.
+   */
+  frames?: Array<Buffer>
   /** CPU the sending thread is pinned to. */
   core?: number
   /** Returning frames with this UDP destination port are counted (and dropped). */
   matchUdpPort: number
+  /**
+   * Count returning frames on this interface instead of `interface`: a forwarder that sends
+   * them out of another port.
+   */
+  returnInterface?: string
+  /** Network namespace of `returnInterface` (default: `netns`). */
+  returnNetns?: string
   /** Paces the generator; omitted means as fast as it can. */
   ratePps?: number
 }
