@@ -286,16 +286,7 @@ impl Plugin for Upf {
         let mut tally = Tally::default();
         let now = now_ns();
         for mut packet in batch.iter_mut() {
-            self.learn_mac(port, packet.data());
-            let outcome = if port == self.config.n3_port {
-                self.on_n3(&mut packet, now, &mut tally)
-            } else {
-                self.on_n6(&mut packet, now, &mut tally)
-            };
-            match outcome {
-                Outcome::Verdict(v) => packet.set_verdict(v),
-                Outcome::Drop(reason) => packet.drop_for(PluginReason(reason as u16)),
-            }
+            self.dispatch(port, &mut packet, now, &mut tally);
         }
         tally.flush(batch.counters());
     }
@@ -323,6 +314,29 @@ impl Drop for Upf {
 }
 
 impl Upf {
+    /// Decides one packet received on `port` (N3 or N6) at `now` (CLOCK_MONOTONIC ns), as
+    /// `process` does each of a batch, without the plugin's counters: for driving the UPF
+    /// without a host (the fuzz target).
+    pub fn handle(&mut self, port: u16, packet: &mut Packet<'_>, now: u64) {
+        if port == self.config.n3_port || port == self.config.n6_port {
+            self.dispatch(port, packet, now, &mut Tally::default());
+        }
+    }
+
+    #[inline]
+    fn dispatch(&mut self, port: u16, packet: &mut Packet<'_>, now: u64, tally: &mut Tally) {
+        self.learn_mac(port, packet.data());
+        let outcome = if port == self.config.n3_port {
+            self.on_n3(packet, now, tally)
+        } else {
+            self.on_n6(packet, now, tally)
+        };
+        match outcome {
+            Outcome::Verdict(v) => packet.set_verdict(v),
+            Outcome::Drop(reason) => packet.drop_for(PluginReason(reason as u16)),
+        }
+    }
+
     /// Without a configured MAC, a port's is the destination of what it receives (the classifier
     /// passes only frames for this host).
     #[inline]
