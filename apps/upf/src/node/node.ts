@@ -353,7 +353,8 @@ class Node implements PfcpNode {
     }
     const header = peekHeader(buf);
     const responseType = header && responseTypeOf[header.type];
-    if (!header || e.causeValue === undefined || responseType === undefined || header.type === M.SessionReportRequest) {
+    // A Heartbeat Response carries no cause, and Session Report Requests come from the UPF only.
+    if (!header || e.causeValue === undefined || responseType === undefined || header.type === M.SessionReportRequest || header.type === M.HeartbeatRequest) {
       this.#log.log('warn', 'undecodable PFCP datagram dropped', fields);
       return;
     }
