@@ -286,9 +286,9 @@ class Node implements PfcpNode {
       this.#state.set(seid, st);
       if (seid >= this.#nextSeid) this.#nextSeid = seid + 1n;
     }
-    for (const seid of orphans) {
-      this.#log.log('warn', 'session without its SMF record removed at recovery', { seid });
-      this.#sessions.delete(seid);
+    for (const seid of orphans) this.#sessions.delete(seid);
+    if (orphans.length) {
+      this.#log.log('warn', 'sessions without their SMF record removed at recovery', { sessions: orphans.length, seids: orphans.slice(0, 10).join(',') });
     }
     for (const r of records.values()) store.deleteSession(r.seid);
     for (const u of urrRecords.values()) store.deleteUrr(u.seid, u.urrId);
