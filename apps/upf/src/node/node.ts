@@ -179,6 +179,8 @@ class Node implements PfcpNode {
   readonly #cache = new Map<string, { bytes: Uint8Array; at: number; type: number }>();
   readonly #awaitingStart = new Set<UrrState>();
   readonly #timers = new Set<NodeJS.Timeout>();
+  readonly #counters = new Map<string, { inc(): void }>();
+  readonly #localAddress = new Map<dgram.Socket, { address: string; family: string }>();
   #nextSeid = 1n;
   #nextSequence = 1;
   #pdrCount = 0;
@@ -313,7 +315,18 @@ class Node implements PfcpNode {
 
   #send(socket: dgram.Socket, bytes: Uint8Array, address: string, port: number, m: PfcpMessage, cause?: number): void {
     socket.send(bytes, port, address);
-    this.metrics.messages.inc({ direction: 'tx', type: messageName(m.type) ?? String(m.type), cause: cause === undefined ? '' : String(cause) });
+    this.#count('tx', m.type, cause);
+  }
+
+  /** pfcp_messages_total, its label sets' children kept (a labelled inc hashes its labels). */
+  #count(direction: 'rx' | 'tx', type: number, cause: number | undefined): void {
+    const key = `${direction}/${type}/${cause ?? ''}`;
+    let child = this.#counters.get(key);
+    if (child === undefined) {
+      child = this.metrics.messages.labels({ direction, type: messageName(type) ?? String(type), cause: cause === undefined ? '' : String(cause) });
+      this.#counters.set(key, child);
+    }
+    child.inc();
   }
 
   #onDatagram(socket: dgram.Socket, buf: Buffer, rinfo: dgram.RemoteInfo): void {
@@ -377,7 +390,7 @@ class Node implements PfcpNode {
       return;
     }
     const cause = getValue(m.ies, T.Cause)?.cause;
-    this.metrics.messages.inc({ direction: 'rx', type: name, cause: cause === undefined ? '' : String(cause) });
+    this.#count('rx', m.type, cause);
     if (sessionTypes.has(m.type) !== (m.seid !== undefined)) {
       this.metrics.malformed.inc({ reason: 'wrong-s-flag' });
       this.#log.log('warn', 'PFCP message with the wrong S flag dropped', { peer: rinfo.address, type: name, s: m.seid !== undefined });
@@ -802,7 +815,8 @@ class Node implements PfcpNode {
   }
 
   #upFSeid(socket: dgram.Socket, seid: bigint): { seid: bigint; ipv4?: string; ipv6?: string } {
-    const local = socket.address();
+    let local = this.#localAddress.get(socket);
+    if (local === undefined) this.#localAddress.set(socket, (local = socket.address()));
     return local.family === 'IPv6' ? { seid, ipv6: local.address } : { seid, ipv4: local.address };
   }
 
