@@ -54,7 +54,21 @@ export declare class NativeSharedRegion {
   unlinkIfCreated(): boolean
   table(name: string): NativeShmTable
   channel(name: string): NativeShmChannel
+  cells(name: string): NativeShmCells
   /** Unmaps the region once the tables and channels taken from it are closed too. */
+  close(): void
+}
+
+export declare class NativeShmCells {
+  /** Every word of cell `index`, each loaded with Acquire. */
+  load(index: number): BigUint64Array
+  /** Stores `values` into the first words of cell `index`, in order, each with Release. */
+  store(index: number, values: BigUint64Array): void
+  /** Stores `value` into word `word` of cell `index` with Release. */
+  storeWord(index: number, wordIndex: number, value: bigint): void
+  get words(): number
+  get capacity(): number
+  /** Gives up the mapping. */
   close(): void
 }
 
@@ -258,6 +272,15 @@ export interface QueueStats {
   socket: Record<string, number>
 }
 
+/** An array of cells of atomic 64-bit words that every process may update. */
+export interface ShmCellsLayout {
+  name: string
+  /** Words in each cell, 1 to 128. */
+  words: number
+  /** Cells in the array. */
+  capacity: number
+}
+
 /** A single-producer single-consumer channel of a shared region. */
 export interface ShmChannelLayout {
   name: string
@@ -273,12 +296,14 @@ export interface ShmEntry {
 }
 
 /**
- * What a shared region holds. Its objects are the tables, then the channels, each in the order
- * given; every process attaching to the region must declare the same ones in the same order.
+ * What a shared region holds. Its objects are the tables, then the channels, then the arrays of
+ * cells, each in the order given; every process attaching to the region must declare the same
+ * ones in the same order.
  */
 export interface ShmLayout {
   tables?: Array<ShmTableLayout>
   channels?: Array<ShmChannelLayout>
+  cells?: Array<ShmCellsLayout>
 }
 
 /** A table of a shared region: fixed-size keys and values, fixed capacity. */

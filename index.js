@@ -837,6 +837,7 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.NativeDataplane = nativeBinding.NativeDataplane
 module.exports.NativeSharedRegion = nativeBinding.NativeSharedRegion
+module.exports.NativeShmCells = nativeBinding.NativeShmCells
 module.exports.NativeShmChannel = nativeBinding.NativeShmChannel
 module.exports.NativeShmTable = nativeBinding.NativeShmTable
 module.exports.PassThrough = nativeBinding.PassThrough

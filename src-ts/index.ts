@@ -14,11 +14,13 @@ export {
 } from './metrics';
 export type { DataplaneStats, PortStats, QueueStats, StageStats, XdpPortStats } from './native';
 export {
+  SharedCells,
   SharedChannel,
   SharedRegion,
   SharedTable,
   type SharedChannelOptions,
   type SharedRegionCreateOptions,
+  type ShmCellsLayout,
   type ShmChannelLayout,
   type ShmLayout,
   type ShmTableLayout,

@@ -285,6 +285,30 @@ impl Table {
         false
     }
 
+    /// Runs `read` on the value of `key` where it lies, without copying it first: for records a
+    /// reader needs only part of. `read` gets the value's words (the last one zero-padded) and
+    /// must only load from them (relaxed loads suffice); it may run more than once, each result
+    /// but the one returned being thrown away because the writer changed the record meanwhile.
+    /// None when `key` is absent or has the wrong size. Never allocates, never waits on the writer.
+    #[inline]
+    pub fn read_with<T>(&self, key: &[u8], mut read: impl FnMut(&[AtomicU64]) -> T) -> Option<T> {
+        let words = self.key_as_words(key)?;
+        let words = &words[..self.geo.key_words];
+        let mut index = hash(words, self.geo.slots);
+        for _ in 0..self.geo.slots {
+            let probe = self.read_slot(index, |state, key_words, value_words| match state {
+                EMPTY => Some(None),
+                FULL if mem::words_equal(key_words, words) => Some(Some(read(value_words))),
+                _ => None,
+            });
+            match probe {
+                Some(Some(found)) => return found,
+                _ => index = self.next(index),
+            }
+        }
+        None
+    }
+
     /// Looks up many keys at once, as a fast path does for a batch of packets: every home slot is
     /// fetched from memory before the first is read, so the cache misses overlap. Value `i` goes
     /// to `values[i * value_size..]` and `found[i]` says whether key `i` was present; how many
