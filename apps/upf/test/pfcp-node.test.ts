@@ -1,10 +1,14 @@
 // The PFCP node against scapy as the SMF (scapy builds every request and decodes every response
 // and every request of the UPF): associations, heartbeats, sessions, reports, causes. The user
 // plane is the UpfSessions test double, whose rules the tests read back.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
 import test, { type ExecutionContext } from 'ava';
 
 import { IeType as T } from '../src/pfcp/index';
-import { UP_FUNCTION_FEATURES } from '../src/node/index';
+import { UP_FUNCTION_FEATURES, fetchSessions, formatSessions } from '../src/node/index';
 import type { ScapyIe } from './scapy';
 import { type Received, ScapySmf, scapyIe, scapyIes } from './smf';
 import { N3, SMF_RTS, associationSetup, deletion, establishment, startNode } from './pfcp-node-helpers';
@@ -424,4 +428,30 @@ test.serial('association setup, update (SARR) and release from the UPF', async (
   } finally {
     await node.close();
   }
+});
+
+test.serial('the control socket lists sessions with their SMF, rules and usage (fastlane upf sessions)', async (t) => {
+  const sessions = new UpfSessionsTestDouble();
+  const dir = mkdtempSync(join(tmpdir(), 'pfcp-control-'));
+  const controlSocket = join(dir, 'upf.sock');
+  const { node, to } = await startNode(sessions, { controlSocket });
+  try {
+    const { seid } = await established(to, 0x4242n);
+    sessions.count(BigInt(seid), 1, 'uplink', 3, 456);
+    const list = await fetchSessions(controlSocket);
+    t.is(list.length, 1);
+    t.is(list[0]?.seid, seid);
+    t.is(list[0]?.cpSeid, String(0x4242));
+    t.is(list[0]?.smf, 'fqdn:smf.test');
+    t.is(list[0]?.rules.pdrs.length, 2);
+    t.deepEqual(list[0]?.usage[0]?.uplink, { packets: '3', bytes: '456' } as unknown as { packets: bigint; bytes: bigint });
+    const text = formatSessions(list);
+    t.is(text[0], '1 session');
+    t.true(text.some((l) => /^ {2}pdr 1 prec 100: access, teid \d+ 198\.51\.100\.1, qfi 9, 1 sdf filter\(s\) -> far 1 qer 1 urr 1$/.test(l)), text.join('\n'));
+    t.true(text.some((l) => l === '  urr 1: uplink 3 pkts 456 B, downlink 0 pkts 0 B'), text.join('\n'));
+  } finally {
+    await node.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  await t.throwsAsync(fetchSessions(controlSocket), { message: /is the UPF running/ });
 });

@@ -3,6 +3,8 @@
 // T1/N1 retransmission, a response cache for retransmitted requests, and recovery of everything
 // after a SIGKILL from UpfSessions.entries() and the node's own shared-memory store.
 import * as dgram from 'node:dgram';
+import { lstatSync, rmSync } from 'node:fs';
+import type * as http from 'node:http';
 import { isIPv6 } from 'node:net';
 
 import type { Registry } from 'prom-client';
@@ -37,6 +39,7 @@ import { RequestError } from './errors';
 import { type Logger, jsonLogger } from './log';
 import { type PfcpMetrics, createPfcpMetrics } from './metrics';
 import { type Choices, type CreatedPdr, type UrrExtras, readEstablishment, readModification } from './rules';
+import { type SessionListing, serveSessions } from './sessions-command';
 import {
   type AssociationRecord,
   NodeStore,
@@ -88,6 +91,8 @@ export interface PfcpNodeOptions {
   startPollMs?: number;
   /** Largest datagram accepted (default 65535). */
   maxMessageBytes?: number;
+  /** A Unix socket where GET /sessions lists the sessions (`fastlane upf sessions`). */
+  controlSocket?: string;
 }
 
 export interface PfcpNode {
@@ -98,8 +103,10 @@ export interface PfcpNode {
   readonly metrics: PfcpMetrics;
   /** Bound address and port of each N4 socket. */
   ports(): { address: string; port: number }[];
-  /** Node IDs (kind:value) of the associated SMFs. */
+  /** The associated SMFs. */
   associations(): AssociationRecord[];
+  /** Every session with its SMF, rules and usage. */
+  listSessions(): SessionListing[];
   /** Sets up an association with an SMF (Association Setup Request from the UPF). */
   associate(address: string, port?: number): Promise<AssociationRecord>;
   /** Association Update Request from the UPF; `releaseRequest` asks the SMF to release (SARR). */
@@ -181,6 +188,7 @@ class Node implements PfcpNode {
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #counters = new Map<string, { inc(): void }>();
   readonly #localAddress = new Map<dgram.Socket, { address: string; family: string }>();
+  #control: http.Server | undefined;
   #nextSeid = 1n;
   #nextSequence = 1;
   #pdrCount = 0;
@@ -217,6 +225,12 @@ class Node implements PfcpNode {
         });
       });
       this.#sockets.push(socket);
+    }
+    const control = this.#o.controlSocket;
+    if (control !== undefined) {
+      // A socket left by a killed run is in the way; anything else at that path is not ours.
+      if (lstatSync(control, { throwIfNoEntry: false })?.isSocket()) rmSync(control);
+      this.#control = await serveSessions(control, () => this.listSessions());
     }
     this.#every(this.#o.eventPollMs ?? 20, () => this.#pollEvents());
     this.#every(this.#o.startPollMs ?? 1000, () => this.#pollStart());
@@ -580,6 +594,16 @@ class Node implements PfcpNode {
       peerRecoveryTimeStamp,
       cpFeatures,
       setupAtMs,
+    }));
+  }
+
+  listSessions(): SessionListing[] {
+    return [...this.#state.values()].map((st) => ({
+      seid: st.record.seid,
+      smf: st.record.association,
+      cpSeid: st.record.cpSeid,
+      rules: this.#sessions.get(st.record.seid) ?? { pdrs: [], fars: [] },
+      usage: this.#sessions.usage(st.record.seid),
     }));
   }
 
@@ -1167,6 +1191,7 @@ class Node implements PfcpNode {
     }
     this.#pending.clear();
     await Promise.all(this.#sockets.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    if (this.#control) await new Promise<void>((resolve) => (this.#control as http.Server).close(() => resolve()));
     this.#log.log('info', 'PFCP node stopped', { sessions: this.#state.size });
   }
 }
