@@ -186,7 +186,12 @@ export function modificationMessage(seid: bigint, gnbTeid: number): Omit<PfcpMes
       group(T.CreatePdr, [
         ie(T.PdrId, { ruleId: 3 }),
         ie(T.Precedence, { precedence: 50 }),
-        group(T.Pdi, [ie(T.SourceInterface, { interface: 1 }), ie(T.SdfFilter, { flowDescription: 'permit out 6 from any 80 to assigned' })]),
+        // CHV4 again: the session's UE address (the user plane finds downlink PDRs by it).
+        group(T.Pdi, [
+          ie(T.SourceInterface, { interface: 1 }),
+          ie(T.UeIpAddress, { destination: true, chooseV4: true, chooseV6: false }),
+          ie(T.SdfFilter, { flowDescription: 'permit out 6 from any 80 to assigned' }),
+        ]),
         ie(T.FarId, { ruleId: 2 }),
         ie(T.UrrId, { ruleId: 2 }),
       ]),

@@ -1,11 +1,18 @@
 // 10,000 sessions established over PFCP, modified, and deleted with final usage reports whose
-// volumes are the user plane's counts (a sample of the responses decoded by scapy as well).
-import test from 'ava';
+// volumes are the user plane's counts (a sample of the responses decoded by scapy as well): over
+// the in-memory test double, and over the shared-memory UpfSessions with the counts written into
+// its URR counters where the fast path counts.
+import test, { type ExecutionContext } from 'ava';
+
+import { SharedRegion } from 'fastlane-dataplane';
 
 import { IeType as T, type PfcpMessage, encodeMessage, getGroups, getValue } from '../src/pfcp/index';
 import { CodecSmf, associationSetupMessage, causeOf, establishmentMessage, modificationMessage, startNode } from './pfcp-node-helpers';
 import { runScapy } from './scapy';
 import { scapyIe } from './smf';
+import { ShmUpfSessions } from '../src/sessions/index';
+import type { UpfSessions } from '../src/sessions/types';
+import { type Count, shmTraffic } from './shm-traffic';
 import { UpfSessionsTestDouble } from './upf-sessions-double';
 
 const N = 10_000;
@@ -20,9 +27,7 @@ async function pipelined(n: number, window: number, make: (i: number) => Promise
   );
 }
 
-test('10K sessions: establish, modify, count, delete with final usage reports', async (t) => {
-  t.timeout(120_000);
-  const sessions = new UpfSessionsTestDouble();
+async function scenario(t: ExecutionContext, sessions: UpfSessions, counter: () => Count): Promise<void> {
   const { node, to } = await startNode(sessions, { timers: { heartbeatIntervalMs: 60_000, t1Ms: 2000, n1: 3 } });
   const smf = await new CodecSmf(to).bind();
   try {
@@ -51,11 +56,12 @@ test('10K sessions: establish, modify, count, delete with final usage reports', 
     t.is(sessions.get(seids[N - 1] as bigint)?.fars.find((f) => f.farId === 2)?.forwardingParameters?.outerHeaderCreation?.teid, 0x20000 + N - 1);
 
     // What the user plane counted for each session, in both URRs.
+    const count = counter();
     for (let i = 0; i < N; i++) {
       const seid = seids[i] as bigint;
-      sessions.count(seid, 1, 'uplink', i + 1, 100 * (i + 1));
-      sessions.count(seid, 1, 'downlink', 2, 1500 * 2);
-      sessions.count(seid, 2, 'downlink', 1, 40 + i);
+      count(seid, 1, 'uplink', i + 1, 100 * (i + 1));
+      count(seid, 1, 'downlink', 2, 1500 * 2);
+      count(seid, 2, 'downlink', 1, 40 + i);
     }
 
     const sample: PfcpMessage[] = [];
@@ -86,5 +92,23 @@ test('10K sessions: establish, modify, count, delete with final usage reports', 
   } finally {
     smf.close();
     await node.close();
+  }
+}
+
+test('10K sessions over the test double: establish, modify, count, delete with final usage reports', async (t) => {
+  t.timeout(120_000);
+  const sessions = new UpfSessionsTestDouble();
+  await scenario(t, sessions, () => sessions.count.bind(sessions));
+});
+
+test('10K sessions over the shared-memory UpfSessions: the same, counts in its URR counters', async (t) => {
+  t.timeout(180_000);
+  const name = `fastlane-pfcp-scale-${process.pid}`;
+  const sessions = ShmUpfSessions.create(name, { sessions: N, pdrs: 3 * N, fars: 2 * N, qers: 16, urrs: 2 * N });
+  try {
+    await scenario(t, sessions, () => shmTraffic(sessions.region));
+  } finally {
+    sessions.close();
+    SharedRegion.unlink(name);
   }
 });
