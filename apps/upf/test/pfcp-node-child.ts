@@ -1,15 +1,19 @@
 // A PFCP node in a process of its own, for the tests that kill it: argv[2] is a JSON object
-// {region, sessionsDir, port}. Its state is in SharedRegion `region`, its sessions in the
-// file-backed UpfSessions test double. Prints {"port", "recoveryTimeStamp", "stateKept"} when up.
-import { SharedRegion } from '../../../src-ts/shm';
+// {state, upf, port}: the node's state in SharedRegion `state`, the sessions in the UPF's
+// shared-memory region `upf` (ShmUpfSessions, capacities CHILD_CAPACITIES). Prints {"port",
+// "recoveryTimeStamp", "stateKept"} when up.
+import { SharedRegion } from 'fastlane-dataplane';
+
 import { pfcpStateLayout, startPfcpNode } from '../src/node/index';
 import { jsonLogger } from '../src/node/log';
-import { UpfSessionsFileTestDouble } from './upf-sessions-file-double';
+import { ShmUpfSessions } from '../src/sessions/index';
+
+export const CHILD_CAPACITIES = { sessions: 1024, pdrs: 4096, fars: 4096, qers: 16, urrs: 4096 };
 
 async function main(): Promise<void> {
-  const o = JSON.parse(process.argv[2] as string) as { region: string; sessionsDir: string; port: number };
-  const region = SharedRegion.create(o.region, pfcpStateLayout(4096), { reuse: true });
-  const sessions = new UpfSessionsFileTestDouble(o.sessionsDir);
+  const o = JSON.parse(process.argv[2] as string) as { state: string; upf: string; port: number };
+  const state = SharedRegion.create(o.state, pfcpStateLayout(CHILD_CAPACITIES.sessions), { reuse: true });
+  const sessions = ShmUpfSessions.create(o.upf, CHILD_CAPACITIES, { reuse: true });
   const node = await startPfcpNode(
     {
       addresses: ['127.0.0.1'],
@@ -18,7 +22,7 @@ async function main(): Promise<void> {
       fTeidAddresses: { ipv4: '198.51.100.1' },
       uePools: [{ prefix: '10.45.0.0/16' }],
       timers: { heartbeatIntervalMs: 60_000 },
-      state: region,
+      state,
       logger: jsonLogger(process.stderr, 'warn'),
     },
     sessions,
@@ -26,4 +30,4 @@ async function main(): Promise<void> {
   process.stdout.write(`${JSON.stringify({ port: node.ports()[0]?.port, recoveryTimeStamp: node.recoveryTimeStamp, stateKept: node.stateKept })}\n`);
 }
 
-void main();
+if (require.main === module) void main();

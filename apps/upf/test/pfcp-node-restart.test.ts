@@ -1,19 +1,22 @@
 // SIGKILL of the PFCP node's process in the middle of a modification storm, then a restart on the
-// same state: every session is in its old or its new form, the association, F-TEIDs and UE
-// addresses are recovered, and the Recovery Time Stamp says the state was kept. A restart on a
-// fresh region says it was not.
+// same state: every session (in the UPF's shared-memory region, ShmUpfSessions) is in its old or
+// its new form, the association, F-TEIDs, UE addresses and what was already reported are
+// recovered, and the Recovery Time Stamp says the state was kept. A restart on a fresh state
+// region says it was not, and removes the sessions whose SMF it no longer knows.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
 import test from 'ava';
 
-import { IeType as T, MessageType as M, getGroups, getValue } from '../src/pfcp/index';
-import { SharedRegion } from '../../../src-ts/shm';
+import { SharedRegion } from 'fastlane-dataplane';
+
+import { IeType as T, MessageType as M, getGroups, getValue, group, ie } from '../src/pfcp/index';
+import { ShmUpfSessions, upfLayout, capacities } from '../src/sessions/index';
+import type { SessionRules } from '../src/sessions/types';
+import { CHILD_CAPACITIES } from './pfcp-node-child';
 import { CodecSmf, associationSetupMessage, causeOf, establishmentMessage, modificationMessage } from './pfcp-node-helpers';
-import { readSessionFiles } from './upf-sessions-file-double';
+import { shmTraffic } from './shm-traffic';
 
 const SESSIONS = 300;
 
@@ -24,8 +27,26 @@ interface Child {
   stateKept: boolean;
 }
 
-async function startChild(region: string, sessionsDir: string): Promise<Child> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'pfcp-node-child.ts'), JSON.stringify({ region, sessionsDir, port: 0 })], {
+/** What a killed node left in the UPF's region: every session's rules (read by a new writer). */
+function sessionsLeft(upf: string): Map<bigint, SessionRules> {
+  const s = ShmUpfSessions.open(upf, CHILD_CAPACITIES);
+  try {
+    return new Map(s.entries());
+  } finally {
+    s.close();
+  }
+}
+
+function unlink(name: string): void {
+  try {
+    SharedRegion.unlink(name);
+  } catch {
+    // already gone
+  }
+}
+
+async function startChild(state: string, upf: string): Promise<Child> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'pfcp-node-child.ts'), JSON.stringify({ state, upf, port: 0 })], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const lines = createInterface({ input: proc.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
@@ -41,9 +62,11 @@ async function kill(c: Child): Promise<void> {
 }
 
 test('SIGKILL during a modification storm: every session old or new, state and allocations kept', async (t) => {
-  const region = `fastlane-pfcp-restart-${process.pid}`;
-  const dir = mkdtempSync(join(tmpdir(), 'pfcp-restart-'));
-  let child = await startChild(region, dir);
+  const state = `fastlane-pfcp-restart-state-${process.pid}`;
+  const upf = `fastlane-pfcp-restart-upf-${process.pid}`;
+  let child = await startChild(state, upf);
+  // The test counts traffic into the URRs where the fast path would (same region, other process).
+  const upfRegion = SharedRegion.open(upf, upfLayout(capacities(CHILD_CAPACITIES)));
   let smf = await new CodecSmf({ address: '127.0.0.1', port: child.port }).bind();
   try {
     t.false(child.stateKept);
@@ -64,6 +87,13 @@ test('SIGKILL during a modification storm: every session old or new, state and a
     }
     t.is(teids.size, SESSIONS);
     t.is(ues.size, SESSIONS);
+    // Traffic on the first sessions, reported (Query URR) before the kill.
+    let count = shmTraffic(upfRegion);
+    for (const seid of seids.slice(0, 10)) count(seid, 1, 'uplink', 5, 5000);
+    for (const seid of seids.slice(0, 10)) {
+      const q = await smf.request({ type: M.SessionModificationRequest, seid, ies: [group(T.QueryUrr, [ie(T.UrrId, { ruleId: 1 })])] });
+      t.is(getValue(getGroups(q.ies, T.UsageReportSessionModificationResponse)[0] ?? [], T.VolumeMeasurement)?.uplink, 5000n);
+    }
 
     // The storm: every modification at once; the kill lands once some have been answered.
     let answered = 0;
@@ -78,7 +108,7 @@ test('SIGKILL during a modification storm: every session old or new, state and a
     smf.close();
     void Promise.allSettled(storm);
 
-    const left = readSessionFiles(dir);
+    const left = sessionsLeft(upf);
     t.is(left.size, SESSIONS);
     let modified = 0;
     for (const [seid, rules] of left) {
@@ -91,7 +121,7 @@ test('SIGKILL during a modification storm: every session old or new, state and a
     t.log(`${modified} of ${SESSIONS} sessions modified when the kill landed`);
     t.true(modified >= SESSIONS / 4 && modified <= SESSIONS, `${modified} modified`);
 
-    child = await startChild(region, dir);
+    child = await startChild(state, upf);
     t.true(child.stateKept);
     smf = await new CodecSmf({ address: '127.0.0.1', port: child.port }).bind();
     const hb = await smf.request({ type: M.HeartbeatRequest, ies: [] });
@@ -113,32 +143,38 @@ test('SIGKILL during a modification storm: every session old or new, state and a
         if (ue) t.false(ues.has(ue.ipv4 as string), `UE address ${ue.ipv4} handed out twice`);
       }
     }
-    // Deletion reports both URRs of every (now) modified session: the URR records came back.
-    for (const seid of seids.slice(0, 50)) {
+    // More traffic after the restart: the final report has only what came since the last report
+    // (the reported counts survived), and both URRs of every (now) modified session.
+    count = shmTraffic(upfRegion);
+    for (const seid of seids.slice(0, 10)) count(seid, 1, 'downlink', 2, 700);
+    for (const [i, seid] of seids.slice(0, 50).entries()) {
       const d = await smf.request({ type: M.SessionDeletionRequest, seid, ies: [] });
       t.is(causeOf(d), 1);
-      t.is(getGroups(d.ies, T.UsageReportSessionDeletionResponse).length, 2);
-      t.is(d.seid, BigInt(seids.indexOf(seid) + 1), 'the SMF’s SEID came back too');
+      const reports = getGroups(d.ies, T.UsageReportSessionDeletionResponse);
+      t.is(reports.length, 2);
+      t.is(d.seid, BigInt(i + 1), 'the SMF’s SEID came back too');
+      const urr1 = reports.find((r) => getValue(r, T.UrrId)?.ruleId === 1) ?? [];
+      const volume = getValue(urr1, T.VolumeMeasurement);
+      t.deepEqual([volume?.uplink, volume?.downlink], i < 10 ? [0n, 700n] : [0n, 0n]);
+      t.is(getValue(urr1, T.UrSeqn)?.sequence, i < 10 ? 2 : 1, 'UR-SEQN carried on');
     }
     smf.close();
     await kill(child);
 
-    // A fresh region: nothing kept, a new Recovery Time Stamp, the orphaned sessions removed.
-    SharedRegion.unlink(region);
+    // A fresh state region: nothing kept, a new Recovery Time Stamp, the orphaned sessions removed.
+    const before = child.recoveryTimeStamp;
+    SharedRegion.unlink(state);
     await new Promise((r) => setTimeout(r, 1100));
-    child = await startChild(region, dir);
+    child = await startChild(state, upf);
     t.false(child.stateKept);
-    t.true(child.recoveryTimeStamp > 0);
+    t.true(child.recoveryTimeStamp > before);
     await kill(child);
-    t.is(readSessionFiles(dir).size, 0, 'sessions whose SMF is unknown are removed at recovery');
+    t.is(sessionsLeft(upf).size, 0, 'sessions whose SMF is unknown are removed at recovery');
   } finally {
     smf.close();
     if (child.proc.exitCode === null && child.proc.signalCode === null) await kill(child);
-    try {
-      SharedRegion.unlink(region);
-    } catch {
-      // already gone
-    }
-    rmSync(dir, { recursive: true, force: true });
+    upfRegion.close();
+    unlink(state);
+    unlink(upf);
   }
 });
