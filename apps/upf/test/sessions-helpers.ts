@@ -1,6 +1,9 @@
 // Sessions for the UpfSessions tests and the install benchmark: session i has an uplink PDR on
 // TEID 0x1000 + i and a downlink PDR on UE 10.(45 + i / 65536).(i / 256 % 256).(i % 256), each
 // with its FAR, one QER and one URR.
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
+
 import { SharedRegion } from 'fastlane-dataplane';
 
 import type { SessionRules } from '../src/sessions/types';
@@ -67,4 +70,62 @@ export function unlink(name: string): void {
   } catch {
     // Already gone.
   }
+}
+
+/** The storm's session `i` with `tag`, as fastlane-upf-rules' `check_storm_session` expects it. */
+export function stormSession(i: number, tag: number): SessionRules {
+  const teid = 0x10_0000 + i;
+  const ue = `10.77.${(i >>> 8) & 255}.${i & 255}`;
+  const uplink = (pdrId: number, precedence: number) => ({
+    pdrId,
+    precedence,
+    pdi: { sourceInterface: 'access' as const, localFTeid: { teid, ipv4: '10.0.0.1' } },
+    outerHeaderRemoval: 'gtpu-udp-ipv4' as const,
+    farId: 1,
+  });
+  const downlink = (pdrId: number) => ({ pdrId, precedence: 10, pdi: { sourceInterface: 'core' as const, ueIpAddress: { ipv4: ue } }, farId: 2 });
+  const pdrs =
+    tag % 2 === 0
+      ? [{ ...uplink(1, 10), pdi: { ...uplink(1, 10).pdi, sdfFilters: [{ protocol: 6 }] } }, { ...uplink(2, 20), qerIds: [1] }, downlink(4)]
+      : [{ ...uplink(3, 5), qerIds: [1] }, downlink(5)];
+  return {
+    pdrs,
+    fars: [
+      { farId: 1, applyAction: { forward: true }, forwardingParameters: { destinationInterface: 'core' } },
+      {
+        farId: 2,
+        applyAction: { forward: true },
+        forwardingParameters: { destinationInterface: 'access', outerHeaderCreation: { teid: tag, ipv4: '192.168.1.2' } },
+      },
+    ],
+    qers: [{ qerId: 1, mbr: { uplinkKbps: tag, downlinkKbps: tag } }],
+  };
+}
+
+const built = new Map<string, string>();
+
+/** Builds example `name` of fastlane-upf-rules (once per test file) and returns its path. */
+export function rulesExample(name: string): string {
+  let found = built.get(name);
+  if (found === undefined) {
+    const root = path.join(__dirname, '..', '..', '..');
+    const out = execFileSync('cargo', ['build', '-q', '-p', 'fastlane-upf-rules', '--example', name, '--message-format=json'], {
+      cwd: root,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+      maxBuffer: 64 << 20,
+    });
+    for (const line of out.split('\n')) {
+      if (!line.startsWith('{')) continue;
+      const message = JSON.parse(line) as { reason?: string; target?: { name?: string }; executable?: string | null };
+      if (message.reason === 'compiler-artifact' && message.target?.name === name && message.executable) {
+        found = message.executable;
+      }
+    }
+    if (found === undefined) {
+      throw new Error(`cargo built no executable for the example ${name}`);
+    }
+    built.set(name, found);
+  }
+  return found;
 }

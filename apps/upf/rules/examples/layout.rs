@@ -103,8 +103,6 @@ fn main() {
         c!(URR_DOWNLINK_BYTES),
         c!(URR_REPORTED),
         c!(URR_STATE_WORDS),
-        c!(REPORTED_THRESHOLD),
-        c!(REPORTED_QUOTA),
         c!(END_MARKER_CAPACITY),
         c!(MBR_BURST_NS),
     ];

@@ -40,11 +40,13 @@
 //! TypeScript by `examples/layout.rs`, so that another reader, such as an in-kernel XDP tier,
 //! can use them as they are.
 
+mod check;
 mod layout;
 mod reader;
 mod records;
 mod writer;
 
+pub use check::*;
 pub use layout::*;
 pub use reader::*;
 pub use records::*;

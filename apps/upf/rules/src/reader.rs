@@ -202,6 +202,8 @@ const UE_IPV4_OFFSET: usize = std::mem::offset_of!(PdrRecord, ue_ipv4);
 const UE_IPV6_OFFSET: usize = std::mem::offset_of!(PdrRecord, ue_ipv6);
 const URRS_OFFSET: usize = std::mem::offset_of!(PdrHot, urrs);
 const QERS_OFFSET: usize = std::mem::offset_of!(PdrHot, qers);
+const QER_SIZE: usize = std::mem::size_of::<QerRecord>();
+const URR_LIMITS_SIZE: usize = std::mem::size_of::<UrrLimits>();
 const HEAD: usize = std::mem::offset_of!(PdrHot, far) + std::mem::size_of::<FarAction>();
 
 /// What one PDR said about a packet.
@@ -223,7 +225,8 @@ fn try_pdr(
     let mut hot = PdrHot::zeroed();
     copy_words(words, 0, HEAD, &mut hot);
     let next = hot.next[chain.min(1)];
-    if hot.flags & PDR_HAS_QFI != 0 && qfi != Some(hot.qfi) {
+    // A QFI in the PDI is the PDU Session Container's: only G-PDUs (uplink) carry one.
+    if direction == Direction::Uplink && hot.flags & PDR_HAS_QFI != 0 && qfi != Some(hot.qfi) {
         return Step::Next(next);
     }
     // An uplink PDR that names the UE's address takes only packets from it.
@@ -262,8 +265,8 @@ fn try_pdr(
     // The rest of the head: the QERs and URRs it uses.
     let end = match (hot.urr_count, hot.qer_count) {
         (0, 0) => HEAD,
-        (0, q) => QERS_OFFSET + usize::from(q).min(MAX_QER_PER_PDR) * 32,
-        (u, _) => URRS_OFFSET + usize::from(u).min(MAX_URR_PER_PDR) * 64,
+        (0, q) => QERS_OFFSET + usize::from(q).min(MAX_QER_PER_PDR) * QER_SIZE,
+        (u, _) => URRS_OFFSET + usize::from(u).min(MAX_URR_PER_PDR) * URR_LIMITS_SIZE,
     };
     let tail = &words[HEAD / 8..];
     let out = &mut hot.as_words_mut()[HEAD / 8..end.min(HOT) / 8];
@@ -564,32 +567,34 @@ fn count(
     }
     if urr.flags & LIMIT_THRESHOLD != 0
         && threshold_reached(urr, cell)
-        && first_report(&cell[URR_REPORTED], urr.epoch, REPORTED_THRESHOLD)
+        && first_report(&cell[URR_REPORTED], urr.threshold_epoch, 0)
     {
         events.volume(EVENT_VOLUME_THRESHOLD, seid, urr.urr_id);
     }
     if urr.flags & LIMIT_QUOTA != 0
         && quota_used_up(urr, cell)
-        && first_report(&cell[URR_REPORTED], urr.epoch, REPORTED_QUOTA)
+        && first_report(&cell[URR_REPORTED], urr.quota_epoch, 32)
     {
         events.volume(EVENT_VOLUME_QUOTA, seid, urr.urr_id);
     }
 }
 
-/// Sets `bit` for `epoch` in a URR's reported word; true for the one caller that set it.
-fn first_report(word: &AtomicU64, epoch: u32, bit: u64) -> bool {
+/// Marks `epoch` reported in the half of a URR's reported word at `shift`; true for the one
+/// caller that marked it.
+fn first_report(word: &AtomicU64, epoch: u32, shift: u32) -> bool {
+    let mask = 0xffff_ffffu64 << shift;
+    let mark = u64::from(epoch) << shift;
     let mut current = word.load(Ordering::Relaxed);
     loop {
-        let same_epoch = (current >> 32) as u32 == epoch;
-        if same_epoch && current & bit != 0 {
+        if current & mask == mark {
             return false;
         }
-        let new = if same_epoch {
-            current | bit
-        } else {
-            (u64::from(epoch) << 32) | bit
-        };
-        match word.compare_exchange_weak(current, new, Ordering::Relaxed, Ordering::Relaxed) {
+        match word.compare_exchange_weak(
+            current,
+            (current & !mask) | mark,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        ) {
             Ok(_) => return true,
             Err(seen) => current = seen,
         }

@@ -293,10 +293,12 @@ pub struct UrrLimits {
     pub urr_id: u32,
     /// The URR's cell in `urr_state` (its counters), kept across generations.
     pub cell: u32,
+    /// Which threshold this is (the generation that set it): its event is raised once per epoch.
+    pub threshold_epoch: u32,
+    /// Which quota this is, likewise.
+    pub quota_epoch: u32,
     pub flags: u8,
-    pub _pad: [u8; 3],
-    /// Which limits these are: the `reported` bits in the cell count only for this epoch.
-    pub epoch: u32,
+    pub _pad: [u8; 7],
     /// Bytes (total, uplink, downlink) at which the threshold is crossed.
     pub threshold_at: [u64; 3],
     /// Bytes at which the quota is used up.
@@ -563,11 +565,10 @@ pub const URR_UPLINK_PACKETS: usize = 0;
 pub const URR_UPLINK_BYTES: usize = 1;
 pub const URR_DOWNLINK_PACKETS: usize = 2;
 pub const URR_DOWNLINK_BYTES: usize = 3;
-/// The epoch (high 32 bits) and which events of it were raised (REPORTED_*).
+/// The threshold epoch whose event was raised (low 32 bits) and the quota epoch whose event was
+/// raised (high 32 bits).
 pub const URR_REPORTED: usize = 4;
 pub const URR_STATE_WORDS: usize = 8;
-pub const REPORTED_THRESHOLD: u64 = 1;
-pub const REPORTED_QUOTA: u64 = 2;
 
 /// The size of field `F` of a record, from an accessor (for `records!`).
 const fn field_size<T, F>(_: fn(&T) -> &F) -> usize {
@@ -646,11 +647,11 @@ records! {
     FarAction = 32 => { action, destination_interface, flags, _pad, outer },
     FarRecord = 72 => { far_id, flags, bar_id, network_instance_len, _pad, action, network_instance },
     QerRecord = 32 => { qer_id, cell, flags, gate, qfi, _pad, mbr_uplink_kbps, mbr_downlink_kbps },
-    UrrLimits = 64 => { urr_id, cell, flags, _pad, epoch, threshold_at, quota_at },
-    UrrRecord = 128 => { limits, methods, triggers, flags, _pad, measurement_period_seconds, time_threshold_seconds, _pad2, threshold, quota },
+    UrrLimits = 72 => { urr_id, cell, threshold_epoch, quota_epoch, flags, _pad, threshold_at, quota_at },
+    UrrRecord = 136 => { limits, methods, triggers, flags, _pad, measurement_period_seconds, time_threshold_seconds, _pad2, threshold, quota },
     SdfRecord = 48 => { flags, protocol, ue_prefix_len, remote_prefix_len, filter_id, ue_ports, remote_ports, ue_addr, remote_addr },
-    PdrHot = 264 => { seid, precedence, far_id, next, pdr_id, flags, qfi, outer_header_removal, source_interface, sdf_count, qer_count, urr_count, ue_ipv6_prefix_len, network_instance_len, _pad, far, qers, urrs },
-    PdrRecord = 536 => { hot, sdf, ue_ipv4, local_fteid, ue_ipv6, network_instance },
+    PdrHot = 280 => { seid, precedence, far_id, next, pdr_id, flags, qfi, outer_header_removal, source_interface, sdf_count, qer_count, urr_count, ue_ipv6_prefix_len, network_instance_len, _pad, far, qers, urrs },
+    PdrRecord = 552 => { hot, sdf, ue_ipv4, local_fteid, ue_ipv6, network_instance },
     NextHopKey = 24 => { family, _pad, addr },
     NextHopRecord = 16 => { mac, port, state, _pad, ifindex },
     EventRecord = 48 => { kind, flags, qfi, _pad, id, seid, remote, _pad2 },

@@ -469,30 +469,44 @@ impl Writer {
                 }
             };
             urr.limits.cell = cell;
+            // A changed limit counts from the volume measured now, in a new epoch (its event
+            // comes once more); an unchanged one stays as it was.
+            let counts = self.urr_state.cell(u64::from(cell));
+            let measured = |i: usize| {
+                counts.map_or(0, |c| {
+                    let up = c[URR_UPLINK_BYTES].load(Ordering::Relaxed);
+                    let down = c[URR_DOWNLINK_BYTES].load(Ordering::Relaxed);
+                    [up.wrapping_add(down), up, down][i]
+                })
+            };
+            let flags = urr.limits.flags;
             match kept {
                 Some(o)
                     if o.threshold == urr.threshold
-                        && o.quota == urr.quota
-                        && o.limits.flags == urr.limits.flags =>
+                        && o.limits.flags & LIMIT_THRESHOLD == flags & LIMIT_THRESHOLD =>
                 {
-                    urr.limits.epoch = o.limits.epoch;
+                    urr.limits.threshold_epoch = o.limits.threshold_epoch;
                     urr.limits.threshold_at = o.limits.threshold_at;
+                }
+                _ => {
+                    urr.limits.threshold_epoch = generation;
+                    for i in 0..3 {
+                        urr.limits.threshold_at[i] = measured(i).saturating_add(urr.threshold[i]);
+                    }
+                }
+            }
+            match kept {
+                Some(o)
+                    if o.quota == urr.quota
+                        && o.limits.flags & LIMIT_QUOTA == flags & LIMIT_QUOTA =>
+                {
+                    urr.limits.quota_epoch = o.limits.quota_epoch;
                     urr.limits.quota_at = o.limits.quota_at;
                 }
                 _ => {
-                    // New limits count from the volume measured now.
-                    let counts = self.urr_state.cell(u64::from(cell));
-                    let at = |i: usize| {
-                        counts.map_or(0, |c| {
-                            let up = c[URR_UPLINK_BYTES].load(Ordering::Relaxed);
-                            let down = c[URR_DOWNLINK_BYTES].load(Ordering::Relaxed);
-                            [up + down, up, down][i]
-                        })
-                    };
-                    urr.limits.epoch = generation;
+                    urr.limits.quota_epoch = generation;
                     for i in 0..3 {
-                        urr.limits.threshold_at[i] = at(i).saturating_add(urr.threshold[i]);
-                        urr.limits.quota_at[i] = at(i).saturating_add(urr.quota[i]);
+                        urr.limits.quota_at[i] = measured(i).saturating_add(urr.quota[i]);
                     }
                 }
             }

@@ -278,7 +278,9 @@ export interface UrrLimits {
   urrId: number;
   cell: number;
   flags: number;
-  epoch: number;
+  /** The generations that set the threshold and the quota: each one's event comes once per epoch. */
+  thresholdEpoch: number;
+  quotaEpoch: number;
   thresholdAt: [bigint, bigint, bigint];
   quotaAt: [bigint, bigint, bigint];
 }
@@ -287,7 +289,8 @@ function writeLimits(b: Buffer, base: number, l: UrrLimits): void {
   b.writeUInt32LE(l.urrId, base + F.limits.urr_id.offset);
   b.writeUInt32LE(l.cell, base + F.limits.cell.offset);
   b.writeUInt8(l.flags, base + F.limits.flags.offset);
-  b.writeUInt32LE(l.epoch, base + F.limits.epoch.offset);
+  b.writeUInt32LE(l.thresholdEpoch, base + F.limits.threshold_epoch.offset);
+  b.writeUInt32LE(l.quotaEpoch, base + F.limits.quota_epoch.offset);
   for (let i = 0; i < 3; i++) {
     b.writeBigUInt64LE(l.thresholdAt[i]!, base + F.limits.threshold_at.offset + 8 * i);
     b.writeBigUInt64LE(l.quotaAt[i]!, base + F.limits.quota_at.offset + 8 * i);
@@ -304,7 +307,8 @@ function readLimits(b: Buffer, base: number): UrrLimits {
     urrId: b.readUInt32LE(base + F.limits.urr_id.offset),
     cell: b.readUInt32LE(base + F.limits.cell.offset),
     flags: b.readUInt8(base + F.limits.flags.offset),
-    epoch: b.readUInt32LE(base + F.limits.epoch.offset),
+    thresholdEpoch: b.readUInt32LE(base + F.limits.threshold_epoch.offset),
+    quotaEpoch: b.readUInt32LE(base + F.limits.quota_epoch.offset),
     thresholdAt: three(F.limits.threshold_at.offset),
     quotaAt: three(F.limits.quota_at.offset),
   };

@@ -110,6 +110,10 @@ function defined<T extends object>(base: T, update: Partial<T>): T {
   return out;
 }
 
+function sameVolumes(a: CreateUrr['volumeThreshold'], b: CreateUrr['volumeThreshold']): boolean {
+  return a?.total === b?.total && a?.uplink === b?.uplink && a?.downlink === b?.downlink;
+}
+
 function outerEqual(a: OuterBytes | undefined, b: OuterBytes | undefined): boolean {
   const hex = (u: Uint8Array | undefined): string => (u === undefined ? '' : Buffer.from(u).toString('hex'));
   return (
@@ -469,25 +473,27 @@ export class ShmUpfSessions implements UpfSessions {
           cell = urrCells.pop()!;
           this.#urrState.store(cell, ZERO_URR);
         }
-        let limits: UrrLimits;
-        if (kept !== undefined && kept.flags === u.limitFlags && this.#sameVolumes(old!, u)) {
-          limits = kept;
-        } else {
-          // New limits count from the volume measured now.
-          const words = kept === undefined ? ZERO_URR : this.#urrState.load(cell);
-          const up = words[C.URR_UPLINK_BYTES]!;
-          const down = words[C.URR_DOWNLINK_BYTES]!;
-          const base = [up + down, up, down];
-          const cap = (v: bigint): bigint => (v > (1n << 64n) - 1n ? (1n << 64n) - 1n : v);
-          limits = {
-            urrId: u.rule.urrId,
-            cell,
-            flags: u.limitFlags,
-            epoch: generation,
-            thresholdAt: [0, 1, 2].map((i) => cap(base[i]! + u.threshold[i]!)) as [bigint, bigint, bigint],
-            quotaAt: [0, 1, 2].map((i) => cap(base[i]! + u.quota[i]!)) as [bigint, bigint, bigint],
-          };
-        }
+        // A changed limit counts from the volume measured now, in a new epoch (its event comes
+        // once more); an unchanged one stays as it was.
+        const before = kept === undefined ? undefined : readUrrRecord(old!.urrs.get(u.rule.urrId)!.record).urr;
+        const words = kept === undefined ? ZERO_URR : this.#urrState.load(cell);
+        const up = words[C.URR_UPLINK_BYTES]!;
+        const down = words[C.URR_DOWNLINK_BYTES]!;
+        const measured = [up + down, up, down];
+        const max = (1n << 64n) - 1n;
+        const at = (limit: [bigint, bigint, bigint]): [bigint, bigint, bigint] =>
+          limit.map((v, i) => (measured[i]! + v > max ? max : measured[i]! + v)) as [bigint, bigint, bigint];
+        const sameThreshold = before !== undefined && sameVolumes(before.volumeThreshold, u.rule.volumeThreshold);
+        const sameQuota = before !== undefined && sameVolumes(before.volumeQuota, u.rule.volumeQuota);
+        const limits: UrrLimits = {
+          urrId: u.rule.urrId,
+          cell,
+          flags: u.limitFlags,
+          thresholdEpoch: sameThreshold ? kept!.thresholdEpoch : generation,
+          quotaEpoch: sameQuota ? kept!.quotaEpoch : generation,
+          thresholdAt: sameThreshold ? kept!.thresholdAt : at(u.threshold),
+          quotaAt: sameQuota ? kept!.quotaAt : at(u.quota),
+        };
         urrs.set(u.rule.urrId, { record: urrRecord(u, limits), limits });
       }
       const { heads, next } = chains(compiled);
@@ -592,13 +598,6 @@ export class ShmUpfSessions implements UpfSessions {
       }
       throw e;
     }
-  }
-
-  #sameVolumes(old: Live, u: CompiledSession['urrs'][number]): boolean {
-    const before = readUrrRecord(old.urrs.get(u.rule.urrId)!.record).urr;
-    const same = (a: CreateUrr['volumeThreshold'], b: CreateUrr['volumeThreshold']): boolean =>
-      a?.total === b?.total && a?.uplink === b?.uplink && a?.downlink === b?.downlink;
-    return same(before.volumeThreshold, u.rule.volumeThreshold) && same(before.volumeQuota, u.rule.volumeQuota);
   }
 
   #removeGeneration(live: Live): void {

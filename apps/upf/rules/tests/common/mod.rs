@@ -28,7 +28,7 @@ pub fn small_caps() -> Capacities {
         qers: 64,
         urrs: 128,
         next_hops: 16,
-        event_channels: 2,
+        event_channels: 4,
         event_capacity: 64,
     }
 }
@@ -182,4 +182,37 @@ pub fn ue_addr(i: u32) -> [u8; 4] {
 
 pub fn udp(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16) -> Flow {
     Flow::ipv4(src, dst, 17, Some((sport, dport)))
+}
+
+/// The storm's session `i` with `tag` (see `check_storm_session`).
+pub fn storm_session(i: u32, tag: u32) -> Rules {
+    let teid = storm_teid(i);
+    let ue = storm_ue(i);
+    let tcp_only = SdfRecord {
+        flags: SDF_PROTOCOL,
+        protocol: 6,
+        ..SdfRecord::default()
+    };
+    let pdrs = if tag.is_multiple_of(2) {
+        vec![
+            with_sdf(uplink_pdr(1, 10, teid, 1), tcp_only),
+            with_qer(uplink_pdr(2, 20, teid, 1), 1),
+            downlink_pdr(4, 10, ue, 2),
+        ]
+    } else {
+        vec![
+            with_qer(uplink_pdr(3, 5, teid, 1), 1),
+            downlink_pdr(5, 10, ue, 2),
+        ]
+    };
+    Rules {
+        bar: None,
+        pdrs,
+        fars: vec![
+            far(1, ACTION_FORWARD, 0, [0; 4]),
+            far(2, ACTION_FORWARD, tag, [192, 168, 1, 2]),
+        ],
+        qers: vec![qer(1, 0, u64::from(tag))],
+        urrs: vec![],
+    }
 }
