@@ -7,7 +7,8 @@ import { ConfigError } from 'fastlane-dataplane';
 
 import { Upf } from './app';
 import { loadUpfConfig } from './config';
-import { wiring } from './wiring';
+import { sessionsCommand } from './node';
+import { controlSocketOf, wiring } from './wiring';
 
 interface RunArgs {
   config: string;
@@ -107,4 +108,6 @@ const validateCommand: CommandModule<object, ValidateArgs> = {
 export const upfCommands: CommandModule<object, never>[] = [
   runCommand as unknown as CommandModule<object, never>,
   validateCommand as unknown as CommandModule<object, never>,
+  // The PFCP node answers on its control socket, which the config's name determines.
+  sessionsCommand((file) => controlSocketOf(loadUpfConfig(file))) as unknown as CommandModule<object, never>,
 ];

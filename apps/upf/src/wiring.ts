@@ -1,6 +1,8 @@
 // Which implementations the UPF runs with: the rules' shared-memory sessions and the PFCP node.
 
+import * as fs from 'node:fs';
 import { isIP } from 'node:net';
+import * as path from 'node:path';
 
 import { SharedRegion } from 'fastlane-dataplane';
 
@@ -9,6 +11,14 @@ import { DEFAULT_PFCP_PORT, parseCidr, type UpfConfig } from './config';
 import { startPfcpNode } from './node';
 import type { NodeId } from './pfcp';
 import { ShmUpfSessions, UpfNextHops } from './sessions';
+
+/** Where control sockets of running UPFs are (`fastlane upf sessions` asks there). */
+export const CONTROL_DIR = '/run/fastlane';
+
+/** The PFCP node's control socket for the UPF a config runs: one per config `name`. */
+export function controlSocketOf(config: UpfConfig): string {
+  return path.join(CONTROL_DIR, `upf-${config.name ?? 'upf'}.sock`);
+}
 
 /** The config's node id as PFCP's Node ID IE. */
 function nodeIdOf(text: string): NodeId {
@@ -51,6 +61,7 @@ export function wiring(): UpfOptions {
     },
     pfcpNode: async (config, sessions) => {
       const pfcp = config.upf.pfcp!;
+      fs.mkdirSync(CONTROL_DIR, { recursive: true, mode: 0o755 });
       const node = await startPfcpNode(
         {
           addresses: [pfcp.address],
@@ -58,6 +69,7 @@ export function wiring(): UpfOptions {
           nodeId: nodeIdOf(config.upf.node_id),
           fTeidAddresses: n3Addresses(config),
           uePools: config.upf.ue_pools.map((prefix) => ({ prefix })),
+          controlSocket: controlSocketOf(config),
         },
         sessions,
       );

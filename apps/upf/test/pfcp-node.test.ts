@@ -1,13 +1,17 @@
 // The PFCP node against scapy as the SMF (scapy builds every request and decodes every response
 // and every request of the UPF): associations, heartbeats, sessions, reports, causes. The user
 // plane is the UpfSessions test double, whose rules the tests read back.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
 import test, { type ExecutionContext } from 'ava';
 
 import { IeType as T } from '../src/pfcp/index';
-import { UP_FUNCTION_FEATURES } from '../src/node/index';
+import { UP_FUNCTION_FEATURES, fetchSessions, formatSessions } from '../src/node/index';
 import type { ScapyIe } from './scapy';
 import { type Received, ScapySmf, scapyIe, scapyIes } from './smf';
-import { N3, SMF_RTS, associationSetup, deletion, establishment, startNode } from './pfcp-node-helpers';
+import { CHV4, N3, SMF_RTS, associationSetup, deletion, establishment, startNode } from './pfcp-node-helpers';
 import { UpfSessionsTestDouble } from './upf-sessions-double';
 
 let smf: ScapySmf;
@@ -422,6 +426,109 @@ test.serial('association setup, update (SARR) and release from the UPF', async (
     t.is(node.associations().length, 0);
     t.is(sessions.size, 0);
   } finally {
+    await node.close();
+  }
+});
+
+test.serial('the control socket lists sessions with their SMF, rules and usage (fastlane upf sessions)', async (t) => {
+  const sessions = new UpfSessionsTestDouble();
+  const dir = mkdtempSync(join(tmpdir(), 'pfcp-control-'));
+  const controlSocket = join(dir, 'upf.sock');
+  const { node, to } = await startNode(sessions, { controlSocket });
+  try {
+    const { seid } = await established(to, 0x4242n);
+    sessions.count(BigInt(seid), 1, 'uplink', 3, 456);
+    const list = await fetchSessions(controlSocket);
+    t.is(list.length, 1);
+    t.is(list[0]?.seid, seid);
+    t.is(list[0]?.cpSeid, String(0x4242));
+    t.is(list[0]?.smf, 'fqdn:smf.test');
+    t.is(list[0]?.rules.pdrs.length, 2);
+    t.deepEqual(list[0]?.usage[0]?.uplink, { packets: '3', bytes: '456' } as unknown as { packets: bigint; bytes: bigint });
+    const text = formatSessions(list);
+    t.is(text[0], '1 session');
+    t.true(text.some((l) => /^ {2}pdr 1 prec 100: access, teid \d+ 198\.51\.100\.1, qfi 9, 1 sdf filter\(s\) -> far 1 qer 1 urr 1$/.test(l)), text.join('\n'));
+    t.true(text.some((l) => l === '  urr 1: uplink 3 pkts 456 B, downlink 0 pkts 0 B'), text.join('\n'));
+  } finally {
+    await node.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  await t.throwsAsync(fetchSessions(controlSocket), { message: /is the UPF running/ });
+});
+
+test.serial('START and time-threshold reports; quota used up switches the PDRs to the FAR for quota action (QUOAC)', async (t) => {
+  const sessions = new UpfSessionsTestDouble();
+  const { node, to } = await startNode(sessions, { startPollMs: 50 });
+  try {
+    const urr =
+      'IE_CreateURR(IE_list=[IE_URR_Id(id=1), IE_MeasurementMethod(VOLUM=1, DURAT=1), IE_ReportingTriggers(start_of_traffic=1, time_threshold=1, volume_quota=1), IE_TimeThreshold(threshold=1), IE_VolumeQuota(TOVOL=1, total=5000), IE_FAR_Id(id=1)])';
+    const { seid } = await established(to, 0xbn, { urr });
+    const s = BigInt(seid);
+    const answer = async (r: Received | undefined): Promise<void> => {
+      await smf.send(to, { build: `PFCP(S=1, seid=${seid}, seq=${r?.msg.seq})/PFCPSessionReportResponse(IE_list=[IE_Cause(cause=1)])` });
+    };
+    const trigger = (r: Received | undefined, name: string): unknown => field(scapyIe(scapyIe(r?.msg.ies ?? [], T.UsageReportSessionReportRequest)?.ies ?? [], T.UsageReportTrigger), name);
+    sessions.count(s, 1, 'downlink', 1, 100);
+    const start = await smf.recv(2);
+    t.is(trigger(start, 'START'), 1);
+    await answer(start);
+    const timth = await smf.recv(3);
+    t.is(trigger(timth, 'TIMTH'), 1);
+    await answer(timth);
+    t.is(sessions.get(s)?.pdrs.find((p) => p.pdrId === 2)?.farId, 2);
+    sessions.count(s, 1, 'downlink', 10, 6000); // past the 5000-byte quota
+    let volqu: Received | undefined;
+    for (let i = 0; i < 3 && trigger(volqu, 'VOLQU') !== 1; i++) {
+      volqu = await smf.recv(3);
+      if (trigger(volqu, 'VOLQU') !== 1) await answer(volqu); // a time-threshold report in between
+    }
+    t.is(trigger(volqu, 'VOLQU'), 1);
+    await answer(volqu);
+    const rules = sessions.get(s);
+    t.deepEqual(rules?.pdrs.map((p) => p.farId), [1, 1], 'both PDRs counting into the URR now use the quota action FAR');
+    t.deepEqual(rules?.urrs?.[0]?.volumeQuota, {}, 'and the quota is lifted so that FAR applies');
+  } finally {
+    await node.close();
+  }
+});
+
+test.serial('the UPF sets up the association with a configured SMF by itself', async (t) => {
+  const { node, to } = await startNode(new UpfSessionsTestDouble(), { smfPeers: [{ address: smf.address, port: smf.port }] });
+  try {
+    const req = await smf.recv(2);
+    t.is(req?.msg.message_type, 5);
+    await smf.send(to, { build: `PFCP(S=0, seq=${req?.msg.seq})/PFCPAssociationSetupResponse(IE_list=[IE_NodeId(id_type=2, id='smf.test'), IE_Cause(cause=1), IE_RecoveryTimeStamp(timestamp=${SMF_RTS})])` });
+    for (let i = 0; i < 50 && node.associations().length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    t.is(node.associations()[0]?.nodeId.value, 'smf.test');
+  } finally {
+    await node.close();
+  }
+});
+
+test.serial('N4 over IPv6: IPv6 UP F-SEID, IPv6 CHOOSE F-TEID and a CHV6 prefix', async (t) => {
+  const smf6 = await ScapySmf.start('::1');
+  const sessions = new UpfSessionsTestDouble();
+  const { node } = await startNode(sessions, { addresses: ['::1'] });
+  const to = node.ports()[0] as { address: string; port: number };
+  try {
+    t.is(to.address, '::1');
+    expectOk(await smf6.request(to, associationSetup(1)));
+    const ipv6 = establishment(2, 0xcn)
+      .replace("IE_FTEID(V4=1, CH=1, CHID=1, choose_id=1)", 'IE_FTEID(V6=1, CH=1)')
+      .replace(`IE_UE_IP_Address(spare=${CHV4}, SD=1)`, 'IE_UE_IP_Address(spare=4, SD=1)')
+      .replace("IE_FSEID(v4=1, seid=12, ipv4='127.0.0.1')", "IE_FSEID(v6=1, seid=12, ipv6='::1')");
+    const r = await smf6.request(to, ipv6);
+    expectOk(r);
+    t.is(field(scapyIe(r.msg.ies, T.FSeid), 'ipv6'), '::1');
+    const fteid = scapyIe(r.msg.ies, T.FTeid, true);
+    t.is(field(fteid, 'V6'), 1);
+    t.is(field(fteid, 'ipv6'), '2001:db8:3::1');
+    const ue = scapyIes(r.msg.ies, T.CreatedPdr).map((c) => scapyIe(c.ies, T.UeIpAddress)).find(Boolean);
+    t.is(field(ue, 'ipv6'), '2001:db8:45::');
+    const rules = sessions.get(BigInt(String(field(scapyIe(r.msg.ies, T.FSeid), 'seid'))));
+    t.deepEqual(rules?.pdrs.find((p) => p.pdrId === 2)?.pdi.ueIpAddress, { ipv6Prefix: '2001:db8:45::/64' });
+  } finally {
+    smf6.close();
     await node.close();
   }
 });

@@ -5,3 +5,4 @@ export { jsonLogger, type Logger, type LogLevel } from './log';
 export { createPfcpMetrics, type PfcpMetrics } from './metrics';
 export { parseIpFilterRule, IpFilterRuleError } from './ipfilter';
 export type { UePoolConfig } from './allocators';
+export { fetchSessions, formatSessions, sessionsCommand, type SessionListing, type SessionListingJson } from './sessions-command';

@@ -41,10 +41,11 @@ export function parseIpFilterRule(rule: string): SdfFilter[] {
   }
   if (next('"from"') !== 'from') fail(`"from" expected at word ${i}`);
   const from = parseEnd(next('the source address'), fail);
-  const fromPorts = words[i] !== 'to' ? parsePorts(next('"to"'), fail) : [undefined];
+  const isPorts = (w: string | undefined): boolean => w !== undefined && /^[\d,-]+$/.test(w);
+  const fromPorts = isPorts(words[i]) ? parsePorts(next('the source ports'), fail) : [undefined];
   if (next('"to"') !== 'to') fail(`"to" expected at word ${i}`);
   const to = parseEnd(next('the destination address'), fail);
-  const toPorts = i < words.length ? parsePorts(next('the destination ports'), fail) : [undefined];
+  const toPorts = isPorts(words[i]) ? parsePorts(next('the destination ports'), fail) : [undefined];
   if (i < words.length) fail(`options (${words.slice(i).join(' ')}) cannot be enforced by the user plane`);
   if ((fromPorts[0] !== undefined || toPorts[0] !== undefined) && protocol !== 6 && protocol !== 17 && protocol !== 132) {
     fail('ports given for a protocol without ports');

@@ -3,6 +3,8 @@
 // T1/N1 retransmission, a response cache for retransmitted requests, and recovery of everything
 // after a SIGKILL from UpfSessions.entries() and the node's own shared-memory store.
 import * as dgram from 'node:dgram';
+import { lstatSync, rmSync } from 'node:fs';
+import type * as http from 'node:http';
 import { isIPv6 } from 'node:net';
 
 import type { Registry } from 'prom-client';
@@ -37,6 +39,7 @@ import { RequestError } from './errors';
 import { type Logger, jsonLogger } from './log';
 import { type PfcpMetrics, createPfcpMetrics } from './metrics';
 import { type Choices, type CreatedPdr, type UrrExtras, readEstablishment, readModification } from './rules';
+import { type SessionListing, serveSessions } from './sessions-command';
 import {
   type AssociationRecord,
   NodeStore,
@@ -88,6 +91,8 @@ export interface PfcpNodeOptions {
   startPollMs?: number;
   /** Largest datagram accepted (default 65535). */
   maxMessageBytes?: number;
+  /** A Unix socket where GET /sessions lists the sessions (`fastlane upf sessions`). */
+  controlSocket?: string;
 }
 
 export interface PfcpNode {
@@ -98,8 +103,10 @@ export interface PfcpNode {
   readonly metrics: PfcpMetrics;
   /** Bound address and port of each N4 socket. */
   ports(): { address: string; port: number }[];
-  /** Node IDs (kind:value) of the associated SMFs. */
+  /** The associated SMFs. */
   associations(): AssociationRecord[];
+  /** Every session with its SMF, rules and usage. */
+  listSessions(): SessionListing[];
   /** Sets up an association with an SMF (Association Setup Request from the UPF). */
   associate(address: string, port?: number): Promise<AssociationRecord>;
   /** Association Update Request from the UPF; `releaseRequest` asks the SMF to release (SARR). */
@@ -179,6 +186,9 @@ class Node implements PfcpNode {
   readonly #cache = new Map<string, { bytes: Uint8Array; at: number; type: number }>();
   readonly #awaitingStart = new Set<UrrState>();
   readonly #timers = new Set<NodeJS.Timeout>();
+  readonly #counters = new Map<string, { inc(): void }>();
+  readonly #localAddress = new Map<dgram.Socket, { address: string; family: string }>();
+  #control: http.Server | undefined;
   #nextSeid = 1n;
   #nextSequence = 1;
   #pdrCount = 0;
@@ -215,6 +225,12 @@ class Node implements PfcpNode {
         });
       });
       this.#sockets.push(socket);
+    }
+    const control = this.#o.controlSocket;
+    if (control !== undefined) {
+      // A socket left by a killed run is in the way; anything else at that path is not ours.
+      if (lstatSync(control, { throwIfNoEntry: false })?.isSocket()) rmSync(control);
+      this.#control = await serveSessions(control, () => this.listSessions());
     }
     this.#every(this.#o.eventPollMs ?? 20, () => this.#pollEvents());
     this.#every(this.#o.startPollMs ?? 1000, () => this.#pollStart());
@@ -286,9 +302,9 @@ class Node implements PfcpNode {
       this.#state.set(seid, st);
       if (seid >= this.#nextSeid) this.#nextSeid = seid + 1n;
     }
-    for (const seid of orphans) {
-      this.#log.log('warn', 'session without its SMF record removed at recovery', { seid });
-      this.#sessions.delete(seid);
+    for (const seid of orphans) this.#sessions.delete(seid);
+    if (orphans.length) {
+      this.#log.log('warn', 'sessions without their SMF record removed at recovery', { sessions: orphans.length, seids: orphans.slice(0, 10).join(',') });
     }
     for (const r of records.values()) store.deleteSession(r.seid);
     for (const u of urrRecords.values()) store.deleteUrr(u.seid, u.urrId);
@@ -313,7 +329,18 @@ class Node implements PfcpNode {
 
   #send(socket: dgram.Socket, bytes: Uint8Array, address: string, port: number, m: PfcpMessage, cause?: number): void {
     socket.send(bytes, port, address);
-    this.metrics.messages.inc({ direction: 'tx', type: messageName(m.type) ?? String(m.type), cause: cause === undefined ? '' : String(cause) });
+    this.#count('tx', m.type, cause);
+  }
+
+  /** pfcp_messages_total, its label sets' children kept (a labelled inc hashes its labels). */
+  #count(direction: 'rx' | 'tx', type: number, cause: number | undefined): void {
+    const key = `${direction}/${type}/${cause ?? ''}`;
+    let child = this.#counters.get(key);
+    if (child === undefined) {
+      child = this.metrics.messages.labels({ direction, type: messageName(type) ?? String(type), cause: cause === undefined ? '' : String(cause) });
+      this.#counters.set(key, child);
+    }
+    child.inc();
   }
 
   #onDatagram(socket: dgram.Socket, buf: Buffer, rinfo: dgram.RemoteInfo): void {
@@ -353,7 +380,8 @@ class Node implements PfcpNode {
     }
     const header = peekHeader(buf);
     const responseType = header && responseTypeOf[header.type];
-    if (!header || e.causeValue === undefined || responseType === undefined || header.type === M.SessionReportRequest) {
+    // A Heartbeat Response carries no cause, and Session Report Requests come from the UPF only.
+    if (!header || e.causeValue === undefined || responseType === undefined || header.type === M.SessionReportRequest || header.type === M.HeartbeatRequest) {
       this.#log.log('warn', 'undecodable PFCP datagram dropped', fields);
       return;
     }
@@ -376,7 +404,7 @@ class Node implements PfcpNode {
       return;
     }
     const cause = getValue(m.ies, T.Cause)?.cause;
-    this.metrics.messages.inc({ direction: 'rx', type: name, cause: cause === undefined ? '' : String(cause) });
+    this.#count('rx', m.type, cause);
     if (sessionTypes.has(m.type) !== (m.seid !== undefined)) {
       this.metrics.malformed.inc({ reason: 'wrong-s-flag' });
       this.#log.log('warn', 'PFCP message with the wrong S flag dropped', { peer: rinfo.address, type: name, s: m.seid !== undefined });
@@ -566,6 +594,16 @@ class Node implements PfcpNode {
       peerRecoveryTimeStamp,
       cpFeatures,
       setupAtMs,
+    }));
+  }
+
+  listSessions(): SessionListing[] {
+    return [...this.#state.values()].map((st) => ({
+      seid: st.record.seid,
+      smf: st.record.association,
+      cpSeid: st.record.cpSeid,
+      rules: this.#sessions.get(st.record.seid) ?? { pdrs: [], fars: [] },
+      usage: this.#sessions.usage(st.record.seid),
     }));
   }
 
@@ -801,7 +839,8 @@ class Node implements PfcpNode {
   }
 
   #upFSeid(socket: dgram.Socket, seid: bigint): { seid: bigint; ipv4?: string; ipv6?: string } {
-    const local = socket.address();
+    let local = this.#localAddress.get(socket);
+    if (local === undefined) this.#localAddress.set(socket, (local = socket.address()));
     return local.family === 'IPv6' ? { seid, ipv6: local.address } : { seid, ipv4: local.address };
   }
 
@@ -1152,6 +1191,7 @@ class Node implements PfcpNode {
     }
     this.#pending.clear();
     await Promise.all(this.#sockets.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    if (this.#control) await new Promise<void>((resolve) => (this.#control as http.Server).close(() => resolve()));
     this.#log.log('info', 'PFCP node stopped', { sessions: this.#state.size });
   }
 }

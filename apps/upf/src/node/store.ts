@@ -118,8 +118,17 @@ export function nodeIdKey(id: NodeId): string {
   return `${id.kind}:${id.value.toLowerCase()}`;
 }
 
+const assocKeys = new Map<string, Buffer>();
+/** The association's table key (a hash of its Node ID, so any FQDN fits); remembered, since every
+ * session record carries it. */
 function assocKey(key: string): Buffer {
-  return createHash('sha256').update(key).digest();
+  let k = assocKeys.get(key);
+  if (k === undefined) {
+    k = createHash('sha256').update(key).digest();
+    if (assocKeys.size > 1024) assocKeys.clear();
+    assocKeys.set(key, k);
+  }
+  return k;
 }
 
 function seidKey(seid: bigint): Buffer {
