@@ -92,7 +92,7 @@ export interface UpfCapacity {
   next_hops?: number;
 }
 /**
- * Where the PFCP node listens for the SMF (UDP), in the network namespace the process runs in (not `netns`: N4 is often a management network). Absent: no PFCP node is started (sessions come through the UpfSessions API only).
+ * Where the PFCP node listens for the SMF (UDP), in the network namespace the process runs in (not `netns`: N4 is often a management network); `fastlane upf sessions` asks it on /run/fastlane/upf-<name>.sock. Absent: no PFCP node is started (sessions come through the UpfSessions API only).
  */
 export interface PfcpEndpoint {
   /**
