@@ -182,7 +182,7 @@ export class Upf {
     readonly sessions: UpfSessions,
     readonly nextHops: NextHops,
     readonly pfcp: PfcpNodeHandle | undefined,
-    readonly undo: Array<() => void | Promise<void>>,
+    private readonly undo: Array<() => void | Promise<void>>,
   ) {}
 
   /**

@@ -59,6 +59,7 @@ export class NextHops {
   readonly #ports = new Map<number, number>(); // ifindex → port
   readonly #wanted = new Map<string, Wanted>();
   readonly #retry: NodeJS.Timeout;
+  readonly #listeners: { snapshot: (entries: NeighbourEntry[]) => void; change: (entry: NeighbourEntry, removed: boolean) => void; routes: () => void };
   /** Problems seen (no route, resolution refused), for the log; the newest last. */
   readonly problems: string[] = [];
 
@@ -71,9 +72,14 @@ export class NextHops {
       this.#ports.set(watcher.interfaceIndex(side.kernelInterface), side.port);
     }
     const mirror = (entry: NeighbourEntry, removed: boolean): void => this.#neighbour(entry, removed);
-    watcher.on('snapshot', (entries) => entries.forEach((e) => mirror(e, false)));
-    watcher.on('change', mirror);
-    watcher.on('routes', () => this.#reroute());
+    this.#listeners = {
+      snapshot: (entries) => entries.forEach((e) => mirror(e, false)),
+      change: mirror,
+      routes: () => this.#reroute(),
+    };
+    watcher.on('snapshot', this.#listeners.snapshot);
+    watcher.on('change', this.#listeners.change);
+    watcher.on('routes', this.#listeners.routes);
     // Mirror what the watcher already knows (its snapshot may have been delivered already).
     watcher.entries().forEach((e) => mirror(e, false));
     this.#retry = setInterval(() => this.#resolveMissing(), RETRY_MS);
@@ -217,6 +223,8 @@ export class NextHops {
 
   stop(): void {
     clearInterval(this.#retry);
-    this.watcher.removeAllListeners();
+    this.watcher.off('snapshot', this.#listeners.snapshot);
+    this.watcher.off('change', this.#listeners.change);
+    this.watcher.off('routes', this.#listeners.routes);
   }
 }
