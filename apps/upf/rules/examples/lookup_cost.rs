@@ -2,8 +2,9 @@
 //! --example lookup_cost [-- ROUNDS]`. For 10,000 and 100,000 sessions (each an uplink PDR by
 //! TEID and a downlink PDR by UE address, with a FAR, a QER and a URR), packets of sessions in a
 //! random order the prefetcher cannot follow: the mean ns of `uplink` and `downlink` alone, and
-//! with `admit` (gate, URR quota check and exact counts); next to one `Table::get_into` of a
-//! 16-byte key and 64-byte value in a table of as many records (the cost of one probe).
+//! with `admit` (gate, URR quota check and exact counts), and `lookup_batch` in batches of
+//! BATCH; next to one probe of a table shaped like the PDR table (as many records, of a PDR's
+//! size) that reads a PDR's head: the memory cost of any design that reads a PDR per packet.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -40,7 +41,7 @@ fn main() {
         .nth(1)
         .map_or(3, |r| r.parse().expect("ROUNDS: a number"));
     println!(
-        "sessions | uplink | uplink+admit | downlink | downlink+admit | uplink batch | downlink batch | one probe \
+        "sessions | uplink | uplink+admit | downlink | downlink+admit | uplink batch | downlink batch | one PDR-sized probe \
          (ns/packet, best of {rounds})"
     );
     for sessions in [10_000u32, 100_000] {
@@ -76,9 +77,10 @@ fn main() {
 
         let probe_name = format!("{name}-probe");
         let _ = Region::unlink(&probe_name);
+        let pdr_size = std::mem::size_of::<PdrRecord>();
         let probe_region = Region::create(
             &probe_name,
-            &Layout::new().table("t", 16, 64, u64::from(sessions)),
+            &Layout::new().table("t", 16, pdr_size, 2 * u64::from(sessions)),
         )
         .expect("probe region");
         let mut probe = probe_region.table("t").expect("table");
@@ -87,8 +89,9 @@ fn main() {
             k[..4].copy_from_slice(&i.to_le_bytes());
             k
         };
-        for i in 0..sessions {
-            probe.insert(&key(i), &[7u8; 64]).expect("insert");
+        let value = vec![7u8; pdr_size];
+        for i in 0..2 * sessions {
+            probe.insert(&key(i), &value).expect("insert");
         }
         let keys: Vec<[u8; 16]> = order.iter().map(|&i| key(i)).collect();
         let up_queries: Vec<Query> = up
@@ -145,9 +148,13 @@ fn main() {
                     }
                 }),
                 ns_per(LOOKUPS, || {
-                    let mut value = [0u8; 64];
+                    let head = std::mem::size_of::<PdrHot>();
                     for k in &keys {
-                        black_box(probe.get_into(k, &mut value));
+                        black_box(probe.read_with(k, |words| {
+                            words[..head / 8].iter().fold(0u64, |a, w| {
+                                a ^ w.load(std::sync::atomic::Ordering::Relaxed)
+                            })
+                        }));
                     }
                 }),
             ];

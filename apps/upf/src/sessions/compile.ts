@@ -2,7 +2,10 @@
 // records are written from. Everything a rule can get wrong is found here, before anything is
 // written, and reported as ERR_UPF_RULE naming the rule.
 
-import { CONSTANTS as C } from '../generated/layout';
+import { CONSTANTS } from '../generated/layout';
+
+// A plain copy: the generated module's exports may be getters (as a transpiler makes them).
+const C = { ...CONSTANTS };
 import { parseIpv4, parseIpv6, parsePrefix } from './addresses';
 import {
   UpfSessionError,

@@ -1,7 +1,11 @@
 // The records of fastlane-upf-rules (apps/upf/rules/src/records.rs) as bytes: written from the
 // compiled rules and read back into rule objects, at the offsets the generated layout gives.
 
-import { CONSTANTS as C, RECORDS as R } from '../generated/layout';
+import { CONSTANTS, RECORDS } from '../generated/layout';
+
+// Plain copies: the generated module's exports may be getters (as a transpiler makes them).
+const C = { ...CONSTANTS };
+const R = RECORDS;
 import { formatIpv4, formatIpv6, formatPrefix } from './addresses';
 import {
   actionOf,

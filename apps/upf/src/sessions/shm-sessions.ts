@@ -14,7 +14,10 @@
 import type { SharedCells, SharedChannel, SharedRegion, SharedTable } from 'fastlane-dataplane';
 import { endianness } from 'node:os';
 
-import { CONSTANTS as C } from '../generated/layout';
+import { CONSTANTS } from '../generated/layout';
+
+// A plain copy: the generated module's exports may be getters (as a transpiler makes them).
+const C = { ...CONSTANTS };
 import {
   compileSession,
   noResources,
