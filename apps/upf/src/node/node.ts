@@ -214,7 +214,8 @@ class Node implements PfcpNode {
   async start(): Promise<void> {
     this.#recover();
     for (const address of this.#o.addresses) {
-      const socket = dgram.createSocket({ type: isIPv6(address) ? 'udp6' : 'udp4', ipv6Only: isIPv6(address) });
+      // A deep receive queue absorbs an SMF's bursts (the kernel caps it at net.core.rmem_max).
+      const socket = dgram.createSocket({ type: isIPv6(address) ? 'udp6' : 'udp4', ipv6Only: isIPv6(address), recvBufferSize: 4 << 20 });
       socket.on('message', (buf, rinfo) => this.#onDatagram(socket, buf, rinfo));
       socket.on('error', (e) => this.#log.log('error', 'N4 socket error', { address, error: e.message }));
       await new Promise<void>((resolve, reject) => {
