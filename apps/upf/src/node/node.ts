@@ -183,7 +183,7 @@ class Node implements PfcpNode {
   readonly #state = new Map<bigint, SessionState>();
   readonly #assocs = new Map<string, Association>();
   readonly #pending = new Map<number, Pending>();
-  readonly #cache = new Map<string, { bytes: Uint8Array; at: number; type: number }>();
+  readonly #cache = new Map<string, { bytes: Uint8Array; at: number; type: number; responseType: number; cause: number | undefined }>();
   readonly #awaitingStart = new Set<UrrState>();
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #counters = new Map<string, { inc(): void }>();
@@ -419,7 +419,7 @@ class Node implements PfcpNode {
     const cached = this.#cache.get(cacheKey);
     if (cached !== undefined && cached.type === m.type) {
       this.metrics.duplicates.inc();
-      socket.send(cached.bytes, rinfo.port, rinfo.address);
+      this.#send(socket, cached.bytes, rinfo.address, rinfo.port, { type: cached.responseType, sequence: m.sequence, ies: [] }, cached.cause);
       return;
     }
     const response = this.#handleRequest(socket, m, rinfo);
@@ -427,12 +427,12 @@ class Node implements PfcpNode {
     const bytes = encodeMessage(response);
     const responseCause = getValue(response.ies, T.Cause)?.cause;
     this.#send(socket, bytes, rinfo.address, rinfo.port, response, responseCause);
-    this.#remember(cacheKey, bytes, m.type);
+    this.#remember(cacheKey, bytes, m.type, response.type, responseCause);
   }
 
-  #remember(key: string, bytes: Uint8Array, type: number): void {
+  #remember(key: string, bytes: Uint8Array, type: number, responseType: number, cause: number | undefined): void {
     const now = Date.now();
-    this.#cache.set(key, { bytes, at: now, type });
+    this.#cache.set(key, { bytes, at: now, type, responseType, cause });
     // Insertion order is age order: drop what is too old for any retransmission to reach.
     for (const [k, v] of this.#cache) {
       if (now - v.at <= this.#cacheMs && this.#cache.size <= 200_000) break;
