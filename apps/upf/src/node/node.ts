@@ -2,6 +2,7 @@
 // associations and heartbeats both ways, sessions mapped onto UpfSessions, session reports with
 // T1/N1 retransmission, a response cache for retransmitted requests, and recovery of everything
 // after a SIGKILL from UpfSessions.entries() and the node's own shared-memory store.
+import { randomInt } from 'node:crypto';
 import * as dgram from 'node:dgram';
 import { lstatSync, rmSync } from 'node:fs';
 import type * as http from 'node:http';
@@ -190,7 +191,9 @@ class Node implements PfcpNode {
   readonly #localAddress = new Map<dgram.Socket, { address: string; family: string }>();
   #control: http.Server | undefined;
   #nextSeid = 1n;
-  #nextSequence = 1;
+  // Random at start: after a restart, the SMF's response cache must not take a new request of
+  // ours for a retransmission of one the killed process sent.
+  #nextSequence = randomInt(1, 0xffffff);
   #pdrCount = 0;
   #closed = false;
   recoveryTimeStamp = 0;
