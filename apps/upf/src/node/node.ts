@@ -141,7 +141,6 @@ const sessionTypes = new Set<number>([50, 51, 52, 53, 54, 55, 56, 57]);
 
 interface Pending {
   type: number;
-  bytes: Uint8Array;
   address: string;
   port: number;
   attempts: number;
@@ -700,7 +699,7 @@ class Node implements PfcpNode {
     const bytes = encodeMessage(msg);
     const socket = this.#socketFor(address);
     return new Promise((resolve, reject) => {
-      const p: Pending = { type: m.type, bytes, address, port, attempts: 1, resolve, reject };
+      const p: Pending = { type: m.type, address, port, attempts: 1, resolve, reject };
       const arm = (): void => {
         p.timer = setTimeout(() => {
           if (this.#closed) return;
