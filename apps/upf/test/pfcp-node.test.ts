@@ -179,8 +179,14 @@ test.serial('modification is all or nothing: cause 73 names the failing rule, no
     t.is(field(scapyIe(r.msg.ies, T.FailedRuleId), 'pdr_id'), 3);
     t.deepEqual(sessions.get(BigInt(seid)), before, 'the FAR update was not applied either');
 
-    const good = bad.replace('IE_FAR_Id(id=9)', 'IE_FAR_Id(id=1)').replace('seq=10', 'seq=11');
-    expectResponse(t, await smf.request(to, good), 53, 11, 1);
+    // Valid, and with a new CP F-SEID: the response and what follows carry the new SEID.
+    const good = bad
+      .replace('IE_FAR_Id(id=9)', 'IE_FAR_Id(id=1)')
+      .replace('seq=10', 'seq=11')
+      .replace('IE_list=[', "IE_list=[IE_FSEID(v4=1, seid=0x56, ipv4='127.0.0.1'), ");
+    const ok = await smf.request(to, good);
+    expectResponse(t, ok, 53, 11, 1);
+    t.is(ok.msg.seid, String(0x56));
     const after = sessions.get(BigInt(seid));
     t.deepEqual(after?.fars.find((f) => f.farId === 2)?.forwardingParameters, { destinationInterface: 'access', outerHeaderCreation: { teid: 0x99, ipv4: '192.0.2.50' } });
     t.is(after?.pdrs.length, 3);

@@ -259,6 +259,17 @@ class Node implements PfcpNode {
     this.#timers.add(t);
   }
 
+  /** `f` for a timer or a promise's handler: a failure is logged, never left to end the process. */
+  #guarded<A extends unknown[]>(what: string, f: (...args: A) => void): (...args: A) => void {
+    return (...args) => {
+      try {
+        f(...args);
+      } catch (e) {
+        this.#log.log('error', `${what} failed`, { error: (e as Error).stack ?? String(e) });
+      }
+    };
+  }
+
   // ---- recovery ---------------------------------------------------------------------------
 
   /** Rebuilds allocators, associations and per-session state from what survived the last run. */
@@ -669,24 +680,24 @@ class Node implements PfcpNode {
 
   #scheduleHeartbeat(a: Association, delayMs: number): void {
     if (a.heartbeat) clearTimeout(a.heartbeat);
-    a.heartbeat = setTimeout(() => {
+    a.heartbeat = setTimeout(this.#guarded('heartbeat', () => {
       if (this.#closed || this.#assocs.get(a.key) !== a) return;
       const sentAt = process.hrtime.bigint();
       this.#request(a.address, a.port, { type: M.HeartbeatRequest, sequence: 0, ies: [ie(T.RecoveryTimeStamp, { ntpSeconds: this.recoveryTimeStamp })] }).then(
-        (r) => {
+        this.#guarded('heartbeat response', (r: PfcpMessage) => {
           this.metrics.heartbeatRtt.observe({ peer: a.key }, Number(process.hrtime.bigint() - sentAt) / 1e9);
           a.lost = false;
           const rts = getValue(r.ies, T.RecoveryTimeStamp);
           if (rts !== undefined) this.#checkPeerRecovery(a, rts.ntpSeconds);
           if (this.#assocs.get(a.key) === a) this.#scheduleHeartbeat(a, this.#hbInterval);
-        },
-        () => {
+        }),
+        this.#guarded('heartbeat timeout', () => {
           if (this.#assocs.get(a.key) !== a) return;
           if (!a.lost) this.#smfLost(a, `${this.#n1 + 1} Heartbeat Requests unanswered`);
           if (this.#assocs.get(a.key) === a) this.#scheduleHeartbeat(a, this.#hbInterval);
-        },
+        }),
       );
-    }, delayMs);
+    }), delayMs);
   }
 
   // ---- requests of the UPF ----------------------------------------------------------------
@@ -696,8 +707,14 @@ class Node implements PfcpNode {
     const sequence = this.#nextSequence;
     this.#nextSequence = sequence >= 0xffffff ? 1 : sequence + 1;
     const msg = { ...m, sequence };
-    const bytes = encodeMessage(msg);
-    const socket = this.#socketFor(address);
+    let bytes: Uint8Array;
+    let socket: dgram.Socket;
+    try {
+      bytes = encodeMessage(msg);
+      socket = this.#socketFor(address);
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
     return new Promise((resolve, reject) => {
       const p: Pending = { type: m.type, address, port, attempts: 1, resolve, reject };
       const arm = (): void => {
@@ -911,6 +928,15 @@ class Node implements PfcpNode {
       choices.rollback();
       throw e;
     }
+    // A new CP F-SEID (the SMF moved the session, clause 7.5.4.1): later messages use it.
+    const fseid = getValue(m.ies, T.FSeid);
+    if (fseid !== undefined) {
+      const record: SessionRecord = { seid, cpSeid: fseid.seid, association: st.record.association, ddnDelayMs: st.record.ddnDelayMs };
+      if (fseid.ipv4 !== undefined) record.cpIpv4 = fseid.ipv4;
+      if (fseid.ipv6 !== undefined) record.cpIpv6 = fseid.ipv6;
+      this.#store.putSession(record);
+      st.record = record;
+    }
     const c = parsed.change;
     this.#trackPdrs(st, [...(c.createPdrs ?? []), ...(c.updatePdrs ?? []).filter((p) => p.pdi !== undefined).map((p) => ({ pdrId: p.pdrId, pdi: p.pdi as SessionRules['pdrs'][number]['pdi'] }))], c.removePdrs ?? []);
     this.#releaseUnheld(seid, st, before);
@@ -1031,7 +1057,7 @@ class Node implements PfcpNode {
     if (due.length === 0) return;
     const first = due.reduce((x, y) => (y.at < x.at ? y : x));
     const triggers = due.filter((d) => d.at === first.at).map((d) => d.trigger);
-    u.timer = setTimeout(() => this.#reportUsage(u.seid, u.urrId, triggers), Math.max(0, first.at - Date.now()));
+    u.timer = setTimeout(this.#guarded('usage report', () => this.#reportUsage(u.seid, u.urrId, triggers)), Math.max(0, first.at - Date.now()));
   }
 
   #pollStart(): void {
@@ -1096,7 +1122,7 @@ class Node implements PfcpNode {
     if (a === undefined) return;
     const seid = st.record.seid;
     this.#request(a.address, a.port, { type: M.SessionReportRequest, sequence: 0, seid: st.record.cpSeid, ies }).then(
-      (r) => {
+      this.#guarded('Session Report Response', (r: PfcpMessage) => {
         const cause = getValue(r.ies, T.Cause)?.cause;
         if (cause === C.SessionContextNotFound) {
           // Clause 6.3.?: the SMF does not know the session any more.
@@ -1105,7 +1131,7 @@ class Node implements PfcpNode {
         } else if (cause !== C.RequestAccepted) {
           this.#log.log('warn', 'Session Report Request not accepted', { seid, smf: a.key, cause });
         }
-      },
+      }),
       (e: Error) => this.#log.log('warn', 'Session Report Request unanswered', { seid, smf: a.key, error: e.message }),
     );
   }
@@ -1138,10 +1164,10 @@ class Node implements PfcpNode {
         };
         // DDND: the BAR's Downlink Data Notification Delay holds the report back.
         if (st.record.ddnDelayMs > 0) {
-          const t = setTimeout(() => {
+          const t = setTimeout(this.#guarded('downlink data report', () => {
             this.#timers.delete(t);
             send();
-          }, st.record.ddnDelayMs);
+          }), st.record.ddnDelayMs);
           this.#timers.add(t);
         } else send();
         return;
