@@ -3,6 +3,7 @@ import test from 'ava';
 
 import { TeidAllocator, UeAddressAllocator } from '../src/node/allocators';
 import { IpFilterRuleError, parseIpFilterRule } from '../src/node/ipfilter';
+import { jsonLogger } from '../src/node/log';
 import { NodeStore, memoryStateRegion } from '../src/node/store';
 
 test('IPFilterRule: out rules name the remote end first, in rules the UE first', (t) => {
@@ -99,4 +100,17 @@ test('store: records read back as written', (t) => {
   t.deepEqual([...s.urrs()], [urr]);
   s.deleteUrr(1n, 0xffffffff);
   t.is([...s.urrs()].length, 0);
+});
+
+test('logs: one JSON object per line, 64-bit values as decimal text, below the level dropped', (t) => {
+  const lines: string[] = [];
+  const log = jsonLogger({ write: (l: string) => lines.push(l) }, 'info');
+  log.log('debug', 'not shown');
+  log.log('warn', 'SMF lost', { smf: 'fqdn:smf', seid: 0xffffffffffffffffn, sessions: 3, gone: undefined });
+  t.is(lines.length, 1);
+  t.true(lines[0]?.endsWith('\n'));
+  const entry = JSON.parse(lines[0] as string) as Record<string, unknown>;
+  t.like(entry, { level: 'warn', msg: 'SMF lost', smf: 'fqdn:smf', seid: '18446744073709551615', sessions: 3 });
+  t.false('gone' in entry);
+  t.regex(String(entry['time']), /^\d{4}-\d\d-\d\dT/);
 });

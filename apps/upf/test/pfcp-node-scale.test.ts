@@ -28,14 +28,14 @@ async function pipelined(n: number, window: number, make: (i: number) => Promise
 }
 
 async function scenario(t: ExecutionContext, sessions: UpfSessions, counter: () => Count): Promise<void> {
-  const { node, to } = await startNode(sessions, { timers: { heartbeatIntervalMs: 60_000, t1Ms: 2000, n1: 3 } });
+  const { node, to } = await startNode(sessions, { timers: { heartbeatIntervalMs: 60_000, t1Ms: 2000, n1: 3 } /* responses cached 9 s */ });
   const smf = await new CodecSmf(to).bind();
   try {
     t.is(causeOf(await smf.request(associationSetupMessage())), 1);
     const seids: bigint[] = new Array<bigint>(N);
     const teids = new Set<number>();
     await pipelined(N, 64, async (i) => {
-      const r = await smf.request(establishmentMessage(BigInt(i + 1)), 2000);
+      const r = await smf.request(establishmentMessage(BigInt(i + 1)), 1000);
       if (causeOf(r) !== 1) throw new Error(`establishment ${i}: cause ${causeOf(r)}`);
       seids[i] = getValue(r.ies, T.FSeid)?.seid as bigint;
       for (const c of getGroups(r.ies, T.CreatedPdr)) {
@@ -49,7 +49,7 @@ async function scenario(t: ExecutionContext, sessions: UpfSessions, counter: () 
     t.is((await node.metrics.pdrs.get()).values[0]?.value, 2 * N);
 
     await pipelined(N, 64, async (i) => {
-      const r = await smf.request(modificationMessage(seids[i] as bigint, 0x20000 + i), 2000);
+      const r = await smf.request(modificationMessage(seids[i] as bigint, 0x20000 + i), 1000);
       if (causeOf(r) !== 1) throw new Error(`modification ${i}: cause ${causeOf(r)}`);
     });
     t.is((await node.metrics.pdrs.get()).values[0]?.value, 3 * N);
@@ -66,7 +66,7 @@ async function scenario(t: ExecutionContext, sessions: UpfSessions, counter: () 
 
     const sample: PfcpMessage[] = [];
     await pipelined(N, 64, async (i) => {
-      const r = await smf.request({ type: 54, seid: seids[i] as bigint, ies: [] }, 2000);
+      const r = await smf.request({ type: 54, seid: seids[i] as bigint, ies: [] }, 1000);
       if (causeOf(r) !== 1) throw new Error(`deletion ${i}: cause ${causeOf(r)}`);
       const reports = new Map(getGroups(r.ies, T.UsageReportSessionDeletionResponse).map((g) => [getValue(g, T.UrrId)?.ruleId, getValue(g, T.VolumeMeasurement)]));
       const v1 = reports.get(1);

@@ -1,7 +1,7 @@
 // The PFCP node against scapy as the SMF (scapy builds every request and decodes every response
 // and every request of the UPF): associations, heartbeats, sessions, reports, causes. The user
 // plane is the UpfSessions test double, whose rules the tests read back.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -149,6 +149,14 @@ test.serial('a retransmitted request is answered from the cache, not applied twi
     t.is(sessions.size, 1);
     t.is(sessions.mutations, mutations);
     t.is((await node.metrics.duplicates.get()).values[0]?.value, 1);
+    const messages = (await node.metrics.messages.get()).values;
+    const count = (direction: string, type: string, cause: string): number | undefined =>
+      messages.find((v) => v.labels['direction'] === direction && v.labels['type'] === type && v.labels['cause'] === cause)?.value;
+    t.is(count('rx', 'SessionEstablishmentRequest', ''), 2, 'both received');
+    t.is(count('tx', 'SessionEstablishmentResponse', '1'), 2, 'both answered');
+    t.is(count('tx', 'AssociationSetupResponse', '1'), 1);
+    t.is((await node.metrics.sessions.get()).values[0]?.value, 1);
+    t.is((await node.metrics.associations.get()).values[0]?.value, 1);
   } finally {
     await node.close();
   }
@@ -171,8 +179,14 @@ test.serial('modification is all or nothing: cause 73 names the failing rule, no
     t.is(field(scapyIe(r.msg.ies, T.FailedRuleId), 'pdr_id'), 3);
     t.deepEqual(sessions.get(BigInt(seid)), before, 'the FAR update was not applied either');
 
-    const good = bad.replace('IE_FAR_Id(id=9)', 'IE_FAR_Id(id=1)').replace('seq=10', 'seq=11');
-    expectResponse(t, await smf.request(to, good), 53, 11, 1);
+    // Valid, and with a new CP F-SEID: the response and what follows carry the new SEID.
+    const good = bad
+      .replace('IE_FAR_Id(id=9)', 'IE_FAR_Id(id=1)')
+      .replace('seq=10', 'seq=11')
+      .replace('IE_list=[', "IE_list=[IE_FSEID(v4=1, seid=0x56, ipv4='127.0.0.1'), ");
+    const ok = await smf.request(to, good);
+    expectResponse(t, ok, 53, 11, 1);
+    t.is(ok.msg.seid, String(0x56));
     const after = sessions.get(BigInt(seid));
     t.deepEqual(after?.fars.find((f) => f.farId === 2)?.forwardingParameters, { destinationInterface: 'access', outerHeaderCreation: { teid: 0x99, ipv4: '192.0.2.50' } });
     t.is(after?.pdrs.length, 3);
@@ -438,6 +452,7 @@ test.serial('the control socket lists sessions with their SMF, rules and usage (
   try {
     const { seid } = await established(to, 0x4242n);
     sessions.count(BigInt(seid), 1, 'uplink', 3, 456);
+    t.is(statSync(controlSocket).mode & 0o777, 0o600, 'only the UPF’s user may list sessions');
     const list = await fetchSessions(controlSocket);
     t.is(list.length, 1);
     t.is(list[0]?.seid, seid);

@@ -3,7 +3,6 @@
 // every allocation is found again in the sessions' rules (UpfSessions.entries()), so what is
 // allocated can never disagree with what the user plane forwards by.
 import { formatIpv6, parseIpv4, parseIpv6 } from '../pfcp/bytes';
-import type { SessionRules } from '../sessions/types';
 
 export class AllocationError extends Error {
   override readonly name = 'AllocationError';
@@ -105,7 +104,7 @@ function fromBig(v: bigint, octets: number): Uint8Array {
   return out;
 }
 
-export function formatUnit(pool: { family: 4 | 6; shift: bigint; prefixLength: number }, unit: bigint): string {
+function formatUnit(pool: { family: 4 | 6; shift: bigint; prefixLength: number }, unit: bigint): string {
   if (pool.family === 4) return Array.from(fromBig(unit, 4)).join('.');
   return `${formatIpv6(fromBig(unit << pool.shift, 16))}/${pool.prefixLength}`;
 }
@@ -207,22 +206,4 @@ export class UeAddressAllocator {
   get size(): number {
     return this.#pools.reduce((n, p) => n + p.owner.size, 0);
   }
-}
-
-/** Everything a session's rules hold of the allocators. */
-export interface SessionResources {
-  teids: Set<number>;
-  ueAddresses: Set<string>;
-}
-
-export function resourcesOf(rules: SessionRules): SessionResources {
-  const teids = new Set<number>();
-  const ueAddresses = new Set<string>();
-  for (const pdr of rules.pdrs) {
-    if (pdr.pdi.localFTeid) teids.add(pdr.pdi.localFTeid.teid);
-    const ue = pdr.pdi.ueIpAddress;
-    if (ue?.ipv4 !== undefined) ueAddresses.add(ue.ipv4);
-    if (ue?.ipv6Prefix !== undefined) ueAddresses.add(ue.ipv6Prefix);
-  }
-  return { teids, ueAddresses };
 }

@@ -2,6 +2,7 @@
 // associations and heartbeats both ways, sessions mapped onto UpfSessions, session reports with
 // T1/N1 retransmission, a response cache for retransmitted requests, and recovery of everything
 // after a SIGKILL from UpfSessions.entries() and the node's own shared-memory store.
+import { randomInt } from 'node:crypto';
 import * as dgram from 'node:dgram';
 import { lstatSync, rmSync } from 'node:fs';
 import type * as http from 'node:http';
@@ -140,7 +141,6 @@ const sessionTypes = new Set<number>([50, 51, 52, 53, 54, 55, 56, 57]);
 
 interface Pending {
   type: number;
-  bytes: Uint8Array;
   address: string;
   port: number;
   attempts: number;
@@ -183,14 +183,16 @@ class Node implements PfcpNode {
   readonly #state = new Map<bigint, SessionState>();
   readonly #assocs = new Map<string, Association>();
   readonly #pending = new Map<number, Pending>();
-  readonly #cache = new Map<string, { bytes: Uint8Array; at: number; type: number }>();
+  readonly #cache = new Map<string, { bytes: Uint8Array; at: number; type: number; responseType: number; cause: number | undefined }>();
   readonly #awaitingStart = new Set<UrrState>();
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #counters = new Map<string, { inc(): void }>();
   readonly #localAddress = new Map<dgram.Socket, { address: string; family: string }>();
   #control: http.Server | undefined;
   #nextSeid = 1n;
-  #nextSequence = 1;
+  // Random at start: after a restart, the SMF's response cache must not take a new request of
+  // ours for a retransmission of one the killed process sent.
+  #nextSequence = randomInt(1, 0xffffff);
   #pdrCount = 0;
   #closed = false;
   recoveryTimeStamp = 0;
@@ -214,7 +216,8 @@ class Node implements PfcpNode {
   async start(): Promise<void> {
     this.#recover();
     for (const address of this.#o.addresses) {
-      const socket = dgram.createSocket({ type: isIPv6(address) ? 'udp6' : 'udp4', ipv6Only: isIPv6(address) });
+      // A deep receive queue absorbs an SMF's bursts (the kernel caps it at net.core.rmem_max).
+      const socket = dgram.createSocket({ type: isIPv6(address) ? 'udp6' : 'udp4', ipv6Only: isIPv6(address), recvBufferSize: 4 << 20 });
       socket.on('message', (buf, rinfo) => this.#onDatagram(socket, buf, rinfo));
       socket.on('error', (e) => this.#log.log('error', 'N4 socket error', { address, error: e.message }));
       await new Promise<void>((resolve, reject) => {
@@ -254,6 +257,17 @@ class Node implements PfcpNode {
       }
     }, ms);
     this.#timers.add(t);
+  }
+
+  /** `f` for a timer or a promise's handler: a failure is logged, never left to end the process. */
+  #guarded<A extends unknown[]>(what: string, f: (...args: A) => void): (...args: A) => void {
+    return (...args) => {
+      try {
+        f(...args);
+      } catch (e) {
+        this.#log.log('error', `${what} failed`, { error: (e as Error).stack ?? String(e) });
+      }
+    };
   }
 
   // ---- recovery ---------------------------------------------------------------------------
@@ -418,7 +432,7 @@ class Node implements PfcpNode {
     const cached = this.#cache.get(cacheKey);
     if (cached !== undefined && cached.type === m.type) {
       this.metrics.duplicates.inc();
-      socket.send(cached.bytes, rinfo.port, rinfo.address);
+      this.#send(socket, cached.bytes, rinfo.address, rinfo.port, { type: cached.responseType, sequence: m.sequence, ies: [] }, cached.cause);
       return;
     }
     const response = this.#handleRequest(socket, m, rinfo);
@@ -426,12 +440,12 @@ class Node implements PfcpNode {
     const bytes = encodeMessage(response);
     const responseCause = getValue(response.ies, T.Cause)?.cause;
     this.#send(socket, bytes, rinfo.address, rinfo.port, response, responseCause);
-    this.#remember(cacheKey, bytes, m.type);
+    this.#remember(cacheKey, bytes, m.type, response.type, responseCause);
   }
 
-  #remember(key: string, bytes: Uint8Array, type: number): void {
+  #remember(key: string, bytes: Uint8Array, type: number, responseType: number, cause: number | undefined): void {
     const now = Date.now();
-    this.#cache.set(key, { bytes, at: now, type });
+    this.#cache.set(key, { bytes, at: now, type, responseType, cause });
     // Insertion order is age order: drop what is too old for any retransmission to reach.
     for (const [k, v] of this.#cache) {
       if (now - v.at <= this.#cacheMs && this.#cache.size <= 200_000) break;
@@ -666,24 +680,24 @@ class Node implements PfcpNode {
 
   #scheduleHeartbeat(a: Association, delayMs: number): void {
     if (a.heartbeat) clearTimeout(a.heartbeat);
-    a.heartbeat = setTimeout(() => {
+    a.heartbeat = setTimeout(this.#guarded('heartbeat', () => {
       if (this.#closed || this.#assocs.get(a.key) !== a) return;
       const sentAt = process.hrtime.bigint();
       this.#request(a.address, a.port, { type: M.HeartbeatRequest, sequence: 0, ies: [ie(T.RecoveryTimeStamp, { ntpSeconds: this.recoveryTimeStamp })] }).then(
-        (r) => {
+        this.#guarded('heartbeat response', (r: PfcpMessage) => {
           this.metrics.heartbeatRtt.observe({ peer: a.key }, Number(process.hrtime.bigint() - sentAt) / 1e9);
           a.lost = false;
           const rts = getValue(r.ies, T.RecoveryTimeStamp);
           if (rts !== undefined) this.#checkPeerRecovery(a, rts.ntpSeconds);
           if (this.#assocs.get(a.key) === a) this.#scheduleHeartbeat(a, this.#hbInterval);
-        },
-        () => {
+        }),
+        this.#guarded('heartbeat timeout', () => {
           if (this.#assocs.get(a.key) !== a) return;
           if (!a.lost) this.#smfLost(a, `${this.#n1 + 1} Heartbeat Requests unanswered`);
           if (this.#assocs.get(a.key) === a) this.#scheduleHeartbeat(a, this.#hbInterval);
-        },
+        }),
       );
-    }, delayMs);
+    }), delayMs);
   }
 
   // ---- requests of the UPF ----------------------------------------------------------------
@@ -693,10 +707,16 @@ class Node implements PfcpNode {
     const sequence = this.#nextSequence;
     this.#nextSequence = sequence >= 0xffffff ? 1 : sequence + 1;
     const msg = { ...m, sequence };
-    const bytes = encodeMessage(msg);
-    const socket = this.#socketFor(address);
+    let bytes: Uint8Array;
+    let socket: dgram.Socket;
+    try {
+      bytes = encodeMessage(msg);
+      socket = this.#socketFor(address);
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
     return new Promise((resolve, reject) => {
-      const p: Pending = { type: m.type, bytes, address, port, attempts: 1, resolve, reject };
+      const p: Pending = { type: m.type, address, port, attempts: 1, resolve, reject };
       const arm = (): void => {
         p.timer = setTimeout(() => {
           if (this.#closed) return;
@@ -908,6 +928,15 @@ class Node implements PfcpNode {
       choices.rollback();
       throw e;
     }
+    // A new CP F-SEID (the SMF moved the session, clause 7.5.4.1): later messages use it.
+    const fseid = getValue(m.ies, T.FSeid);
+    if (fseid !== undefined) {
+      const record: SessionRecord = { seid, cpSeid: fseid.seid, association: st.record.association, ddnDelayMs: st.record.ddnDelayMs };
+      if (fseid.ipv4 !== undefined) record.cpIpv4 = fseid.ipv4;
+      if (fseid.ipv6 !== undefined) record.cpIpv6 = fseid.ipv6;
+      this.#store.putSession(record);
+      st.record = record;
+    }
     const c = parsed.change;
     this.#trackPdrs(st, [...(c.createPdrs ?? []), ...(c.updatePdrs ?? []).filter((p) => p.pdi !== undefined).map((p) => ({ pdrId: p.pdrId, pdi: p.pdi as SessionRules['pdrs'][number]['pdi'] }))], c.removePdrs ?? []);
     this.#releaseUnheld(seid, st, before);
@@ -1028,7 +1057,7 @@ class Node implements PfcpNode {
     if (due.length === 0) return;
     const first = due.reduce((x, y) => (y.at < x.at ? y : x));
     const triggers = due.filter((d) => d.at === first.at).map((d) => d.trigger);
-    u.timer = setTimeout(() => this.#reportUsage(u.seid, u.urrId, triggers), Math.max(0, first.at - Date.now()));
+    u.timer = setTimeout(this.#guarded('usage report', () => this.#reportUsage(u.seid, u.urrId, triggers)), Math.max(0, first.at - Date.now()));
   }
 
   #pollStart(): void {
@@ -1093,7 +1122,7 @@ class Node implements PfcpNode {
     if (a === undefined) return;
     const seid = st.record.seid;
     this.#request(a.address, a.port, { type: M.SessionReportRequest, sequence: 0, seid: st.record.cpSeid, ies }).then(
-      (r) => {
+      this.#guarded('Session Report Response', (r: PfcpMessage) => {
         const cause = getValue(r.ies, T.Cause)?.cause;
         if (cause === C.SessionContextNotFound) {
           // Clause 6.3.?: the SMF does not know the session any more.
@@ -1102,7 +1131,7 @@ class Node implements PfcpNode {
         } else if (cause !== C.RequestAccepted) {
           this.#log.log('warn', 'Session Report Request not accepted', { seid, smf: a.key, cause });
         }
-      },
+      }),
       (e: Error) => this.#log.log('warn', 'Session Report Request unanswered', { seid, smf: a.key, error: e.message }),
     );
   }
@@ -1135,10 +1164,10 @@ class Node implements PfcpNode {
         };
         // DDND: the BAR's Downlink Data Notification Delay holds the report back.
         if (st.record.ddnDelayMs > 0) {
-          const t = setTimeout(() => {
+          const t = setTimeout(this.#guarded('downlink data report', () => {
             this.#timers.delete(t);
             send();
-          }, st.record.ddnDelayMs);
+          }), st.record.ddnDelayMs);
           this.#timers.add(t);
         } else send();
         return;

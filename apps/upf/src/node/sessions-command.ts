@@ -2,6 +2,7 @@
 // node is the one writer of the sessions, so it answers (GET /sessions on its control socket, a
 // Unix socket of the config's choosing) and the command never reads shared memory half-written.
 // The `fastlane upf` command registers `sessionsCommand(...)` with how it finds the socket.
+import { chmodSync } from 'node:fs';
 import * as http from 'node:http';
 
 import type { Argv, CommandModule } from 'yargs';
@@ -32,6 +33,8 @@ export async function serveSessions(path: string, list: () => SessionListing[]):
     server.once('error', reject);
     server.listen(path, () => {
       server.off('error', reject);
+      // The sessions are the operator's: only the UPF's user may ask.
+      chmodSync(path, 0o600);
       resolve();
     });
   });
