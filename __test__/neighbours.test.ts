@@ -3,7 +3,7 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 
-import { NeighbourWatcher, type NeighbourEntry } from '../src-ts/neighbours';
+import { NeighbourWatcher, watchNeighbours, type NeighbourEntry } from '../src-ts/neighbours';
 import { Testbed } from '../src-ts/testbed';
 import { uniquePrefix } from './helpers';
 
@@ -97,4 +97,24 @@ test('a namespace that does not exist is an error naming it', (t) => {
   const error = t.throws(() => new NeighbourWatcher(`${uniquePrefix('nx')}-missing`));
   t.is((error as Error & { code?: string }).code, 'ERR_FASTLANE_NETLINK');
   t.regex(error.message, /missing/);
+});
+
+test.serial('watchNeighbours calls back with the snapshot first, then each change', async (t) => {
+  const prefix = uniquePrefix('nw');
+  t.teardown(() => Testbed.down(prefix));
+  const bed = Testbed.up({ prefix, subnet: 208 });
+  const ns = bed.fwd.netns;
+  execFileSync('ip', ['-n', ns, 'neigh', 'add', '10.77.208.60', 'lladdr', '02:00:00:00:00:60', 'dev', bed.fwd.interface, 'nud', 'permanent']);
+  const seen: Array<[string, string | undefined, boolean]> = [];
+  const watcher = watchNeighbours(ns, (entry, removed) => seen.push([entry.address, entry.mac ?? undefined, removed]));
+  t.teardown(() => watcher.stop());
+  const removed = nextChange(watcher, (e, gone) => gone && e.address === '10.77.208.60');
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  execFileSync('ip', ['-n', ns, 'neigh', 'del', '10.77.208.60', 'dev', bed.fwd.interface]);
+  await removed;
+  // The snapshot's entry first; the kernel may report a state change before the removal.
+  const mine = seen.filter(([a]) => a === '10.77.208.60');
+  t.deepEqual(mine[0], ['10.77.208.60', '02:00:00:00:00:60', false]);
+  t.is(mine.at(-1)?.[2], true, 'the removal comes last');
+  t.is(mine.filter(([, , gone]) => gone).length, 1);
 });
