@@ -19,6 +19,7 @@ function configFor(bed: UpfTestbed, region: string, netns = bed.upfNetns): UpfCo
   const { pfcp: _, ...upf } = example.upf;
   return {
     ...example,
+    name: `${example.name ?? 'upf'}-${region}`,
     netns,
     upf: {
       ...upf,
@@ -38,7 +39,10 @@ test.serial('fastlane upf run starts, keeps the kernel side answering, and stops
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const region = `upf-run-${process.pid}`;
   const file = path.join(dir, 'upf.json');
-  fs.writeFileSync(file, JSON.stringify(configFor(bed, region)));
+  // With a PFCP node (N4 on loopback, in this process's namespace), which `upf sessions` asks.
+  const config = configFor(bed, region);
+  config.upf.pfcp = { address: '127.0.0.1', port: 20000 + (process.pid % 20000) };
+  fs.writeFileSync(file, JSON.stringify(config));
 
   const child = spawn('node', [CLI, 'upf', 'run', file], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => child.kill('SIGKILL'));
@@ -56,7 +60,10 @@ test.serial('fastlane upf run starts, keeps the kernel side answering, and stops
     });
     child.on('exit', () => reject(new Error(`exited early: ${out} ${err}`)));
   });
-  t.regex(out, new RegExp(`running upf.*\\(af_packet\\): N3 ${bed.n3.iface}.*rules in /dev/shm/${region}`));
+  t.regex(out, new RegExp(`running upf.*\\(af_packet\\): N3 ${bed.n3.iface}.*rules in /dev/shm/${region}, PFCP on 127\\.0\\.0\\.1`));
+  const sessions = spawnSync('node', [CLI, 'upf', 'sessions', file], { encoding: 'utf8', timeout: 20000 });
+  t.is(sessions.status, 0, sessions.stderr);
+  t.is(sessions.stdout.trim(), '0 sessions', 'the PFCP node answers on its control socket');
   t.true(fs.existsSync(`/dev/shm/${region}`));
   t.regex(bed.exec(bed.gnb.netns, 'ping', '-c', '1', '-W', '2', bed.n3.ipv4), / 0% packet loss/);
   t.regex(bed.exec(bed.dn.netns, 'ping', '-c', '1', '-W', '2', bed.n6.ipv6), / 0% packet loss/);
