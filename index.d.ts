@@ -52,6 +52,11 @@ export declare class NativeNeighbourWatcher {
    */
   defaultRoutes(): Array<RouteInfo>
   /**
+   * Sets the default route of `gateway`'s family to go through `gateway` on interface
+   * `index`, replacing one that is there.
+   */
+  replaceDefaultRoute(gateway: string, index: number): void
+  /**
    * Asks the kernel to resolve `address` on interface `index`; the answer arrives as an
    * event.
    */

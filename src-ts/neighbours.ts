@@ -94,6 +94,11 @@ export class NeighbourWatcher extends EventEmitter<NeighbourWatcherEvents> {
     return this.#native.defaultRoutes();
   }
 
+  /** Sets the default route of `gateway`'s family through `gateway` on interface `index` (replacing one). */
+  replaceDefaultRoute(gateway: string, index: number): void {
+    this.#native.replaceDefaultRoute(gateway, index);
+  }
+
   /** Asks the kernel to resolve `address` on interface `index`; the entry arrives as a `change`. */
   resolve(index: number, address: string): void {
     this.#native.resolve(index, address);

@@ -90,6 +90,22 @@ function kernelInterface(config: UpfConfig, iface: string): string {
   return config.backend === 'dpdk' ? `fl-${iface}`.slice(0, 15) : iface;
 }
 
+/** The default routes through N3 or N6, with the TAP twin each moves to on DPDK. */
+function movedDefaultRoutes(watcher: NeighbourWatcher, config: UpfConfig): Array<{ gateway: string; index: number; tap: string }> {
+  const sides = [config.upf.n3.interface, config.upf.n6.interface].map((name) => ({
+    index: watcher.interfaceIndex(name),
+    tap: kernelInterface(config, name),
+  }));
+  const out: Array<{ gateway: string; index: number; tap: string }> = [];
+  for (const route of watcher.defaultRoutes()) {
+    const side = sides.find((s) => s.index === route.index);
+    if (side !== undefined && route.gateway !== undefined && route.gateway !== null) {
+      out.push({ gateway: route.gateway, index: route.index, tap: side.tap });
+    }
+  }
+  return out;
+}
+
 /** The plugin stage's config (apps/upf/fastpath reads it). */
 function pluginConfig(
   config: UpfConfig,
@@ -215,9 +231,18 @@ export class Upf {
       const macs = { n3: watcher.hwAddress(config.upf.n3.interface), n6: watcher.hwAddress(config.upf.n6.interface) };
       const fastlaneConfig = deriveFastlaneConfig(config, { path: pluginPath, config: pluginConfig(config, region, capacity, macs) });
 
+      // DPDK's TAP twin takes the interface's addresses for the run, and the kernel drops the
+      // routes through gateways on them (the framework does not put them back): the default
+      // routes move to the TAP with the address, and back when the address is given back.
+      const moved = config.backend === 'dpdk' ? movedDefaultRoutes(watcher, config) : [];
+      undo.push(() => moved.forEach((r) => watcher.replaceDefaultRoute(r.gateway, r.index)));
+
       const dataplane = new Dataplane(fastlaneConfig);
       dataplane.start();
       undo.push(() => dataplane.stop());
+      for (const r of moved) {
+        watcher.replaceDefaultRoute(r.gateway, watcher.interfaceIndex(r.tap));
+      }
 
       // After the data plane: DPDK's TAP twins, which hold the kernel's side, exist only now.
       const nextHops = new NextHops(watcher, userPlane.nextHops, [

@@ -195,10 +195,10 @@ async function suite(t: ExecutionContext, backend: Backend): Promise<void> {
   t.teardown(() => upf.stop());
   t.true(fs.existsSync(`/dev/shm/${region}`), 'the region exists while running');
   if (backend === 'dpdk') {
-    // Moving the N6 address to the TAP twin took the default routes with it (see the README).
+    // The N6 address moved to the TAP twin: the UPF moved the default routes with it.
     const tap = `fl-${bed.n6.iface}`.slice(0, 15);
-    bed.exec(bed.upfNetns, 'ip', 'route', 'replace', 'default', 'via', bed.dn.ipv4, 'dev', tap);
-    bed.exec(bed.upfNetns, 'ip', '-6', 'route', 'replace', 'default', 'via', bed.dn.ipv6, 'dev', tap);
+    t.regex(bed.exec(bed.upfNetns, 'ip', 'route', 'show', 'default'), new RegExp(`default via ${bed.dn.ipv4} dev ${tap}`));
+    t.regex(bed.exec(bed.upfNetns, 'ip', '-6', 'route', 'show', 'default'), new RegExp(`default via ${bed.dn.ipv6} dev ${tap}`));
   }
 
   const gnb = new Agent(bed.gnb.netns, bed.gnb.iface);
@@ -380,6 +380,9 @@ async function suite(t: ExecutionContext, backend: Backend): Promise<void> {
 
   await upf.stop();
   t.false(fs.existsSync(`/dev/shm/${region}`), 'stop removes the region');
+  // The kernel side is as it was: the default routes through the DN side on N6.
+  t.regex(bed.exec(bed.upfNetns, 'ip', 'route', 'show', 'default'), new RegExp(`default via ${bed.dn.ipv4} dev ${bed.n6.iface}`));
+  t.regex(bed.exec(bed.upfNetns, 'ip', '-6', 'route', 'show', 'default'), new RegExp(`default via ${bed.dn.ipv6} dev ${bed.n6.iface}`));
 }
 
 for (const backend of BACKENDS) {

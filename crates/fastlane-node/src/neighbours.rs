@@ -167,6 +167,16 @@ impl NativeNeighbourWatcher {
         Ok(routes.into_iter().map(route_info).collect())
     }
 
+    /// Sets the default route of `gateway`'s family to go through `gateway` on interface
+    /// `index`, replacing one that is there.
+    #[napi]
+    pub fn replace_default_route(&self, gateway: String, index: u32) -> error::Result<()> {
+        let gateway = parse_ip(&gateway)?;
+        self.watcher()?
+            .replace_default_route(gateway, index)
+            .map_err(|e| BindingError::Netlink(format!("default route via {gateway}: {e}")).into())
+    }
+
     /// Asks the kernel to resolve `address` on interface `index`; the answer arrives as an
     /// event.
     #[napi]

@@ -208,6 +208,19 @@ impl NeighbourWatcher {
         }
     }
 
+    /// Sets the main table's default route of `gateway`'s family to go through `gateway` on
+    /// interface `index`, replacing one that is there (`ip route replace default via … dev …`).
+    pub fn replace_default_route(&self, gateway: IpAddr, index: u32) -> Result<(), SysError> {
+        let socket = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        let seq = self.next_seq();
+        netlink::request_acknowledged(
+            socket.as_fd(),
+            "RTM_NEWROUTE(default)",
+            seq,
+            &route::replace_default_request(seq, gateway, index),
+        )
+    }
+
     /// Asks the kernel to resolve `address` on interface `index` (ARP or neighbour solicitation),
     /// creating its entry when missing; the result arrives as a [`WatchEvent::Neighbour`].
     pub fn resolve(&self, index: u32, address: IpAddr) -> Result<(), SysError> {

@@ -165,6 +165,23 @@ pub fn parse_default_routes(seq: u32, datagram: &[u8]) -> Option<DefaultRoutes> 
     Some(part)
 }
 
+/// An `RTM_NEWROUTE` request that sets the main table's default route of `gateway`'s family to go
+/// through `gateway` on interface `index` (replacing one that is there), and asks for an
+/// acknowledgement: as `ip route replace default via GATEWAY dev DEV`.
+pub fn replace_default_request(seq: u32, gateway: IpAddr, index: u32) -> Vec<u8> {
+    let mut header = [0u8; RTMSG_LEN];
+    header[0] = family_of(gateway);
+    header[4] = libc::RT_TABLE_MAIN;
+    header[5] = libc::RTPROT_BOOT;
+    header[6] = libc::RT_SCOPE_UNIVERSE;
+    header[7] = libc::RTN_UNICAST;
+    let flags = libc::NLM_F_REQUEST | libc::NLM_F_ACK | libc::NLM_F_CREATE | libc::NLM_F_REPLACE;
+    let mut request = message(libc::RTM_NEWROUTE, flags, seq, &header);
+    push_attribute(&mut request, RTA_GATEWAY, &octets(gateway));
+    push_attribute(&mut request, RTA_OIF, &index.to_ne_bytes());
+    finish(request)
+}
+
 /// True when the datagram carries a route added or removed (a notification).
 pub fn has_route_change(datagram: &[u8]) -> bool {
     messages(datagram)
@@ -249,6 +266,38 @@ mod tests {
             u16_at(&request, 6).map(i32::from),
             Some(libc::NLM_F_REQUEST | libc::NLM_F_DUMP)
         );
+    }
+
+    #[test]
+    fn replacing_the_default_route_names_gateway_and_interface() {
+        let request = replace_default_request(8, IpAddr::V4(Ipv4Addr::new(10, 60, 0, 1)), 5);
+        assert_eq!(request.len(), HEADER_LEN + RTMSG_LEN + 8 + 8);
+        assert_eq!(u16_at(&request, 4), Some(libc::RTM_NEWROUTE));
+        assert_eq!(
+            u16_at(&request, 6).map(i32::from),
+            Some(libc::NLM_F_REQUEST | libc::NLM_F_ACK | libc::NLM_F_CREATE | libc::NLM_F_REPLACE)
+        );
+        assert_eq!(
+            &request[16..28],
+            &[
+                libc::AF_INET as u8,
+                0,
+                0,
+                0,
+                libc::RT_TABLE_MAIN,
+                libc::RTPROT_BOOT,
+                libc::RT_SCOPE_UNIVERSE,
+                libc::RTN_UNICAST,
+                0,
+                0,
+                0,
+                0
+            ]
+        );
+        assert_eq!(u16_at(&request, 30), Some(RTA_GATEWAY));
+        assert_eq!(&request[32..36], &[10, 60, 0, 1]);
+        assert_eq!(u16_at(&request, 38), Some(RTA_OIF));
+        assert_eq!(u32_at(&request, 40), Some(5));
     }
 
     #[test]
