@@ -57,7 +57,10 @@ test.serial('the watcher reports the table, resolves on request, follows changes
   // On the link: the destination is its own next hop.
   t.like(watcher.route(bed.gen.address), { index, nextHop: bed.gen.address });
   t.deepEqual(watcher.defaultRoutes(), [], 'no default route yet');
-  run('route', 'add', 'default', 'via', bed.gen.address);
+  // Set through the watcher, seen by iproute2 and by the watcher's dump alike.
+  watcher.replaceDefaultRoute(bed.gen.address, index);
+  t.regex(run('route', 'show', 'default'), new RegExp(`default via ${bed.gen.address} dev ${bed.fwd.interface}`));
+  t.throws(() => watcher.replaceDefaultRoute('10.1.2.3', index), { message: /default route via 10\.1\.2\.3: RTM_NEWROUTE/ }, 'a gateway off the link is refused by the kernel');
   const defaults = watcher.defaultRoutes();
   t.is(defaults.length, 1);
   t.like(defaults[0], { destination: '0.0.0.0', index, gateway: bed.gen.address, nextHop: bed.gen.address });
