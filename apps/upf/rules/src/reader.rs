@@ -241,13 +241,14 @@ const URR_LIMITS_SIZE: usize = std::mem::size_of::<UrrLimits>();
 const HEAD: usize = std::mem::offset_of!(PdrHot, far) + std::mem::size_of::<FarAction>();
 
 /// What one PDR said about a packet.
-#[allow(clippy::large_enum_variant)] // as Lookup
 enum Step {
-    Matched(PdrHot),
+    /// It matches: its head is in the caller's buffer.
+    Matched,
     Next(u32),
 }
 
-/// Tests the PDR whose value is `words` against the packet; copies its head when it matches.
+/// Tests the PDR whose value is `words` against the packet; its head is in `hot` when it matches
+/// (`hot` is written over either way).
 #[inline]
 fn try_pdr(
     words: &[AtomicU64],
@@ -255,9 +256,9 @@ fn try_pdr(
     qfi: Option<u8>,
     flow: &Flow,
     direction: Direction,
+    hot: &mut PdrHot,
 ) -> Step {
-    let mut hot = PdrHot::zeroed();
-    copy_words(words, 0, HEAD, &mut hot);
+    copy_words(words, 0, HEAD, hot);
     let next = hot.next[chain.min(1)];
     // A QFI in the PDI is the PDU Session Container's: only G-PDUs (uplink) carry one.
     if direction == Direction::Uplink && hot.flags & PDR_HAS_QFI != 0 && qfi != Some(hot.qfi) {
@@ -302,12 +303,14 @@ fn try_pdr(
         (0, q) => QERS_OFFSET + usize::from(q).min(MAX_QER_PER_PDR) * QER_SIZE,
         (u, _) => URRS_OFFSET + usize::from(u).min(MAX_URR_PER_PDR) * URR_LIMITS_SIZE,
     };
-    let tail = &words[HEAD / 8..];
-    let out = &mut hot.as_words_mut()[HEAD / 8..end.min(HOT) / 8];
-    for (dst, src) in out.iter_mut().zip(tail) {
+    let end = end.min(HOT) / 8;
+    let out = hot.as_words_mut();
+    for (dst, src) in out[HEAD / 8..end].iter_mut().zip(&words[HEAD / 8..]) {
         *dst = src.load(Ordering::Relaxed);
     }
-    Step::Matched(hot)
+    // What a PDR tried before left past this one's QERs and URRs.
+    out[end..].fill(0);
+    Step::Matched
 }
 
 impl UpfTables {
@@ -445,6 +448,7 @@ impl UpfTables {
             }
             let mut id = head.first;
             let mut steps = 0;
+            let mut hot = PdrHot::zeroed();
             loop {
                 if id == NONE || steps == MAX_PDR_PER_SESSION {
                     return Lookup::NoPdr { seid: index.seid };
@@ -452,13 +456,13 @@ impl UpfTables {
                 steps += 1;
                 let pdr_key = RuleKey::new(index.slot, generation, id);
                 match self.pdrs.read_with(pdr_key.as_bytes(), |words| {
-                    try_pdr(words, chain, qfi, flow, direction)
+                    try_pdr(words, chain, qfi, flow, direction, &mut hot)
                 }) {
-                    Some(Step::Matched(pdr)) => {
+                    Some(Step::Matched) => {
                         return Lookup::Pdr(Matched {
                             slot: index.slot,
                             generation,
-                            pdr,
+                            pdr: hot,
                         })
                     }
                     Some(Step::Next(next)) => id = next,
