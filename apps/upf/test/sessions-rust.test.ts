@@ -5,7 +5,7 @@
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 
-import { ShmUpfSessions } from '../src/sessions/index';
+import { ShmUpfSessions, UpfNextHops } from '../src/sessions/index';
 import type { SessionRules } from '../src/sessions/types';
 import { regionName, rulesExample, unlink } from './sessions-helpers';
 
@@ -126,6 +126,41 @@ test('the Rust reader finds what UpfSessions wrote; counts, quota and events com
     t.like(lookup(name, 'ul,0x2001,-,10.45.0.7,203.0.113.1,17,1,2')[0], { result: 'unknown' });
     t.like(lookup(name, 'dl,8.8.4.4,10.45.0.7,6,443,1000')[0], { result: 'unknown' });
   } finally {
+    s.close();
+    unlink(name);
+  }
+});
+
+test('next hops written by UpfNextHops are what the fast path reads; a path switch sends an End Marker on the old path', (t) => {
+  const name = regionName('nexthops');
+  const s = ShmUpfSessions.create(name, CAPS);
+  const hops = new UpfNextHops(s.region);
+  try {
+    hops.set('192.0.2.10', { mac: '02:00:00:00:00:0A', port: 0, ifindex: 7, state: 'reachable' });
+    hops.set('::', { mac: '02:00:00:00:00:0b', port: 1, ifindex: 8, state: 'stale' });
+    hops.set('0.0.0.0', { mac: '02:00:00:00:00:0c', port: 1, ifindex: 8, state: 'incomplete' });
+    t.deepEqual(hops.get('192.0.2.10'), { mac: '02:00:00:00:00:0a', port: 0, ifindex: 7, state: 'reachable' });
+    t.is(hops.size, 3);
+    t.throws(() => hops.set('192.0.2.300', { mac: '02:00:00:00:00:0a', port: 0, ifindex: 7, state: 'reachable' }), { message: /not an IPv4 or IPv6 address/ });
+    t.throws(() => hops.set('192.0.2.1', { mac: '02:00:00:00:0a', port: 0, ifindex: 7, state: 'reachable' }), { message: /mac/ });
+    t.throws(() => hops.set('192.0.2.1', { mac: '02:00:00:00:00:0a', port: 0, ifindex: 7, state: 'gone' as 'failed' }), { message: /state/ });
+    const [v4, v6, gateway, missing] = lookup(name, 'nh,192.0.2.10', 'nh,::', 'nh,0.0.0.0', 'nh,192.0.2.11');
+    t.deepEqual(v4, { mac: '02:00:00:00:00:0a', port: 0, state: 1, ifindex: 7, usable: true });
+    t.like(v6, { mac: '02:00:00:00:00:0b', port: 1, usable: true });
+    t.like(gateway, { usable: false });
+    t.deepEqual(missing, { next_hop: null });
+    t.true(hops.delete('192.0.2.10'));
+    t.false(hops.delete('192.0.2.10'));
+    t.deepEqual(lookup(name, 'nh,192.0.2.10')[0], { next_hop: null });
+
+    s.create(0x42n, RULES);
+    // Only a changed tunnel with SNDEM asks for an End Marker, on the path the FAR left.
+    s.modify(0x42n, { updateFars: [{ farId: 2, updateForwardingParameters: { outerHeaderCreation: { teid: 0x99, ipv4: '192.0.2.10', port: 2153 }, sendEndMarker: true } }] });
+    s.modify(0x42n, { updateFars: [{ farId: 2, updateForwardingParameters: { outerHeaderCreation: { teid: 0x77, ipv4: '192.0.2.20' } } }] });
+    s.modify(0x42n, { updateFars: [{ farId: 2, updateForwardingParameters: { outerHeaderCreation: { teid: 0x55, ipv4: '192.0.2.30' }, sendEndMarker: true } }] });
+    t.deepEqual(lookup(name, 'em')[0], { end_markers: [{ seid: '66', far: 2, teid: 0x77, ipv4: '192.0.2.20', flags: 1 }] });
+  } finally {
+    hops.close();
     s.close();
     unlink(name);
   }

@@ -64,6 +64,14 @@ impl Cells {
         self.geo.capacity
     }
 
+    /// Starts fetching cell `index` from memory (a hint: never faults, never waits).
+    #[inline]
+    pub fn prefetch(&self, index: u64) {
+        if let Some(cell) = self.cell(index) {
+            crate::table::prefetch(&cell[0]);
+        }
+    }
+
     /// The words of cell `index`; None past the end.
     #[inline]
     pub fn cell(&self, index: u64) -> Option<&[AtomicU64]> {

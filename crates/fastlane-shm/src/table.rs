@@ -101,7 +101,7 @@ fn hash(key: &[u64], slots: usize) -> usize {
 
 /// Asks the CPU to start loading `word`'s cache line.
 #[inline(always)]
-fn prefetch(word: &AtomicU64) {
+pub(crate) fn prefetch(word: &AtomicU64) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch is a hint that never faults; SSE is part of x86_64.
     unsafe {
@@ -307,6 +307,28 @@ impl Table {
             }
         }
         None
+    }
+
+    /// Starts fetching the home slot of `key` from memory (its state, key and the first
+    /// `value_bytes` of its value), for a reader that will look the key up shortly: a fast path
+    /// prefetches a batch's keys before reading the first, so that the cache misses overlap.
+    /// A hint only: never faults, never waits.
+    #[inline]
+    pub fn prefetch(&self, key: &[u8], value_bytes: usize) {
+        let Some(words) = self.key_as_words(key) else {
+            return;
+        };
+        let index = hash(&words[..self.geo.key_words], self.geo.slots);
+        let slot = self.slot_words(index);
+        let end = (1 + self.geo.key_words + value_bytes.div_ceil(8)).min(slot.len());
+        // One word per cache line.
+        for word in slot[..end]
+            .iter()
+            .step_by(8)
+            .chain(slot.get(end.saturating_sub(1)))
+        {
+            prefetch(word);
+        }
     }
 
     /// Looks up many keys at once, as a fast path does for a batch of packets: every home slot is

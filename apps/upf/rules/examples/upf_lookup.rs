@@ -6,6 +6,8 @@
 //! - `ul,TEID,QFI|-,SRC,DST,PROTO,SPORT,DPORT[,admit=COUNTxBYTES]`
 //! - `dl,SRC,DST,PROTO,SPORT,DPORT[,admit=COUNTxBYTES][,notify]`
 //! - `ei,TEID,ADDRESS`: an Error Indication from that peer
+//! - `nh,ADDRESS`: the next hop of ADDRESS
+//! - `em`: every waiting End Marker request
 //!
 //! (`admit` runs QERs and URRs on COUNT packets of BYTES at 1 ms steps of a clock from 0;
 //! `notify` raises the downlink-data event.)
@@ -120,6 +122,44 @@ fn run() -> Result<(), String> {
                     remote.ipv4.copy_from_slice(&a[..4]);
                 }
                 println!("{{\"sent\":{}}}", events.error_indication(&remote));
+                continue;
+            }
+            Some(&"nh") if fields.len() == 2 => {
+                let (v6, a) = addr(fields[1])?;
+                let key = if v6 {
+                    NextHopKey::ipv6(a)
+                } else {
+                    NextHopKey::ipv4([a[0], a[1], a[2], a[3]])
+                };
+                match tables.next_hop(&key) {
+                    Some(hop) => println!(
+                        "{{\"mac\":\"{}\",\"port\":{},\"state\":{},\"ifindex\":{},\"usable\":{}}}",
+                        hop.mac.map(|b| format!("{b:02x}")).join(":"),
+                        hop.port,
+                        hop.state,
+                        hop.ifindex,
+                        hop.usable()
+                    ),
+                    None => println!("{{\"next_hop\":null}}"),
+                }
+                continue;
+            }
+            Some(&"em") => {
+                let mut markers = Vec::new();
+                tables
+                    .end_markers()
+                    .map_err(|e| e.to_string())?
+                    .take(64, |m| {
+                        markers.push(format!(
+                        "{{\"seid\":\"{}\",\"far\":{},\"teid\":{},\"ipv4\":\"{}\",\"flags\":{}}}",
+                        m.seid,
+                        m.far_id,
+                        m.old_path.teid,
+                        std::net::Ipv4Addr::from(m.old_path.ipv4),
+                        m.old_path.flags
+                    ))
+                    });
+                println!("{{\"end_markers\":[{}]}}", markers.join(","));
                 continue;
             }
             _ => return Err(format!("{query}: not a query")),

@@ -1,4 +1,7 @@
-//! The UPF's sessions in shared memory (see the crate's README section in `lib.rs` docs below).
+//! The UPF's sessions in shared memory: the records of PFCP's rules, how a writer publishes a
+//! session's change all at once, and the fast path's lookup, counters, rate limiters and events
+//! over them ([`UpfTables`]). The slow path's writer is the TypeScript `ShmUpfSessions`
+//! (apps/upf/src/sessions); [`Writer`] is the same protocol in Rust, for tests and benchmarks.
 //!
 //! # Tables
 //! The slow path (the TypeScript `UpfSessions`) is the one writer of every table; the fast path
@@ -32,9 +35,24 @@
 //! generation, and reads the PDRs of exactly that generation; a record it finds is whole (each
 //! table's seqlock) and of one generation, so a packet never sees part of a change. When the
 //! head is of another generation, or the generation's PDRs are already gone, it reads the cell
-//! and index again (bounded: [`reader`]'s tries); it never waits for the writer. A writer killed
+//! and index again (a bounded number of tries); it never waits for the writer. A writer killed
 //! mid-change leaves the published generation untouched: the next writer finds it (the cell's
 //! generation names its records) and removes what the dead one left of the next.
+//!
+//! # Per packet
+//! [`UpfTables::uplink`] / [`UpfTables::downlink`] (or [`UpfTables::lookup_batch`], which
+//! prefetches each stage for a whole batch) give the matched PDR's head, [`PdrHot`]: its FAR's
+//! action and tunnel, its QERs and URR limits. [`UpfTables::admit`] then applies the gates, the
+//! URR quotas, the MBRs (one GCRA word per QER and direction, shared by every thread, so the
+//! rate holds however the session's packets are spread) and counts the packet exactly
+//! (`fetch_add` on the URR's cell); the thread whose packet reaches a threshold or quota first in
+//! its epoch raises the event, once. [`UpfTables::notify_downlink_data`] raises `downlink-data`
+//! once per session generation; [`EventSender::error_indication`] reports a peer's Error
+//! Indication. Each fast-path thread sends on its own `events.N` channel.
+//!
+//! A URR's or QER's cell stays with the rule across generations; a freed cell is zeroed when it is
+//! taken again, oldest first, so that a thread still counting a packet of a deleted session does
+//! not count into a new one.
 //!
 //! Records are plain `repr(C)` structs with asserted sizes and offsets ([`RECORDS`]), printed for
 //! TypeScript by `examples/layout.rs`, so that another reader, such as an in-kernel XDP tier,

@@ -61,6 +61,40 @@ pub enum Direction {
     Downlink,
 }
 
+/// Packets looked up together by `lookup_batch` at most.
+pub const BATCH: usize = 32;
+
+/// One packet of a batch lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Query {
+    /// As `UpfTables::uplink`.
+    Uplink {
+        teid: u32,
+        qfi: Option<u8>,
+        flow: Flow,
+    },
+    /// As `UpfTables::downlink`.
+    Downlink { flow: Flow },
+}
+
+impl Query {
+    fn key(&self) -> MatchKey {
+        match self {
+            Query::Uplink { teid, .. } => MatchKey::teid(*teid),
+            Query::Downlink { flow } => downlink_key(flow),
+        }
+    }
+}
+
+/// The key a downlink packet is found by: its destination, the UE.
+fn downlink_key(flow: &Flow) -> MatchKey {
+    if flow.ipv6 {
+        MatchKey::ue_ipv6(&flow.dst)
+    } else {
+        MatchKey::ue_ipv4([flow.dst[0], flow.dst[1], flow.dst[2], flow.dst[3]])
+    }
+}
+
 /// What a lookup found.
 // Returned by value on the per-packet path, where boxing would allocate.
 #[allow(clippy::large_enum_variant)]
@@ -207,13 +241,14 @@ const URR_LIMITS_SIZE: usize = std::mem::size_of::<UrrLimits>();
 const HEAD: usize = std::mem::offset_of!(PdrHot, far) + std::mem::size_of::<FarAction>();
 
 /// What one PDR said about a packet.
-#[allow(clippy::large_enum_variant)] // as Lookup
 enum Step {
-    Matched(PdrHot),
+    /// It matches: its head is in the caller's buffer.
+    Matched,
     Next(u32),
 }
 
-/// Tests the PDR whose value is `words` against the packet; copies its head when it matches.
+/// Tests the PDR whose value is `words` against the packet; its head is in `hot` when it matches
+/// (`hot` is written over either way).
 #[inline]
 fn try_pdr(
     words: &[AtomicU64],
@@ -221,9 +256,9 @@ fn try_pdr(
     qfi: Option<u8>,
     flow: &Flow,
     direction: Direction,
+    hot: &mut PdrHot,
 ) -> Step {
-    let mut hot = PdrHot::zeroed();
-    copy_words(words, 0, HEAD, &mut hot);
+    copy_words(words, 0, HEAD, hot);
     let next = hot.next[chain.min(1)];
     // A QFI in the PDI is the PDU Session Container's: only G-PDUs (uplink) carry one.
     if direction == Direction::Uplink && hot.flags & PDR_HAS_QFI != 0 && qfi != Some(hot.qfi) {
@@ -268,12 +303,14 @@ fn try_pdr(
         (0, q) => QERS_OFFSET + usize::from(q).min(MAX_QER_PER_PDR) * QER_SIZE,
         (u, _) => URRS_OFFSET + usize::from(u).min(MAX_URR_PER_PDR) * URR_LIMITS_SIZE,
     };
-    let tail = &words[HEAD / 8..];
-    let out = &mut hot.as_words_mut()[HEAD / 8..end.min(HOT) / 8];
-    for (dst, src) in out.iter_mut().zip(tail) {
+    let end = end.min(HOT) / 8;
+    let out = hot.as_words_mut();
+    for (dst, src) in out[HEAD / 8..end].iter_mut().zip(&words[HEAD / 8..]) {
         *dst = src.load(Ordering::Relaxed);
     }
-    Step::Matched(hot)
+    // What a PDR tried before left past this one's QERs and URRs.
+    out[end..].fill(0);
+    Step::Matched
 }
 
 impl UpfTables {
@@ -310,12 +347,51 @@ impl UpfTables {
     /// then by precedence among the PDRs whose SDF filters match.
     #[inline]
     pub fn downlink(&self, flow: &Flow) -> Lookup {
-        let key = if flow.ipv6 {
-            MatchKey::ue_ipv6(&flow.dst)
-        } else {
-            MatchKey::ue_ipv4([flow.dst[0], flow.dst[1], flow.dst[2], flow.dst[3]])
-        };
-        self.find(&key, None, flow, Direction::Downlink)
+        self.find(&downlink_key(flow), None, flow, Direction::Downlink)
+    }
+
+    /// Looks up a batch of packets, with the same results as one by one, but each stage's
+    /// memory loads for every packet are started before the first is needed (the index slots,
+    /// then the sessions' cells, then the PDRs), so that their cache misses overlap. `out[i]`
+    /// is the lookup of `queries[i]` (as far as `out` reaches).
+    pub fn lookup_batch(&self, queries: &[Query], out: &mut [Lookup]) {
+        for (queries, out) in queries.chunks(BATCH).zip(out.chunks_mut(BATCH)) {
+            let mut keys = [MatchKey::teid(0); BATCH];
+            for (key, query) in keys.iter_mut().zip(queries) {
+                *key = query.key();
+                self.pdr_index
+                    .prefetch(key.as_bytes(), std::mem::size_of::<MatchRecord>());
+            }
+            let mut index = [None; BATCH];
+            for (record, key) in index.iter_mut().zip(&keys).take(queries.len()) {
+                *record = self.read_index(key);
+                if let Some(r) = record {
+                    self.session_state.prefetch(u64::from(r.slot));
+                }
+            }
+            for record in index.iter().take(queries.len()).flatten() {
+                if let Some(generation) = self.committed(record.slot) {
+                    let head = record.heads[(generation & 1) as usize];
+                    if head.generation == generation && head.first != NONE {
+                        let pdr = RuleKey::new(record.slot, generation, head.first);
+                        self.pdrs.prefetch(pdr.as_bytes(), HOT);
+                    }
+                }
+            }
+            for ((out, query), (key, record)) in
+                out.iter_mut().zip(queries).zip(keys.iter().zip(index))
+            {
+                *out = match (record, query) {
+                    (None, _) => Lookup::Unknown,
+                    (Some(r), Query::Uplink { qfi, flow, .. }) => {
+                        self.resolve(key, r, *qfi, flow, Direction::Uplink)
+                    }
+                    (Some(r), Query::Downlink { flow }) => {
+                        self.resolve(key, r, None, flow, Direction::Downlink)
+                    }
+                };
+            }
+        }
     }
 
     /// The published generation of slot `slot` (None: no live session there).
@@ -330,13 +406,29 @@ impl UpfTables {
     }
 
     fn find(&self, key: &MatchKey, qfi: Option<u8>, flow: &Flow, direction: Direction) -> Lookup {
-        let mut index = MatchRecord::zeroed();
-        let found = self.pdr_index.read_with(key.as_bytes(), |words| {
-            copy_words(words, 0, std::mem::size_of::<MatchRecord>(), &mut index)
-        });
-        if found.is_none() {
-            return Lookup::Unknown;
+        match self.read_index(key) {
+            Some(index) => self.resolve(key, index, qfi, flow, direction),
+            None => Lookup::Unknown,
         }
+    }
+
+    fn read_index(&self, key: &MatchKey) -> Option<MatchRecord> {
+        let mut index = MatchRecord::zeroed();
+        self.pdr_index.read_with(key.as_bytes(), |words| {
+            copy_words(words, 0, std::mem::size_of::<MatchRecord>(), &mut index)
+        })?;
+        Some(index)
+    }
+
+    /// The lookup of `key`, whose index record is `index`.
+    fn resolve(
+        &self,
+        key: &MatchKey,
+        mut index: MatchRecord,
+        qfi: Option<u8>,
+        flow: &Flow,
+        direction: Direction,
+    ) -> Lookup {
         let chain = key.chain();
         // The generation at which the index was last read again.
         let mut reread_at = None;
@@ -356,6 +448,7 @@ impl UpfTables {
             }
             let mut id = head.first;
             let mut steps = 0;
+            let mut hot = PdrHot::zeroed();
             loop {
                 if id == NONE || steps == MAX_PDR_PER_SESSION {
                     return Lookup::NoPdr { seid: index.seid };
@@ -363,13 +456,13 @@ impl UpfTables {
                 steps += 1;
                 let pdr_key = RuleKey::new(index.slot, generation, id);
                 match self.pdrs.read_with(pdr_key.as_bytes(), |words| {
-                    try_pdr(words, chain, qfi, flow, direction)
+                    try_pdr(words, chain, qfi, flow, direction, &mut hot)
                 }) {
-                    Some(Step::Matched(pdr)) => {
+                    Some(Step::Matched) => {
                         return Lookup::Pdr(Matched {
                             slot: index.slot,
                             generation,
-                            pdr,
+                            pdr: hot,
                         })
                     }
                     Some(Step::Next(next)) => id = next,

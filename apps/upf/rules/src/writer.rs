@@ -2,7 +2,7 @@
 //! Rust control planes, tests and benchmarks. (The UPF's own writer is the TypeScript
 //! `UpfSessions`, which follows the same protocol over the same records.)
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::Ordering;
 
 use fastlane_shm::{Cells, Region, ShmError, Table};
@@ -62,8 +62,9 @@ pub struct Writer {
     live: HashMap<u64, Live>,
     owners: HashMap<MatchKey, u64>,
     free_slots: Vec<u32>,
-    free_qer_cells: Vec<u32>,
-    free_urr_cells: Vec<u32>,
+    /// Free cells, oldest freed first (each is zeroed when taken).
+    free_qer_cells: VecDeque<u32>,
+    free_urr_cells: VecDeque<u32>,
     totals: [usize; 4],
 }
 
@@ -109,8 +110,8 @@ impl Writer {
             live: HashMap::new(),
             owners: HashMap::new(),
             free_slots: Vec::new(),
-            free_qer_cells: Vec::new(),
-            free_urr_cells: Vec::new(),
+            free_qer_cells: VecDeque::new(),
+            free_urr_cells: VecDeque::new(),
             totals: [0; 4],
         };
         writer.restore()?;
@@ -236,11 +237,9 @@ impl Writer {
             .filter(|s| !used_slots.contains(s))
             .collect();
         self.free_qer_cells = (0..self.qer_state.capacity() as u32)
-            .rev()
             .filter(|c| !used_qer.contains(c))
             .collect();
         self.free_urr_cells = (0..self.urr_state.capacity() as u32)
-            .rev()
             .filter(|c| !used_urr.contains(c))
             .collect();
         Ok(())
@@ -440,7 +439,7 @@ impl Writer {
             {
                 Some(o) => o.cell,
                 None => {
-                    let cell = self.free_qer_cells.pop().unwrap_or(0);
+                    let cell = self.free_qer_cells.pop_front().unwrap_or(0);
                     for word in self.qer_state.cell(u64::from(cell)).into_iter().flatten() {
                         word.store(0, Ordering::Relaxed);
                     }
@@ -461,7 +460,7 @@ impl Writer {
             let cell = match kept {
                 Some(o) => o.limits.cell,
                 None => {
-                    let cell = self.free_urr_cells.pop().unwrap_or(0);
+                    let cell = self.free_urr_cells.pop_front().unwrap_or(0);
                     for word in self.urr_state.cell(u64::from(cell)).into_iter().flatten() {
                         word.store(0, Ordering::Relaxed);
                     }
@@ -631,7 +630,7 @@ impl Writer {
             }
             for qer in &old.rules.qers {
                 if !rules.qers.iter().any(|q| q.qer_id == qer.qer_id) {
-                    self.free_qer_cells.push(qer.cell);
+                    self.free_qer_cells.push_back(qer.cell);
                 }
             }
             for urr in &old.rules.urrs {
@@ -640,7 +639,7 @@ impl Writer {
                     .iter()
                     .any(|u| u.limits.urr_id == urr.limits.urr_id)
                 {
-                    self.free_urr_cells.push(urr.limits.cell);
+                    self.free_urr_cells.push_back(urr.limits.cell);
                 }
             }
             self.add_totals(&old.rules, -1);

@@ -404,3 +404,47 @@ fn a_closed_gate_drops_its_direction_only() {
     );
     assert_eq!(writer.usage(5, 1).unwrap(), [0, 0, 1, 100]);
 }
+
+#[test]
+fn a_batch_lookup_finds_what_lookups_one_by_one_find() {
+    let name = Name::new("batch");
+    let caps = small_caps();
+    let (_region, tables, mut writer) = open(&name, &caps);
+    for i in 0..40 {
+        writer.put(u64::from(i) + 1, basic_session(i)).unwrap();
+    }
+    let mut rng = Rng(0x5eed_0003);
+    // Batches longer than BATCH, of hits and misses both ways.
+    let queries: Vec<Query> = (0..3 * BATCH + 5)
+        .map(|_| {
+            let i = rng.below(50) as u32;
+            if rng.chance(50) {
+                Query::Uplink {
+                    teid: teid_of(i),
+                    qfi: None,
+                    flow: udp(ue_addr(i), [8, 8, 8, 8], 1, 2),
+                }
+            } else {
+                Query::Downlink {
+                    flow: udp([8, 8, 8, 8], ue_addr(i), 2, 1),
+                }
+            }
+        })
+        .collect();
+    let mut batch = vec![Lookup::Unknown; queries.len()];
+    tables.lookup_batch(&queries, &mut batch);
+    let mut hits = 0;
+    for (query, got) in queries.iter().zip(&batch) {
+        let one = match query {
+            Query::Uplink { teid, qfi, flow } => tables.uplink(*teid, *qfi, flow),
+            Query::Downlink { flow } => tables.downlink(flow),
+        };
+        assert_eq!(*got, one, "{query:?}");
+        hits += usize::from(matches!(one, Lookup::Pdr(_)));
+    }
+    assert!(
+        hits > 50 && hits < queries.len(),
+        "{hits} hits of {}",
+        queries.len()
+    );
+}

@@ -189,3 +189,64 @@ fn rules_that_refer_to_nothing_and_full_tables_are_refused_whole() {
         Lookup::Pdr(_)
     ));
 }
+
+#[test]
+fn ipv6_prefixes_longer_than_64_and_uplink_source_addresses_are_checked() {
+    let name = Name::new("ipv6");
+    let caps = small_caps();
+    let (_region, tables, mut writer) = open(&name, &caps);
+    let prefix: [u8; 16] = [
+        0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0xaa, 0xbb, 0, 0, 0, 0, 0, 0,
+    ];
+    let mut down = downlink_pdr(2, 10, [0; 4], 2);
+    down.hot.flags = PDR_UE_IPV6;
+    down.ue_ipv6 = prefix;
+    down.hot.ue_ipv6_prefix_len = 96;
+    // An uplink PDR that takes only the UE's IPv4 address as source.
+    let mut up = uplink_pdr(1, 10, 0x66, 1);
+    up.hot.flags |= PDR_UE_IPV4;
+    up.ue_ipv4 = [10, 9, 9, 9];
+    writer
+        .put(
+            3,
+            Rules {
+                bar: None,
+                pdrs: vec![up, down],
+                fars: vec![
+                    far(1, ACTION_FORWARD, 0, [0; 4]),
+                    far(2, ACTION_FORWARD, 5, [192, 0, 2, 1]),
+                ],
+                qers: vec![],
+                urrs: vec![],
+            },
+        )
+        .unwrap();
+    let remote = [
+        0x20, 0x01, 0x0d, 0xb8, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+    ];
+    let mut inside = prefix;
+    inside[15] = 7;
+    let mut same_64 = prefix;
+    same_64[8] = 0xcc;
+    let to = |dst: [u8; 16]| Flow::ipv6(remote, dst, 17, Some((53, 1000)));
+    assert!(matches!(tables.downlink(&to(inside)), Lookup::Pdr(m) if m.pdr.pdr_id == 2));
+    // In the /64 the index finds, outside the /96: the session has no PDR for it.
+    assert_eq!(tables.downlink(&to(same_64)), Lookup::NoPdr { seid: 3 });
+    let mut other_64 = prefix;
+    other_64[7] = 9;
+    assert_eq!(tables.downlink(&to(other_64)), Lookup::Unknown);
+    let from = |src: [u8; 4]| udp(src, [8, 8, 8, 8], 1000, 53);
+    assert!(matches!(
+        tables.uplink(0x66, None, &from([10, 9, 9, 9])),
+        Lookup::Pdr(_)
+    ));
+    assert_eq!(
+        tables.uplink(0x66, None, &from([10, 9, 9, 8])),
+        Lookup::NoPdr { seid: 3 }
+    );
+    // An IPv6 packet from a PDR that names only an IPv4 UE address does not match it either.
+    assert_eq!(
+        tables.uplink(0x66, None, &to(inside)),
+        Lookup::NoPdr { seid: 3 }
+    );
+}

@@ -2,7 +2,10 @@
 // records are written from. Everything a rule can get wrong is found here, before anything is
 // written, and reported as ERR_UPF_RULE naming the rule.
 
-import { CONSTANTS as C } from '../generated/layout';
+import { CONSTANTS } from '../generated/layout';
+
+// A plain copy: the generated module's exports may be getters (as a transpiler makes them).
+const C = { ...CONSTANTS };
 import { parseIpv4, parseIpv6, parsePrefix } from './addresses';
 import {
   UpfSessionError,
@@ -73,7 +76,7 @@ export interface CompiledPdr {
   ueIpv6Len: number;
   localFteid: OuterBytes | undefined;
   networkInstance: Buffer | undefined;
-  /** The match keys (hex of the MatchKey record) it is found by. */
+  /** The match keys it is found by. */
   keys: MatchKeyValue[];
 }
 
@@ -81,7 +84,7 @@ export interface MatchKeyValue {
   kind: number;
   teid: number;
   addr: Uint8Array;
-  /** A map key: kind, TEID and address in hex. */
+  /** A map key: the kind and the TEID or address. */
   id: string;
 }
 
@@ -129,24 +132,25 @@ function isInt(v: unknown, min: number, max: number): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
 }
 
-function hex(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+/** Four bytes as one number, for map keys. */
+function word(bytes: Uint8Array, at: number): number {
+  return ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
 }
 
 export function teidKey(teid: number): MatchKeyValue {
-  return { kind: C.MATCH_TEID, teid, addr: new Uint8Array(16), id: `t${teid.toString(16)}` };
+  return { kind: C.MATCH_TEID, teid, addr: new Uint8Array(16), id: `t:${teid}` };
 }
 
 export function ueIpv4Key(addr: Uint8Array): MatchKeyValue {
   const a = new Uint8Array(16);
   a.set(addr.subarray(0, 4));
-  return { kind: C.MATCH_UE_IPV4, teid: 0, addr: a, id: `4${hex(addr.subarray(0, 4))}` };
+  return { kind: C.MATCH_UE_IPV4, teid: 0, addr: a, id: `4:${word(addr, 0)}` };
 }
 
 export function ueIpv6Key(addr: Uint8Array): MatchKeyValue {
   const a = new Uint8Array(16);
   a.set(addr.subarray(0, 8));
-  return { kind: C.MATCH_UE_IPV6, teid: 0, addr: a, id: `6${hex(addr.subarray(0, 8))}` };
+  return { kind: C.MATCH_UE_IPV6, teid: 0, addr: a, id: `6:${word(addr, 0)}:${word(addr, 4)}` };
 }
 
 function networkInstance(kind: RuleKind, id: number, name: string | undefined): Buffer | undefined {

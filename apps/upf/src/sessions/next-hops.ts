@@ -4,7 +4,10 @@
 
 import type { SharedRegion, SharedTable } from 'fastlane-dataplane';
 
-import { CONSTANTS as C } from '../generated/layout';
+import { CONSTANTS } from '../generated/layout';
+
+// A plain copy: the generated module's exports may be getters (as a transpiler makes them).
+const C = { ...CONSTANTS };
 import { formatMac, parseIpv4, parseIpv6, parseMac } from './addresses';
 import { nextHopKey, nextHopRecord, readNextHopRecord } from './records';
 

@@ -1,7 +1,11 @@
 // The records of fastlane-upf-rules (apps/upf/rules/src/records.rs) as bytes: written from the
 // compiled rules and read back into rule objects, at the offsets the generated layout gives.
 
-import { CONSTANTS as C, RECORDS as R } from '../generated/layout';
+import { CONSTANTS, RECORDS } from '../generated/layout';
+
+// Plain copies: the generated module's exports may be getters (as a transpiler makes them).
+const C = { ...CONSTANTS };
+const R = RECORDS;
 import { formatIpv4, formatIpv6, formatPrefix } from './addresses';
 import {
   actionOf,
@@ -66,13 +70,31 @@ export const SIZES = {
   endMarker: R.EndMarkerRecord.size,
 };
 
+/**
+ * One reusable buffer per record kind: an encoder fills it (zeroed first) and returns it, valid
+ * until that encoder's next call. The tables copy what they are given, so the writer hands each
+ * record over at once and nothing is allocated per record.
+ */
+const scratch = new Map<number, Buffer>();
+function blank(size: number, kind: number): Buffer {
+  const key = size * 16 + kind;
+  let b = scratch.get(key);
+  if (b === undefined) {
+    b = Buffer.alloc(size);
+    scratch.set(key, b);
+  } else {
+    b.fill(0);
+  }
+  return b;
+}
+
 const INTERFACE_NAMES = new Map<number, Interface>(Object.entries(INTERFACES).map(([k, v]) => [v, k as Interface]));
 const OHR_NAMES = new Map<number, NonNullable<CreatePdr['outerHeaderRemoval']>>(
   Object.entries(OUTER_HEADER_REMOVALS).map(([k, v]) => [v, k as NonNullable<CreatePdr['outerHeaderRemoval']>]),
 );
 
 export function ruleKey(slot: number, generation: number, id: number): Buffer {
-  const b = Buffer.alloc(SIZES.ruleKey);
+  const b = blank(SIZES.ruleKey, 1);
   b.writeUInt32LE(slot, F.ruleKey.slot.offset);
   b.writeUInt32LE(generation, F.ruleKey.generation.offset);
   b.writeUInt32LE(id, F.ruleKey.id.offset);
@@ -88,7 +110,7 @@ export function readRuleKey(b: Buffer): { slot: number; generation: number; id: 
 }
 
 export function matchKey(key: MatchKeyValue): Buffer {
-  const b = Buffer.alloc(SIZES.matchKey);
+  const b = blank(SIZES.matchKey, 2);
   b.writeUInt8(key.kind, F.matchKey.kind.offset);
   b.writeUInt32LE(key.teid, F.matchKey.teid.offset);
   b.set(key.addr, F.matchKey.addr.offset);
@@ -101,7 +123,7 @@ export interface ChainHead {
 }
 
 export function matchRecord(seid: bigint, slot: number, heads: [ChainHead, ChainHead]): Buffer {
-  const b = Buffer.alloc(SIZES.matchRecord);
+  const b = blank(SIZES.matchRecord, 3);
   b.writeBigUInt64LE(seid, F.matchRecord.seid.offset);
   b.writeUInt32LE(slot, F.matchRecord.slot.offset);
   heads.forEach((h, i) => {
@@ -125,7 +147,7 @@ export interface SessionHeader {
 }
 
 export function sessionRecord(s: SessionHeader): Buffer {
-  const b = Buffer.alloc(SIZES.session);
+  const b = blank(SIZES.session, 4);
   b.writeBigUInt64LE(s.seid, F.session.seid.offset);
   b.writeUInt32LE(s.slot, F.session.slot.offset);
   b.writeUInt32LE(s.generation, F.session.generation.offset);
@@ -197,7 +219,7 @@ function writeAction(b: Buffer, base: number, far: CompiledFar): void {
 }
 
 export function farRecord(far: CompiledFar): Buffer {
-  const b = Buffer.alloc(SIZES.far);
+  const b = blank(SIZES.far, 5);
   b.writeUInt32LE(far.rule.farId, F.far.far_id.offset);
   if (far.rule.barId !== undefined) {
     b.writeUInt8(C.FAR_RECORD_HAS_BAR, F.far.flags.offset);
@@ -248,7 +270,7 @@ function writeQer(b: Buffer, base: number, qer: CompiledQer, cell: number): void
 }
 
 export function qerRecord(qer: CompiledQer, cell: number): Buffer {
-  const b = Buffer.alloc(SIZES.qer);
+  const b = blank(SIZES.qer, 6);
   writeQer(b, 0, qer, cell);
   return b;
 }
@@ -315,7 +337,7 @@ function readLimits(b: Buffer, base: number): UrrLimits {
 }
 
 export function urrRecord(urr: CompiledUrr, limits: UrrLimits): Buffer {
-  const b = Buffer.alloc(SIZES.urr);
+  const b = blank(SIZES.urr, 7);
   writeLimits(b, F.urr.limits.offset, limits);
   b.writeUInt8(urr.methods, F.urr.methods.offset);
   b.writeUInt8(urr.triggers, F.urr.triggers.offset);
@@ -369,7 +391,7 @@ export interface PdrLinks {
 }
 
 export function pdrRecord(pdr: CompiledPdr, links: PdrLinks): Buffer {
-  const b = Buffer.alloc(SIZES.pdr);
+  const b = blank(SIZES.pdr, 8);
   const hot = F.pdr.hot.offset;
   const h = F.hot;
   b.writeBigUInt64LE(links.seid, hot + h.seid.offset);
@@ -523,7 +545,7 @@ export function readEventRecord(b: Buffer): EventFields {
 }
 
 export function endMarkerRecord(seid: bigint, farId: number, oldPath: OuterBytes): Buffer {
-  const b = Buffer.alloc(SIZES.endMarker);
+  const b = blank(SIZES.endMarker, 9);
   b.writeBigUInt64LE(seid, F.endMarker.seid.offset);
   b.writeUInt32LE(farId, F.endMarker.far_id.offset);
   writeOuter(b, F.endMarker.old_path.offset, oldPath);

@@ -14,12 +14,20 @@
 import type { SharedCells, SharedChannel, SharedRegion, SharedTable } from 'fastlane-dataplane';
 import { endianness } from 'node:os';
 
-import { CONSTANTS as C } from '../generated/layout';
+import { CONSTANTS } from '../generated/layout';
+
+// A plain copy: the generated module's exports may be getters (as a transpiler makes them).
+const C = { ...CONSTANTS };
 import {
   compileSession,
   noResources,
+  QUOTA_BITS,
   ruleError,
+  teidKey,
+  ueIpv4Key,
+  ueIpv6Key,
   type CompiledSession,
+  type CompiledUrr,
   type MatchKeyValue,
   type OuterBytes,
   type RuleKind,
@@ -42,6 +50,7 @@ import {
   ruleKey,
   sessionRecord,
   urrRecord,
+  type ChainHead,
   type UrrLimits,
 } from './records';
 import { capacities as checkCapacities, createUpfRegion, openUpfRegion, type UpfCapacities } from './region';
@@ -61,6 +70,7 @@ import {
 const LIVE = C.SESSION_LIVE;
 const NONE = C.NONE;
 const GEN_MASK = 0xffff_ffffn;
+const U64_MAX = (1n << 64n) - 1n;
 const ZERO_QER = new BigUint64Array(C.QER_STATE_WORDS);
 const ZERO_URR = new BigUint64Array(C.URR_STATE_WORDS);
 
@@ -68,31 +78,31 @@ interface Live {
   seid: bigint;
   slot: number;
   generation: number;
-  bar: CompiledSession['bar'];
-  /** The records of the published generation, by rule id (what `get` decodes). */
-  pdrs: Map<number, Buffer>;
-  fars: Map<number, Buffer>;
-  qers: Map<number, { record: Buffer; cell: number }>;
-  urrs: Map<number, { record: Buffer; limits: UrrLimits }>;
+  /** The ids of the published generation's rules, ascending (their records are in the region). */
+  pdrs: number[];
+  fars: number[];
+  qers: Map<number, number>;
+  urrs: Map<number, UrrLimits>;
   /** The first PDR of each key's chain in this generation. */
   heads: Map<string, { key: MatchKeyValue; first: number }>;
 }
 
 type Counts = { pdrs: number; fars: number; qers: number; urrs: number };
 
-function countsOf(s: { pdrs: { size: number } | unknown[]; fars: unknown; qers: unknown; urrs: unknown }): Counts {
-  const n = (v: unknown): number => (v instanceof Map ? v.size : Array.isArray(v) ? v.length : 0);
-  return { pdrs: n(s.pdrs), fars: n(s.fars), qers: n(s.qers), urrs: n(s.urrs) };
+function countsOfLive(l: Live): Counts {
+  return { pdrs: l.pdrs.length, fars: l.fars.length, qers: l.qers.size, urrs: l.urrs.size };
 }
 
 /** Each key's PDRs in precedence order (ties by id): the chain heads and every PDR's next. */
 function chains(compiled: CompiledSession): { heads: Map<string, number>; next: Map<number, [number, number]> } {
   const heads = new Map<string, number>();
-  const next = new Map<number, [number, number]>(compiled.pdrs.map((p) => [p.rule.pdrId, [NONE, NONE]]));
+  const next = new Map<number, [number, number]>();
+  for (const p of compiled.pdrs) next.set(p.rule.pdrId, [NONE, NONE]);
   for (const key of compiled.keys.values()) {
-    const members = compiled.pdrs
-      .filter((p) => p.keys.some((k) => k.id === key.id))
-      .sort((a, b) => a.rule.precedence - b.rule.precedence || a.rule.pdrId - b.rule.pdrId);
+    const members = compiled.pdrs.filter((p) => p.keys.some((k) => k.id === key.id));
+    if (members.length > 1) {
+      members.sort((a, b) => a.rule.precedence - b.rule.precedence || a.rule.pdrId - b.rule.pdrId);
+    }
     const chain = key.kind === C.MATCH_UE_IPV6 ? 1 : 0;
     for (let i = 0; i + 1 < members.length; i++) {
       next.get(members[i]!.rule.pdrId)![chain] = members[i + 1]!.rule.pdrId;
@@ -121,6 +131,42 @@ function outerEqual(a: OuterBytes | undefined, b: OuterBytes | undefined): boole
   );
 }
 
+/**
+ * Free cells of a cell array: those never used since the region was made (known zero) first,
+ * then those given back, oldest first (zeroed when taken again: the longest grace for a
+ * fast-path thread still counting into a cell of a session just deleted).
+ */
+class CellPool {
+  readonly #fresh: number[];
+  #freed: number[] = [];
+  #head = 0;
+
+  constructor(fresh: number[], freed: number[]) {
+    this.#fresh = fresh;
+    this.#freed = freed;
+  }
+
+  get size(): number {
+    return this.#fresh.length + this.#freed.length - this.#head;
+  }
+
+  /** A cell, and whether it must be zeroed before use. */
+  take(): [number, boolean] {
+    const fresh = this.#fresh.pop();
+    if (fresh !== undefined) return [fresh, false];
+    const cell = this.#freed[this.#head++]!;
+    if (this.#head > 1024 && this.#head * 2 > this.#freed.length) {
+      this.#freed = this.#freed.slice(this.#head);
+      this.#head = 0;
+    }
+    return [cell, true];
+  }
+
+  give(cell: number): void {
+    this.#freed.push(cell);
+  }
+}
+
 export interface ShmUpfSessionsOptions {
   /** Attach to an existing region of the same layout rather than failing (create only). */
   reuse?: boolean;
@@ -142,9 +188,11 @@ export class ShmUpfSessions implements UpfSessions {
   readonly #endMarkers: SharedChannel;
   readonly #live = new Map<bigint, Live>();
   readonly #owners = new Map<string, bigint>();
+  /** The generation each slot's cell holds (published or, when free, last used). */
+  readonly #generations: Uint32Array;
   #freeSlots: number[] = [];
-  #freeQerCells: number[] = [];
-  #freeUrrCells: number[] = [];
+  #qerCells!: CellPool;
+  #urrCells!: CellPool;
   #counts: Counts = { pdrs: 0, fars: 0, qers: 0, urrs: 0 };
   #nextChannel = 0;
   readonly #ownsRegion: boolean;
@@ -161,7 +209,11 @@ export class ShmUpfSessions implements UpfSessions {
     return new ShmUpfSessions(openUpfRegion(name, caps), caps, true);
   }
 
-  /** Over a region the caller opened with `upfLayout(capacities)`; closing leaves it open. */
+  /**
+   * Over a region the caller opened with `upfLayout(capacities)`; closing leaves it open when
+   * `ownsRegion` is false. Takes every table's writer lock on its first write: a second writer
+   * (in any process) is refused with ERR_FASTLANE_SHM_LOCKED.
+   */
   constructor(region: SharedRegion, capacities: UpfCapacities, ownsRegion = false) {
     if (endianness() !== 'LE') {
       throw new Error('the UPF rules are written little-endian, as the fast path reads them on this machine; this one is big-endian');
@@ -180,21 +232,27 @@ export class ShmUpfSessions implements UpfSessions {
     this.#urrState = region.cells('urr_state');
     this.#events = Array.from({ length: capacities.event_channels }, (_, n) => region.channel(`events.${n}`));
     this.#endMarkers = region.channel('end_markers');
+    this.#generations = new Uint32Array(capacities.sessions);
     this.#restore();
-  }
-
-  #committed(slot: number): bigint {
-    return this.#sessionState.load(slot)[C.SESSION_COMMITTED]!;
   }
 
   /** Takes every published session from the region and removes what belongs to no published generation. */
   #restore(): void {
+    const fresh = this.region.created;
+    const committed = new Map<number, bigint>();
+    if (!fresh) {
+      for (let slot = 0; slot < this.capacities.sessions; slot++) {
+        const word = this.#sessionState.load(slot)[C.SESSION_COMMITTED]!;
+        this.#generations[slot] = Number(word & GEN_MASK);
+        if ((word & LIVE) !== 0n) committed.set(slot, word);
+      }
+    }
     type Found = { header: ReturnType<typeof readSessionRecord>; pdrs: Buffer[]; fars: Buffer[]; qers: Buffer[]; urrs: Buffer[] };
     const found = new Map<string, Found>();
     const stale: [SharedTable, Buffer][] = [];
     for (const [key, value] of this.#sessions.entries()) {
       const k = readRuleKey(key);
-      if (k.slot < this.capacities.sessions && this.#committed(k.slot) === (LIVE | BigInt(k.generation))) {
+      if (committed.get(k.slot) === (LIVE | BigInt(k.generation))) {
         found.set(`${k.slot}:${k.generation}`, { header: readSessionRecord(value), pdrs: [], fars: [], qers: [], urrs: [] });
       } else {
         stale.push([this.#sessions, key]);
@@ -228,36 +286,36 @@ export class ShmUpfSessions implements UpfSessions {
           `session ${header.seid}: the region holds ${counts.join('/')} PDRs/FARs/QERs/URRs, its session record says ${header.counts.join('/')}`,
         );
       }
-      const byId = <T>(list: T[], id: (t: T) => number): Map<number, T> =>
-        new Map(list.map((t) => [id(t), t] as [number, T]).sort((a, b) => a[0] - b[0]));
+      const qerRecords = qers.map(readQerRecord).sort((a, b) => a.qer.qerId - b.qer.qerId);
+      const urrRecords = urrs.map(readUrrRecord).sort((a, b) => a.urr.urrId - b.urr.urrId);
+      const rules: SessionRules = {
+        pdrs: pdrs.map(readPdrRecord).sort((a, b) => a.pdrId - b.pdrId),
+        fars: fars.map(readFarRecord).sort((a, b) => a.farId - b.farId),
+        qers: qerRecords.map((q) => q.qer),
+        urrs: urrRecords.map((u) => u.urr),
+      };
       const live: Live = {
         seid: header.seid,
         slot: header.slot,
         generation: header.generation,
-        bar: header.bar,
-        pdrs: byId(pdrs, (b) => readPdrRecord(b).pdrId),
-        fars: byId(fars, (b) => readFarRecord(b).farId),
-        qers: new Map(
-          [...byId(qers, (b) => readQerRecord(b).qer.qerId)].map(([id, record]) => [id, { record, cell: readQerRecord(record).cell }]),
-        ),
-        urrs: new Map(
-          [...byId(urrs, (b) => readUrrRecord(b).urr.urrId)].map(([id, record]) => [id, { record, limits: readUrrRecord(record).limits }]),
-        ),
+        pdrs: rules.pdrs.map((p) => p.pdrId),
+        fars: rules.fars.map((f) => f.farId),
+        qers: new Map(qerRecords.map((q) => [q.qer.qerId, q.cell])),
+        urrs: new Map(urrRecords.map((u) => [u.urr.urrId, u.limits])),
         heads: new Map(),
       };
-      const compiled = compileSession(this.#decode(live));
-      const { heads } = chains(compiled);
-      for (const [id, first] of heads) {
+      const compiled = compileSession(rules);
+      for (const [id, first] of chains(compiled).heads) {
         live.heads.set(id, { key: compiled.keys.get(id)!, first });
         this.#owners.set(id, live.seid);
       }
-      for (const q of live.qers.values()) usedQer.add(q.cell);
-      for (const u of live.urrs.values()) usedUrr.add(u.limits.cell);
-      this.#add(countsOf(live), 1);
+      for (const cell of live.qers.values()) usedQer.add(cell);
+      for (const u of live.urrs.values()) usedUrr.add(u.cell);
+      this.#add(countsOfLive(live), 1);
       this.#live.set(live.seid, live);
     }
     for (const [key, value] of this.#index.entries()) {
-      const owner = this.#owners.get(this.#keyId(key));
+      const owner = this.#owners.get(keyIdOf(key));
       if (owner === undefined || owner !== readMatchRecord(value).seid) {
         this.#index.delete(key);
       }
@@ -269,16 +327,12 @@ export class ShmUpfSessions implements UpfSessions {
       return out;
     };
     this.#freeSlots = free(this.capacities.sessions, usedSlots);
-    this.#freeQerCells = free(this.#qerState.capacity, usedQer);
-    this.#freeUrrCells = free(this.#urrState.capacity, usedUrr);
-  }
-
-  /** The id (as `MatchKeyValue.id`) of a MatchKey record. */
-  #keyId(key: Buffer): string {
-    const kind = key.readUInt8(0);
-    if (kind === C.MATCH_TEID) return `t${key.readUInt32LE(4).toString(16)}`;
-    if (kind === C.MATCH_UE_IPV4) return `4${key.toString('hex', 8, 12)}`;
-    return `6${key.toString('hex', 8, 16)}`;
+    // In a region made here every cell is still zero; in one taken over, free cells may hold
+    // what a deleted session left.
+    const qerFree = free(this.#qerState.capacity, usedQer);
+    const urrFree = free(this.#urrState.capacity, usedUrr);
+    this.#qerCells = fresh ? new CellPool(qerFree, []) : new CellPool([], qerFree.reverse());
+    this.#urrCells = fresh ? new CellPool(urrFree, []) : new CellPool([], urrFree.reverse());
   }
 
   #add(c: Counts, sign: 1 | -1): void {
@@ -288,15 +342,25 @@ export class ShmUpfSessions implements UpfSessions {
     this.#counts.urrs += sign * c.urrs;
   }
 
+  /** A record of the published generation of `live`, read back from the region. */
+  #record(table: SharedTable, live: Live, id: number): Buffer {
+    const value = table.get(ruleKey(live.slot, live.generation, id));
+    if (value === undefined) {
+      throw new Error(`session ${live.seid}: rule ${id} of generation ${live.generation} is missing from the region`);
+    }
+    return value;
+  }
+
   #decode(live: Live): SessionRules {
     const rules: SessionRules = {
-      pdrs: [...live.pdrs.values()].map(readPdrRecord),
-      fars: [...live.fars.values()].map(readFarRecord),
+      pdrs: live.pdrs.map((id) => readPdrRecord(this.#record(this.#pdrs, live, id))),
+      fars: live.fars.map((id) => readFarRecord(this.#record(this.#fars, live, id))),
     };
-    if (live.qers.size > 0) rules.qers = [...live.qers.values()].map((q) => readQerRecord(q.record).qer);
-    if (live.urrs.size > 0) rules.urrs = [...live.urrs.values()].map((u) => readUrrRecord(u.record).urr);
-    if (live.bar !== undefined) {
-      rules.bar = live.bar.suggested === undefined ? { barId: live.bar.barId } : { barId: live.bar.barId, suggestedBufferingPackets: live.bar.suggested };
+    if (live.qers.size > 0) rules.qers = [...live.qers.keys()].map((id) => readQerRecord(this.#record(this.#qers, live, id)).qer);
+    if (live.urrs.size > 0) rules.urrs = [...live.urrs.keys()].map((id) => readUrrRecord(this.#record(this.#urrs, live, id)).urr);
+    const bar = readSessionRecord(this.#record(this.#sessions, live, 0)).bar;
+    if (bar !== undefined) {
+      rules.bar = bar.suggested === undefined ? { barId: bar.barId } : { barId: bar.barId, suggestedBufferingPackets: bar.suggested };
     }
     return rules;
   }
@@ -333,87 +397,31 @@ export class ShmUpfSessions implements UpfSessions {
     if (live === undefined) {
       throw new UpfSessionError('ERR_UPF_SESSION_NOT_FOUND', `no session ${seid}`);
     }
-    const { rules, endMarkers } = this.#apply(this.#decode(live), change);
+    const current = this.#decode(live);
+    const { rules, endMarkers } = applyModification(current, change);
     const compiled = compileSession(rules);
     const markers: { farId: number; path: OuterBytes }[] = [];
     for (const farId of endMarkers) {
-      const before = compileSession({ pdrs: [], fars: [readFarRecord(live.fars.get(farId)!)] }).fars[0]!;
+      const before = compileSession({ pdrs: [], fars: current.fars.filter((f) => f.farId === farId) }).fars[0]!;
       const after = compiled.fars.find((f) => f.rule.farId === farId);
       if (before.outer !== undefined && !outerEqual(before.outer, after?.outer)) {
         markers.push({ farId, path: before.outer });
       }
     }
-    this.#publish(seid, live, compiled, markers);
-  }
-
-  /** The session after `change`: removals, then creations, then updates, each checked. */
-  #apply(current: SessionRules, change: SessionModification): { rules: SessionRules; endMarkers: number[] } {
-    const endMarkers: number[] = [];
-    const apply = <T, U extends object>(
-      kind: RuleKind,
-      list: T[],
-      id: (t: T) => number,
-      removes: number[] | undefined,
-      creates: T[] | undefined,
-      updates: U[] | undefined,
-      updateId: (u: U) => number,
-      merge: (old: T, update: U) => T,
-    ): T[] => {
-      const byId = new Map(list.map((t) => [id(t), t]));
-      for (const r of removes ?? []) {
-        if (!byId.delete(r)) throw ruleError(kind, r, 'cannot be removed: it does not exist');
-      }
-      for (const c of creates ?? []) {
-        if (byId.has(id(c))) throw ruleError(kind, id(c), 'cannot be created: it exists');
-        byId.set(id(c), c);
-      }
-      for (const u of updates ?? []) {
-        const old = byId.get(updateId(u));
-        if (old === undefined) throw ruleError(kind, updateId(u), 'cannot be updated: it does not exist');
-        byId.set(updateId(u), merge(old, u));
-      }
-      return [...byId.values()];
-    };
-    const pdrs = apply<CreatePdr, NonNullable<SessionModification['updatePdrs']>[number]>(
-      'pdr', current.pdrs, (p) => p.pdrId, change.removePdrs, change.createPdrs, change.updatePdrs, (u) => u.pdrId,
-      (old, u) => defined(old, u as Partial<CreatePdr>),
-    );
-    const fars = apply<CreateFar, NonNullable<SessionModification['updateFars']>[number]>(
-      'far', current.fars, (f) => f.farId, change.removeFars, change.createFars, change.updateFars, (u) => u.farId,
-      (old, u) => {
-        const far: CreateFar = { ...old };
-        if (u.applyAction !== undefined) far.applyAction = u.applyAction;
-        if (u.barId !== undefined) far.barId = u.barId;
-        if (u.updateForwardingParameters !== undefined) {
-          const { sendEndMarker, ...fp } = u.updateForwardingParameters;
-          const merged = defined(old.forwardingParameters ?? ({} as NonNullable<CreateFar['forwardingParameters']>), fp);
-          if (merged.destinationInterface === undefined) {
-            throw ruleError('far', u.farId, 'updateForwardingParameters needs destinationInterface: the FAR had no forwarding parameters');
-          }
-          far.forwardingParameters = merged;
-          if (sendEndMarker === true) endMarkers.push(u.farId);
-        }
-        return far;
-      },
-    );
-    const qers = apply<CreateQer, NonNullable<SessionModification['updateQers']>[number]>(
-      'qer', current.qers ?? [], (q) => q.qerId, change.removeQers, change.createQers, change.updateQers, (u) => u.qerId,
-      (old, u) => defined(old, u as Partial<CreateQer>),
-    );
-    const urrs = apply<CreateUrr, NonNullable<SessionModification['updateUrrs']>[number]>(
-      'urr', current.urrs ?? [], (q) => q.urrId, change.removeUrrs, change.createUrrs, change.updateUrrs, (u) => u.urrId,
-      (old, u) => defined(old, u as Partial<CreateUrr>),
-    );
-    const rules: SessionRules = { pdrs, fars, qers, urrs };
-    if (current.bar !== undefined) rules.bar = current.bar;
-    return { rules, endMarkers };
+    this.#publish(seid, live, compiled, markers, current);
   }
 
   /** Checks capacities and keys, then writes the next generation, flips, and cleans up. */
-  #publish(seid: bigint, old: Live | undefined, compiled: CompiledSession, endMarkers: { farId: number; path: OuterBytes }[]): void {
+  #publish(
+    seid: bigint,
+    old: Live | undefined,
+    compiled: CompiledSession,
+    endMarkers: { farId: number; path: OuterBytes }[],
+    current?: SessionRules,
+  ): void {
     const caps = this.capacities;
-    const oldCounts = old === undefined ? { pdrs: 0, fars: 0, qers: 0, urrs: 0 } : countsOf(old);
-    const newCounts = countsOf(compiled);
+    const oldCounts = old === undefined ? { pdrs: 0, fars: 0, qers: 0, urrs: 0 } : countsOfLive(old);
+    const newCounts = { pdrs: compiled.pdrs.length, fars: compiled.fars.length, qers: compiled.qers.length, urrs: compiled.urrs.length };
     for (const [what, table] of [
       ['pdrs', 'PDR'],
       ['fars', 'FAR'],
@@ -428,7 +436,7 @@ export class ShmUpfSessions implements UpfSessions {
       throw noResources(`the session table is full (${caps.sessions} sessions)`);
     }
     let newKeys = 0;
-    for (const [id] of compiled.keys) {
+    for (const id of compiled.keys.keys()) {
       const owner = this.#owners.get(id);
       if (owner !== undefined && owner !== seid) {
         const pdr = compiled.pdrs.find((p) => p.keys.some((k) => k.id === id))!;
@@ -439,139 +447,121 @@ export class ShmUpfSessions implements UpfSessions {
     if (this.#owners.size + newKeys > caps.pdrs * 2) {
       throw noResources('the PDR index is full');
     }
-    const newQers = compiled.qers.filter((q) => old?.qers.get(q.rule.qerId) === undefined);
-    const newUrrs = compiled.urrs.filter((u) => old?.urrs.get(u.rule.urrId) === undefined);
-    if (newQers.length > this.#freeQerCells.length) throw noResources('no QER state left');
-    if (newUrrs.length > this.#freeUrrCells.length) throw noResources('no URR state left');
+    let newQers = 0;
+    for (const q of compiled.qers) if (old?.qers.get(q.rule.qerId) === undefined) newQers++;
+    let newUrrs = 0;
+    for (const u of compiled.urrs) if (old?.urrs.get(u.rule.urrId) === undefined) newUrrs++;
+    if (newQers > this.#qerCells.size) throw noResources('no QER state left');
+    if (newUrrs > this.#urrCells.size) throw noResources('no URR state left');
 
     // Everything is known to fit: from here on only writes.
     const slot = old?.slot ?? this.#freeSlots[this.#freeSlots.length - 1]!;
-    const previous = old?.generation ?? Number(this.#committed(slot) & GEN_MASK);
-    const generation = (previous + 1) >>> 0 || 1;
-    const qerCells = this.#freeQerCells.slice(this.#freeQerCells.length - newQers.length);
-    const urrCells = this.#freeUrrCells.slice(this.#freeUrrCells.length - newUrrs.length);
-    const qers = new Map<number, { record: Buffer; cell: number }>();
-    const urrs = new Map<number, { record: Buffer; limits: UrrLimits }>();
-    const written: [SharedTable, Buffer][] = [];
-    const write = (table: SharedTable, key: Buffer, value: Buffer): void => {
-      table.set(key, value);
-      written.push([table, key]);
-    };
+    const generation = (this.#generations[slot]! + 1) >>> 0 || 1;
+    const key = (id: number): Buffer => ruleKey(slot, generation, id);
+    const written: [SharedTable, number][] = [];
+    const taken: [CellPool, number][] = [];
     try {
+      const qerCells = new Map<number, number>();
       for (const q of compiled.qers) {
-        let cell = old?.qers.get(q.rule.qerId)?.cell;
+        let cell = old?.qers.get(q.rule.qerId);
         if (cell === undefined) {
-          cell = qerCells.pop()!;
-          this.#qerState.store(cell, ZERO_QER);
+          const [c, dirty] = this.#qerCells.take();
+          taken.push([this.#qerCells, c]);
+          if (dirty) this.#qerState.store(c, ZERO_QER);
+          cell = c;
         }
-        qers.set(q.rule.qerId, { record: qerRecord(q, cell), cell });
+        qerCells.set(q.rule.qerId, cell);
       }
+      const urrLimits = new Map<number, UrrLimits>();
       for (const u of compiled.urrs) {
-        const kept = old?.urrs.get(u.rule.urrId)?.limits;
+        const kept = old?.urrs.get(u.rule.urrId);
         let cell = kept?.cell;
         if (cell === undefined) {
-          cell = urrCells.pop()!;
-          this.#urrState.store(cell, ZERO_URR);
+          const [c, dirty] = this.#urrCells.take();
+          taken.push([this.#urrCells, c]);
+          if (dirty) this.#urrState.store(c, ZERO_URR);
+          cell = c;
         }
-        // A changed limit counts from the volume measured now, in a new epoch (its event comes
-        // once more); an unchanged one stays as it was.
-        const before = kept === undefined ? undefined : readUrrRecord(old!.urrs.get(u.rule.urrId)!.record).urr;
-        const words = kept === undefined ? ZERO_URR : this.#urrState.load(cell);
-        const up = words[C.URR_UPLINK_BYTES]!;
-        const down = words[C.URR_DOWNLINK_BYTES]!;
-        const measured = [up + down, up, down];
-        const max = (1n << 64n) - 1n;
-        const at = (limit: [bigint, bigint, bigint]): [bigint, bigint, bigint] =>
-          limit.map((v, i) => (measured[i]! + v > max ? max : measured[i]! + v)) as [bigint, bigint, bigint];
-        const sameThreshold = before !== undefined && sameVolumes(before.volumeThreshold, u.rule.volumeThreshold);
-        const sameQuota = before !== undefined && sameVolumes(before.volumeQuota, u.rule.volumeQuota);
-        const limits: UrrLimits = {
-          urrId: u.rule.urrId,
-          cell,
-          flags: u.limitFlags,
-          thresholdEpoch: sameThreshold ? kept!.thresholdEpoch : generation,
-          quotaEpoch: sameQuota ? kept!.quotaEpoch : generation,
-          thresholdAt: sameThreshold ? kept!.thresholdAt : at(u.threshold),
-          quotaAt: sameQuota ? kept!.quotaAt : at(u.quota),
-        };
-        urrs.set(u.rule.urrId, { record: urrRecord(u, limits), limits });
+        urrLimits.set(u.rule.urrId, this.#limits(u, cell, kept, current, generation));
       }
       const { heads, next } = chains(compiled);
+      this.#sessions.set(
+        key(0),
+        sessionRecord({
+          seid,
+          slot,
+          generation,
+          counts: [newCounts.pdrs, newCounts.fars, newCounts.qers, newCounts.urrs],
+          bar: compiled.bar,
+        }),
+      );
+      written.push([this.#sessions, 0]);
       const farsById = new Map(compiled.fars.map((f) => [f.rule.farId, f]));
       const qersById = new Map(compiled.qers.map((q) => [q.rule.qerId, q]));
-      const key = (id: number): Buffer => ruleKey(slot, generation, id);
-      write(this.#sessions, key(0), sessionRecord({
-        seid,
-        slot,
-        generation,
-        counts: [newCounts.pdrs, newCounts.fars, newCounts.qers, newCounts.urrs],
-        bar: compiled.bar,
-      }));
-      const pdrs = new Map<number, Buffer>();
-      for (const p of [...compiled.pdrs].sort((a, b) => a.rule.pdrId - b.rule.pdrId)) {
+      for (const p of compiled.pdrs) {
         const record = pdrRecord(p, {
           seid,
           far: farsById.get(p.rule.farId)!,
-          qers: (p.rule.qerIds ?? []).map((id) => ({ qer: qersById.get(id)!, cell: qers.get(id)!.cell })),
-          urrs: (p.rule.urrIds ?? []).map((id) => urrs.get(id)!.limits),
+          qers: (p.rule.qerIds ?? []).map((id) => ({ qer: qersById.get(id)!, cell: qerCells.get(id)! })),
+          urrs: (p.rule.urrIds ?? []).map((id) => urrLimits.get(id)!),
           next: next.get(p.rule.pdrId)!,
         });
-        write(this.#pdrs, key(p.rule.pdrId), record);
-        pdrs.set(p.rule.pdrId, record);
+        this.#pdrs.set(key(p.rule.pdrId), record);
+        written.push([this.#pdrs, p.rule.pdrId]);
       }
-      const fars = new Map<number, Buffer>();
-      for (const f of [...compiled.fars].sort((a, b) => a.rule.farId - b.rule.farId)) {
-        const record = farRecord(f);
-        write(this.#fars, key(f.rule.farId), record);
-        fars.set(f.rule.farId, record);
+      for (const f of compiled.fars) {
+        this.#fars.set(key(f.rule.farId), farRecord(f));
+        written.push([this.#fars, f.rule.farId]);
       }
-      const sortedQers = new Map([...qers].sort((a, b) => a[0] - b[0]));
-      for (const [id, q] of sortedQers) write(this.#qers, key(id), q.record);
-      const sortedUrrs = new Map([...urrs].sort((a, b) => a[0] - b[0]));
-      for (const [id, u] of sortedUrrs) write(this.#urrs, key(id), u.record);
+      for (const q of compiled.qers) {
+        this.#qers.set(key(q.rule.qerId), qerRecord(q, qerCells.get(q.rule.qerId)!));
+        written.push([this.#qers, q.rule.qerId]);
+      }
+      for (const u of compiled.urrs) {
+        this.#urrs.set(key(u.rule.urrId), urrRecord(u, urrLimits.get(u.rule.urrId)!));
+        written.push([this.#urrs, u.rule.urrId]);
+      }
 
       // The index: this generation's heads in its half, the published generation's in the other.
       const half = generation & 1;
       const liveHeads = new Map<string, { key: MatchKeyValue; first: number }>();
-      const allKeys = new Map<string, MatchKeyValue>(compiled.keys);
-      for (const [id, h] of old?.heads ?? []) if (!allKeys.has(id)) allKeys.set(id, h.key);
-      for (const [id, k] of allKeys) {
+      const index = (id: string, k: MatchKeyValue): void => {
         const first = heads.get(id) ?? NONE;
         const current = old?.heads.get(id);
-        const pair: [{ generation: number; first: number }, { generation: number; first: number }] = [
+        const pair: [ChainHead, ChainHead] = [
           { generation: 0, first: NONE },
           { generation: 0, first: NONE },
         ];
         pair[half] = { generation, first };
         if (current !== undefined) pair[1 - half] = { generation: old!.generation, first: current.first };
         this.#index.set(matchKey(k), matchRecord(seid, slot, pair));
-        if (heads.has(id)) liveHeads.set(id, { key: k, first });
-      }
+        if (first !== NONE) liveHeads.set(id, { key: k, first });
+      };
+      for (const [id, k] of compiled.keys) index(id, k);
+      for (const [id, h] of old?.heads ?? []) if (!compiled.keys.has(id)) index(id, h.key);
 
       // The flip: one release store publishes the whole change.
       this.#sessionState.storeWord(slot, C.SESSION_COMMITTED, LIVE | BigInt(generation));
+      this.#generations[slot] = generation;
 
       // Bookkeeping, then what no generation uses any more.
-      if (old === undefined) {
-        this.#freeSlots.pop();
-      }
-      this.#freeQerCells.length -= newQers.length;
-      this.#freeUrrCells.length -= newUrrs.length;
+      written.length = 0;
+      taken.length = 0;
+      if (old === undefined) this.#freeSlots.pop();
       this.#add(oldCounts, -1);
       this.#add(newCounts, 1);
       for (const id of compiled.keys.keys()) this.#owners.set(id, seid);
+      const ids = <T extends { rule: object }>(list: T[], id: (t: T) => number): number[] => list.map(id).sort((a, b) => a - b);
       this.#live.set(seid, {
         seid,
         slot,
         generation,
-        bar: compiled.bar,
-        pdrs,
-        fars,
-        qers: sortedQers,
-        urrs: sortedUrrs,
+        pdrs: ids(compiled.pdrs, (p) => p.rule.pdrId),
+        fars: ids(compiled.fars, (f) => f.rule.farId),
+        qers: new Map([...qerCells].sort((a, b) => a[0] - b[0])),
+        urrs: new Map([...urrLimits].sort((a, b) => a[0] - b[0])),
         heads: liveHeads,
       });
-      written.length = 0;
       if (old !== undefined) {
         this.#removeGeneration(old);
         for (const [id, h] of old.heads) {
@@ -580,8 +570,8 @@ export class ShmUpfSessions implements UpfSessions {
             this.#owners.delete(id);
           }
         }
-        for (const [id, q] of old.qers) if (!qers.has(id)) this.#freeQerCells.push(q.cell);
-        for (const [id, u] of old.urrs) if (!urrs.has(id)) this.#freeUrrCells.push(u.limits.cell);
+        for (const [id, cell] of old.qers) if (!qerCells.has(id)) this.#qerCells.give(cell);
+        for (const [id, u] of old.urrs) if (!urrLimits.has(id)) this.#urrCells.give(u.cell);
       }
       for (const m of endMarkers) {
         this.#endMarkers.send(endMarkerRecord(seid, m.farId, m.path));
@@ -589,22 +579,51 @@ export class ShmUpfSessions implements UpfSessions {
     } catch (e) {
       // A write failed before the flip: the published generation is untouched; take back what
       // was written of the next one.
-      for (const [table, key] of written) {
+      for (const [table, id] of written) {
         try {
-          table.delete(key);
+          table.delete(key(id));
         } catch {
           // The next writer's restore removes it.
         }
       }
+      for (const [pool, cell] of taken) pool.give(cell);
       throw e;
     }
+  }
+
+  /** A URR's limits: a changed one counts from the volume measured now, in a new epoch (its event comes once more); an unchanged one stays. */
+  #limits(u: CompiledUrr, cell: number, kept: UrrLimits | undefined, current: SessionRules | undefined, generation: number): UrrLimits {
+    const before = kept === undefined ? undefined : current?.urrs?.find((r) => r.urrId === u.rule.urrId);
+    const sameThreshold = before !== undefined && sameVolumes(before.volumeThreshold, u.rule.volumeThreshold);
+    const sameQuota = before !== undefined && sameVolumes(before.volumeQuota, u.rule.volumeQuota);
+    let thresholdAt = kept?.thresholdAt;
+    let quotaAt = kept?.quotaAt;
+    if (!sameThreshold || !sameQuota) {
+      const words = kept === undefined ? ZERO_URR : this.#urrState.load(cell);
+      const up = words[C.URR_UPLINK_BYTES]!;
+      const down = words[C.URR_DOWNLINK_BYTES]!;
+      const measured = [up + down, up, down];
+      const at = (limit: [bigint, bigint, bigint]): [bigint, bigint, bigint] =>
+        limit.map((v, i) => (measured[i]! + v > U64_MAX ? U64_MAX : measured[i]! + v)) as [bigint, bigint, bigint];
+      if (!sameThreshold) thresholdAt = at(u.threshold);
+      if (!sameQuota) quotaAt = at(u.quota);
+    }
+    return {
+      urrId: u.rule.urrId,
+      cell,
+      flags: u.limitFlags,
+      thresholdEpoch: sameThreshold ? kept!.thresholdEpoch : generation,
+      quotaEpoch: sameQuota ? kept!.quotaEpoch : generation,
+      thresholdAt: thresholdAt!,
+      quotaAt: quotaAt!,
+    };
   }
 
   #removeGeneration(live: Live): void {
     const key = (id: number): Buffer => ruleKey(live.slot, live.generation, id);
     this.#sessions.delete(key(0));
-    for (const id of live.pdrs.keys()) this.#pdrs.delete(key(id));
-    for (const id of live.fars.keys()) this.#fars.delete(key(id));
+    for (const id of live.pdrs) this.#pdrs.delete(key(id));
+    for (const id of live.fars) this.#fars.delete(key(id));
     for (const id of live.qers.keys()) this.#qers.delete(key(id));
     for (const id of live.urrs.keys()) this.#urrs.delete(key(id));
   }
@@ -623,10 +642,10 @@ export class ShmUpfSessions implements UpfSessions {
       this.#index.delete(matchKey(h.key));
       this.#owners.delete(id);
     }
-    for (const q of live.qers.values()) this.#freeQerCells.push(q.cell);
-    for (const u of live.urrs.values()) this.#freeUrrCells.push(u.limits.cell);
+    for (const cell of live.qers.values()) this.#qerCells.give(cell);
+    for (const u of live.urrs.values()) this.#urrCells.give(u.cell);
     this.#freeSlots.push(live.slot);
-    this.#add(countsOf(live), -1);
+    this.#add(countsOfLive(live), -1);
     return usage;
   }
 
@@ -639,17 +658,16 @@ export class ShmUpfSessions implements UpfSessions {
   }
 
   #usage(live: Live): Usage[] {
-    return [...live.urrs.values()].map(({ limits }) => {
+    return [...live.urrs.values()].map((limits) => {
       const w = this.#urrState.load(limits.cell);
       const up = w[C.URR_UPLINK_BYTES]!;
       const down = w[C.URR_DOWNLINK_BYTES]!;
       const volumes = [up + down, up, down];
-      const quotaBits = [C.LIMIT_QUOTA_TOTAL, C.LIMIT_QUOTA_UPLINK, C.LIMIT_QUOTA_DOWNLINK];
       return {
         urrId: limits.urrId,
         uplink: { packets: w[C.URR_UPLINK_PACKETS]!, bytes: up },
         downlink: { packets: w[C.URR_DOWNLINK_PACKETS]!, bytes: down },
-        quotaExhausted: quotaBits.some((bit, i) => (limits.flags & bit) !== 0 && volumes[i]! >= limits.quotaAt[i]!),
+        quotaExhausted: QUOTA_BITS.some((bit, i) => (limits.flags & bit) !== 0 && volumes[i]! >= limits.quotaAt[i]!),
       };
     });
   }
@@ -663,7 +681,11 @@ export class ShmUpfSessions implements UpfSessions {
         const e = readEventRecord(message);
         switch (e.kind) {
           case C.EVENT_DOWNLINK_DATA:
-            out.push((e.flags & C.EVENT_HAS_QFI) !== 0 ? { type: 'downlink-data', seid: e.seid, pdrId: e.id, qfi: e.qfi } : { type: 'downlink-data', seid: e.seid, pdrId: e.id });
+            out.push(
+              (e.flags & C.EVENT_HAS_QFI) !== 0
+                ? { type: 'downlink-data', seid: e.seid, pdrId: e.id, qfi: e.qfi }
+                : { type: 'downlink-data', seid: e.seid, pdrId: e.id },
+            );
             break;
           case C.EVENT_VOLUME_THRESHOLD:
             out.push({ type: 'volume-threshold', seid: e.seid, urrId: e.id });
@@ -695,4 +717,75 @@ export class ShmUpfSessions implements UpfSessions {
       this.region.close();
     }
   }
+}
+
+/** The id (as `MatchKeyValue.id`) of a MatchKey record. */
+function keyIdOf(key: Buffer): string {
+  const kind = key.readUInt8(0);
+  if (kind === C.MATCH_TEID) return teidKey(key.readUInt32LE(4)).id;
+  if (kind === C.MATCH_UE_IPV4) return ueIpv4Key(key.subarray(8, 12)).id;
+  return ueIpv6Key(key.subarray(8, 24)).id;
+}
+
+/** The session after `change`: removals, then creations, then updates, each checked. */
+function applyModification(current: SessionRules, change: SessionModification): { rules: SessionRules; endMarkers: number[] } {
+  const endMarkers: number[] = [];
+  const apply = <T, U extends object>(
+    kind: RuleKind,
+    list: T[],
+    id: (t: T) => number,
+    removes: number[] | undefined,
+    creates: T[] | undefined,
+    updates: U[] | undefined,
+    updateId: (u: U) => number,
+    merge: (old: T, update: U) => T,
+  ): T[] => {
+    const byId = new Map(list.map((t) => [id(t), t]));
+    for (const r of removes ?? []) {
+      if (!byId.delete(r)) throw ruleError(kind, r, 'cannot be removed: it does not exist');
+    }
+    for (const c of creates ?? []) {
+      if (byId.has(id(c))) throw ruleError(kind, id(c), 'cannot be created: it exists');
+      byId.set(id(c), c);
+    }
+    for (const u of updates ?? []) {
+      const old = byId.get(updateId(u));
+      if (old === undefined) throw ruleError(kind, updateId(u), 'cannot be updated: it does not exist');
+      byId.set(updateId(u), merge(old, u));
+    }
+    return [...byId.values()];
+  };
+  const pdrs = apply<CreatePdr, NonNullable<SessionModification['updatePdrs']>[number]>(
+    'pdr', current.pdrs, (p) => p.pdrId, change.removePdrs, change.createPdrs, change.updatePdrs, (u) => u.pdrId,
+    (old, u) => defined(old, u as Partial<CreatePdr>),
+  );
+  const fars = apply<CreateFar, NonNullable<SessionModification['updateFars']>[number]>(
+    'far', current.fars, (f) => f.farId, change.removeFars, change.createFars, change.updateFars, (u) => u.farId,
+    (old, u) => {
+      const far: CreateFar = { ...old };
+      if (u.applyAction !== undefined) far.applyAction = u.applyAction;
+      if (u.barId !== undefined) far.barId = u.barId;
+      if (u.updateForwardingParameters !== undefined) {
+        const { sendEndMarker, ...fp } = u.updateForwardingParameters;
+        const merged = defined(old.forwardingParameters ?? ({} as NonNullable<CreateFar['forwardingParameters']>), fp);
+        if (merged.destinationInterface === undefined) {
+          throw ruleError('far', u.farId, 'updateForwardingParameters needs destinationInterface: the FAR had no forwarding parameters');
+        }
+        far.forwardingParameters = merged;
+        if (sendEndMarker === true) endMarkers.push(u.farId);
+      }
+      return far;
+    },
+  );
+  const qers = apply<CreateQer, NonNullable<SessionModification['updateQers']>[number]>(
+    'qer', current.qers ?? [], (q) => q.qerId, change.removeQers, change.createQers, change.updateQers, (u) => u.qerId,
+    (old, u) => defined(old, u as Partial<CreateQer>),
+  );
+  const urrs = apply<CreateUrr, NonNullable<SessionModification['updateUrrs']>[number]>(
+    'urr', current.urrs ?? [], (q) => q.urrId, change.removeUrrs, change.createUrrs, change.updateUrrs, (u) => u.urrId,
+    (old, u) => defined(old, u as Partial<CreateUrr>),
+  );
+  const rules: SessionRules = { pdrs, fars, qers, urrs };
+  if (current.bar !== undefined) rules.bar = current.bar;
+  return { rules, endMarkers };
 }
