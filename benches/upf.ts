@@ -245,9 +245,16 @@ async function returnedPps(
     if (packets === 0) {
       throw new Error(`${forwarder.key} ${direction}: nothing arrived at ${to.iface} (sent ${after.sentPackets - before.sentPackets})`);
     }
-    // A cheap check that the frames counted are the forwarder's work, not something else.
+    // A cheap check that the frames counted are the forwarder's work (decapsulated or
+    // encapsulated by the UPF, 44 bytes apart), not something else: within 0.5% of the expected
+    // length on average, which tolerates a stray frame of another size among millions (seen with
+    // AF_PACKET), and said when not exact.
+    const average = bytes / packets;
+    if (Math.abs(average - expectedLen) > 0.005 * expectedLen) {
+      throw new Error(`${forwarder.key} ${direction}: ${average.toFixed(1)} bytes per frame arrived, expected ${expectedLen} (inner ${innerLen})`);
+    }
     if (bytes !== packets * expectedLen) {
-      throw new Error(`${forwarder.key} ${direction}: ${bytes / packets} bytes per frame arrived, expected ${expectedLen} (inner ${innerLen})`);
+      console.log(`  (${forwarder.key} ${direction}: ${average.toFixed(4)} bytes per frame on average, not exactly ${expectedLen})`);
     }
     return packets / ((performance.now() - t0) / 1000);
   } finally {
