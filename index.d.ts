@@ -38,18 +38,35 @@ export declare class NativeDataplane {
   stats(): DataplaneStats | null
 }
 
-export declare class NativeHandoffServer {
-  /** Serves `options.socket` for the allocation (a stale socket file there is replaced). */
-  static start(options: HandoffServerOptions): NativeHandoffServer
-  /** What happened since the last call (grants, refusals with their reasons, sessions ended). */
-  takeEvents(): Array<string>
+export declare class NativeNeighbourWatcher {
   /**
-   * Stops serving and removes the socket. `detach` (the allocation ended): a running
-   * session's programs are detached. Otherwise (the plugin stops) they stay attached while
-   * the pod holds them. Returns the events not taken yet; closing a closed server does
-   * nothing.
+   * Starts watching the neighbour and route tables of network namespace `netns` (a name under
+   * /run/netns or a path; none: this process's). `onEvent` gets the table's snapshot first.
    */
-  close(detach: boolean): Array<string>
+  static start(netns: string | undefined | null, onEvent: (arg: NeighbourEvent) => void): NativeNeighbourWatcher
+  /** The route the kernel of the watched namespace would take to `destination`. */
+  route(destination: string): RouteInfo
+  /**
+   * The main table's default routes (IPv4 and IPv6; `destination` is the unspecified
+   * address).
+   */
+  defaultRoutes(): Array<RouteInfo>
+  /**
+   * Sets the default route of `gateway`'s family to go through `gateway` on interface
+   * `index`, replacing one that is there.
+   */
+  replaceDefaultRoute(gateway: string, index: number): void
+  /**
+   * Asks the kernel to resolve `address` on interface `index`; the answer arrives as an
+   * event.
+   */
+  resolve(index: number, address: string): void
+  /** The index of interface `name` in the watched namespace. */
+  interfaceIndex(name: string): number
+  /** The MAC address of interface `name` in the watched namespace. */
+  hwAddress(name: string): string
+  /** Stops watching; no event is delivered after this returns. Idempotent. */
+  stop(): void
 }
 
 export declare class NativeSharedRegion {
@@ -68,7 +85,21 @@ export declare class NativeSharedRegion {
   unlinkIfCreated(): boolean
   table(name: string): NativeShmTable
   channel(name: string): NativeShmChannel
+  cells(name: string): NativeShmCells
   /** Unmaps the region once the tables and channels taken from it are closed too. */
+  close(): void
+}
+
+export declare class NativeShmCells {
+  /** Every word of cell `index`, each loaded with Acquire. */
+  load(index: number): BigUint64Array
+  /** Stores `values` into the first words of cell `index`, in order, each with Release. */
+  store(index: number, values: BigUint64Array): void
+  /** Stores `value` into word `word` of cell `index` with Release. */
+  storeWord(index: number, wordIndex: number, value: bigint): void
+  get words(): number
+  get capacity(): number
+  /** Gives up the mapping. */
   close(): void
 }
 
@@ -109,8 +140,8 @@ export declare class PassThrough {
 }
 
 /**
- * A traffic generator on one interface: sends a frame template at full speed (or paced) and
- * counts the frames that come back.
+ * A traffic generator on one interface: sends a frame (or cycles over many) at full speed (or
+ * paced) and counts the frames that come back, there or on another interface.
  */
 export declare class TrafficGenerator {
   constructor(options: GeneratorOptions)
@@ -179,12 +210,24 @@ export interface GeneratorOptions {
   /** Network namespace of the generator's interface. */
   netns?: string
   interface: string
-  /** The frame sent again and again. */
-  frame: Buffer
+  /** The frame sent again and again (give this or `frames`). */
+  frame?: Buffer
+  /**
+   * Frames sent each in turn, over and over (give this or `frame`): all of one length, alike
+   * after their first 128 bytes.
+   */
+  frames?: Array<Buffer>
   /** CPU the sending thread is pinned to. */
   core?: number
   /** Returning frames with this UDP destination port are counted (and dropped). */
   matchUdpPort: number
+  /**
+   * Count returning frames on this interface instead of `interface`: a forwarder that sends
+   * them out of another port.
+   */
+  returnInterface?: string
+  /** Network namespace of `returnInterface` (default: `netns`). */
+  returnNetns?: string
   /** Paces the generator; omitted means as fast as it can. */
   ratePps?: number
 }
@@ -193,30 +236,6 @@ export interface GeneratorStats {
   sentPackets: number
   returnedPackets: number
   returnedBytes: number
-}
-
-/** One queue of an interface that the allocation holds. */
-export interface HandoffDevice {
-  interface: string
-  queue: number
-}
-
-/** What the server of one allocation is told. */
-export interface HandoffServerOptions {
-  /** The allocation's id (for messages). */
-  allocation: string
-  /** The socket to serve (in the allocation's directory, which the pod sees). */
-  socket: string
-  /** SHA-256 of the allocation's one-time token, in hex. */
-  tokenSha256: string
-  /**
-   * Made when the token is used; while it exists the token is refused (outside the pod's
-   * directory).
-   */
-  tokenUsed: string
-  devices: Array<HandoffDevice>
-  /** The uids that may connect; none or empty: any uid. */
-  allowedUids?: Array<number>
 }
 
 /** The MAC address of an interface, as `aa:bb:cc:dd:ee:ff`. */
@@ -252,6 +271,34 @@ export interface LatencyStats {
  * of those that came back (kernel receive timestamps against the time of each send).
  */
 export declare function measureLatency(options: LatencyOptions): Promise<LatencyStats>
+
+/** One neighbour-table entry. */
+export interface NeighbourEntry {
+  /** Interface index in the watched namespace. */
+  index: number
+  address: string
+  /** `aa:bb:cc:dd:ee:ff`, when the entry has a link-layer address. */
+  mac?: string
+  /** The kernel's `NUD_*` state bits. */
+  state: number
+  /**
+   * The MAC is one the kernel itself would send to (reachable, stale, delay, probe,
+   * permanent).
+   */
+  usable: boolean
+}
+
+/**
+ * What the watcher reports: `snapshot` (the whole table, replacing what was known),
+ * `neighbour` (one entry added, changed or `removed`), `routes` (a route changed: look up
+ * again), `failed` (watching stopped; `message` says why).
+ */
+export interface NeighbourEvent {
+  kind: 'snapshot' | 'neighbour' | 'routes' | 'failed'
+  neighbours: Array<NeighbourEntry>
+  removed: boolean
+  message?: string
+}
 
 export interface PluginStageStats {
   /** Index of the stage in the config's pipeline. */
@@ -296,6 +343,26 @@ export interface QueueStats {
   socket: Record<string, number>
 }
 
+/** The kernel's route to a destination. */
+export interface RouteInfo {
+  destination: string
+  /** Outgoing interface index. */
+  index: number
+  gateway?: string
+  source?: string
+  /** The gateway, or the destination itself when it is on the link. */
+  nextHop: string
+}
+
+/** An array of cells of atomic 64-bit words that every process may update. */
+export interface ShmCellsLayout {
+  name: string
+  /** Words in each cell, 1 to 128. */
+  words: number
+  /** Cells in the array. */
+  capacity: number
+}
+
 /** A single-producer single-consumer channel of a shared region. */
 export interface ShmChannelLayout {
   name: string
@@ -311,12 +378,14 @@ export interface ShmEntry {
 }
 
 /**
- * What a shared region holds. Its objects are the tables, then the channels, each in the order
- * given; every process attaching to the region must declare the same ones in the same order.
+ * What a shared region holds. Its objects are the tables, then the channels, then the arrays of
+ * cells, each in the order given; every process attaching to the region must declare the same
+ * ones in the same order.
  */
 export interface ShmLayout {
   tables?: Array<ShmTableLayout>
   channels?: Array<ShmChannelLayout>
+  cells?: Array<ShmCellsLayout>
 }
 
 /** A table of a shared region: fixed-size keys and values, fixed capacity. */

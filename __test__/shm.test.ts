@@ -103,6 +103,33 @@ test('a table: set, get, delete, entries, size; a full table refuses', (t) => {
   t.throws(() => region.table('nope'), { message: /no table named "nope"/ });
 });
 
+test('cells: words stored and loaded by any handle; out of range and closed refuse', (t) => {
+  const name = regionName('cells');
+  removeRegion(name);
+  t.teardown(() => removeRegion(name));
+  const layout: ShmLayout = { tables: [{ name: 't', keySize: 4, valueSize: 4, capacity: 2 }], cells: [{ name: 'counters', words: 4, capacity: 3 }] };
+  const region = SharedRegion.create(name, layout);
+  t.teardown(() => region.close());
+  const other = SharedRegion.open(name, layout);
+  t.teardown(() => other.close());
+  const cells = region.cells('counters');
+  t.is(cells.words, 4);
+  t.is(cells.capacity, 3);
+  cells.store(2, BigUint64Array.from([1n, 2n, (1n << 64n) - 1n]));
+  other.cells('counters').storeWord(2, 3, 42n);
+  t.deepEqual([...other.cells('counters').load(2)], [1n, 2n, (1n << 64n) - 1n, 42n]);
+  t.deepEqual([...cells.load(0)], [0n, 0n, 0n, 0n]);
+  t.throws(() => cells.load(3), { message: /ERR_INVALID_ARG_VALUE.*cell 3 of "counters": it has 3 cells/ });
+  t.throws(() => cells.store(0, new BigUint64Array(5)), { message: /5 words for a cell of 4/ });
+  t.throws(() => cells.storeWord(0, 4, 1n), { message: /word 4 of a cell of 4/ });
+  t.throws(() => cells.storeWord(0, 0, -1n), { message: /a cell word is a bigint from 0/ });
+  t.throws(() => SharedRegion.open(name, { ...layout, cells: [{ name: 'counters', words: 2, capacity: 3 }] }), {
+    message: /cells "counters": cell size 32 in the region, 16 in the layout/,
+  });
+  cells.close();
+  t.throws(() => cells.load(0), { message: /ERR_FASTLANE_SHM_CLOSED/ });
+});
+
 test('create refuses an existing name unless reused; open refuses another layout, naming the difference', (t) => {
   const name = regionName('layout');
   removeRegion(name);

@@ -103,10 +103,24 @@ function fastlane(fwd: TestbedEnd, backend: Backend, sections: object, batchSize
   return spawnUntil(process.execPath, [cli, 'run', file], /fastlane: running/);
 }
 
-/** The vdev string DPDK's net_af_xdp PMD needs for queue 0 of `iface` (same as testpmd.sh). */
-const afXdpVdev = (iface: string) => `net_af_xdp0,iface=${iface},start_queue=0,queue_count=1`;
+/**
+ * The vdev string DPDK's net_af_xdp PMD needs for queue 0 of `iface` (same as testpmd.sh); `index`
+ * tells apart the vdevs of one process.
+ */
+const afXdpVdev = (iface: string, index = 0) => `net_af_xdp${index},iface=${iface},start_queue=0,queue_count=1`;
 
-type Backend = 'af_xdp' | 'dpdk' | 'af_packet';
+export type Backend = 'af_xdp' | 'dpdk' | 'af_packet';
+
+/** The same UMEM and rings as the C forwarder: 8192 frames of 4096 B, all of them in the fill ring. */
+export const AF_XDP_SECTION = {
+  af_xdp: { bind_mode: 'copy', attach_mode: 'native', need_wakeup: true, umem_frames: 8192, frame_size: 4096, fill_ring_size: 8192 },
+};
+
+/** Ordinary pages, like testpmd.sh: the comparisons are about the forwarding, not the memory. */
+export function dpdkSection(interfaces: string[]): object {
+  const devices = Object.fromEntries(interfaces.map((iface, i) => [iface, afXdpVdev(iface, i)]));
+  return { dpdk: { devices, huge_pages: false, memory_mb: 512, mbufs: 16384 } };
+}
 
 /** A Fastlane forwarder, which can also run from another build tree. */
 export interface FastlaneForwarder extends Forwarder {
@@ -128,15 +142,9 @@ export function fromTree(forwarder: FastlaneForwarder, root: string, label: stri
   return { name: `${forwarder.name} @ ${label}`, attachesXdp: forwarder.attachesXdp, start: (fwd) => forwarder.startFrom(root, fwd) };
 }
 
-// The same UMEM and rings as the C forwarder: 8192 frames of 4096 B, all of them in the fill ring.
-export const FASTLANE_AF_XDP = fastlaneForwarder('Fastlane AF_XDP', 'af_xdp', () => ({
-  af_xdp: { bind_mode: 'copy', attach_mode: 'native', need_wakeup: true, umem_frames: 8192, frame_size: 4096, fill_ring_size: 8192 },
-}));
+export const FASTLANE_AF_XDP = fastlaneForwarder('Fastlane AF_XDP', 'af_xdp', () => AF_XDP_SECTION);
 
-// Ordinary pages, like testpmd.sh: the comparison is about the forwarding, not the memory.
-export const FASTLANE_DPDK = fastlaneForwarder('Fastlane DPDK (net_af_xdp)', 'dpdk', (fwd) => ({
-  dpdk: { devices: { [fwd.interface]: afXdpVdev(fwd.interface) }, huge_pages: false, memory_mb: 512, mbufs: 16384 },
-}));
+export const FASTLANE_DPDK = fastlaneForwarder('Fastlane DPDK (net_af_xdp)', 'dpdk', (fwd) => dpdkSection([fwd.interface]));
 
 // Like tpacket_reflector, leave the kernel stack its copy of every frame (tc ingress could not
 // drop them for the C program here: no flower classifier, no gact action in this kernel).

@@ -9,6 +9,7 @@ import { devicePluginCommand } from './commands/device-plugin';
 import { newPluginCommand } from './commands/new-plugin';
 import { runCommand } from './commands/run';
 import { testbedCommand } from './commands/testbed';
+import { upfCommand } from './commands/upf';
 import { validateCommand } from './commands/validate';
 
 async function main(): Promise<void> {
@@ -21,6 +22,7 @@ async function main(): Promise<void> {
       .command(demoCommand)
       .command(newPluginCommand)
       .command(devicePluginCommand)
+      .command(upfCommand)
       .demandCommand(1)
       .strict()
       .help()

@@ -12,13 +12,16 @@ export {
   type MetricsServer,
   type MetricsSource,
 } from './metrics';
+export { NeighbourWatcher, watchNeighbours, type NeighbourEntry, type NeighbourWatcherEvents, type RouteInfo } from './neighbours';
 export type { DataplaneStats, PortStats, QueueStats, StageStats, XdpPortStats } from './native';
 export {
+  SharedCells,
   SharedChannel,
   SharedRegion,
   SharedTable,
   type SharedChannelOptions,
   type SharedRegionCreateOptions,
+  type ShmCellsLayout,
   type ShmChannelLayout,
   type ShmLayout,
   type ShmTableLayout,

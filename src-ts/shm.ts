@@ -8,12 +8,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   native,
   type NativeSharedRegion,
+  type NativeShmCells,
   type NativeShmChannel,
   type NativeShmTable,
   type ShmLayout,
 } from './native';
 
-export type { ShmChannelLayout, ShmLayout, ShmTableLayout } from './native';
+export type { ShmCellsLayout, ShmChannelLayout, ShmLayout, ShmTableLayout } from './native';
 
 export interface SharedRegionCreateOptions {
   /** Attach to an existing region of the same layout instead of failing (default false). */
@@ -72,6 +73,12 @@ export class SharedRegion {
     const channel = new SharedChannel(this, this.#native.channel(name), options);
     this.#handles.add(channel);
     return channel;
+  }
+
+  cells(name: string): SharedCells {
+    const cells = new SharedCells(this.#native.cells(name));
+    this.#handles.add(cells);
+    return cells;
   }
 
   /** What an owner does on stop: removes the region only if this handle created it. */
@@ -152,6 +159,46 @@ export class SharedTable {
   }
 
   /** Gives up the writer lock (if held) so that another process may write. */
+  close(): void {
+    this.#native.close();
+  }
+}
+
+/**
+ * An array of cells of 64-bit words that every process may update atomically (counters, token
+ * buckets, publication flags), with no writer lock: what the words mean is the application's.
+ */
+export class SharedCells {
+  readonly #native: NativeShmCells;
+
+  /** @internal */
+  constructor(cells: NativeShmCells) {
+    this.#native = cells;
+  }
+
+  /** Every word of cell `index`, each loaded with acquire ordering. */
+  load(index: number): BigUint64Array {
+    return this.#native.load(index);
+  }
+
+  /** Stores `values` into the first words of cell `index` in order, each with release ordering. */
+  store(index: number, values: BigUint64Array): void {
+    this.#native.store(index, values);
+  }
+
+  /** Stores `value` into word `word` of cell `index` with release ordering. */
+  storeWord(index: number, word: number, value: bigint): void {
+    this.#native.storeWord(index, word, value);
+  }
+
+  get words(): number {
+    return this.#native.words;
+  }
+
+  get capacity(): number {
+    return this.#native.capacity;
+  }
+
   close(): void {
     this.#native.close();
   }

@@ -1,5 +1,7 @@
-// Test traffic, made and counted natively: a generator that sends one frame over and over and counts
-// what comes back, a UDP frame builder, a send-and-collect exchange for functional tests, and a
+// Test traffic, made and counted natively: a generator that sends one frame over and over (or cycles
+// over many that differ in their first 128 bytes: 10,000 subscribers' tunnel ids or addresses, at
+// no extra cost per frame) and counts what comes back, on its own interface or on the one a
+// forwarder sends them out of; a UDP frame builder, a send-and-collect exchange for functional tests, and a
 // round-trip latency probe.
 
 import {

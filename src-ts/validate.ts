@@ -35,9 +35,12 @@ export class ConfigError extends Error {
 
 interface SchemaChecker {
   ajv: Ajv2020;
-  id: string;
-  validate: ValidateFunction;
-  /** JSON Pointer of every subschema object, for looking a failed oneOf's branches up by key. */
+  /** The compiled validator of each schema file asked for. */
+  validators: Map<string, ValidateFunction>;
+  /**
+   * `ID#POINTER` of every subschema object of every schema added, for looking a failed oneOf's
+   * branches up by key and resolving a `$ref` against the document it is in.
+   */
   pointers: WeakMap<object, string>;
 }
 
@@ -45,31 +48,51 @@ let checker: SchemaChecker | undefined;
 
 function schemaChecker(): SchemaChecker {
   if (checker === undefined) {
-    const schema = JSON.parse(fs.readFileSync(SCHEMA_PATH, 'utf8')) as { $id: string };
     // verbose: errors carry the failing value and schema, which the messages below quote.
     // discriminator: a processor object is checked against the one branch its `type` names, so
     // its errors are that branch's alone.
     // ajv-errors: the schema's `errorMessage`s replace ajv's wording where the schema has one.
     const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true, discriminator: true });
     ajvErrors(ajv);
-    const pointers = new WeakMap<object, string>();
+    checker = { ajv, validators: new Map(), pointers: new WeakMap() };
+    // The framework's schema is always there: other schemas (an application's) refer into it.
+    addSchema(checker, SCHEMA_PATH);
+  }
+  return checker;
+}
+
+/** Adds the schema in `file` (with `$id`) to the checker and compiles it, once. */
+function addSchema(c: SchemaChecker, file: string): ValidateFunction {
+  let validate = c.validators.get(file);
+  if (validate === undefined) {
+    const schema = JSON.parse(fs.readFileSync(file, 'utf8')) as { $id: string };
     const walk = (node: unknown, pointer: string): void => {
       if (typeof node === 'object' && node !== null) {
-        pointers.set(node, pointer);
+        c.pointers.set(node, `${schema.$id}#${pointer}`);
         for (const [key, child] of Object.entries(node)) {
           walk(child, `${pointer}/${escapePointer(key)}`);
         }
       }
     };
     walk(schema, '');
-    checker = { ajv, id: schema.$id, validate: ajv.compile(schema), pointers };
+    c.ajv.addSchema(schema);
+    validate = c.ajv.getSchema(schema.$id);
+    if (validate === undefined) {
+      throw new Error(`schema ${file} did not compile`);
+    }
+    c.validators.set(file, validate);
   }
-  return checker;
+  return validate;
 }
 
-/** Every schema error in `config`, one clear message per path; empty when the shape is right. */
-export function schemaIssues(config: unknown): ConfigIssue[] {
-  const { validate } = schemaChecker();
+/**
+ * Every schema error in `config`, one clear message per path; empty when the shape is right.
+ * `schemaFile` is the framework's schema unless given (an application's config schema that
+ * refers into it, such as the UPF's).
+ */
+export function schemaIssues(config: unknown, schemaFile: string = SCHEMA_PATH): ConfigIssue[] {
+  const c = schemaChecker();
+  const validate = addSchema(c, schemaFile);
   return validate(config) ? [] : explain(validate.errors ?? [], '');
 }
 
@@ -154,7 +177,7 @@ function explain(errors: ErrorObject[], base: string): ConfigIssue[] {
  * reported; when no branch fits, one message lists what the value may be.
  */
 function explainAlternatives(e: ErrorObject, base: string): ConfigIssue[] {
-  const { ajv, id, pointers } = schemaChecker();
+  const { ajv, pointers } = schemaChecker();
   const branches = e.schema as AnySchema[];
   const at = base + e.instancePath;
   // ajv's schemaPath is relative to the $defs entry it compiled separately; the parent schema is
@@ -164,7 +187,7 @@ function explainAlternatives(e: ErrorObject, base: string): ConfigIssue[] {
   let passing = 0;
   branches.forEach((_, i) => {
     const branch =
-      parent === undefined ? undefined : ajv.getSchema(`${id}#${parent}/${e.keyword}/${i}`);
+      parent === undefined ? undefined : ajv.getSchema(`${parent}/${e.keyword}/${i}`);
     if (branch === undefined) {
       return;
     }
@@ -196,8 +219,10 @@ function kindOf(schema: AnySchema): string {
     return schema ? 'anything' : 'nothing';
   }
   if (typeof schema.$ref === 'string') {
-    const { ajv, id } = schemaChecker();
-    const target = ajv.getSchema(`${id}${schema.$ref}`);
+    const { ajv, pointers } = schemaChecker();
+    // A reference is relative to the document it is written in.
+    const base = pointers.get(schema) ?? '';
+    const target = ajv.getSchema(new URL(schema.$ref, base).href);
     return target === undefined ? 'a valid value' : kindOf(target.schema as AnySchema);
   }
   if (Array.isArray(schema.enum)) {

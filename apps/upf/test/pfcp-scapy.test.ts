@@ -274,6 +274,41 @@ const cases: Case[] = [
     },
   },
   {
+    name: 'Session Modification Response (cause 73, Failed Rule ID of each kind)',
+    scapy: `PFCP(S=1, seid=0x1122334455667788, seq=11)/PFCPSessionModificationResponse(IE_list=[IE_Cause(cause=73),
+      IE_OffendingIE(type=23), IE_FailedRuleId(type=0, pdr_id=7), IE_FailedRuleId(type=1, far_id=0x10000),
+      IE_FailedRuleId(type=3, urr_id=9), IE_FailedRuleId(type=4, bar_id=2)])`,
+    ours: {
+      type: M.SessionModificationResponse,
+      sequence: 11,
+      seid: 0x1122334455667788n,
+      ies: [
+        ie(T.Cause, { cause: 73 }),
+        ie(T.OffendingIe, { ieType: 23 }),
+        ie(T.FailedRuleId, { kind: 'pdr', ruleId: 7 }),
+        ie(T.FailedRuleId, { kind: 'far', ruleId: 0x10000 }),
+        ie(T.FailedRuleId, { kind: 'urr', ruleId: 9 }),
+        ie(T.FailedRuleId, { kind: 'bar', ruleId: 2 }),
+      ],
+    },
+  },
+  {
+    name: 'Session Modification Request (PFCPSMReq-Flags, Query URR, Create BAR with DDN delay and buffering count)',
+    scapy: `PFCP(S=1, seid=0xfedcba9876543210, seq=12)/PFCPSessionModificationRequest(IE_list=[
+      IE_PFCPSMReqFlags(QUARR=1, SNDEM=1), IE_QueryURR(IE_list=[IE_URR_Id(id=3)]),
+      IE_Create_BAR(IE_list=[IE_BAR_Id(id=1), IE_DownlinkDataNotificationDelay(delay=4), IE_SuggestedBufferingPacketsCount(count=10)])])`,
+    ours: {
+      type: M.SessionModificationRequest,
+      sequence: 12,
+      seid: 0xfedcba9876543210n,
+      ies: [
+        ie(T.PfcpSmReqFlags, { flags: ['SNDEM', 'QAURR'], octets: 1 }),
+        group(T.QueryUrr, [ie(T.UrrId, { ruleId: 3 })]),
+        group(T.CreateBar, [ie(T.BarId, { ruleId: 1 }), ie(T.DownlinkDataNotificationDelay, { delay: 4 }), ie(T.SuggestedBufferingPacketsCount, { packets: 10 })]),
+      ],
+    },
+  },
+  {
     name: 'Session Deletion Request',
     scapy: 'PFCP(S=1, seid=0xfedcba9876543210, seq=9)/PFCPSessionDeletionRequest()',
     ours: { type: M.SessionDeletionRequest, sequence: 9, seid: 0xfedcba9876543210n, ies: [] },
@@ -445,6 +480,16 @@ function scapyView(x: Ie): Record<string, unknown> {
       return named('DLDR', 'USAR', 'ERIR', 'UPIR');
     case T.OffendingIe:
       return { type: v['ieType'] };
+    case T.FailedRuleId: {
+      const kind = v['kind'] as string;
+      return { type: ['pdr', 'far', 'qer', 'urr', 'bar'].indexOf(kind), [`${kind}_id`]: v['ruleId'] };
+    }
+    case T.PfcpSmReqFlags:
+      return { DROBU: bit(flags, 'DROBU'), SNDEM: bit(flags, 'SNDEM'), QUARR: bit(flags, 'QAURR') };
+    case T.DownlinkDataNotificationDelay:
+      return { delay: v['delay'] };
+    case T.SuggestedBufferingPacketsCount:
+      return { count: v['packets'] };
     case T.DownlinkDataServiceInformation:
       return opt({ QFII: v['qfi'] !== undefined ? 1 : 0, PPI: v['pagingPolicyIndication'] !== undefined ? 1 : 0, qfi_val: v['qfi'] });
     case T.NodeReportType:

@@ -20,8 +20,9 @@ pub use verdict::{DropReason, PluginReason, PortId, RawVerdict, Verdict};
 
 /// The version of this ABI. Bump it on any change of a `repr(C)` type here, of the verdict
 /// encoding, or of a function type in [`plugin`]. Adding a [`DropReason`] does not change the
-/// ABI: the codes of the existing ones are fixed.
-pub const ABI_VERSION: u32 = 2;
+/// ABI: the codes of the existing ones are fixed. Version 3 added the descriptor's `poll`
+/// (frames a plugin originates, through [`plugin::EmitHook`]).
+pub const ABI_VERSION: u32 = 3;
 
 #[cfg(not(target_pointer_width = "64"))]
 compile_error!("the Fastlane plugin ABI is defined (and its layout asserted) for 64-bit targets");

@@ -51,6 +51,50 @@ impl FfiStr {
     }
 }
 
+/// Borrowed bytes: a frame a plugin hands the host.
+#[derive(Debug, Clone, Copy)]
+#[repr(C)]
+pub struct FfiBytes {
+    pub ptr: *const u8,
+    pub len: usize,
+}
+
+impl FfiBytes {
+    pub fn new(bytes: &[u8]) -> Self {
+        FfiBytes {
+            ptr: bytes.as_ptr(),
+            len: bytes.len(),
+        }
+    }
+
+    /// # Safety
+    /// `ptr` must point at `len` bytes that live for `'a` (or `len` must be 0).
+    pub unsafe fn as_bytes<'a>(self) -> &'a [u8] {
+        if self.len == 0 || self.ptr.is_null() {
+            return &[];
+        }
+        // SAFETY: the caller guarantees `len` readable bytes at `ptr` for `'a`.
+        unsafe { core::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+/// The host's way out for frames a plugin originates (not packets of the batch it was given),
+/// lent for one [`PollFn`] call.
+#[derive(Debug, Clone, Copy)]
+#[repr(C)]
+pub struct EmitHook {
+    pub host: *mut c_void,
+    /// Sends copies of the `count` frames at `frames` out of port `port`, in order; returns how
+    /// many were queued. The host counts every frame once: as transmitted, or as dropped with
+    /// its reason (no such port on this thread, no buffer, ring full).
+    pub transmit: unsafe extern "C" fn(
+        host: *mut c_void,
+        port: u16,
+        frames: *const FfiBytes,
+        count: usize,
+    ) -> usize,
+}
+
 /// A buffer the host lends for an error message; the plugin writes at most `cap` bytes of UTF-8
 /// and sets `len`.
 #[derive(Debug)]
@@ -102,6 +146,12 @@ pub type ProcessFn = unsafe extern "C" fn(
     error: *mut ErrorBuf,
 ) -> Status;
 
+/// Called by the data-plane thread once per round of its loop, whether or not packets arrived
+/// (at the latest about every 100 ms when idle): the instance sends the frames it originates
+/// (held packets it releases, messages it makes) through `emit`.
+pub type PollFn =
+    unsafe extern "C" fn(state: *mut c_void, emit: *const EmitHook, error: *mut ErrorBuf) -> Status;
+
 /// Frees an instance.
 pub type DestroyFn = unsafe extern "C" fn(state: *mut c_void);
 
@@ -124,6 +174,8 @@ pub struct PluginDescriptor {
     pub create: CreateFn,
     pub process: ProcessFn,
     pub destroy: DestroyFn,
+    /// Since version 3.
+    pub poll: PollFn,
 }
 
 // SAFETY: a descriptor is immutable static data (string literals and function pointers) that any
@@ -145,7 +197,15 @@ const _: () = {
     assert!(offset_of!(SharedMemoryHook, host) == 0);
     assert!(offset_of!(SharedMemoryHook, open) == 8);
 
-    assert!(size_of::<PluginDescriptor>() == 80 && align_of::<PluginDescriptor>() == 8);
+    assert!(size_of::<FfiBytes>() == 16 && align_of::<FfiBytes>() == 8);
+    assert!(offset_of!(FfiBytes, ptr) == 0);
+    assert!(offset_of!(FfiBytes, len) == 8);
+
+    assert!(size_of::<EmitHook>() == 16 && align_of::<EmitHook>() == 8);
+    assert!(offset_of!(EmitHook, host) == 0);
+    assert!(offset_of!(EmitHook, transmit) == 8);
+
+    assert!(size_of::<PluginDescriptor>() == 88 && align_of::<PluginDescriptor>() == 8);
     assert!(offset_of!(PluginDescriptor, abi_version) == 0);
     assert!(offset_of!(PluginDescriptor, name) == 8);
     assert!(offset_of!(PluginDescriptor, counter_count) == 24);
@@ -155,6 +215,7 @@ const _: () = {
     assert!(offset_of!(PluginDescriptor, create) == 56);
     assert!(offset_of!(PluginDescriptor, process) == 64);
     assert!(offset_of!(PluginDescriptor, destroy) == 72);
+    assert!(offset_of!(PluginDescriptor, poll) == 80);
 
     assert!(size_of::<Status>() == 4);
     assert!(size_of::<AtomicU64>() == 8 && align_of::<AtomicU64>() == 8);

@@ -21,7 +21,7 @@ const BUILT_IN_CODES: [(DropReason, u16, &str); DropReason::COUNT] = [
 
 #[test]
 fn the_abi_version_is_the_one_these_encodings_belong_to() {
-    assert_eq!(ABI_VERSION, 2);
+    assert_eq!(ABI_VERSION, 3);
 }
 
 #[test]

@@ -197,6 +197,66 @@ pub trait ThreadIo: Send {
     fn idle(&mut self, also_wake_on: &[std::os::fd::RawFd]);
 }
 
+/// Where a processor's own frames go ([`Processor::poll`](crate::Processor::poll)).
+pub trait Emit {
+    /// Sends copies of `frames` out of port `port`, in order, and returns how many were queued.
+    /// Every frame is counted once: as transmitted, or as dropped with its reason
+    /// (`no_such_port` when the thread does not serve `port`, else the reasons of
+    /// [`ThreadIo::transmit_copies`]).
+    fn transmit(&mut self, port: PortId, frames: &[&[u8]]) -> usize;
+}
+
+/// [`Emit`] over a thread's own packet I/O: the run-to-completion model's, where the thread
+/// that runs the processors also transmits.
+pub struct IoEmitter<'a> {
+    io: &'a mut dyn ThreadIo,
+    counters: &'a [QueueCounters],
+    frames: usize,
+}
+
+impl std::fmt::Debug for IoEmitter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IoEmitter")
+            .field("queues", &self.io.queues())
+            .field("frames", &self.frames)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> IoEmitter<'a> {
+    /// Sends through `io`, counting on `counters` (indexed like its queues). A frame for a port
+    /// the thread does not serve is counted on the thread's first queue.
+    pub fn new(io: &'a mut dyn ThreadIo, counters: &'a [QueueCounters]) -> Self {
+        IoEmitter {
+            io,
+            counters,
+            frames: 0,
+        }
+    }
+
+    /// How many frames the processors handed over, sent or not: the round's work.
+    pub fn frames(&self) -> usize {
+        self.frames
+    }
+}
+
+impl Emit for IoEmitter<'_> {
+    fn transmit(&mut self, port: PortId, frames: &[&[u8]]) -> usize {
+        self.frames += frames.len();
+        match self.io.queue_map().on_port(port) {
+            Some(target) => self
+                .io
+                .transmit_copies(target, frames, &self.counters[target]),
+            None => {
+                if let Some(first) = self.counters.first() {
+                    first.drop(DropReason::NoSuchPort, frames.len() as u64);
+                }
+                0
+            }
+        }
+    }
+}
+
 /// What a socket backend's `idle` waits on: its own sockets, then the descriptors the runtime
 /// adds (the slow path's TAP queues). Allocated once; `wait` does not allocate once the extra
 /// descriptors have been seen.
@@ -257,6 +317,8 @@ mod tests {
         released: Vec<u64>,
         flushed: Vec<usize>,
         finished: Vec<usize>,
+        /// What `transmit_copies` was given: queue and frame.
+        copies: Vec<(usize, Vec<u8>)>,
     }
 
     impl ThreadIo for Recorder {
@@ -287,10 +349,31 @@ mod tests {
         fn split(&self) -> Split {
             Split::InKernel
         }
-        fn transmit_copies(&mut self, _: usize, _: &[&[u8]], _: &QueueCounters) -> usize {
-            0
+        fn transmit_copies(&mut self, target: usize, frames: &[&[u8]], c: &QueueCounters) -> usize {
+            // Room for two copies per call, the rest counted as the rule says.
+            let sent = frames.len().min(2);
+            for frame in &frames[..sent] {
+                self.copies.push((target, frame.to_vec()));
+            }
+            c.tx_packets.add(sent as u64);
+            c.drop(DropReason::TxRingFull, (frames.len() - sent) as u64);
+            sent
         }
         fn idle(&mut self, _: &[std::os::fd::RawFd]) {}
+    }
+
+    fn recorder(queues: QueueMap, room: Vec<usize>, unsent: Vec<Unsent>) -> Recorder {
+        let n = queues.queues().len();
+        Recorder {
+            queues,
+            room,
+            unsent,
+            staged: vec![Vec::new(); n],
+            released: Vec::new(),
+            flushed: Vec::new(),
+            finished: Vec::new(),
+            copies: Vec::new(),
+        }
     }
 
     #[test]
@@ -307,10 +390,10 @@ mod tests {
             (Some(0), None, Some(1))
         );
         assert_eq!(queues.on_port(9), None);
-        let mut io = Recorder {
+        let mut io = recorder(
             queues,
-            room: vec![2, 8, 8],
-            unsent: vec![
+            vec![2, 8, 8],
+            vec![
                 Unsent::default(),
                 Unsent {
                     no_room: 1,
@@ -318,11 +401,7 @@ mod tests {
                 },
                 Unsent::default(),
             ],
-            staged: vec![Vec::new(); 3],
-            released: Vec::new(),
-            flushed: Vec::new(),
-            finished: Vec::new(),
-        };
+        );
         let verdicts = [
             Verdict::Transmit,
             Verdict::Transmit,
@@ -365,6 +444,40 @@ mod tests {
         for other in &counters[1..] {
             assert!(DropReason::ALL.iter().all(|&r| other.dropped(r) == 0));
         }
+    }
+
+    #[test]
+    fn a_processors_own_frames_leave_by_the_ports_first_queue_and_count_once() {
+        let spec = |port, queue| QueueSpec {
+            port,
+            interface: format!("p{port}"),
+            queue,
+        };
+        let queues = QueueMap::new(&[spec(0, 0), spec(2, 0), spec(2, 1)]);
+        let mut io = recorder(queues, vec![8; 3], vec![Unsent::default(); 3]);
+        let counters: Vec<QueueCounters> = (0..3).map(|_| QueueCounters::default()).collect();
+        let mut out = IoEmitter::new(&mut io, &counters);
+        assert_eq!(out.transmit(2, &[b"ab", b"cd", b"ef"]), 2);
+        assert_eq!(out.transmit(0, &[b"gh"]), 1);
+        assert_eq!(
+            out.transmit(1, &[b"ij", b"kl"]),
+            0,
+            "port 1 is not this thread's"
+        );
+        assert_eq!(out.frames(), 6);
+        assert_eq!(
+            io.copies,
+            [
+                (1, b"ab".to_vec()),
+                (1, b"cd".to_vec()),
+                (0, b"gh".to_vec())
+            ]
+        );
+        assert_eq!(counters[1].tx_packets.get(), 2);
+        assert_eq!(counters[1].dropped(DropReason::TxRingFull), 1);
+        assert_eq!(counters[0].tx_packets.get(), 1);
+        assert_eq!(counters[0].dropped(DropReason::NoSuchPort), 2);
+        assert_eq!(counters[2].tx_packets.get(), 0);
     }
 
     #[test]

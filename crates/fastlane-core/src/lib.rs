@@ -20,7 +20,7 @@ pub use batch::Batch;
 pub use classify::{Class, FilterTables, SlowReason};
 pub use config::Config;
 pub use counters::{Counter, QueueCounters};
-pub use io::{PollSet, QueueMap, QueueRef, QueueSpec, Split, ThreadIo, Unsent};
+pub use io::{Emit, IoEmitter, PollSet, QueueMap, QueueRef, QueueSpec, Split, ThreadIo, Unsent};
 pub use packet::{Packet, PacketError, Slot};
 pub use processor::{Pipeline, Processor};
 pub use verdict::{DropReason, PortId, Verdict};

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::batch::Batch;
 use crate::config::{ProcessorObject, ProcessorSpec, SimpleProcessor};
 use crate::counters::Counter;
+use crate::io::Emit;
 use crate::verdict::{DropReason, PortId, Verdict};
 use crate::wire::swap_macs;
 
@@ -12,6 +13,13 @@ use crate::wire::swap_macs;
 /// keeps per-thread state without locks.
 pub trait Processor: Send {
     fn process(&mut self, batch: &mut Batch);
+
+    /// Called once per round of the thread's loop, whether or not packets arrived (at the latest
+    /// about every 100 ms when idle; a `master_worker` worker hands the frames to the I/O thread
+    /// serving their port): sends the frames the processor originates
+    /// itself (packets it held and now releases, messages it makes) through `out`. Most
+    /// processors originate nothing and leave this as it is.
+    fn poll(&mut self, _out: &mut dyn Emit) {}
 }
 
 /// Runs processors in order; a packet dropped or given to the kernel is not seen by later ones.
@@ -33,6 +41,11 @@ impl Processor for Chain {
     fn process(&mut self, batch: &mut Batch) {
         for stage in &mut self.0 {
             stage.process(batch);
+        }
+    }
+    fn poll(&mut self, out: &mut dyn Emit) {
+        for stage in &mut self.0 {
+            stage.poll(out);
         }
     }
 }

@@ -27,6 +27,9 @@ pub enum BindingError {
     Closed(&'static str),
     #[error("{0}")]
     InvalidArgument(String),
+    /// The neighbour watcher's rtnetlink exchanges failed.
+    #[error("{0}")]
+    Netlink(String),
     /// napi-rs could not do what was asked of the JavaScript engine.
     #[error("{0}")]
     Napi(String),
@@ -46,6 +49,7 @@ pub enum Code {
     ShmClosed,
     Shm,
     InvalidArgument,
+    Netlink,
     Napi,
 }
 
@@ -63,6 +67,7 @@ impl AsRef<str> for Code {
             Code::ShmClosed => "ERR_FASTLANE_SHM_CLOSED",
             Code::Shm => "ERR_FASTLANE_SHM",
             Code::InvalidArgument => "ERR_INVALID_ARG_VALUE",
+            Code::Netlink => "ERR_FASTLANE_NETLINK",
             Code::Napi => "ERR_FASTLANE_NAPI",
         }
     }
@@ -93,6 +98,7 @@ impl BindingError {
             },
             BindingError::Closed(_) => Code::ShmClosed,
             BindingError::InvalidArgument(_) => Code::InvalidArgument,
+            BindingError::Netlink(_) => Code::Netlink,
             BindingError::Napi(_) => Code::Napi,
         }
     }

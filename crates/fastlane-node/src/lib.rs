@@ -5,6 +5,7 @@ pub mod batch;
 pub mod dataplane;
 pub mod device_plugin;
 pub mod error;
+pub mod neighbours;
 pub mod shm;
 pub mod testbed;
 

@@ -1,9 +1,12 @@
-//! `NativeSharedRegion`, `NativeShmTable`, `NativeShmChannel`: the slow path's side of
-//! fastlane-shm. Tables come first in the layout, then channels, each in the order given: a Rust
-//! process attaching to the same region must declare them in that order.
+//! `NativeSharedRegion`, `NativeShmTable`, `NativeShmChannel`, `NativeShmCells`: the slow path's
+//! side of fastlane-shm. Tables come first in the layout, then channels, then arrays of cells,
+//! each in the order given: a Rust process attaching to the same region must declare them in that
+//! order.
 
 use fastlane_shm::{Existing, Layout, Region, ShmError};
-use napi::bindgen_prelude::Buffer;
+use std::sync::atomic::Ordering;
+
+use napi::bindgen_prelude::{BigInt, BigUint64Array, Buffer};
 use napi_derive::napi;
 
 use crate::error::{BindingError, Code, Result};
@@ -36,13 +39,26 @@ pub struct ShmChannelLayout {
     pub capacity: f64,
 }
 
-/// What a shared region holds. Its objects are the tables, then the channels, each in the order
-/// given; every process attaching to the region must declare the same ones in the same order.
+/// An array of cells of atomic 64-bit words that every process may update.
+#[napi(object)]
+#[derive(Debug)]
+pub struct ShmCellsLayout {
+    pub name: String,
+    /// Words in each cell, 1 to 128.
+    pub words: u32,
+    /// Cells in the array.
+    pub capacity: f64,
+}
+
+/// What a shared region holds. Its objects are the tables, then the channels, then the arrays of
+/// cells, each in the order given; every process attaching to the region must declare the same
+/// ones in the same order.
 #[napi(object)]
 #[derive(Debug)]
 pub struct ShmLayout {
     pub tables: Option<Vec<ShmTableLayout>>,
     pub channels: Option<Vec<ShmChannelLayout>>,
+    pub cells: Option<Vec<ShmCellsLayout>>,
 }
 
 /// A capacity from JavaScript: a whole number; anything else becomes 0, which the layout refuses.
@@ -67,6 +83,9 @@ impl From<&ShmLayout> for Layout {
         }
         for c in js.channels.iter().flatten() {
             layout = layout.channel(&c.name, c.message_size as usize, capacity(c.capacity));
+        }
+        for c in js.cells.iter().flatten() {
+            layout = layout.cells(&c.name, c.words as usize, capacity(c.capacity));
         }
         layout
     }
@@ -141,6 +160,12 @@ impl NativeSharedRegion {
         Ok(NativeShmChannel {
             channel: Some(channel),
         })
+    }
+
+    #[napi]
+    pub fn cells(&self, name: String) -> Result<NativeShmCells> {
+        let cells = self.region()?.cells(&name).map_err(shm_error)?;
+        Ok(NativeShmCells { cells: Some(cells) })
     }
 
     /// Unmaps the region once the tables and channels taken from it are closed too.
@@ -274,5 +299,103 @@ impl NativeShmChannel {
     #[napi]
     pub fn close(&mut self) {
         self.channel = None;
+    }
+}
+
+#[napi]
+#[derive(Debug)]
+pub struct NativeShmCells {
+    cells: Option<fastlane_shm::Cells>,
+}
+
+/// A word from JavaScript: a non-negative bigint below 2^64.
+fn word(value: &BigInt) -> Result<u64> {
+    match value.get_u64() {
+        (false, word, true) => Ok(word),
+        _ => Err(BindingError::InvalidArgument(
+            "a cell word is a bigint from 0 to 2^64 - 1".into(),
+        )
+        .into()),
+    }
+}
+
+#[napi]
+impl NativeShmCells {
+    fn cells(&self) -> Result<&fastlane_shm::Cells> {
+        self.cells
+            .as_ref()
+            .ok_or_else(|| BindingError::Closed("cells").into())
+    }
+
+    fn cell(&self, index: u32) -> Result<&[std::sync::atomic::AtomicU64]> {
+        let cells = self.cells()?;
+        cells.cell(u64::from(index)).ok_or_else(|| {
+            BindingError::InvalidArgument(format!(
+                "cell {index} of {:?}: it has {} cells",
+                cells.name(),
+                cells.capacity()
+            ))
+            .into()
+        })
+    }
+
+    /// Every word of cell `index`, each loaded with Acquire.
+    #[napi]
+    pub fn load(&self, index: u32) -> Result<BigUint64Array> {
+        let words: Vec<u64> = self
+            .cell(index)?
+            .iter()
+            .map(|w| w.load(Ordering::Acquire))
+            .collect();
+        Ok(words.into())
+    }
+
+    /// Stores `values` into the first words of cell `index`, in order, each with Release.
+    #[napi]
+    pub fn store(&self, index: u32, values: BigUint64Array) -> Result<()> {
+        let cell = self.cell(index)?;
+        if values.len() > cell.len() {
+            return Err(BindingError::InvalidArgument(format!(
+                "{} words for a cell of {}",
+                values.len(),
+                cell.len()
+            ))
+            .into());
+        }
+        for (w, v) in cell.iter().zip(values.iter()) {
+            w.store(*v, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// Stores `value` into word `word` of cell `index` with Release.
+    #[napi]
+    pub fn store_word(&self, index: u32, word_index: u32, value: BigInt) -> Result<()> {
+        let value = word(&value)?;
+        let cell = self.cell(index)?;
+        let w = cell.get(word_index as usize).ok_or_else(|| {
+            napi::Error::from(BindingError::InvalidArgument(format!(
+                "word {word_index} of a cell of {}",
+                cell.len()
+            )))
+        })?;
+        w.store(value, Ordering::Release);
+        Ok(())
+    }
+
+    #[napi(getter)]
+    pub fn words(&self) -> Result<u32> {
+        Ok(self.cells()?.words() as u32)
+    }
+
+    #[napi(getter)]
+    pub fn capacity(&self) -> Result<f64> {
+        Ok(self.cells()?.capacity() as f64)
+    }
+
+    /// Gives up the mapping.
+    #[napi]
+    pub fn close(&mut self) {
+        self.cells = None;
     }
 }

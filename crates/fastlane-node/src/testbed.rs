@@ -14,12 +14,20 @@ pub struct GeneratorOptions {
     /// Network namespace of the generator's interface.
     pub netns: Option<String>,
     pub interface: String,
-    /// The frame sent again and again.
-    pub frame: Buffer,
+    /// The frame sent again and again (give this or `frames`).
+    pub frame: Option<Buffer>,
+    /// Frames sent each in turn, over and over (give this or `frame`): all of one length, alike
+    /// after their first 128 bytes.
+    pub frames: Option<Vec<Buffer>>,
     /// CPU the sending thread is pinned to.
     pub core: Option<u32>,
     /// Returning frames with this UDP destination port are counted (and dropped).
     pub match_udp_port: u32,
+    /// Count returning frames on this interface instead of `interface`: a forwarder that sends
+    /// them out of another port.
+    pub return_interface: Option<String>,
+    /// Network namespace of `returnInterface` (default: `netns`).
+    pub return_netns: Option<String>,
     /// Paces the generator; omitted means as fast as it can.
     pub rate_pps: Option<f64>,
 }
@@ -63,8 +71,8 @@ fn mac_text(mac: [u8; 6]) -> String {
         .join(":")
 }
 
-/// A traffic generator on one interface: sends a frame template at full speed (or paced) and
-/// counts the frames that come back.
+/// A traffic generator on one interface: sends a frame (or cycles over many) at full speed (or
+/// paced) and counts the frames that come back, there or on another interface.
 #[napi]
 #[derive(Debug)]
 pub struct TrafficGenerator {
@@ -82,12 +90,36 @@ impl TrafficGenerator {
                 u16::try_from(c).map_err(|_| BindingError::InvalidArgument(format!("core: {c}")))
             })
             .transpose()?;
+        let frames = match (options.frame, options.frames) {
+            (Some(frame), None) => vec![frame.to_vec()],
+            (None, Some(frames)) => frames.iter().map(|f| f.to_vec()).collect(),
+            _ => {
+                return Err(BindingError::InvalidArgument(
+                    "frame, frames: give exactly one of them".into(),
+                )
+                .into())
+            }
+        };
+        let returns = match (options.return_interface, options.return_netns) {
+            (Some(interface), netns) => Some(fastlane_testbed::ReturnPath {
+                netns: netns.or_else(|| options.netns.clone()),
+                interface,
+            }),
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err(BindingError::InvalidArgument(
+                    "returnNetns: given without returnInterface".into(),
+                )
+                .into())
+            }
+        };
         let config = fastlane_testbed::GeneratorConfig {
             netns: options.netns,
             interface: options.interface,
-            frame: options.frame.to_vec(),
+            frames,
             core,
             match_udp_port: port(options.match_udp_port, "matchUdpPort")?,
+            returns,
             rate_pps: options.rate_pps.map(|r| r as u64),
         };
         Ok(TrafficGenerator {

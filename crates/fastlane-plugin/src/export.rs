@@ -9,11 +9,12 @@ use std::sync::atomic::AtomicU64;
 use fastlane_abi::Slot;
 
 use crate::abi::{
-    ErrorBuf, FfiStr, PluginDescriptor, SharedMemoryHook, Status, STATUS_OK, STATUS_PANICKED,
-    STATUS_REFUSED,
+    EmitHook, ErrorBuf, FfiStr, PluginDescriptor, SharedMemoryHook, Status, STATUS_OK,
+    STATUS_PANICKED, STATUS_REFUSED,
 };
 use crate::batch::Batch;
 use crate::counters::Counters;
+use crate::emit::Emitter;
 use crate::{Plugin, ABI_VERSION};
 
 /// Exports `$plugin` (a type implementing [`Plugin`]) as this `cdylib`'s Fastlane plugin, named
@@ -43,6 +44,7 @@ pub const fn descriptor<P: Plugin>(name: &'static str) -> PluginDescriptor {
         create: create::<P>,
         process: process::<P>,
         destroy: destroy::<P>,
+        poll: poll::<P>,
     }
 }
 
@@ -132,21 +134,58 @@ unsafe extern "C" fn process<P: Plugin>(
         // `Slot` is `repr(C)`, and the ABI version check guarantees both sides agree on it.
         unsafe { std::slice::from_raw_parts_mut(slots, len) }
     };
-    let counter_values: &[AtomicU64] = if instance.counter_count == 0 {
-        &[]
-    } else {
-        // SAFETY: the host keeps its counter block of `counter_count` counters alive for as long
-        // as the instance lives.
-        unsafe { std::slice::from_raw_parts(instance.counters, instance.counter_count) }
-    };
-    let counters = Counters::new(counter_values);
+    // SAFETY: the host keeps the block alive for as long as the instance lives.
+    let counters =
+        Counters::new(unsafe { counter_block(instance.counters, instance.counter_count) });
     let plugin = &mut instance.plugin;
-    match catch_unwind(AssertUnwindSafe(|| {
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
         plugin.process(&mut Batch::new(slots, port, queue, &counters))
-    })) {
+    }));
+    // SAFETY: the host passes a valid error buffer.
+    unsafe { status_of(outcome, error) }
+}
+
+unsafe extern "C" fn poll<P: Plugin>(
+    state: *mut c_void,
+    emit: *const EmitHook,
+    error: *mut ErrorBuf,
+) -> Status {
+    // SAFETY: as in `process`.
+    let instance = unsafe { &mut *state.cast::<Instance<P>>() };
+    // SAFETY: the host lends a valid hook for the call.
+    let hook = unsafe { &*emit };
+    // SAFETY: the host keeps the block alive for as long as the instance lives.
+    let counters =
+        Counters::new(unsafe { counter_block(instance.counters, instance.counter_count) });
+    let plugin = &mut instance.plugin;
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        plugin.poll(&mut Emitter::new(hook, &counters))
+    }));
+    // SAFETY: the host passes a valid error buffer.
+    unsafe { status_of(outcome, error) }
+}
+
+/// The host's counter block of `count` counters at `ptr`.
+///
+/// # Safety
+/// The block must stay alive for `'a`: the host keeps it for as long as the instance lives.
+unsafe fn counter_block<'a>(ptr: *const AtomicU64, count: usize) -> &'a [AtomicU64] {
+    if count == 0 {
+        return &[];
+    }
+    // SAFETY: guaranteed by the caller.
+    unsafe { std::slice::from_raw_parts(ptr, count) }
+}
+
+/// A call's status, with a panic's message written to `error`.
+///
+/// # Safety
+/// `error` must point at a valid [`ErrorBuf`].
+unsafe fn status_of(outcome: std::thread::Result<()>, error: *mut ErrorBuf) -> Status {
+    match outcome {
         Ok(()) => STATUS_OK,
         Err(panic) => {
-            // SAFETY: the host passes a valid error buffer.
+            // SAFETY: guaranteed by the caller.
             unsafe { write_error(error, &panic_message(panic)) };
             STATUS_PANICKED
         }

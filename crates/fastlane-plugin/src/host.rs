@@ -12,11 +12,11 @@ use std::sync::{Arc, Mutex};
 use fastlane_abi::PluginReason;
 use fastlane_core::config::ProcessorObject;
 use fastlane_core::processor::{BuiltinsOnly, ProcessorFactory};
-use fastlane_core::{Batch, DropReason, Processor, Verdict};
+use fastlane_core::{Batch, DropReason, Emit, Processor, Verdict};
 
 use crate::abi::{
-    EntryFn, ErrorBuf, FfiStr, NameFn, PluginDescriptor, SharedMemoryHook, Status, ENTRY_SYMBOL,
-    STATUS_OK, STATUS_PANICKED,
+    EmitHook, EntryFn, ErrorBuf, FfiBytes, FfiStr, NameFn, PluginDescriptor, SharedMemoryHook,
+    Status, ENTRY_SYMBOL, STATUS_OK, STATUS_PANICKED,
 };
 use crate::ABI_VERSION;
 
@@ -396,6 +396,78 @@ impl Processor for PluginProcessor {
                 self.error.buf(),
             )
         };
+        self.fail_unless_ok(status);
+        self.count_plugin_drops(slots);
+    }
+
+    fn poll(&mut self, out: &mut dyn Emit) {
+        let mut call = EmitCall { out, panic: None };
+        let hook = EmitHook {
+            host: std::ptr::from_mut(&mut call).cast(),
+            transmit: transmit_for_plugin,
+        };
+        // SAFETY: `state` is this processor's live instance; the hook and `call` outlive it.
+        let status = unsafe {
+            (self.library.descriptor().poll)(self.state.as_ptr(), &hook, self.error.buf())
+        };
+        if let Some(panic) = call.panic {
+            std::panic::resume_unwind(panic);
+        }
+        self.fail_unless_ok(status);
+    }
+}
+
+/// One `poll` call's emitter, and a panic of it kept from unwinding through the plugin.
+struct EmitCall<'a> {
+    out: &'a mut dyn Emit,
+    panic: Option<Box<dyn std::any::Any + Send>>,
+}
+
+/// Frames passed to [`Emit::transmit`] at once: their slices live on the stack.
+const EMIT_CHUNK: usize = 32;
+
+unsafe extern "C" fn transmit_for_plugin(
+    host: *mut c_void,
+    port: u16,
+    frames: *const FfiBytes,
+    count: usize,
+) -> usize {
+    // SAFETY: `host` is the `EmitCall` of the `poll` call that lent this hook.
+    let call = unsafe { &mut *host.cast::<EmitCall<'_>>() };
+    if call.panic.is_some() {
+        return 0;
+    }
+    let frames: &[FfiBytes] = if count == 0 || frames.is_null() {
+        &[]
+    } else {
+        // SAFETY: the plugin passes `count` descriptors alive for the call.
+        unsafe { std::slice::from_raw_parts(frames, count) }
+    };
+    let mut queued = 0;
+    for chunk in frames.chunks(EMIT_CHUNK) {
+        let mut views: [&[u8]; EMIT_CHUNK] = [&[]; EMIT_CHUNK];
+        for (view, raw) in views.iter_mut().zip(chunk) {
+            // SAFETY: each descriptor names a frame the plugin keeps alive for the call.
+            *view = unsafe { raw.as_bytes() };
+        }
+        // A panicking emitter must not unwind into the plugin: `poll` raises it on return.
+        let sent = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            call.out.transmit(port, &views[..chunk.len()])
+        }));
+        match sent {
+            Ok(n) => queued += n,
+            Err(panic) => {
+                call.panic = Some(panic);
+                break;
+            }
+        }
+    }
+    queued
+}
+
+impl PluginProcessor {
+    /// Panics, with the plugin's message, unless the call succeeded.
+    fn fail_unless_ok(&self, status: Status) {
         if status != STATUS_OK {
             panic!(
                 "plugin {} ({}) panicked: {}",
@@ -404,11 +476,8 @@ impl Processor for PluginProcessor {
                 self.error.text()
             );
         }
-        self.count_plugin_drops(slots);
     }
-}
 
-impl PluginProcessor {
     /// Counts the packets the plugin dropped for its own reasons under their names and turns
     /// their verdicts into `Drop(Plugin)`, which the backend counts like any drop and which the
     /// next plugin stage does not count again. One compare per packet that is not such a drop.

@@ -31,6 +31,7 @@
 
 mod batch;
 mod counters;
+mod emit;
 #[doc(hidden)]
 pub mod export;
 #[cfg(feature = "host")]
@@ -46,6 +47,7 @@ pub use fastlane_abi::{
 
 pub use batch::Batch;
 pub use counters::Counters;
+pub use emit::Emitter;
 
 /// A packet processor built as a plugin. Each data-plane thread gets its own instance, created
 /// from the stage's `config`, so a plugin keeps per-thread state without locks.
@@ -65,4 +67,10 @@ pub trait Plugin: Send + Sized + 'static {
     /// Decides verdicts for the packets of `batch` that no earlier stage dropped or gave to the
     /// kernel. A packet whose verdict is left alone keeps the one an earlier stage gave it.
     fn process(&mut self, batch: &mut Batch<'_>);
+
+    /// Called by the data-plane thread once per round of its loop, whether or not packets
+    /// arrived (at the latest about every 100 ms when idle): sends the
+    /// frames the plugin originates (packets it held and now releases, messages it makes)
+    /// through `out`. The default originates nothing.
+    fn poll(&mut self, _out: &mut Emitter<'_>) {}
 }

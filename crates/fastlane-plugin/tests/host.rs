@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use fastlane_core::config::{ProcessorObject, ProcessorSpec};
 use fastlane_core::wire::testing::{ipv4_udp, ipv6_udp, SRC_MAC};
-use fastlane_core::{Batch, DropReason, Pipeline, Processor, Verdict};
+use fastlane_core::{Batch, DropReason, Emit, Pipeline, Processor, Verdict};
 use fastlane_plugin::host::{
     PluginError, PluginFactory, PluginLibrary, PluginProcessor, SharedMemoryProvider,
 };
@@ -302,7 +302,7 @@ fn a_plugin_built_against_the_older_abi_is_refused_naming_both_versions_and_the_
             err,
             PluginError::AbiMismatch {
                 found: 1,
-                expected: 2,
+                expected: 3,
                 ..
             }
         ),
@@ -311,7 +311,7 @@ fn a_plugin_built_against_the_older_abi_is_refused_naming_both_versions_and_the_
     let message = err.to_string();
     assert!(
         message.starts_with(&format!(
-            "{} was built for plugin ABI version 1, but this host speaks version 2",
+            "{} was built for plugin ABI version 1, but this host speaks version 3",
             path.display()
         )),
         "{message}"
@@ -407,7 +407,7 @@ fn a_panic_in_process_becomes_a_panic_of_the_host_thread_with_the_plugins_messag
 #[test]
 fn packet_edits_verdicts_and_counters_cross_the_boundary() {
     let library = PluginLibrary::load(faulty_library(), None).unwrap();
-    assert_eq!(library.counter_names(), ["seen"]);
+    assert_eq!(library.counter_names(), ["seen", "released"]);
     let mut faulty: PluginProcessor = library.instantiate(&json!({ "prepend": 4 })).unwrap();
     let original = ipv4_udp(7, 3);
     let mut frames = Frames::new(vec![original.clone(), vec![1u8; 60]]);
@@ -426,6 +426,61 @@ fn packet_edits_verdicts_and_counters_cross_the_boundary() {
         [Verdict::Transmit, Verdict::Drop(DropReason::Malformed)]
     );
     assert_eq!(faulty.counters().get("seen"), Some(1));
+}
+
+/// An emitter that keeps what it is given and has room for `room` frames.
+#[derive(Default)]
+struct Kept {
+    room: usize,
+    frames: Vec<(u16, Vec<u8>)>,
+}
+
+impl Emit for Kept {
+    fn transmit(&mut self, port: u16, frames: &[&[u8]]) -> usize {
+        let n = frames.len().min(self.room - self.frames.len());
+        self.frames
+            .extend(frames[..n].iter().map(|f| (port, f.to_vec())));
+        n
+    }
+}
+
+#[test]
+fn a_plugin_sends_the_frames_it_held_from_poll_in_order_and_hears_how_many_went() {
+    let library = PluginLibrary::load(faulty_library(), None).unwrap();
+    let mut faulty = library.instantiate(&json!({ "hold_for_port": 3 })).unwrap();
+    // More than one chunk of the boundary's descriptors, to hold their order across chunks.
+    let originals: Vec<Vec<u8>> = (0..40).map(|i| ipv4_udp(100 + i, 1)).collect();
+    let mut frames = Frames::new(originals.clone());
+    let mut batch = frames.batch();
+    faulty.process(&mut batch);
+    assert!(verdicts(&batch).iter().all(|v| *v == Verdict::Taken));
+    let mut out = Kept {
+        room: 38,
+        ..Kept::default()
+    };
+    faulty.poll(&mut out);
+    let sent: Vec<Vec<u8>> = out.frames.iter().map(|(_, f)| f.clone()).collect();
+    assert_eq!(sent, originals[..38]);
+    assert!(out.frames.iter().all(|(port, _)| *port == 3));
+    assert_eq!(faulty.counters().get("released"), Some(38));
+    faulty.poll(&mut out);
+    assert_eq!(out.frames.len(), 38, "nothing left to send");
+}
+
+#[test]
+fn a_panic_in_poll_becomes_a_panic_of_the_host_thread_with_the_plugins_message() {
+    let library = PluginLibrary::load(faulty_library(), None).unwrap();
+    let mut faulty = library.instantiate(&json!({ "panic_in": "poll" })).unwrap();
+    let panic = std::thread::scope(|s| {
+        s.spawn(|| faulty.poll(&mut Kept::default()))
+            .join()
+            .unwrap_err()
+    });
+    let message = panic.downcast_ref::<String>().expect("a formatted message");
+    assert!(
+        message.ends_with("panicked: faulty plugin told to panic in poll"),
+        "{message}"
+    );
 }
 
 /// Regions backed by host memory, by name.

@@ -8,6 +8,7 @@
 
 mod backend;
 mod master_worker;
+pub mod neighbours;
 mod stats;
 mod worker;
 
@@ -213,11 +214,22 @@ impl Dataplane {
                             .collect()
                     })
                     .collect();
+                // The I/O thread a worker sends its processors' own frames on a port through.
+                let mut link_of_port = vec![None; config.ports.len()];
+                for (io, queues) in built.threads.iter().enumerate() {
+                    for q in queues.io.queues() {
+                        link_of_port[usize::from(q.port)].get_or_insert(io);
+                    }
+                }
                 for (w, &core) in config.threads.worker_cores.iter().enumerate() {
                     let pipeline = Pipeline::build(&config.pipeline, factory)?;
                     running.stages.extend(pipeline.counts.clone());
                     let links = links.iter().map(|of_io| of_io[w].clone()).collect();
-                    let mut processing = ProcessingThread { pipeline, links };
+                    let mut processing = ProcessingThread {
+                        pipeline,
+                        links,
+                        link_of_port: link_of_port.clone(),
+                    };
                     let stop = worker_stop.clone();
                     threads.push((
                         core,

@@ -9,13 +9,13 @@
 
 use std::collections::VecDeque;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_queue::ArrayQueue;
 use fastlane_core::wire::flow_hash;
-use fastlane_core::{Batch, DropReason, Pipeline, Split, Verdict};
+use fastlane_core::{Batch, DropReason, Emit, Pipeline, PortId, Split, Verdict};
 
 use crate::worker::{mark_slow, QueueIo, KERNEL_POLL_ROUNDS};
 
@@ -30,20 +30,92 @@ pub(crate) struct Item {
 
 type Ring = ArrayQueue<Item>;
 
-/// The two rings between one I/O thread and one worker.
+/// A frame a worker's processors originated ([`Processor::poll`](fastlane_core::Processor::poll)),
+/// copied into one of its link's buffers for the I/O thread to send.
+pub(crate) struct Emitted {
+    port: PortId,
+    len: usize,
+    bytes: Box<[u8]>,
+}
+
+/// The longest frame a worker can hand its I/O thread.
+const EMIT_FRAME: usize = 2048;
+/// Frames a worker can have on their way to one I/O thread.
+const EMIT_FRAMES: usize = 64;
+
+/// The rings between one I/O thread and one worker: sub-batches there and back, and the frames
+/// the worker's processors originate, in buffers that go back to the worker once sent.
 #[derive(Clone)]
 pub(crate) struct Link {
     to_worker: Arc<Ring>,
     from_worker: Arc<Ring>,
+    emitted: Arc<ArrayQueue<Emitted>>,
+    spare: Arc<ArrayQueue<Emitted>>,
+    /// Frames the worker could not hand over (no spare buffer, or too long): the I/O thread
+    /// counts them as `no_buffer`.
+    lost: Arc<AtomicU64>,
 }
 
 impl Link {
     /// `capacity` sub-batches can be in flight between the two threads.
     pub fn new(capacity: usize) -> Link {
+        let spare = ArrayQueue::new(EMIT_FRAMES);
+        for _ in 0..EMIT_FRAMES {
+            let _ = spare.push(Emitted {
+                port: 0,
+                len: 0,
+                bytes: vec![0u8; EMIT_FRAME].into_boxed_slice(),
+            });
+        }
         Link {
             to_worker: Arc::new(ArrayQueue::new(capacity)),
             from_worker: Arc::new(ArrayQueue::new(capacity)),
+            emitted: Arc::new(ArrayQueue::new(EMIT_FRAMES)),
+            spare: Arc::new(spare),
+            lost: Arc::new(AtomicU64::new(0)),
         }
+    }
+}
+
+/// A worker's [`Emit`]: copies each frame to the I/O thread that serves its port (or, when none
+/// does, to the first, which counts it as `no_such_port`).
+struct LinkEmitter<'a> {
+    links: &'a [Link],
+    /// For each port, the index of the link to the I/O thread serving it.
+    link_of_port: &'a [Option<usize>],
+    frames: usize,
+}
+
+impl Emit for LinkEmitter<'_> {
+    fn transmit(&mut self, port: PortId, frames: &[&[u8]]) -> usize {
+        self.frames += frames.len();
+        let Some(link) = self
+            .link_of_port
+            .get(usize::from(port))
+            .copied()
+            .flatten()
+            .or(Some(0))
+            .and_then(|l| self.links.get(l))
+        else {
+            return 0;
+        };
+        let mut handed = 0;
+        for frame in frames {
+            let buffer = (frame.len() <= EMIT_FRAME)
+                .then(|| link.spare.pop())
+                .flatten();
+            let Some(mut buffer) = buffer else {
+                link.lost.fetch_add(1, Ordering::Relaxed);
+                continue;
+            };
+            buffer.bytes[..frame.len()].copy_from_slice(frame);
+            buffer.len = frame.len();
+            buffer.port = port;
+            // As many buffers as the ring has room for: never full.
+            let _ = link.emitted.push(buffer);
+            handed += 1;
+        }
+        handed
     }
 }
 
@@ -52,6 +124,8 @@ pub(crate) struct ProcessingThread {
     pub pipeline: Pipeline,
     /// One per I/O thread.
     pub links: Vec<Link>,
+    /// For each port, the index in `links` of the I/O thread serving it.
+    pub link_of_port: Vec<Option<usize>>,
 }
 
 impl ProcessingThread {
@@ -67,6 +141,13 @@ impl ProcessingThread {
                     work = true;
                 }
             }
+            let mut own = LinkEmitter {
+                links: &self.links,
+                link_of_port: &self.link_of_port,
+                frames: 0,
+            };
+            self.pipeline.processor.poll(&mut own);
+            work |= own.frames > 0;
             idle_rounds = if work { 0 } else { idle_rounds + 1 };
             if idle_rounds > 1024 {
                 std::thread::sleep(Duration::from_micros(50));
@@ -166,6 +247,7 @@ impl IoThread {
             if work == 0 || round.is_multiple_of(KERNEL_POLL_ROUNDS) {
                 work += self.queues.forward_from_kernel();
             }
+            work += self.send_emitted();
             if work == 0 {
                 if self.inflight.is_empty() {
                     self.queues.io.idle(&tap_fds);
@@ -174,6 +256,37 @@ impl IoThread {
                 }
             }
         }
+    }
+
+    /// Sends the frames the workers' processors originated, each out of its port's first queue
+    /// here (the rule of `transmit_copies`), and counts what workers could not hand over;
+    /// returns how many frames it sent or counted.
+    fn send_emitted(&mut self) -> usize {
+        let mut work = 0;
+        let q = &mut self.queues;
+        for link in &self.links {
+            let lost = link.lost.swap(0, Ordering::Relaxed);
+            if lost > 0 {
+                q.counters[0].drop(DropReason::NoBuffer, lost);
+                work += lost as usize;
+            }
+            while let Some(frame) = link.emitted.pop() {
+                match q.io.queue_map().on_port(frame.port) {
+                    Some(target) => {
+                        q.io.transmit_copies(
+                            target,
+                            &[&frame.bytes[..frame.len]],
+                            &q.counters[target],
+                        );
+                    }
+                    None => q.counters[0].drop(DropReason::NoSuchPort, 1),
+                }
+                // The buffer came from this ring's spares: there is room for it.
+                let _ = link.spare.push(frame);
+                work += 1;
+            }
+        }
+        work
     }
 
     /// Splits `batch` into one sub-batch per worker and sends them; returns how many went.
@@ -273,4 +386,91 @@ fn merge_back(item: &mut Item, batch: &mut Batch, verdict: Option<Verdict>) {
         std::mem::swap(slot, &mut slots[at as usize]);
     }
     item.batch.set_len(0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::worker::SlowPath;
+    use fastlane_core::{QueueCounters, QueueMap, QueueSpec, Slot, ThreadIo, Unsent};
+
+    /// Serves port 0's queue 0 and keeps what it is asked to send.
+    struct Kept {
+        queues: QueueMap,
+        sent: Vec<(usize, Vec<u8>)>,
+    }
+
+    impl ThreadIo for Kept {
+        fn queue_map(&self) -> &QueueMap {
+            &self.queues
+        }
+        fn receive(&mut self, _: usize, _: &mut Batch, _: &fastlane_core::QueueCounters) -> usize {
+            0
+        }
+        fn stage(&mut self, _: usize, _: &Slot) -> Result<(), DropReason> {
+            Ok(())
+        }
+        fn release(&mut self, _: &Slot) {}
+        fn flush(&mut self, _: usize, _: &QueueCounters) -> Unsent {
+            Unsent::default()
+        }
+        fn finish_batch(&mut self, _: usize) {}
+        fn split(&self) -> Split {
+            Split::InKernel
+        }
+        fn transmit_copies(&mut self, target: usize, frames: &[&[u8]], c: &QueueCounters) -> usize {
+            self.sent
+                .extend(frames.iter().map(|f| (target, f.to_vec())));
+            c.tx_packets.add(frames.len() as u64);
+            frames.len()
+        }
+        fn idle(&mut self, _: &[RawFd]) {}
+    }
+
+    #[test]
+    fn a_workers_own_frames_leave_by_its_io_thread_and_what_it_cannot_hand_over_is_counted() {
+        let link = Link::new(4);
+        let queues = QueueIo {
+            core: 0,
+            io: Box::new(Kept {
+                queues: QueueMap::new(&[QueueSpec {
+                    port: 0,
+                    interface: "p0".into(),
+                    queue: 0,
+                }]),
+                sent: Vec::new(),
+            }),
+            counters: vec![QueueCounters::default()].into(),
+            batch_size: 8,
+            slow_path: SlowPath {
+                filters: Vec::new(),
+                taps: vec![None],
+            },
+        };
+        let mut io = IoThread::new(queues, vec![link.clone()], 4);
+        let links = [link];
+        let mut out = LinkEmitter {
+            links: &links,
+            link_of_port: &[Some(0)],
+            frames: 0,
+        };
+        let long = vec![0u8; EMIT_FRAME + 1];
+        assert_eq!(out.transmit(0, &[b"first", b"second", &long]), 2);
+        // A port no I/O thread serves goes to the first, which counts it.
+        assert_eq!(out.transmit(7, &[b"nowhere"]), 1);
+        // More than the link's buffers: the rest are lost, and counted.
+        let many: Vec<&[u8]> = (0..EMIT_FRAMES).map(|_| &b"more"[..]).collect();
+        assert_eq!(out.transmit(0, &many), EMIT_FRAMES - 3);
+        assert_eq!(out.frames, 4 + EMIT_FRAMES);
+
+        // Every buffer handed over (64) and the four frames lost on the way.
+        assert_eq!(io.send_emitted(), EMIT_FRAMES + 4);
+        let c = &io.queues.counters[0];
+        assert_eq!(c.tx_packets.get(), (2 + EMIT_FRAMES - 3) as u64);
+        assert_eq!(c.dropped(DropReason::NoSuchPort), 1);
+        assert_eq!(c.dropped(DropReason::NoBuffer), 1 + 3);
+        // Every buffer went back to the worker: it can hand over as many again.
+        assert_eq!(links[0].spare.len(), EMIT_FRAMES);
+        assert_eq!(io.send_emitted(), 0);
+    }
 }

@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
 use fastlane_core::{
-    Batch, Class, DropReason, FilterTables, Pipeline, QueueCounters, QueueRef, Split, ThreadIo,
-    Verdict,
+    Batch, Class, DropReason, FilterTables, IoEmitter, Pipeline, QueueCounters, QueueRef, Split,
+    ThreadIo, Verdict,
 };
 use fastlane_tap::{TapQueue, MAX_READ_BURST};
 
@@ -158,6 +158,9 @@ impl Worker {
             if work == 0 || round.is_multiple_of(KERNEL_POLL_ROUNDS) {
                 work += q.forward_from_kernel();
             }
+            let mut own = IoEmitter::new(&mut *q.io, &q.counters);
+            self.pipeline.processor.poll(&mut own);
+            work += own.frames();
             for outbox in &mut self.outboxes {
                 work += outbox.flush(&mut Sink {
                     io: &mut *q.io,

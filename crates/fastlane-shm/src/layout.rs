@@ -7,6 +7,8 @@ pub const MAX_NAME: usize = 32;
 pub const MAX_KEY: usize = 64;
 pub const MAX_VALUE: usize = 1024;
 pub const MAX_MESSAGE: usize = 1024;
+/// Bytes of one cell of an array of cells.
+pub const MAX_CELL: usize = 1024;
 /// Objects one header's directory holds.
 pub const MAX_OBJECTS: usize = (HEADER_SIZE - DIRECTORY) / ENTRY_SIZE;
 
@@ -36,6 +38,7 @@ const OBJECT_ALIGN: usize = 4096;
 pub enum ObjectKind {
     Table,
     Channel,
+    Cells,
 }
 
 impl ObjectKind {
@@ -43,6 +46,7 @@ impl ObjectKind {
         match self {
             ObjectKind::Table => 1,
             ObjectKind::Channel => 2,
+            ObjectKind::Cells => 3,
         }
     }
 
@@ -50,6 +54,7 @@ impl ObjectKind {
         match code {
             1 => Some(ObjectKind::Table),
             2 => Some(ObjectKind::Channel),
+            3 => Some(ObjectKind::Cells),
             _ => None,
         }
     }
@@ -58,11 +63,13 @@ impl ObjectKind {
         match self {
             ObjectKind::Table => "table",
             ObjectKind::Channel => "channel",
+            ObjectKind::Cells => "cells",
         }
     }
 }
 
-/// One table or channel. For a channel, `key_size` is the largest message and `value_size` is 0.
+/// One table, channel or array of cells. For a channel, `key_size` is the largest message and
+/// `value_size` is 0; for cells, `key_size` is the bytes of one cell and `value_size` is 0.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectSpec {
     pub kind: ObjectKind,
@@ -103,6 +110,22 @@ impl Layout {
             kind: ObjectKind::Channel,
             name: name.to_string(),
             key_size: message_size.try_into().unwrap_or(u32::MAX),
+            value_size: 0,
+            capacity,
+        });
+        self
+    }
+
+    /// Adds an array of `capacity` cells of `words` atomic 64-bit words each, which every process
+    /// may update (see [`crate::Cells`]).
+    pub fn cells(mut self, name: &str, words: usize, capacity: u64) -> Self {
+        self.objects.push(ObjectSpec {
+            kind: ObjectKind::Cells,
+            name: name.to_string(),
+            key_size: words
+                .checked_mul(8)
+                .and_then(|b| b.try_into().ok())
+                .unwrap_or(u32::MAX),
             value_size: 0,
             capacity,
         });
@@ -161,6 +184,15 @@ impl Layout {
                         ));
                     }
                 }
+                ObjectKind::Cells => {
+                    if o.key_size == 0 || o.key_size as usize > MAX_CELL || o.key_size % 8 != 0 {
+                        return bad(format!(
+                            "cells {:?}: a cell must be 1 to {} words",
+                            o.name,
+                            MAX_CELL / 8
+                        ));
+                    }
+                }
             }
         }
         Ok(())
@@ -190,6 +222,7 @@ impl Layout {
             let size = match o.kind {
                 ObjectKind::Table => crate::table::Geometry::of(o).bytes(),
                 ObjectKind::Channel => crate::channel::Geometry::of(o).bytes(),
+                ObjectKind::Cells => crate::cells::Geometry::of(o).bytes(),
             };
             end = (end + size).next_multiple_of(OBJECT_ALIGN);
         }
@@ -253,6 +286,7 @@ impl Layout {
                     let (key, value) = match o.kind {
                         ObjectKind::Table => ("key size", "value size"),
                         ObjectKind::Channel => ("message size", "value size"),
+                        ObjectKind::Cells => ("cell size", "value size"),
                     };
                     if f.kind != o.kind {
                         out.push(format!(

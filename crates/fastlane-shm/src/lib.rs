@@ -1,7 +1,7 @@
 //! Shared memory between Fastlane's fast path and its slow path, which may be other processes in
 //! other languages: a named region holding fixed-capacity hash tables (one writer, lock-free
-//! readers that never see a torn record, even when the writer is killed mid-update) and bounded
-//! single-producer single-consumer channels.
+//! readers that never see a torn record, even when the writer is killed mid-update), bounded
+//! single-producer single-consumer channels, and arrays of atomic cells that any process updates.
 //!
 //! ```no_run
 //! use fastlane_shm::{Layout, Region};
@@ -13,6 +13,7 @@
 //! # Ok::<(), fastlane_shm::ShmError>(())
 //! ```
 
+mod cells;
 mod channel;
 mod error;
 mod layout;
@@ -21,10 +22,12 @@ mod mem;
 mod region;
 mod table;
 
+pub use cells::Cells;
 pub use channel::Channel;
 pub use error::ShmError;
 pub use layout::{
-    Layout, ObjectKind, ObjectSpec, MAX_KEY, MAX_MESSAGE, MAX_NAME, MAX_OBJECTS, MAX_VALUE,
+    Layout, ObjectKind, ObjectSpec, MAX_CELL, MAX_KEY, MAX_MESSAGE, MAX_NAME, MAX_OBJECTS,
+    MAX_VALUE,
 };
 pub use region::{receive_region, send_region, Existing, Region};
 pub use table::{Iter, Table};

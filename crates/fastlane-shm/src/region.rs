@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::cells::Cells;
 use crate::channel::Channel;
 use crate::error::ShmError;
 use crate::layout::{self, Layout, ObjectKind, ObjectSpec};
@@ -250,6 +251,11 @@ impl Region {
     pub fn channel(&self, name: &str) -> Result<Channel, ShmError> {
         let (spec, offset) = self.object(ObjectKind::Channel, name)?;
         Ok(Channel::new(self.map.clone(), spec, offset))
+    }
+
+    pub fn cells(&self, name: &str) -> Result<Cells, ShmError> {
+        let (spec, offset) = self.object(ObjectKind::Cells, name)?;
+        Ok(Cells::new(self.map.clone(), spec, offset))
     }
 
     /// Removes region `name` from /dev/shm; processes that have it mapped keep their mapping.

@@ -101,7 +101,7 @@ fn hash(key: &[u64], slots: usize) -> usize {
 
 /// Asks the CPU to start loading `word`'s cache line.
 #[inline(always)]
-fn prefetch(word: &AtomicU64) {
+pub(crate) fn prefetch(word: &AtomicU64) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch is a hint that never faults; SSE is part of x86_64.
     unsafe {
@@ -283,6 +283,52 @@ impl Table {
             }
         }
         false
+    }
+
+    /// Runs `read` on the value of `key` where it lies, without copying it first: for records a
+    /// reader needs only part of. `read` gets the value's words (the last one zero-padded) and
+    /// must only load from them (relaxed loads suffice); it may run more than once, each result
+    /// but the one returned being thrown away because the writer changed the record meanwhile.
+    /// None when `key` is absent or has the wrong size. Never allocates, never waits on the writer.
+    #[inline]
+    pub fn read_with<T>(&self, key: &[u8], mut read: impl FnMut(&[AtomicU64]) -> T) -> Option<T> {
+        let words = self.key_as_words(key)?;
+        let words = &words[..self.geo.key_words];
+        let mut index = hash(words, self.geo.slots);
+        for _ in 0..self.geo.slots {
+            let probe = self.read_slot(index, |state, key_words, value_words| match state {
+                EMPTY => Some(None),
+                FULL if mem::words_equal(key_words, words) => Some(Some(read(value_words))),
+                _ => None,
+            });
+            match probe {
+                Some(Some(found)) => return found,
+                _ => index = self.next(index),
+            }
+        }
+        None
+    }
+
+    /// Starts fetching the home slot of `key` from memory (its state, key and the first
+    /// `value_bytes` of its value), for a reader that will look the key up shortly: a fast path
+    /// prefetches a batch's keys before reading the first, so that the cache misses overlap.
+    /// A hint only: never faults, never waits.
+    #[inline]
+    pub fn prefetch(&self, key: &[u8], value_bytes: usize) {
+        let Some(words) = self.key_as_words(key) else {
+            return;
+        };
+        let index = hash(&words[..self.geo.key_words], self.geo.slots);
+        let slot = self.slot_words(index);
+        let end = (1 + self.geo.key_words + value_bytes.div_ceil(8)).min(slot.len());
+        // One word per cache line.
+        for word in slot[..end]
+            .iter()
+            .step_by(8)
+            .chain(slot.get(end.saturating_sub(1)))
+        {
+            prefetch(word);
+        }
     }
 
     /// Looks up many keys at once, as a fast path does for a batch of packets: every home slot is

@@ -187,6 +187,7 @@ fn handles_are_send_and_sync() {
     shareable::<Region>();
     shareable::<fastlane_shm::Table>();
     shareable::<fastlane_shm::Channel>();
+    shareable::<fastlane_shm::Cells>();
 }
 
 #[test]
@@ -518,4 +519,85 @@ fn a_million_entries() {
         assert_eq!(value[..8], k.to_le_bytes());
     }
     assert!(!table.get_into(&u64::MAX.to_le_bytes(), &mut value));
+}
+
+#[test]
+fn cells_are_updated_by_every_handle_and_thread() {
+    let name = Name::new("cells");
+    let layout = Layout::new()
+        .table("rules", 8, 8, 4)
+        .cells("counters", 8, 16);
+    let region = Region::create(&name.0, &layout).unwrap();
+    let other = Region::open(&name.0, &layout).unwrap();
+    let (a, b) = (
+        region.cells("counters").unwrap(),
+        other.cells("counters").unwrap(),
+    );
+    assert_eq!((a.words(), a.capacity()), (8, 16));
+    assert!(a.cell(16).is_none());
+    let per_thread = 100_000u64;
+    std::thread::scope(|s| {
+        for cells in [&a, &b, &a, &b] {
+            s.spawn(move || {
+                for i in 0..per_thread {
+                    let cell = cells.cell(i % 16).unwrap();
+                    cell[0].fetch_add(1, Ordering::Relaxed);
+                    cell[7].fetch_add(i, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    let total: u64 = (0..16)
+        .map(|i| b.cell(i).unwrap()[0].load(Ordering::Relaxed))
+        .sum();
+    let sum: u64 = (0..16)
+        .map(|i| a.cell(i).unwrap()[7].load(Ordering::Relaxed))
+        .sum();
+    assert_eq!(total, 4 * per_thread);
+    assert_eq!(sum, 4 * (0..per_thread).sum::<u64>());
+    // Cells of another size are another layout, named in the error.
+    let err = Region::open(
+        &name.0,
+        &Layout::new()
+            .table("rules", 8, 8, 4)
+            .cells("counters", 4, 16),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("cells \"counters\": cell size 64 in the region, 32 in the layout"),
+        "{err}"
+    );
+    assert!(matches!(
+        region.cells("rules"),
+        Err(ShmError::UnknownObject { kind: "cells", .. })
+    ));
+    assert!(matches!(
+        Region::create(&format!("{}-bad", name.0), &Layout::new().cells("c", 0, 1)),
+        Err(ShmError::InvalidLayout(_))
+    ));
+}
+
+#[test]
+fn read_with_reads_a_record_in_place() {
+    let name = Name::new("read-with");
+    let region = Region::create(&name.0, &rules_layout(24, 16)).unwrap();
+    let mut table = region.table("rules").unwrap();
+    table
+        .insert(&5u64.to_le_bytes(), &pattern(5, 3, 24))
+        .unwrap();
+    let reader = region.table("rules").unwrap();
+    // Only the second word is loaded.
+    let second = reader.read_with(&5u64.to_le_bytes(), |words| {
+        assert_eq!(words.len(), 3);
+        words[1].load(Ordering::Relaxed)
+    });
+    assert_eq!(
+        second,
+        Some(u64::from_le_bytes(pattern(5, 3, 8).try_into().unwrap()))
+    );
+    assert_eq!(reader.read_with(&6u64.to_le_bytes(), |_| ()), None);
+    assert_eq!(reader.read_with(&[1, 2], |_| ()), None);
+    table.remove(&5u64.to_le_bytes()).unwrap();
+    assert_eq!(reader.read_with(&5u64.to_le_bytes(), |_| ()), None);
 }

@@ -576,13 +576,13 @@ fn acknowledged(
                 failure(error.into(), None)
             }
         })?;
-        match netlink::answer_to(seq, &datagram[..len]) {
+        match rtnetlink::answer_to(seq, &datagram[..len]) {
             None => continue,
-            Some(netlink::Answer::Accepted) => return Ok(()),
-            Some(netlink::Answer::Refused { errno, message }) => {
+            Some(rtnetlink::Answer::Accepted) => return Ok(()),
+            Some(rtnetlink::Answer::Refused { errno, message }) => {
                 return Err(failure(io::Error::from_raw_os_error(errno), message))
             }
-            Some(netlink::Answer::Malformed) => {
+            Some(rtnetlink::Answer::Malformed) => {
                 let error = io::Error::new(io::ErrorKind::InvalidData, "malformed answer");
                 return Err(failure(error, None));
             }

@@ -1,67 +1,17 @@
 //! The rtnetlink exchanges about interface addresses: adding (`RTM_NEWADDR`) and removing
 //! (`RTM_DELADDR`) one, with the kernel's acknowledgement, and listing them (an `RTM_GETADDR`
-//! dump); and removing a device (`RTM_DELLINK`). Messages are laid out by hand in native byte
-//! order, as netlink wants.
+//! dump); and removing a device (`RTM_DELLINK`), over fastlane-sys's netlink framing.
 
 use std::net::IpAddr;
 
-const HEADER_LEN: usize = 16;
-const ATTRIBUTE_HEADER_LEN: usize = 4;
-/// `struct nlmsgerr`: the error code followed by the request's header.
-const ERROR_LEN: usize = 4 + HEADER_LEN;
-
-const NLMSG_ERROR: u16 = libc::NLMSG_ERROR as u16;
-const NLMSG_DONE: u16 = libc::NLMSG_DONE as u16;
-/// The acknowledgement carries only the request's header, not its payload.
-const NLM_F_CAPPED: u16 = 0x100;
-/// The acknowledgement carries extended-ack attributes after the echoed request.
-const NLM_F_ACK_TLVS: u16 = 0x200;
-/// `NLMSGERR_ATTR_MSG`: the kernel's error text.
-const NLMSGERR_ATTR_MSG: u16 = 1;
-/// Attribute type bits without the nested and byte-order flags.
-const NLA_TYPE_MASK: u16 = 0x3fff;
-
-fn align(len: usize) -> usize {
-    (len + 3) & !3
-}
-
-fn push_attribute(message: &mut Vec<u8>, kind: u16, data: &[u8]) {
-    let len = ATTRIBUTE_HEADER_LEN + data.len();
-    message.extend_from_slice(&(len as u16).to_ne_bytes());
-    message.extend_from_slice(&kind.to_ne_bytes());
-    message.extend_from_slice(data);
-    message.resize(align(message.len()), 0);
-}
-
-/// A netlink header, its length filled in by [`finish`].
-fn header(kind: u16, flags: i32, seq: u32) -> Vec<u8> {
-    let mut message = Vec::with_capacity(64);
-    message.extend_from_slice(&[0; 4]); // length, filled in at the end
-    message.extend_from_slice(&kind.to_ne_bytes());
-    message.extend_from_slice(&(flags as u16).to_ne_bytes());
-    message.extend_from_slice(&seq.to_ne_bytes());
-    message.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel fills it in
-    message
-}
+use fastlane_sys::netlink::{
+    attributes, family_of, finish, ip_address, messages, octets, push_attribute, u32_at,
+    HEADER_LEN, NLMSG_DONE, NLMSG_ERROR,
+};
 
 /// A netlink header followed by a `struct ifaddrmsg`.
 fn address_message(kind: u16, flags: i32, seq: u32, ifaddrmsg: [u8; 8]) -> Vec<u8> {
-    let mut message = header(kind, flags, seq);
-    message.extend_from_slice(&ifaddrmsg);
-    message
-}
-
-fn finish(mut message: Vec<u8>) -> Vec<u8> {
-    let len = message.len() as u32;
-    message[..4].copy_from_slice(&len.to_ne_bytes());
-    message
-}
-
-fn family_of(address: IpAddr) -> u8 {
-    match address {
-        IpAddr::V4(_) => libc::AF_INET as u8,
-        IpAddr::V6(_) => libc::AF_INET6 as u8,
-    }
+    fastlane_sys::netlink::message(kind, flags, seq, &ifaddrmsg)
 }
 
 /// `struct ifaddrmsg` for `address/prefix` on interface `index`.
@@ -113,11 +63,7 @@ pub fn delete_address_request(seq: u32, index: u32, address: IpAddr, prefix: u8)
         seq,
         ifaddrmsg(index, address, prefix),
     );
-    let octets = match address {
-        IpAddr::V4(v4) => v4.octets().to_vec(),
-        IpAddr::V6(v6) => v6.octets().to_vec(),
-    };
-    push_attribute(&mut message, libc::IFA_LOCAL, &octets);
+    push_attribute(&mut message, libc::IFA_LOCAL, &octets(address));
     finish(message)
 }
 
@@ -127,9 +73,12 @@ pub fn delete_link_request(seq: u32, index: u32) -> Vec<u8> {
     // `struct ifinfomsg`: family, padding, type, index, flags, change.
     let mut ifinfomsg = [0u8; 16];
     ifinfomsg[4..8].copy_from_slice(&index.to_ne_bytes());
-    let mut message = header(libc::RTM_DELLINK, flags, seq);
-    message.extend_from_slice(&ifinfomsg);
-    finish(message)
+    finish(fastlane_sys::netlink::message(
+        libc::RTM_DELLINK,
+        flags,
+        seq,
+        &ifinfomsg,
+    ))
 }
 
 /// An `RTM_GETADDR` dump request: every address of every interface, both families.
@@ -166,36 +115,26 @@ pub enum DumpPart {
 /// The addresses in one datagram answering dump `seq`.
 pub fn parse_address_dump(seq: u32, datagram: &[u8]) -> DumpPart {
     let mut addresses = Vec::new();
-    let mut at = 0;
-    while at < datagram.len() {
-        let (Some(len), Some(kind), Some(message_seq)) = (
-            u32_at(datagram, at),
-            u16_at(datagram, at + 4),
-            u32_at(datagram, at + 8),
-        ) else {
+    for message in messages(datagram) {
+        let Ok(message) = message else {
             return DumpPart::Malformed;
         };
-        let len = len as usize;
-        let Some(message) = datagram.get(at..at + len).filter(|_| len >= HEADER_LEN) else {
-            return DumpPart::Malformed;
-        };
-        at += align(len);
-        if message_seq != seq {
+        if message.seq != seq {
             continue;
         }
-        match kind {
+        match message.kind {
             NLMSG_DONE => {
                 return DumpPart::Addresses {
                     addresses,
                     done: true,
                 }
             }
-            NLMSG_ERROR => match u32_at(message, HEADER_LEN).map(|c| c as i32) {
+            NLMSG_ERROR => match u32_at(message.bytes, HEADER_LEN).map(|c| c as i32) {
                 Some(0) => {}
                 Some(code) => return DumpPart::Refused { errno: -code },
                 None => return DumpPart::Malformed,
             },
-            libc::RTM_NEWADDR => match parse_address(message) {
+            libc::RTM_NEWADDR => match parse_address(message.bytes) {
                 Some(Some(address)) => addresses.push(address),
                 Some(None) => {}
                 None => return DumpPart::Malformed,
@@ -216,25 +155,13 @@ fn parse_address(message: &[u8]) -> Option<Option<InterfaceAddress>> {
     let index = u32_at(header, 4)?;
     let mut local = None;
     let mut address = None;
-    let mut at = HEADER_LEN + 8;
-    while at + ATTRIBUTE_HEADER_LEN <= message.len() {
-        let len = u16_at(message, at)? as usize;
-        let kind = u16_at(message, at + 2)? & NLA_TYPE_MASK;
-        let data = message.get(at + ATTRIBUTE_HEADER_LEN..at + len)?;
-        let ip = match (family as i32, data.len()) {
-            (libc::AF_INET, 4) => Some(IpAddr::from(<[u8; 4]>::try_from(data).ok()?)),
-            (libc::AF_INET6, 16) => Some(IpAddr::from(<[u8; 16]>::try_from(data).ok()?)),
-            _ => None,
-        };
+    for attribute in attributes(&message[HEADER_LEN + 8..]) {
+        let (kind, data) = attribute.ok()?;
         match kind {
-            libc::IFA_LOCAL => local = ip,
-            libc::IFA_ADDRESS => address = ip,
+            libc::IFA_LOCAL => local = ip_address(family, data),
+            libc::IFA_ADDRESS => address = ip_address(family, data),
             _ => {}
         }
-        if len < ATTRIBUTE_HEADER_LEN {
-            return None;
-        }
-        at += align(len);
     }
     if family as i32 != libc::AF_INET && family as i32 != libc::AF_INET6 {
         return Some(None);
@@ -250,95 +177,10 @@ fn parse_address(message: &[u8]) -> Option<Option<InterfaceAddress>> {
     }))
 }
 
-/// What the kernel answered to a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Answer {
-    Accepted,
-    Refused {
-        errno: i32,
-        /// The kernel's extended-ack text, when it gave one.
-        message: Option<String>,
-    },
-    /// The datagram does not parse as netlink messages.
-    Malformed,
-}
-
-fn u16_at(bytes: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_ne_bytes(bytes.get(at..at + 2)?.try_into().ok()?))
-}
-
-fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_ne_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
-}
-
-/// The kernel's answer to request `seq` in one received datagram, or `None` when the datagram
-/// holds no answer to it.
-pub fn answer_to(seq: u32, datagram: &[u8]) -> Option<Answer> {
-    let mut at = 0;
-    while at < datagram.len() {
-        let (Some(len), Some(kind), Some(flags), Some(message_seq)) = (
-            u32_at(datagram, at),
-            u16_at(datagram, at + 4),
-            u16_at(datagram, at + 6),
-            u32_at(datagram, at + 8),
-        ) else {
-            return Some(Answer::Malformed);
-        };
-        let len = len as usize;
-        let Some(message) = datagram.get(at..at + len).filter(|_| len >= HEADER_LEN) else {
-            return Some(Answer::Malformed);
-        };
-        if kind == NLMSG_ERROR && message_seq == seq {
-            return Some(parse_error(message, flags));
-        }
-        at += align(len);
-    }
-    None
-}
-
-/// Parses an `NLMSG_ERROR` message (an acknowledgement when its error code is 0).
-fn parse_error(message: &[u8], flags: u16) -> Answer {
-    let Some(code) = u32_at(message, HEADER_LEN).map(|c| c as i32) else {
-        return Answer::Malformed;
-    };
-    if code == 0 {
-        return Answer::Accepted;
-    }
-    let mut text = None;
-    if flags & NLM_F_ACK_TLVS != 0 {
-        let echoed_payload = if flags & NLM_F_CAPPED != 0 {
-            0
-        } else {
-            match u32_at(message, HEADER_LEN + 4) {
-                Some(len) => (len as usize).saturating_sub(HEADER_LEN),
-                None => return Answer::Malformed,
-            }
-        };
-        let mut at = HEADER_LEN + ERROR_LEN + align(echoed_payload);
-        while let (Some(len), Some(kind)) = (u16_at(message, at), u16_at(message, at + 2)) {
-            let len = len as usize;
-            let Some(data) = message.get(at + ATTRIBUTE_HEADER_LEN..at + len) else {
-                break;
-            };
-            if kind & NLA_TYPE_MASK == NLMSGERR_ATTR_MSG {
-                let end = data.iter().position(|&b| b == 0).unwrap_or(data.len());
-                text = Some(String::from_utf8_lossy(&data[..end]).into_owned());
-            }
-            if len < ATTRIBUTE_HEADER_LEN {
-                break;
-            }
-            at += align(len);
-        }
-    }
-    Answer::Refused {
-        errno: -code,
-        message: text,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fastlane_sys::netlink::u16_at;
     use std::net::{Ipv4Addr, Ipv6Addr};
 
     #[test]
@@ -363,47 +205,6 @@ mod tests {
         assert_eq!(request.len(), 16 + 8 + 2 * 20);
         assert_eq!(request[16], libc::AF_INET6 as u8);
         assert_eq!(request[28..44], address.octets());
-    }
-
-    fn error_message(seq: u32, code: i32, text: Option<&str>) -> Vec<u8> {
-        let mut body = code.to_ne_bytes().to_vec();
-        body.extend_from_slice(&40u32.to_ne_bytes()); // the echoed request's length
-        body.extend_from_slice(&[0; 12]);
-        let mut flags = NLM_F_CAPPED;
-        if let Some(text) = text {
-            flags |= NLM_F_ACK_TLVS;
-            let mut data = text.as_bytes().to_vec();
-            data.push(0);
-            let mut attributes = Vec::new();
-            push_attribute(&mut attributes, NLMSGERR_ATTR_MSG, &data);
-            body.extend_from_slice(&attributes);
-        }
-        let mut message = ((HEADER_LEN + body.len()) as u32).to_ne_bytes().to_vec();
-        message.extend_from_slice(&NLMSG_ERROR.to_ne_bytes());
-        message.extend_from_slice(&flags.to_ne_bytes());
-        message.extend_from_slice(&seq.to_ne_bytes());
-        message.extend_from_slice(&0u32.to_ne_bytes());
-        message.extend_from_slice(&body);
-        message
-    }
-
-    #[test]
-    fn acknowledgement_and_refusal_with_text() {
-        assert_eq!(
-            answer_to(5, &error_message(5, 0, None)),
-            Some(Answer::Accepted)
-        );
-        assert_eq!(
-            answer_to(
-                5,
-                &error_message(5, -libc::EEXIST, Some("address already assigned"))
-            ),
-            Some(Answer::Refused {
-                errno: libc::EEXIST,
-                message: Some("address already assigned".into())
-            })
-        );
-        assert_eq!(answer_to(6, &error_message(5, 0, None)), None);
     }
 
     #[test]
@@ -476,17 +277,5 @@ mod tests {
             parse_address_dump(3, &whole[..whole.len() - 3]),
             DumpPart::Malformed
         );
-    }
-
-    #[test]
-    fn truncated_datagrams_are_malformed() {
-        let whole = error_message(5, -libc::EINVAL, Some("bad"));
-        for cut in [3, 10, 17, whole.len() - 1] {
-            assert_eq!(
-                answer_to(5, &whole[..cut]),
-                Some(Answer::Malformed),
-                "cut {cut}"
-            );
-        }
     }
 }

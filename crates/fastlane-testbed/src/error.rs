@@ -38,6 +38,8 @@ pub enum TestbedError {
     Netns(#[from] NetnsError),
     #[error("generator frame of {len} bytes: {reason}")]
     BadFrame { len: usize, reason: &'static str },
+    #[error("generator frames: {0}")]
+    Frames(String),
     #[error("generator rate of 0 packets per second")]
     ZeroRate,
     #[error("the generator thread on {interface} panicked")]

@@ -18,18 +18,73 @@ use crate::TestbedError;
 pub struct GeneratorConfig {
     /// Network namespace of `interface` (`None`: the caller's).
     pub netns: Option<String>,
-    /// Frames leave through this interface and return to it.
+    /// Frames leave through this interface (and return to it unless `returns` says otherwise).
     pub interface: String,
-    /// The frame sent, again and again (at least 60 bytes, without FCS).
-    pub frame: Vec<u8>,
+    /// The frames sent, each in turn, over and over: at least one, each at least 60 bytes
+    /// (without FCS), all of the same length and alike after their first [`MAX_FRAME_HEADER`]
+    /// bytes, where they may differ (addresses, ports, tunnel ids, checksums). Cycling costs no
+    /// more per frame than sending one: `fl_gen` writes that many bytes of every frame anyway.
+    pub frames: Vec<Vec<u8>>,
     /// The CPU the sending thread is pinned to.
     pub core: Option<u16>,
     /// Returning IPv4/IPv6 UDP frames to this destination port are counted and dropped.
     pub match_udp_port: u16,
+    /// Where returning frames are counted, when not on `interface`: a forwarder that sends
+    /// them out of another port (a router, a UPF between its N3 and N6 sides).
+    pub returns: Option<ReturnPath>,
     /// Packets per second, on average over a few tenths of a second: a test run cannot space its
     /// frames, so they leave in bursts at full speed, one burst per `BPF_PROG_RUN` call (at
     /// least 10 ms worth). `None` sends as fast as one core can.
     pub rate_pps: Option<u64>,
+}
+
+/// The interface on which a generator counts what comes back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReturnPath {
+    /// Network namespace of `interface` (`None`: the caller's).
+    pub netns: Option<String>,
+    pub interface: String,
+}
+
+/// Bytes at the start of a generator's frames in which they may differ from one another.
+pub const MAX_FRAME_HEADER: usize = GEN_HEADER_LEN;
+/// The most frames a generator cycles over (128 bytes of map each).
+pub const MAX_FRAMES: usize = 1 << 20;
+
+/// Checks `frames` against the rules of [`GeneratorConfig::frames`].
+fn check_frames(frames: &[Vec<u8>]) -> Result<(), TestbedError> {
+    let Some(first) = frames.first() else {
+        return Err(TestbedError::Frames("none given".into()));
+    };
+    if first.len() < MIN_FRAME_LEN {
+        return Err(TestbedError::BadFrame {
+            len: first.len(),
+            reason: "shorter than the 60 bytes of a minimal Ethernet frame",
+        });
+    }
+    if frames.len() > MAX_FRAMES {
+        return Err(TestbedError::Frames(format!(
+            "{} given, at most {MAX_FRAMES}",
+            frames.len()
+        )));
+    }
+    let tail = first.len().min(MAX_FRAME_HEADER);
+    for (index, frame) in frames.iter().enumerate().skip(1) {
+        if frame.len() != first.len() {
+            return Err(TestbedError::Frames(format!(
+                "frame {index} has {} bytes, frame 0 {}: all must have the same length",
+                frame.len(),
+                first.len()
+            )));
+        }
+        if let Some(offset) = (tail..first.len()).find(|&i| frame[i] != first[i]) {
+            return Err(TestbedError::Frames(format!(
+                "frame {index} differs from frame 0 at byte {offset}: frames may differ only in \
+                 their first {MAX_FRAME_HEADER} bytes"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Counters since the generator started.
@@ -76,13 +131,8 @@ pub struct Generator {
 
 impl Generator {
     /// Attaches the sink, starts the sending thread, and returns once the first frames are out.
-    pub fn start(cfg: GeneratorConfig) -> Result<Generator, TestbedError> {
-        if cfg.frame.len() < MIN_FRAME_LEN {
-            return Err(TestbedError::BadFrame {
-                len: cfg.frame.len(),
-                reason: "shorter than the 60 bytes of a minimal Ethernet frame",
-            });
-        }
+    pub fn start(mut cfg: GeneratorConfig) -> Result<Generator, TestbedError> {
+        check_frames(&cfg.frames)?;
         if cfg.rate_pps == Some(0) {
             return Err(TestbedError::ZeroRate);
         }
@@ -90,11 +140,15 @@ impl Generator {
         let possible_cpus = aya::util::nr_cpus()
             .map_err(|(_, source)| TestbedError::sys("read possible CPUs", &interface, source))?;
 
-        let mut ebpf = programs::open()?;
-        let mut header = [0u8; GEN_HEADER_LEN];
-        let n = cfg.frame.len().min(GEN_HEADER_LEN);
-        header[..n].copy_from_slice(&cfg.frame[..n]);
-        programs::set(&mut ebpf, programs::GEN_TEMPLATE, header)?;
+        // At most MAX_FRAMES (2^20): fits.
+        let mut ebpf = programs::open_generator(cfg.frames.len() as u32)?;
+        let headers = cfg.frames.iter().map(|frame| {
+            let mut header = [0u8; GEN_HEADER_LEN];
+            let n = frame.len().min(GEN_HEADER_LEN);
+            header[..n].copy_from_slice(&frame[..n]);
+            header
+        });
+        programs::set_all(&mut ebpf, programs::GEN_FRAMES, headers)?;
         programs::set(
             &mut ebpf,
             programs::SINK_PORT,
@@ -113,13 +167,18 @@ impl Generator {
             .as_fd()
             .try_clone_to_owned()
             .map_err(|source| TestbedError::sys("dup (fl_gen)", &interface, source))?;
-        programs::attach_native(&mut ebpf, programs::SINK, cfg.netns.as_deref(), &interface)?;
+        let (sink_netns, sink_interface) = match &cfg.returns {
+            Some(path) => (path.netns.as_deref(), path.interface.as_str()),
+            None => (cfg.netns.as_deref(), interface.as_str()),
+        };
+        programs::attach_native(&mut ebpf, programs::SINK, sink_netns, sink_interface)?;
 
         let stop = Arc::new(AtomicBool::new(false));
         let (ready_tx, ready_rx) = mpsc::channel();
         let sender = Sender {
             prog: gen_fd,
-            frame: cfg.frame,
+            // The kernel copies this one into every page once; fl_gen writes each frame's header.
+            frame: cfg.frames.swap_remove(0),
             interface: interface.clone(),
             core: cfg.core,
             rate_pps: cfg.rate_pps,
@@ -286,5 +345,56 @@ impl Sender {
             scheduled += owed;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(n: usize, len: usize) -> Vec<Vec<u8>> {
+        (0..n).map(|i| vec![i as u8; len]).collect()
+    }
+
+    fn refusal(frames: &[Vec<u8>]) -> String {
+        check_frames(frames).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn frames_may_differ_only_in_their_headers() {
+        // Short frames are all header: they may differ anywhere.
+        check_frames(&frames(3, 60)).unwrap();
+        check_frames(&frames(1, MAX_FRAME_HEADER + 1)).unwrap();
+        let mut alike_tails = frames(3, 1400);
+        for f in &mut alike_tails {
+            f[MAX_FRAME_HEADER..].fill(0xee);
+        }
+        check_frames(&alike_tails).unwrap();
+
+        let mut late = alike_tails.clone();
+        late[2][MAX_FRAME_HEADER + 10] = 0;
+        assert_eq!(
+            refusal(&late),
+            "generator frames: frame 2 differs from frame 0 at byte 138: frames may differ only \
+             in their first 128 bytes"
+        );
+        let mut longer = frames(2, 100);
+        longer[1].push(0);
+        assert_eq!(
+            refusal(&longer),
+            "generator frames: frame 1 has 101 bytes, frame 0 100: all must have the same length"
+        );
+        assert_eq!(refusal(&[]), "generator frames: none given");
+        assert!(matches!(
+            check_frames(&frames(2, 59)),
+            Err(TestbedError::BadFrame { len: 59, .. })
+        ));
+        assert_eq!(
+            refusal(&vec![vec![0; 60]; MAX_FRAMES + 1]),
+            format!(
+                "generator frames: {} given, at most {MAX_FRAMES}",
+                MAX_FRAMES + 1
+            )
+        );
     }
 }

@@ -2,7 +2,7 @@
 
 use aya::maps::{Array, MapData, MapError};
 use aya::programs::{Xdp, XdpFlags};
-use aya::Ebpf;
+use aya::{Btf, Ebpf, EbpfLoader};
 use std::os::fd::{AsFd, OwnedFd};
 
 use crate::TestbedError;
@@ -13,16 +13,27 @@ pub const GEN: &str = "fl_gen";
 pub const SINK: &str = "fl_sink";
 pub const REFLECT: &str = "fl_reflect";
 pub const PASS: &str = "fl_pass";
-pub const GEN_TEMPLATE: &str = "fl_gen_template";
+pub const GEN_FRAMES: &str = "fl_gen_frames";
+pub const GEN_FRAME_COUNT: &str = "fl_gen_frame_count";
 pub const GEN_COUNTS: &str = "fl_gen_counts";
 pub const SINK_PORT: &str = "fl_sink_port";
 pub const SINK_COUNTS: &str = "fl_sink_counts";
-/// Bytes of the frame `fl_gen` restores on every run (`FL_HEADER_LEN`).
-pub const GEN_HEADER_LEN: usize = 64;
+/// Bytes of the frame `fl_gen` writes on every run (`FL_HEADER_LEN`).
+pub const GEN_HEADER_LEN: usize = 128;
 
 /// A fresh copy of every map and program of the object (programs not yet loaded).
 pub fn open() -> Result<Ebpf, TestbedError> {
     Ebpf::load(OBJECT).map_err(|e| TestbedError::Load(Box::new(e)))
+}
+
+/// Like [`open`], with `fl_gen` set to cycle over `frames` frames (`GEN_FRAMES` sized to them).
+pub fn open_generator(frames: u32) -> Result<Ebpf, TestbedError> {
+    EbpfLoader::new()
+        .btf(Btf::from_sys_fs().ok().as_ref())
+        .set_max_entries(GEN_FRAMES, frames)
+        .set_global(GEN_FRAME_COUNT, &frames, true)
+        .load(OBJECT)
+        .map_err(|e| TestbedError::Load(Box::new(e)))
 }
 
 /// Loads XDP program `name` into the kernel.
@@ -69,6 +80,15 @@ pub fn attach_native(
 
 /// Writes entry 0 of array map `name`.
 pub fn set<V: aya::Pod>(ebpf: &mut Ebpf, name: &'static str, value: V) -> Result<(), TestbedError> {
+    set_all(ebpf, name, [value])
+}
+
+/// Writes `values` into entries 0, 1, … of array map `name`.
+pub fn set_all<V: aya::Pod>(
+    ebpf: &mut Ebpf,
+    name: &'static str,
+    values: impl IntoIterator<Item = V>,
+) -> Result<(), TestbedError> {
     let map_err = |source| TestbedError::Map {
         map: name,
         source: Box::new(source),
@@ -80,7 +100,10 @@ pub fn set<V: aya::Pod>(ebpf: &mut Ebpf, name: &'static str, value: V) -> Result
         })
         .and_then(Array::try_from)
         .map_err(map_err)?;
-    array.set(0, value, 0).map_err(map_err)
+    for (index, value) in (0u32..).zip(values) {
+        array.set(index, value, 0).map_err(map_err)?;
+    }
+    Ok(())
 }
 
 /// A descriptor of per-CPU array `name` that outlives borrows of `ebpf`, for reading it from

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* Fastlane's test traffic programs.
  *
- * fl_gen     runs under BPF_PROG_RUN in live-frames mode: every run transmits the template frame
- *            out of the ingress device (XDP_TX).
+ * fl_gen     runs under BPF_PROG_RUN in live-frames mode: every run transmits the next of its
+ *            frames (cycling over fl_gen_frame_count of them) out of the ingress device (XDP_TX).
  * fl_sink    sits natively on the generator's interface: counts and drops the test traffic that
  *            comes back, passes everything else to the kernel.
  * fl_reflect swaps the MAC addresses of UDP frames and sends them back (XDP_TX); passes the rest.
@@ -18,11 +18,12 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
-/* Bytes of the template restored on every run. Live-frames mode recycles its pages without
- * rewriting them, so a reflector that edits frames in place (a MAC swap) would otherwise change
- * what later runs send. Frames are at least ETH_ZLEN (60) bytes. */
-#define FL_HEADER_LEN 64
-#define FL_MIN_FRAME 60
+/* Bytes of a frame written on every run (all of a shorter frame). Live-frames mode recycles its
+ * pages without rewriting them, so a reflector that edits frames in place (a MAC swap) would
+ * otherwise change what later runs send; and the frames fl_gen cycles over differ only here (in
+ * the addresses, ports, TEIDs and checksums of their headers), the rest of every page holding
+ * the same payload. Frames are at least ETH_ZLEN (60) bytes. */
+#define FL_HEADER_LEN 128
 
 struct fl_counts {
 	__u64 packets;
@@ -33,12 +34,24 @@ struct fl_template {
 	__u8 header[FL_HEADER_LEN];
 };
 
+/* The headers of the frames fl_gen sends in turn; the loader sizes the map to their number. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct fl_template);
-} fl_gen_template SEC(".maps");
+} fl_gen_frames SEC(".maps");
+
+/* How many entries of fl_gen_frames are sent (set by the loader). */
+volatile const __u32 fl_gen_frame_count = 1;
+
+/* The index of the next frame to send, per CPU: a test run stays on its CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} fl_gen_cursor SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -116,19 +129,41 @@ static __always_inline int udp_dst_port(void *data, void *data_end)
 	return bpf_ntohs(udp->dest);
 }
 
+/* Writes the first FL_HEADER_LEN bytes of `header` over the frame, or all of a shorter frame:
+ * eight bytes at a time, then byte by byte where the frame ends. Constant offsets throughout, so
+ * that the verifier can check each access against data_end. */
+static __always_inline void restore(void *data, void *data_end, const __u8 *header)
+{
+#pragma unroll
+	for (int i = 0; i < FL_HEADER_LEN; i += 8) {
+		if (data + i + 8 > data_end) {
+#pragma unroll
+			for (int j = 0; j < 7; j++) {
+				if (data + i + j + 1 > data_end)
+					return;
+				((__u8 *)data)[i + j] = header[i + j];
+			}
+			return;
+		}
+		__builtin_memcpy(data + i, header + i, 8);
+	}
+}
+
 SEC("xdp")
 int fl_gen(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	__u32 key = 0;
-	struct fl_template *t = bpf_map_lookup_elem(&fl_gen_template, &key);
+	__u32 *next = bpf_map_lookup_elem(&fl_gen_cursor, &key);
 
-	if (t) {
-		if (data + FL_HEADER_LEN <= data_end)
-			__builtin_memcpy(data, t->header, FL_HEADER_LEN);
-		else if (data + FL_MIN_FRAME <= data_end)
-			__builtin_memcpy(data, t->header, FL_MIN_FRAME);
+	if (next) {
+		__u32 index = *next;
+		struct fl_template *t = bpf_map_lookup_elem(&fl_gen_frames, &index);
+
+		*next = index + 1 >= fl_gen_frame_count ? 0 : index + 1;
+		if (t)
+			restore(data, data_end, t->header);
 	}
 	count(&fl_gen_counts, data_end - data);
 	return XDP_TX;

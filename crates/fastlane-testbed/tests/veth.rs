@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use fastlane_testbed::{
     exchange, interface_mac, latency, udp_dst_port, udp_frame, Generator, GeneratorConfig,
-    Reflector, TestbedError, UdpFrameSpec,
+    Reflector, ReturnPath, TestbedError, UdpFrameSpec, MAX_FRAME_HEADER,
 };
 
 const PORT: u16 = 9000;
@@ -142,9 +142,10 @@ fn config(pair: &VethPair, frame: Vec<u8>, rate_pps: Option<u64>) -> GeneratorCo
     GeneratorConfig {
         netns: Some(pair.near_ns.clone()),
         interface: pair.near.clone(),
-        frame,
+        frames: vec![frame],
         core: Some(0),
         match_udp_port: PORT,
+        returns: None,
         rate_pps,
     }
 }
@@ -232,6 +233,79 @@ fn the_sink_takes_only_its_port() {
     let stats = generator.stop().unwrap();
     assert!(stats.sent_packets > 0);
     assert_eq!(stats.returned_packets, 0, "{stats:?}");
+}
+
+/// `frame` with 40 bytes of IPv4 options (NOPs): its UDP header then starts at byte 74, beyond the
+/// 64 bytes a template used to cover.
+fn with_ip_options(frame: &[u8]) -> Vec<u8> {
+    let mut f = frame[..34].to_vec();
+    f.extend_from_slice(&[1; 40]);
+    f.extend_from_slice(&frame[34..]);
+    f[14] = 0x4f;
+    let total = u16::from_be_bytes([f[16], f[17]]) + 40;
+    f[16..18].copy_from_slice(&total.to_be_bytes());
+    f[24..26].fill(0);
+    fastlane_wire::Ipv4Packet::new_unchecked(&mut f[14..]).fill_checksum();
+    f
+}
+
+#[test]
+fn the_generator_cycles_over_its_frames_and_counts_them_where_they_arrive() {
+    let pair = VethPair::new('c');
+    // Four frames, alike but for their UDP destination port (and checksum), both past byte 64;
+    // one in four is to the counted port. Were frame 0 sent every time, all would be counted.
+    let spec = pair.spec();
+    let frames: Vec<Vec<u8>> = [PORT, PORT + 1, PORT + 2, PORT + 3]
+        .iter()
+        .map(|&dst_port| {
+            with_ip_options(&udp_frame(
+                &UdpFrameSpec {
+                    dst_port,
+                    ..spec.clone()
+                },
+                200,
+            ))
+        })
+        .collect();
+    assert_eq!(udp_dst_port(&frames[1]), Some(PORT + 1));
+    let differing: Vec<usize> = (0..frames[0].len())
+        .filter(|&i| frames.iter().any(|f| f[i] != frames[0][i]))
+        .collect();
+    assert!(
+        differing
+            .iter()
+            .all(|&i| (64..MAX_FRAME_HEADER).contains(&i)),
+        "{differing:?}"
+    );
+    // No reflector: the frames are counted where they arrive, on the far end.
+    let cfg = GeneratorConfig {
+        frames,
+        returns: Some(ReturnPath {
+            netns: Some(pair.far_ns.clone()),
+            interface: pair.far.clone(),
+        }),
+        ..config(&pair, Vec::new(), Some(40_000))
+    };
+    let generator = Generator::start(cfg).unwrap();
+    assert!(VethPair::has_xdp(&pair.far_ns, &pair.far), "sink attached");
+    assert!(
+        !VethPair::has_xdp(&pair.near_ns, &pair.near),
+        "nothing on the sender"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let stats = generator.stop().unwrap();
+    let quarter = stats.sent_packets as f64 / 4.0;
+    assert!(stats.sent_packets > 1000, "{stats:?}");
+    // Far below capacity nothing is lost; one frame in four, rounded either way, is counted.
+    assert!(
+        (0.95 * quarter..=quarter + 1.0).contains(&(stats.returned_packets as f64)),
+        "{stats:?}"
+    );
+    assert_eq!(stats.returned_bytes, 240 * stats.returned_packets);
+    assert!(
+        !VethPair::has_xdp(&pair.far_ns, &pair.far),
+        "sink left behind"
+    );
 }
 
 #[test]

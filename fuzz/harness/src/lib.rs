@@ -18,8 +18,12 @@ use fastlane_wire::{
 pub type Target = fn(&[u8]);
 
 /// The fuzz targets, by the name of their corpus folder and binary.
-pub const TARGETS: [(&str, Target); 3] =
-    [("wire", wire), ("classify", classify), ("config", config)];
+pub const TARGETS: [(&str, Target); 4] = [
+    ("wire", wire),
+    ("classify", classify),
+    ("config", config),
+    ("upf", upf),
+];
 
 /// Every view over `data` taken as each protocol's header, then `data` as an Ethernet frame
 /// walked down to GTP-U and its inner packet; and the incremental checksum against a recompute.
@@ -301,4 +305,219 @@ pub fn config(data: &[u8]) {
     if let Ok(value) = serde_json::from_str::<serde_json::Value>(text) {
         let _ = Config::from_json(&value.to_string());
     }
+}
+
+/// The UPF fast path on `data`: the whole of it, over a few sessions, with `data` received on
+/// N3 and on N6 (nothing panics, and whatever it makes of the frame stays inside its buffer);
+/// then its parsers, taking `data` as an N3 frame, as an inner packet and as an N6 frame: what
+/// they find lies inside the frame, and what the UPF writes parses back to what it was given
+/// (an encapsulated downlink packet to the same TEID, QFI and inner bytes; an Error Indication
+/// to the TEID it names).
+pub fn upf(data: &[u8]) {
+    use core::net::IpAddr;
+    use upf_fastpath::{encap, flow::Inner, n3, node};
+
+    for port in [0, 1] {
+        let mut buf = vec![0u8; 256 + data.len() + 256];
+        buf[256..256 + data.len()].copy_from_slice(data);
+        let mut slot = fastlane_abi::Slot::EMPTY;
+        // SAFETY: `buf` outlives the slot and nothing else touches it.
+        unsafe {
+            slot.set(
+                buf.as_mut_ptr(),
+                buf.len() as u32,
+                256,
+                data.len() as u32,
+                0,
+            )
+        };
+        let mut upf = upf_under_test().lock().unwrap_or_else(|e| e.into_inner());
+        upf.handle(
+            port,
+            &mut fastlane_abi::Packet::new(&mut slot),
+            1_000_000_000,
+        );
+        assert!(slot.offset() as usize + slot.len() as usize <= buf.len());
+    }
+
+    if let Some(outer) = n3::outer(data) {
+        assert!(outer.gtpu <= outer.end && outer.end <= data.len());
+        if let Ok(n3::Message::GPdu { inner, .. }) = n3::message(data, &outer) {
+            assert!(outer.gtpu <= inner.0 && inner.0 <= inner.1 && inner.1 <= outer.end);
+        }
+        // The Error Indication for this frame names its TEID and our address.
+        if let Some(path) = node::back_to_sender(data, &outer, 2152) {
+            let mut out = [0u8; encap::MAX_MESSAGE_FRAME];
+            let teid = data.len() as u32;
+            let len = node::error_indication(&mut out, &path, teid, outer.local, outer.peer_port)
+                .expect("an Error Indication fits");
+            let frame = &out[..len];
+            let back = n3::outer(frame).expect("our Error Indication is GTP-U");
+            match n3::message(frame, &back) {
+                Ok(n3::Message::ErrorIndication { teid: t, address }) => {
+                    assert_eq!((t, address), (teid, Some(outer.local)));
+                }
+                other => panic!("our Error Indication parses as {other:?}"),
+            }
+        }
+    }
+    let l3 = data.get(14..).unwrap_or_default();
+    if let Some(flow) = Inner::parse(l3) {
+        assert!(flow.len <= l3.len());
+        // Encapsulated towards a gNB of each family, it parses back to the same packet.
+        for (src, dst) in [
+            (IpAddr::from([192, 0, 2, 1]), IpAddr::from([192, 0, 2, 9])),
+            (
+                IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, 1]),
+                IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, 9]),
+            ),
+        ] {
+            let path = encap::Path {
+                dst_mac: [2, 0, 0, 0, 0, 9],
+                src_mac: [2, 0, 0, 0, 0, 1],
+                src,
+                dst,
+                src_port: 2152,
+                dst_port: 2152,
+            };
+            let tunnel = encap::Tunnel {
+                teid: 0x1234_5678,
+                qfi: data.first().copied().unwrap_or(0) & 0x3f,
+            };
+            let mut buf = vec![0u8; 128 + data.len()];
+            buf[128..].copy_from_slice(data);
+            let mut slot = fastlane_abi::Slot::EMPTY;
+            // SAFETY: `buf` outlives the slot and nothing else touches it.
+            unsafe {
+                slot.set(
+                    buf.as_mut_ptr(),
+                    buf.len() as u32,
+                    128,
+                    data.len() as u32,
+                    0,
+                )
+            };
+            let mut packet = fastlane_abi::Packet::new(&mut slot);
+            encap::encapsulate(&mut packet, flow.len, &path, tunnel).expect("room for it");
+            let frame = slot.data();
+            let outer = n3::outer(frame).expect("our encapsulation is GTP-U");
+            match n3::message(frame, &outer) {
+                Ok(n3::Message::GPdu { teid, qfi, inner }) => {
+                    assert_eq!((teid, qfi), (tunnel.teid, Some(tunnel.qfi)));
+                    assert_eq!(&frame[inner.0..inner.1], &l3[..flow.len]);
+                }
+                other => panic!("our encapsulation parses as {other:?}"),
+            }
+        }
+    }
+}
+
+/// One UPF for every input of a run: sessions with uplink TEIDs 0x100 to 0x103 (the corpus's),
+/// downlink to 10.45.0.7 (forwarded), 10.45.0.8 (buffered) and 2001:db8:45::/64, in a region
+/// unlinked as soon as it is mapped.
+fn upf_under_test() -> &'static std::sync::Mutex<upf_fastpath::Upf> {
+    use fastlane_plugin::Plugin;
+    use upf_rules::*;
+    static UPF: OnceLock<std::sync::Mutex<upf_fastpath::Upf>> = OnceLock::new();
+    UPF.get_or_init(|| {
+        let caps = Capacities {
+            sessions: 8,
+            pdrs: 32,
+            fars: 32,
+            qers: 8,
+            urrs: 8,
+            next_hops: 8,
+            event_channels: 1,
+            event_capacity: 64,
+        };
+        let name = format!("fastlane-fuzz-upf-{}", std::process::id());
+        let region = fastlane_shm::Region::create(&name, &layout(&caps)).expect("a region");
+        let mut writer = Writer::attach(&region, &caps).expect("the writer");
+        let tunnel = |addr: [u8; 4], teid| OuterHeader {
+            flags: OUTER_IPV4,
+            teid,
+            ipv4: addr,
+            ..OuterHeader::default()
+        };
+        let far = |far_id, action, outer: Option<OuterHeader>| FarRecord {
+            far_id,
+            flags: 0,
+            bar_id: 0,
+            network_instance_len: 0,
+            _pad: 0,
+            action: FarAction {
+                action,
+                destination_interface: 0,
+                flags: FAR_HAS_FORWARDING
+                    | if outer.is_some() {
+                        FAR_HAS_OUTER_HEADER
+                    } else {
+                        0
+                    },
+                _pad: 0,
+                outer: outer.unwrap_or_default(),
+            },
+            network_instance: [0; MAX_NETWORK_INSTANCE],
+        };
+        for (i, ue, action) in [
+            (0u32, [10, 45, 0, 7], ACTION_FORWARD),
+            (1, [10, 45, 0, 8], ACTION_BUFFER | ACTION_NOTIFY_CP),
+            (2, [10, 45, 0, 9], ACTION_DROP),
+            (3, [0; 4], ACTION_FORWARD),
+        ] {
+            let mut up = PdrRecord::zeroed();
+            up.hot.pdr_id = 1;
+            up.hot.far_id = 1;
+            up.hot.flags = PDR_HAS_LOCAL_FTEID;
+            up.hot.outer_header_removal = OHR_GTPU_UDP_IP;
+            up.local_fteid = tunnel([192, 0, 2, 1], 0x100 + i);
+            let mut down = PdrRecord::zeroed();
+            down.hot.pdr_id = 2;
+            down.hot.far_id = 2;
+            if i == 3 {
+                down.hot.flags = PDR_UE_IPV6;
+                down.hot.ue_ipv6_prefix_len = 64;
+                down.ue_ipv6[..6].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0x45]);
+            } else {
+                down.hot.flags = PDR_UE_IPV4;
+                down.ue_ipv4 = ue;
+            }
+            let rules = Rules {
+                bar: None,
+                pdrs: vec![up, down],
+                fars: vec![
+                    far(1, ACTION_FORWARD, None),
+                    far(2, action, Some(tunnel([192, 0, 2, 9], 0x8000 + i))),
+                ],
+                qers: vec![],
+                urrs: vec![],
+            };
+            writer.put(u64::from(i) + 1, rules).expect("a session");
+        }
+        let mut next_hops = region.table(NEXT_HOPS).expect("next hops");
+        let hop = NextHopRecord {
+            mac: [2, 0, 0, 0, 0, 9],
+            port: 0,
+            state: NEXT_HOP_REACHABLE,
+            _pad: [0; 3],
+            ifindex: 0,
+        };
+        next_hops
+            .insert(NextHopKey::ipv4([192, 0, 2, 9]).as_bytes(), hop.as_bytes())
+            .expect("a next hop");
+        let config = serde_json::json!({
+            "region": name,
+            "capacities": { "sessions": 8, "pdrs": 32, "fars": 32, "qers": 8, "urrs": 8,
+                "next_hops": 8, "event_channels": 1, "event_capacity": 64 },
+            "n3": { "ipv4": "192.0.2.1", "ipv6": "2001:db8::1" },
+            "n3_port": 0, "n6_port": 1,
+            "buffering": { "packets": 64, "per_far": 8, "fars": 4 }
+        });
+        let upf = upf_fastpath::Upf::new(&config.to_string()).expect("the UPF");
+        // The mappings stay; the name goes, so that no run leaves a region behind.
+        let _ = fastlane_shm::Region::unlink(&name);
+        std::mem::forget(writer);
+        std::mem::forget(region);
+        std::sync::Mutex::new(upf)
+    })
 }

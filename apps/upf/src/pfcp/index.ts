@@ -4,6 +4,7 @@ export { IeType, MessageType, ieName, isEnterpriseIeType, isGroupedIeType, messa
 export {
   OuterHeader,
   type DownlinkDataServiceInformation,
+  type FailedRuleId,
   type Flags,
   type FSeid,
   type FTeid,
@@ -12,6 +13,7 @@ export {
   type NodeId,
   type OuterHeaderCreation,
   type OuterHeaderRemoval,
+  type RuleKind,
   type SdfFilter,
   type TypedIeType,
   type UeIpAddress,

@@ -38,6 +38,8 @@ export const IeType = {
   UpFunctionFeatures: 43,
   ApplyAction: 44,
   DownlinkDataServiceInformation: 45,
+  DownlinkDataNotificationDelay: 46,
+  PfcpSmReqFlags: 49,
   LoadControlInformation: 51,
   SequenceNumber: 52,
   OverloadControlInformation: 54,
@@ -77,8 +79,10 @@ export const IeType = {
   QerId: 109,
   PfcpAssociationReleaseRequest: 111,
   GracefulReleasePeriod: 112,
+  FailedRuleId: 114,
   UserPlaneIpResourceInformation: 116,
   QFI: 124,
+  SuggestedBufferingPacketsCount: 140,
 } as const;
 
 /** Grouped IEs of Table 8.1.2-1 (their body is a list of IEs). */

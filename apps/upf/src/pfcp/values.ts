@@ -461,6 +461,29 @@ const userPlaneIpResourceInformation: Codec<UserPlaneIpResourceInformation> = {
   },
 };
 
+/** Failed Rule ID (clause 8.2.80): which rule a cause 73 is about. */
+export type RuleKind = 'pdr' | 'far' | 'qer' | 'urr' | 'bar';
+export interface FailedRuleId {
+  kind: RuleKind;
+  ruleId: number;
+}
+const ruleKinds: readonly RuleKind[] = ['pdr', 'far', 'qer', 'urr', 'bar'];
+const failedRuleId: Codec<FailedRuleId> = {
+  decode(r) {
+    const type = r.u8('rule id type') & 0x1f;
+    const kind = ruleKinds[type];
+    if (kind === undefined) return r.fail(`rule id type ${type} is not 0-4 (PDR, FAR, QER, URR, BAR)`);
+    const ruleId = kind === 'pdr' ? r.u16('rule id') : kind === 'bar' ? r.u8('rule id') : r.u32('rule id');
+    return { kind, ruleId };
+  },
+  encode(w, v) {
+    w.u8(ruleKinds.indexOf(v.kind));
+    if (v.kind === 'pdr') w.u16(v.ruleId);
+    else if (v.kind === 'bar') w.u8(v.ruleId);
+    else w.u32(v.ruleId);
+  },
+};
+
 /** Every typed IE: its TS 29.244 layout. */
 export const valueCodecs = {
   [IeType.Cause]: u8Codec('cause'),
@@ -518,6 +541,10 @@ export const valueCodecs = {
     1,
   ),
   [IeType.DownlinkDataServiceInformation]: downlinkDataServiceInformation,
+  // Clause 8.2.28: in multiples of 50 ms.
+  [IeType.DownlinkDataNotificationDelay]: u8Codec('delay'),
+  // Clause 8.2.59.
+  [IeType.PfcpSmReqFlags]: flagsCodec([['DROBU', 'SNDEM', 'QAURR']], 1),
   [IeType.SequenceNumber]: u32Codec('sequenceNumber'),
   [IeType.PdrId]: u16Codec('ruleId'),
   [IeType.FSeid]: fSeid,
@@ -550,6 +577,8 @@ export const valueCodecs = {
   [IeType.PfcpAssociationReleaseRequest]: flagsCodec([['SARR', 'URSS']], 1),
   [IeType.GracefulReleasePeriod]: u8Codec('timer'),
   [IeType.UserPlaneIpResourceInformation]: userPlaneIpResourceInformation,
+  [IeType.FailedRuleId]: failedRuleId,
+  [IeType.SuggestedBufferingPacketsCount]: u8Codec('packets'),
   [IeType.QFI]: {
     decode: (r) => ({ qfi: r.u8('QFI') & 0x3f }),
     encode: (w, v) => w.u8(v.qfi & 0x3f),
