@@ -38,6 +38,20 @@ export declare class NativeDataplane {
   stats(): DataplaneStats | null
 }
 
+export declare class NativeHandoffServer {
+  /** Serves `options.socket` for the allocation (a stale socket file there is replaced). */
+  static start(options: HandoffServerOptions): NativeHandoffServer
+  /** What happened since the last call (grants, refusals with their reasons, sessions ended). */
+  takeEvents(): Array<string>
+  /**
+   * Stops serving and removes the socket. `detach` (the allocation ended): a running
+   * session's programs are detached. Otherwise (the plugin stops) they stay attached while
+   * the pod holds them. Returns the events not taken yet; closing a closed server does
+   * nothing.
+   */
+  close(detach: boolean): Array<string>
+}
+
 export declare class NativeNeighbourWatcher {
   /**
    * Starts watching the neighbour and route tables of network namespace `netns` (a name under
@@ -236,6 +250,30 @@ export interface GeneratorStats {
   sentPackets: number
   returnedPackets: number
   returnedBytes: number
+}
+
+/** One queue of an interface that the allocation holds. */
+export interface HandoffDevice {
+  interface: string
+  queue: number
+}
+
+/** What the server of one allocation is told. */
+export interface HandoffServerOptions {
+  /** The allocation's id (for messages). */
+  allocation: string
+  /** The socket to serve (in the allocation's directory, which the pod sees). */
+  socket: string
+  /** SHA-256 of the allocation's one-time token, in hex. */
+  tokenSha256: string
+  /**
+   * Made when the token is used; while it exists the token is refused (outside the pod's
+   * directory).
+   */
+  tokenUsed: string
+  devices: Array<HandoffDevice>
+  /** The uids that may connect; none or empty: any uid. */
+  allowedUids?: Array<number>
 }
 
 /** The MAC address of an interface, as `aa:bb:cc:dd:ee:ff`. */

@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeDataplane = nativeBinding.NativeDataplane
+module.exports.NativeHandoffServer = nativeBinding.NativeHandoffServer
 module.exports.NativeNeighbourWatcher = nativeBinding.NativeNeighbourWatcher
 module.exports.NativeSharedRegion = nativeBinding.NativeSharedRegion
 module.exports.NativeShmCells = nativeBinding.NativeShmCells
