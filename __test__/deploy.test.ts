@@ -230,9 +230,7 @@ test('only the device-plugin DaemonSet is privileged; every other pod runs as no
       continue;
     }
     t.deepEqual(privileges(spec), [], where);
-    // Unconfined, not RuntimeDefault, until Fastlane reads the handed maps without bpf()
-    // (container.test.ts fails once it does).
-    t.like(spec.securityContext, { runAsNonRoot: true, runAsUser: 65534, seccompProfile: { type: 'Unconfined' } }, where);
+    t.like(spec.securityContext, { runAsNonRoot: true, runAsUser: 65534, seccompProfile: { type: 'RuntimeDefault' } }, where);
     t.not(spec.automountServiceAccountToken, true, `${where}: no API token`);
     for (const c of containersOf(spec)) {
       t.like(c.securityContext, {

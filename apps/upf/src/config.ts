@@ -152,6 +152,7 @@ export function deriveFastlaneConfig(config: UpfConfig, plugin: PluginStage): Fa
     ...(config.name === undefined ? {} : { name: config.name }),
     backend: config.backend,
     ...(config.netns === undefined ? {} : { netns: config.netns }),
+    ...(config.deployment === undefined ? {} : { deployment: config.deployment }),
     ...(config.threads === undefined ? {} : { threads: config.threads }),
     ...(config.af_xdp === undefined ? {} : { af_xdp: config.af_xdp }),
     ...(config.af_packet === undefined ? {} : { af_packet: config.af_packet }),

@@ -43,9 +43,10 @@ pub enum HandedThread {
 /// One port's descriptors.
 #[derive(Debug)]
 pub struct HandedPort {
-    /// af_xdp: the program's attach mode, its counters map, and its link (held so that the
-    /// program stays while this process lives).
-    pub xdp: Option<(XdpAttach, XdpCountersFd, OwnedFd)>,
+    /// af_xdp: the program's attach mode, its counters map (none when this process may not call
+    /// bpf(2), as under a container runtime's default seccomp profile), and its link (held so
+    /// that the program stays while this process lives).
+    pub xdp: Option<(XdpAttach, Option<XdpCountersFd>, OwnedFd)>,
     /// af_packet: the tc program's link, held likewise.
     pub tc_link: Option<OwnedFd>,
     pub tap: Option<TapExport>,
@@ -157,8 +158,14 @@ fn take_apart(
                 let (Some(counters), Some(link)) = (pair.next(), pair.next()) else {
                     return Err("missing the XDP program's descriptors".into());
                 };
-                let counters = XdpCountersFd::adopt(counters)
-                    .map_err(|e| format!("{}: the XDP counters map: {e}", port.interface))?;
+                // Under a container runtime's default seccomp profile bpf(2) needs
+                // CAP_SYS_ADMIN: such a pod runs without the split's counters rather than not at
+                // all.
+                let counters = match XdpCountersFd::adopt(counters) {
+                    Ok(counters) => Some(counters),
+                    Err(e) if e.errno == libc::EPERM => None,
+                    Err(e) => return Err(format!("{}: the XDP counters map: {e}", port.interface)),
+                };
                 Some((attach, counters, link))
             }
             None => None,

@@ -40,7 +40,7 @@ pub(crate) enum Ports {
 pub(crate) struct HandedPorts {
     _session: OwnedFd,
     _links: Vec<OwnedFd>,
-    xdp: Vec<Option<(XdpAttach, XdpCountersFd)>>,
+    xdp: Vec<Option<(XdpAttach, Option<XdpCountersFd>)>>,
 }
 
 /// The kernel's side of the ports: their TAP twins (DPDK's slow path, or the punt path a port
@@ -727,7 +727,7 @@ impl Ports {
                 let (attach, counters) = handed.xdp.get(p)?.as_ref()?;
                 (
                     *attach == XdpAttach::Native,
-                    counters.read().unwrap_or_default(),
+                    counters.as_ref()?.read().unwrap_or_default(),
                 )
             }
             Ports::Dpdk(_) | Ports::AfPacket(_) => return None,

@@ -24,6 +24,7 @@ export interface FastlaneUPFConfig {
   name?: NonNullable<FastlaneConfig['name']>;
   backend: NonNullable<FastlaneConfig['backend']>;
   netns?: NonNullable<FastlaneConfig['netns']>;
+  deployment?: NonNullable<FastlaneConfig['deployment']>;
   threads?: ThreadsConfig;
   af_xdp?: AfXdpConfig;
   af_packet?: AfPacketConfig;
