@@ -7,9 +7,9 @@ use std::sync::Mutex;
 use fastlane_plugin::{Batch, Emitter, Packet, Plugin, PluginReason, Verdict};
 use fastlane_wire::ethernet;
 use upf_rules::{
-    Admission, Direction, EndMarkerRecord, EndMarkers, EventSender, FarAction, Lookup, Matched,
-    NextHopKey, NextHopRecord, OuterHeader, UpfTables, OHR_NONE, OUTER_IPV4, OUTER_IPV6,
-    OUTER_PORT, PDR_HAS_QFI, QER_HAS_QFI,
+    Admission, Direction, EndMarkerRecord, EndMarkers, EventSender, FarAction, Flow, Lookup,
+    Matched, NextHopKey, NextHopRecord, OuterHeader, Query, UpfTables, BATCH, OHR_NONE, OUTER_IPV4,
+    OUTER_IPV6, OUTER_PORT, PDR_HAS_QFI, QER_HAS_QFI,
 };
 
 use crate::buffer::{Buffers, MAX_FRAME};
@@ -118,6 +118,7 @@ impl From<Malformed> for Reason {
 }
 
 /// What became of one packet: its verdict, or a drop for one of the plugin's reasons.
+#[derive(Clone, Copy)]
 enum Outcome {
     Verdict(Verdict),
     Drop(Reason),
@@ -132,6 +133,87 @@ impl From<Reason> for Outcome {
 impl From<Rewrite> for Reason {
     fn from(_: Rewrite) -> Reason {
         Reason::NoRoom
+    }
+}
+
+/// A G-PDU whose inner packet parsed: what its lookup and its forwarding need.
+#[derive(Clone, Copy)]
+struct GPdu {
+    outer: n3::Outer,
+    teid: u32,
+    qfi: Option<u8>,
+    /// Where the T-PDU lies in the frame.
+    inner: (usize, usize),
+    parsed: Inner,
+}
+
+/// A packet as far as it is parsed before its PDR is looked up (for a whole batch at once).
+#[derive(Clone, Copy)]
+enum Parsed {
+    /// Decided without a lookup.
+    Done(Outcome),
+    /// A GTP-U message other than a G-PDU, from `outer`.
+    Message(Message, n3::Outer),
+    GPdu(GPdu),
+    /// An IP packet on N6.
+    Downlink(Inner),
+}
+
+impl Parsed {
+    /// The lookup the packet needs, if any.
+    fn query(&self) -> Option<Query> {
+        match self {
+            Parsed::GPdu(g) => Some(Query::Uplink {
+                teid: g.teid,
+                qfi: g.qfi,
+                flow: g.parsed.flow,
+            }),
+            Parsed::Downlink(inner) => Some(Query::Downlink { flow: inner.flow }),
+            Parsed::Done(_) | Parsed::Message(..) => None,
+        }
+    }
+}
+
+/// The next hops one batch has looked up, by key: the packets of a batch mostly share a few (the
+/// N6 gateway, a few gNBs), so each is read from the table once per batch.
+struct HopMemo {
+    entries: [(NextHopKey, Option<NextHopRecord>); HopMemo::SIZE],
+    len: usize,
+    /// The entry to replace next once full.
+    next: usize,
+}
+
+impl HopMemo {
+    const SIZE: usize = 4;
+
+    fn new() -> Self {
+        HopMemo {
+            entries: [(NextHopKey::ipv4([0; 4]), None); HopMemo::SIZE],
+            len: 0,
+            next: 0,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.len = 0;
+        self.next = 0;
+    }
+
+    /// The usable next hop of `key`, from the memo or else from `tables` (then remembered).
+    #[inline]
+    fn get(&mut self, tables: &UpfTables, key: &NextHopKey) -> Option<NextHopRecord> {
+        if let Some((_, hop)) = self.entries[..self.len].iter().find(|(k, _)| k == key) {
+            return *hop;
+        }
+        let hop = tables.next_hop(key).filter(NextHopRecord::usable);
+        if self.len < HopMemo::SIZE {
+            self.entries[self.len] = (*key, hop);
+            self.len += 1;
+        } else {
+            self.entries[self.next] = (*key, hop);
+            self.next = (self.next + 1) % HopMemo::SIZE;
+        }
+        hop
     }
 }
 
@@ -218,6 +300,11 @@ pub struct Upf {
     n3_mac: [u8; 6],
     n6_mac: [u8; 6],
     scratch: [u8; MAX_MESSAGE_FRAME],
+    /// The lookups of one chunk of a batch (BATCH of them, reused: a PDR's head is read into
+    /// them in place), taken out of `self` while the chunk is acted on.
+    lookups: Vec<Lookup>,
+    /// The next hops read during the current batch.
+    hops: HopMemo,
 }
 
 impl std::fmt::Debug for Upf {
@@ -270,6 +357,8 @@ impl Plugin for Upf {
             n3_mac: config.n3_mac.unwrap_or_default(),
             n6_mac: config.n6_mac.unwrap_or_default(),
             scratch: [0; MAX_MESSAGE_FRAME],
+            lookups: vec![Lookup::Unknown; BATCH],
+            hops: HopMemo::new(),
             end_markers,
             events,
             channel,
@@ -285,14 +374,28 @@ impl Plugin for Upf {
         }
         let mut tally = Tally::default();
         let now = now_ns();
-        for mut packet in batch.iter_mut() {
-            self.dispatch(port, &mut packet, now, &mut tally);
+        self.hops.clear();
+        let mut packets = batch.iter_mut();
+        loop {
+            // BATCH packets at a time, in order.
+            let mut chunk: [Option<Packet<'_>>; BATCH] = Default::default();
+            let mut n = 0;
+            for (at, packet) in chunk.iter_mut().zip(&mut packets) {
+                *at = Some(packet);
+                n += 1;
+            }
+            if n == 0 {
+                break;
+            }
+            self.dispatch_chunk(port, &mut chunk[..n], now, &mut tally);
         }
+        drop(packets);
         tally.flush(batch.counters());
     }
 
     fn poll(&mut self, out: &mut Emitter<'_>) {
         let mut tally = Tally::default();
+        self.hops.clear();
         if !self.buffers.is_empty() {
             self.release_buffers(out, &mut tally);
         }
@@ -319,17 +422,80 @@ impl Upf {
     /// without a host (the fuzz target).
     pub fn handle(&mut self, port: u16, packet: &mut Packet<'_>, now: u64) {
         if port == self.config.n3_port || port == self.config.n6_port {
-            self.dispatch(port, packet, now, &mut Tally::default());
+            self.hops.clear();
+            let parsed = self.parse(port, packet.data());
+            let lookup = match parsed.query() {
+                Some(Query::Uplink { teid, qfi, flow }) => self.tables.uplink(teid, qfi, &flow),
+                Some(Query::Downlink { flow }) => self.tables.downlink(&flow),
+                None => Lookup::Unknown,
+            };
+            self.act(port, packet, &parsed, &lookup, now, &mut Tally::default());
         }
     }
 
+    /// Decides up to BATCH packets received on `port` in stages: parses them all, looks up
+    /// their PDRs together (`lookup_batch`, whose memory loads overlap), then acts on each in
+    /// order.
+    fn dispatch_chunk(
+        &mut self,
+        port: u16,
+        packets: &mut [Option<Packet<'_>>],
+        now: u64,
+        tally: &mut Tally,
+    ) {
+        let mut parsed = [Parsed::Done(Outcome::Verdict(Verdict::Kernel)); BATCH];
+        let mut queries = [Query::Downlink {
+            flow: Flow::default(),
+        }; BATCH];
+        // Which query each packet's is (BATCH: none).
+        let mut query_of = [BATCH; BATCH];
+        let mut n = 0;
+        for ((packet, parsed), query_of) in packets.iter().zip(&mut parsed).zip(&mut query_of) {
+            let Some(packet) = packet else { continue };
+            *parsed = self.parse(port, packet.data());
+            if let Some(query) = parsed.query() {
+                queries[n] = query;
+                *query_of = n;
+                n += 1;
+            }
+        }
+        let mut lookups = std::mem::take(&mut self.lookups);
+        self.tables.lookup_batch(&queries[..n], &mut lookups);
+        for ((packet, parsed), &q) in packets.iter_mut().zip(&parsed).zip(&query_of) {
+            let Some(packet) = packet else { continue };
+            let lookup = lookups.get(q).unwrap_or(&Lookup::Unknown);
+            self.act(port, packet, parsed, lookup, now, tally);
+        }
+        self.lookups = lookups;
+    }
+
+    /// How far a packet on `port` (N3 or N6) is parsed before its lookup.
     #[inline]
-    fn dispatch(&mut self, port: u16, packet: &mut Packet<'_>, now: u64, tally: &mut Tally) {
-        self.learn_mac(port, packet.data());
-        let outcome = if port == self.config.n3_port {
-            self.on_n3(packet, now, tally)
+    fn parse(&self, port: u16, frame: &[u8]) -> Parsed {
+        if port == self.config.n3_port {
+            self.parse_n3(frame)
         } else {
-            self.on_n6(packet, now, tally)
+            parse_n6(frame)
+        }
+    }
+
+    /// Acts on a packet parsed as `parsed` whose PDR lookup (if it needed one) is `lookup`.
+    #[inline]
+    fn act(
+        &mut self,
+        port: u16,
+        packet: &mut Packet<'_>,
+        parsed: &Parsed,
+        lookup: &Lookup,
+        now: u64,
+        tally: &mut Tally,
+    ) {
+        self.learn_mac(port, packet.data());
+        let outcome = match parsed {
+            Parsed::Done(outcome) => *outcome,
+            Parsed::Message(message, outer) => self.on_message(packet, message, outer, tally),
+            Parsed::GPdu(g) => self.uplink(packet, g, lookup, now, tally),
+            Parsed::Downlink(inner) => self.downlink(packet, inner, lookup, now, tally),
         };
         match outcome {
             Outcome::Verdict(v) => packet.set_verdict(v),
@@ -351,23 +517,46 @@ impl Upf {
         }
     }
 
-    fn on_n3(&mut self, packet: &mut Packet<'_>, now: u64, tally: &mut Tally) -> Outcome {
-        let frame = packet.data();
+    fn parse_n3(&self, frame: &[u8]) -> Parsed {
         let Some(outer) = n3::outer(frame) else {
-            return Outcome::Verdict(Verdict::Kernel);
+            return Parsed::Done(Outcome::Verdict(Verdict::Kernel));
         };
         if self.config.n3_address_for(outer.peer) != Some(outer.local) {
             // GTP-U to an address that is not this UPF's N3 address: not ours.
-            return Outcome::Verdict(Verdict::Kernel);
+            return Parsed::Done(Outcome::Verdict(Verdict::Kernel));
         }
         match n3::message(frame, &outer) {
-            Err(malformed) => Reason::from(malformed).into(),
+            Err(malformed) => Parsed::Done(Reason::from(malformed).into()),
             Ok(Message::GPdu { teid, qfi, inner }) => {
-                self.uplink(packet, teid, qfi, inner, &outer, now, tally)
+                match frame.get(inner.0..inner.1).and_then(Inner::parse) {
+                    Some(parsed) => Parsed::GPdu(GPdu {
+                        outer,
+                        teid,
+                        qfi,
+                        inner,
+                        parsed,
+                    }),
+                    None => Parsed::Done(Reason::InnerMalformed.into()),
+                }
             }
-            Ok(Message::EchoRequest { seq }) => {
+            Ok(message) => Parsed::Message(message, outer),
+        }
+    }
+
+    /// A GTP-U message other than a G-PDU, from `outer`.
+    fn on_message(
+        &mut self,
+        packet: &mut Packet<'_>,
+        message: &Message,
+        outer: &n3::Outer,
+        tally: &mut Tally,
+    ) -> Outcome {
+        match *message {
+            // `parse_n3` makes every G-PDU a `Parsed::GPdu`.
+            Message::GPdu { .. } => Reason::UnhandledType.into(),
+            Message::EchoRequest { seq } => {
                 let answer =
-                    node::back_to_sender(frame, &outer, outer.peer_port).and_then(|path| {
+                    node::back_to_sender(packet.data(), outer, outer.peer_port).and_then(|path| {
                         node::echo_response(&mut self.scratch, &path, seq, self.config.recovery)
                     });
                 match answer.map(|len| encap::replace(packet, &self.scratch[..len])) {
@@ -378,9 +567,9 @@ impl Upf {
                     _ => Reason::NoRoom.into(),
                 }
             }
-            Ok(Message::EchoResponse) => Reason::EchoResponse.into(),
-            Ok(Message::EndMarker { .. }) => Reason::EndMarker.into(),
-            Ok(Message::ErrorIndication { teid, address }) => {
+            Message::EchoResponse => Reason::EchoResponse.into(),
+            Message::EndMarker { .. } => Reason::EndMarker.into(),
+            Message::ErrorIndication { teid, address } => {
                 tally.add(EI_RECEIVED, 1);
                 let mut remote = OuterHeader {
                     teid,
@@ -405,31 +594,26 @@ impl Upf {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// A G-PDU whose PDR lookup is `lookup`.
     fn uplink(
         &mut self,
         packet: &mut Packet<'_>,
-        teid: u32,
-        qfi: Option<u8>,
-        inner: (usize, usize),
-        outer: &n3::Outer,
+        g: &GPdu,
+        lookup: &Lookup,
         now: u64,
         tally: &mut Tally,
     ) -> Outcome {
-        let frame = packet.data();
-        let Some(parsed) = frame.get(inner.0..inner.1).and_then(Inner::parse) else {
-            return Reason::InnerMalformed.into();
-        };
-        let matched = match self.tables.uplink(teid, qfi, &parsed.flow) {
-            Lookup::Unknown => return self.unknown_teid(packet, teid, outer, now, tally),
+        let (parsed, inner) = (&g.parsed, g.inner);
+        let matched = match lookup {
+            Lookup::Unknown => return self.unknown_teid(packet, g.teid, &g.outer, now, tally),
             Lookup::NoPdr { .. } => return Reason::NoPdr.into(),
             Lookup::Pdr(matched) => matched,
         };
-        let far = matched.pdr.far;
+        let far = &matched.pdr.far;
         if !far.forwards() {
             return Reason::FarDrop.into();
         }
-        if let Err(reason) = self.admit(&matched, Direction::Uplink, parsed.len, now) {
+        if let Err(reason) = self.admit(matched, Direction::Uplink, parsed.len, now) {
             return reason.into();
         }
         let macs = Macs {
@@ -440,12 +624,12 @@ impl Upf {
         let outcome = if matched.pdr.outer_header_removal != OHR_NONE {
             // The inner packet ends where its own length says (the T-PDU may be padded).
             let inner = (inner.0, inner.0 + parsed.len);
-            let dst_mac = mac(frame);
+            let dst_mac = mac(packet.data());
             if let Err(e) = encap::decapsulate(packet, inner, parsed.is_ipv6(), dst_mac, [0; 6]) {
                 return Reason::from(e).into();
             }
-            let qfi = qfi_of(&matched).unwrap_or(0);
-            self.onwards(packet, &far, parsed.len, parsed.dst(), qfi, macs, tally)
+            let qfi = qfi_of(matched).unwrap_or(0);
+            self.onwards(packet, far, parsed.len, parsed.dst(), qfi, macs, tally)
         } else {
             // Kept as it came, GTP-U and all: only the Ethernet header is rewritten.
             self.send_to_next_hop(packet, parsed.dst(), macs, tally)
@@ -484,27 +668,28 @@ impl Upf {
         }
     }
 
-    fn on_n6(&mut self, packet: &mut Packet<'_>, now: u64, tally: &mut Tally) -> Outcome {
-        let frame = packet.data();
-        if !matches!(frame.get(12..14), Some([0x08, 0x00] | [0x86, 0xdd])) {
-            return Outcome::Verdict(Verdict::Kernel);
-        }
-        let Some(parsed) = frame.get(ethernet::HEADER_LEN..).and_then(Inner::parse) else {
-            return Reason::InnerMalformed.into();
-        };
-        let matched = match self.tables.downlink(&parsed.flow) {
+    /// An IP packet on N6 (`parsed`) whose PDR lookup is `lookup`.
+    fn downlink(
+        &mut self,
+        packet: &mut Packet<'_>,
+        parsed: &Inner,
+        lookup: &Lookup,
+        now: u64,
+        tally: &mut Tally,
+    ) -> Outcome {
+        let matched = match lookup {
             Lookup::Unknown => return Reason::UnknownUe.into(),
             Lookup::NoPdr { .. } => return Reason::NoPdr.into(),
             Lookup::Pdr(matched) => matched,
         };
-        let far = matched.pdr.far;
-        let queue = buffer_key(&matched);
+        let far = &matched.pdr.far;
+        let queue = buffer_key(matched);
         if far.buffers() || far.notifies_cp() {
-            self.notify_downlink_data(&matched, tally);
+            self.notify_downlink_data(matched, tally);
         }
         if far.buffers() || (far.forwards() && self.buffers.holds(queue)) {
             // Buffering, or behind packets still held: in order, after them.
-            let held = &frame[..ethernet::HEADER_LEN + parsed.len];
+            let held = &packet.data()[..ethernet::HEADER_LEN + parsed.len];
             return match self.buffers.push(queue, held) {
                 Ok(_) => {
                     tally.add(BUFFERED, 1);
@@ -516,7 +701,7 @@ impl Upf {
         if !far.forwards() {
             return Reason::FarDrop.into();
         }
-        if let Err(reason) = self.admit(&matched, Direction::Downlink, parsed.len, now) {
+        if let Err(reason) = self.admit(matched, Direction::Downlink, parsed.len, now) {
             return reason.into();
         }
         let macs = Macs {
@@ -524,8 +709,8 @@ impl Upf {
             n3: self.n3_mac,
             n6: self.n6_mac,
         };
-        let qfi = qfi_of(&matched).unwrap_or(0);
-        let outcome = self.onwards(packet, &far, parsed.len, parsed.dst(), qfi, macs, tally);
+        let qfi = qfi_of(matched).unwrap_or(0);
+        let outcome = self.onwards(packet, far, parsed.len, parsed.dst(), qfi, macs, tally);
         if matches!(outcome, Outcome::Verdict(_)) {
             tally.add(DOWNLINK_PACKETS, 1);
             tally.add(DOWNLINK_BYTES, parsed.len as u64);
@@ -597,11 +782,11 @@ impl Upf {
 
     /// The path into the tunnel `outer` and the peer's next hop (see [`tunnel_path`]).
     fn tunnel_path(
-        &self,
+        &mut self,
         outer: &OuterHeader,
         macs: Macs,
     ) -> Option<(Path, Option<NextHopRecord>)> {
-        tunnel_path(&self.config, &self.tables, outer, macs)
+        tunnel_path(&self.config, &self.tables, &mut self.hops, outer, macs)
     }
 
     /// Rewrites the Ethernet header for `dst`'s next hop and sends the packet there; without one
@@ -632,15 +817,14 @@ impl Upf {
 
     /// The next hop towards `dst` on N6: the destination's own entry (a neighbour on the link),
     /// else the default route's (the N6 gateway, written under the unspecified address).
-    fn n6_next_hop(&self, dst: IpAddr) -> Option<NextHopRecord> {
+    fn n6_next_hop(&mut self, dst: IpAddr) -> Option<NextHopRecord> {
         let default = match dst {
             IpAddr::V4(_) => NextHopKey::ipv4([0; 4]),
             IpAddr::V6(_) => NextHopKey::ipv6([0; 16]),
         };
-        self.tables
-            .next_hop(&next_hop_key(dst))
-            .filter(NextHopRecord::usable)
-            .or_else(|| self.tables.next_hop(&default).filter(NextHopRecord::usable))
+        let (tables, hops) = (&self.tables, &mut self.hops);
+        hops.get(tables, &next_hop_key(dst))
+            .or_else(|| hops.get(tables, &default))
     }
 
     /// Sends the packets held for FARs that now forward, in the order they came (each looked up
@@ -686,7 +870,7 @@ impl Upf {
             // Where each kept frame goes, and its inner length.
             let mut sent_on = [(0u16, 0usize); CHUNK];
             let mut kept = 0;
-            let (tables, events) = (&self.tables, &mut self.events);
+            let (tables, events, hops) = (&self.tables, &mut self.events, &mut self.hops);
             let (took, _) = self.buffers.take(key, &mut frames, &mut taken, |packet| {
                 let Some(inner) = packet
                     .data()
@@ -701,7 +885,8 @@ impl Upf {
                 let Some(outer) = m.pdr.far.outer_header().filter(|_| m.pdr.far.forwards()) else {
                     return false;
                 };
-                let Some((path, Some(hop))) = tunnel_path(&self.config, tables, outer, macs) else {
+                let Some((path, Some(hop))) = tunnel_path(&self.config, tables, hops, outer, macs)
+                else {
                     return false;
                 };
                 if tables.admit(&m, Direction::Downlink, inner.len as u32, now, events)
@@ -782,20 +967,30 @@ impl Upf {
     }
 }
 
+/// How far an N6 frame is parsed before its lookup: IP only (else the kernel's).
+fn parse_n6(frame: &[u8]) -> Parsed {
+    if !matches!(frame.get(12..14), Some([0x08, 0x00] | [0x86, 0xdd])) {
+        return Parsed::Done(Outcome::Verdict(Verdict::Kernel));
+    }
+    match frame.get(ethernet::HEADER_LEN..).and_then(Inner::parse) {
+        Some(parsed) => Parsed::Downlink(parsed),
+        None => Parsed::Done(Reason::InnerMalformed.into()),
+    }
+}
+
 /// The path into the tunnel `outer` and the peer's next hop; without one the frame is
 /// addressed to the port it came in on (`macs.rx`), for the kernel. `None` when the peer's
 /// address is missing or of a family this UPF has no N3 address of.
 fn tunnel_path(
     config: &UpfConfig,
     tables: &UpfTables,
+    hops: &mut HopMemo,
     outer: &OuterHeader,
     macs: Macs,
 ) -> Option<(Path, Option<NextHopRecord>)> {
     let peer = outer_address(outer)?;
     let local = config.n3_address_for(peer)?;
-    let hop = tables
-        .next_hop(&next_hop_key(peer))
-        .filter(NextHopRecord::usable);
+    let hop = hops.get(tables, &next_hop_key(peer));
     let path = Path {
         dst_mac: hop.map_or(macs.rx, |h| h.mac),
         src_mac: macs.n3,

@@ -313,6 +313,24 @@ fn try_pdr(
     Step::Matched
 }
 
+/// `out`'s match, for a PDR's head to be read into: `out` is made a `Lookup::Pdr` first if it
+/// is another variant (its head is written over either way).
+#[inline]
+fn matched_in(out: &mut Lookup) -> &mut Matched {
+    if !matches!(out, Lookup::Pdr(_)) {
+        *out = Lookup::Pdr(Matched {
+            slot: 0,
+            generation: 0,
+            pdr: PdrHot::zeroed(),
+        });
+    }
+    match out {
+        Lookup::Pdr(matched) => matched,
+        // Made a `Lookup::Pdr` just above.
+        _ => unreachable!(),
+    }
+}
+
 impl UpfTables {
     /// Attaches to region `name`, laid out for `caps` (the same capacities as its writer's).
     pub fn open(name: &str, caps: &Capacities) -> Result<Self, ShmError> {
@@ -381,15 +399,15 @@ impl UpfTables {
             for ((out, query), (key, record)) in
                 out.iter_mut().zip(queries).zip(keys.iter().zip(index))
             {
-                *out = match (record, query) {
-                    (None, _) => Lookup::Unknown,
+                match (record, query) {
+                    (None, _) => *out = Lookup::Unknown,
                     (Some(r), Query::Uplink { qfi, flow, .. }) => {
-                        self.resolve(key, r, *qfi, flow, Direction::Uplink)
+                        self.resolve(key, r, *qfi, flow, Direction::Uplink, out)
                     }
                     (Some(r), Query::Downlink { flow }) => {
-                        self.resolve(key, r, None, flow, Direction::Downlink)
+                        self.resolve(key, r, None, flow, Direction::Downlink, out)
                     }
-                };
+                }
             }
         }
     }
@@ -406,10 +424,11 @@ impl UpfTables {
     }
 
     fn find(&self, key: &MatchKey, qfi: Option<u8>, flow: &Flow, direction: Direction) -> Lookup {
-        match self.read_index(key) {
-            Some(index) => self.resolve(key, index, qfi, flow, direction),
-            None => Lookup::Unknown,
+        let mut out = Lookup::Unknown;
+        if let Some(index) = self.read_index(key) {
+            self.resolve(key, index, qfi, flow, direction, &mut out);
         }
+        out
     }
 
     fn read_index(&self, key: &MatchKey) -> Option<MatchRecord> {
@@ -420,7 +439,9 @@ impl UpfTables {
         Some(index)
     }
 
-    /// The lookup of `key`, whose index record is `index`.
+    /// The lookup of `key`, whose index record is `index`, into `out`. A PDR's head is read
+    /// straight into `out` (made a `Lookup::Pdr` if it is not one yet), never copied after: a
+    /// batch's results are reused from batch to batch.
     fn resolve(
         &self,
         key: &MatchKey,
@@ -428,42 +449,44 @@ impl UpfTables {
         qfi: Option<u8>,
         flow: &Flow,
         direction: Direction,
-    ) -> Lookup {
+        out: &mut Lookup,
+    ) {
         let chain = key.chain();
         // The generation at which the index was last read again.
         let mut reread_at = None;
         for _ in 0..TRIES {
             let Some(generation) = self.committed(index.slot) else {
-                return Lookup::Unknown;
+                *out = Lookup::Unknown;
+                return;
             };
             let head = index.heads[(generation & 1) as usize];
             if head.generation != generation {
                 // Either the key is not in this generation, or the copy of the index is older
                 // than the cell: a copy read after the cell settles it.
                 if reread_at == Some(generation) || !self.reread(key, &mut index) {
-                    return Lookup::Unknown;
+                    *out = Lookup::Unknown;
+                    return;
                 }
                 reread_at = Some(generation);
                 continue;
             }
             let mut id = head.first;
             let mut steps = 0;
-            let mut hot = PdrHot::zeroed();
             loop {
                 if id == NONE || steps == MAX_PDR_PER_SESSION {
-                    return Lookup::NoPdr { seid: index.seid };
+                    *out = Lookup::NoPdr { seid: index.seid };
+                    return;
                 }
                 steps += 1;
                 let pdr_key = RuleKey::new(index.slot, generation, id);
+                let matched = matched_in(out);
                 match self.pdrs.read_with(pdr_key.as_bytes(), |words| {
-                    try_pdr(words, chain, qfi, flow, direction, &mut hot)
+                    try_pdr(words, chain, qfi, flow, direction, &mut matched.pdr)
                 }) {
                     Some(Step::Matched) => {
-                        return Lookup::Pdr(Matched {
-                            slot: index.slot,
-                            generation,
-                            pdr: hot,
-                        })
+                        matched.slot = index.slot;
+                        matched.generation = generation;
+                        return;
                     }
                     Some(Step::Next(next)) => id = next,
                     // The writer published a newer generation and removed this one.
@@ -471,13 +494,14 @@ impl UpfTables {
                 }
             }
             if !self.reread(key, &mut index) {
-                return Lookup::Unknown;
+                *out = Lookup::Unknown;
+                return;
             }
             reread_at = None;
         }
         // Changed faster than it could be read, TRIES times over: drop rather than answer
         // the peer that the tunnel is unknown.
-        Lookup::NoPdr { seid: index.seid }
+        *out = Lookup::NoPdr { seid: index.seid };
     }
 
     fn reread(&self, key: &MatchKey, index: &mut MatchRecord) -> bool {
