@@ -29,6 +29,7 @@ impl Mapping {
         self.map.len()
     }
 
+    #[inline]
     fn at(&self, offset: usize, size: usize) -> *mut u8 {
         assert!(
             offset.is_multiple_of(size.min(8)) && offset + size <= self.map.len(),
@@ -38,6 +39,7 @@ impl Mapping {
         unsafe { self.map.as_ptr().add(offset) }
     }
 
+    #[inline]
     pub(crate) fn u64(&self, offset: usize) -> &AtomicU64 {
         // SAFETY: in bounds and aligned to its size (the mapping is page-aligned); shared memory is only
         // touched through atomics or protocol-guarded copies.
@@ -50,6 +52,7 @@ impl Mapping {
     }
 
     /// The words at `offset..offset + words * 8`.
+    #[inline]
     pub(crate) fn words(&self, offset: usize, words: usize) -> &[AtomicU64] {
         // SAFETY: in bounds and aligned (checked by `at`); AtomicU64 has u64's layout.
         unsafe { std::slice::from_raw_parts(self.at(offset, words * 8).cast(), words) }

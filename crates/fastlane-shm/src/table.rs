@@ -166,32 +166,38 @@ impl Table {
         self.len() == 0
     }
 
+    #[inline]
     fn word0(&self, index: usize) -> &AtomicU64 {
         self.map
             .u64(self.base + self.geo.slots_offset + index * self.geo.slot_size)
     }
 
+    #[inline]
     fn key_words(&self, index: usize) -> &[AtomicU64] {
         let slot = self.base + self.geo.slots_offset + index * self.geo.slot_size;
         self.map.words(slot + 8, self.geo.key_words)
     }
 
+    #[inline]
     fn value_words(&self, index: usize) -> &[AtomicU64] {
         let slot = self.base + self.geo.slots_offset + index * self.geo.slot_size;
         self.map
             .words(slot + 8 * (1 + self.geo.key_words), self.geo.value_words)
     }
 
+    #[inline]
     fn slot_words(&self, index: usize) -> &[AtomicU64] {
         let slot = self.base + self.geo.slots_offset + index * self.geo.slot_size;
         self.map.words(slot, self.geo.slot_size / 8)
     }
 
+    #[inline]
     fn journal_words(&self) -> &[AtomicU64] {
         self.map
             .words(self.base + T_JOURNAL_SLOT, self.geo.slot_size / 8)
     }
 
+    #[inline]
     fn next(&self, index: usize) -> usize {
         if index + 1 == self.geo.slots {
             0
@@ -200,6 +206,7 @@ impl Table {
         }
     }
 
+    #[inline]
     fn key_as_words(&self, key: &[u8]) -> Option<[u64; MAX_KEY_WORDS]> {
         if key.len() != self.geo.key_size {
             return None;

@@ -461,6 +461,11 @@ impl Upf {
         }
         let mut lookups = std::mem::take(&mut self.lookups);
         self.tables.lookup_batch(&queries[..n], &mut lookups);
+        for lookup in &lookups[..n] {
+            if let Lookup::Pdr(matched) = lookup {
+                self.tables.prefetch_state(matched);
+            }
+        }
         for ((packet, parsed), &q) in packets.iter_mut().zip(&parsed).zip(&query_of) {
             let Some(packet) = packet else { continue };
             let lookup = lookups.get(q).unwrap_or(&Lookup::Unknown);

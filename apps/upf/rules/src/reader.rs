@@ -412,6 +412,21 @@ impl UpfTables {
         }
     }
 
+    /// Starts fetching the counters and token buckets that `admit` will update for `matched`
+    /// (its URRs' and QERs' cells): for a batch, after `lookup_batch` and before the first
+    /// `admit`, so that these cache misses overlap too. A hint only.
+    #[inline]
+    pub fn prefetch_state(&self, matched: &Matched) {
+        for urr in matched.pdr.urrs() {
+            self.urr_state.prefetch(u64::from(urr.cell));
+        }
+        for qer in matched.pdr.qers() {
+            if qer.flags & QER_HAS_MBR != 0 {
+                self.qer_state.prefetch(u64::from(qer.cell));
+            }
+        }
+    }
+
     /// The published generation of slot `slot` (None: no live session there).
     #[inline]
     fn committed(&self, slot: u32) -> Option<u32> {
