@@ -706,3 +706,108 @@ fn a_bad_config_is_refused_naming_the_key() {
         "{err}"
     );
 }
+
+#[test]
+fn a_mixed_batch_longer_than_a_lookup_chunk_gets_each_packet_the_verdict_it_gets_alone() {
+    let mut rules = Bed::new("mixed", caps());
+    let sessions = 7u32;
+    for k in 0..sessions {
+        let ue = format!("10.45.0.{}", 10 + k);
+        rules
+            .writer
+            .put(
+                u64::from(k) + 1,
+                session(0x100 + k, &ue, GNB_V4, 0x8000 + k),
+            )
+            .unwrap();
+    }
+    rules.next_hop("0.0.0.0", GW_MAC, N6_PORT);
+    rules.next_hop(GNB_V4, GNB_MAC, N3_PORT);
+    let inner = |k: u32| {
+        format!(
+            "IP(src='10.45.0.{}', dst='198.51.100.1')/UDP(sport={}, dport=5005)/Raw(b'x'*30)",
+            10 + k,
+            40000 + k
+        )
+    };
+    let echo = |seq: usize| {
+        format!(
+            "{}/IP(src='{GNB_V4}', dst='{N3_V4}')/UDP(sport=2152, dport=2152)/GTP_U_Header(gtp_type=1, S=1, seq={seq})/GTPEchoRequest()",
+            ether(GNB_MAC, N3_MAC)
+        )
+    };
+    // Over two lookup chunks (BATCH packets each) and part of a third: G-PDUs of every session,
+    // echo requests and malformed G-PDUs in between.
+    let uplink: Vec<String> = (0..70usize)
+        .map(|i| {
+            let k = (i as u32 * 3) % sessions;
+            match i % 4 {
+                0 => gpdu(GNB_V4, 0x100 + k, Some(9), &inner(k)),
+                1 => echo(i),
+                2 => gpdu(GNB_V4, 0x100 + k, None, "Raw(b'\\x45\\x00\\x00')"),
+                _ => gpdu(GNB_V4, 0x100 + k, None, &inner(k)),
+            }
+        })
+        .collect();
+    let decapsulated: Vec<String> = (0..sessions)
+        .map(|k| format!("{}/{}", ether(N6_MAC, GW_MAC), inner(k)))
+        .collect();
+    let frames = build(&[uplink, decapsulated].concat());
+    let (uplink, decapsulated) = frames.split_at(70);
+    let mut batched = rules.plugin(json!({}));
+    let mut alone = rules.plugin(json!({}));
+    let out = run(&mut batched, N3_PORT, uplink);
+    for (i, (verdict, bytes)) in out.iter().enumerate() {
+        let k = (i as u32 * 3) % sessions;
+        match i % 4 {
+            0 | 3 => {
+                assert_eq!(*verdict, Verdict::TransmitOn(N6_PORT), "packet {i}");
+                assert_eq!(bytes, &decapsulated[k as usize], "packet {i}");
+            }
+            1 => assert_eq!(*verdict, Verdict::Transmit, "packet {i}"),
+            _ => assert_eq!(*verdict, DROPPED, "packet {i}"),
+        }
+        assert_eq!(
+            run(&mut alone, N3_PORT, std::slice::from_ref(&uplink[i]))[0],
+            (*verdict, bytes.clone()),
+            "packet {i} alone"
+        );
+    }
+    assert_eq!(counter(&batched, "uplink_packets"), 35);
+    assert_eq!(counter(&batched, "echo_requests_answered"), 18);
+    assert_eq!(drops(&batched, "inner_malformed"), 17);
+
+    // Downlink: packets to every UE, to an unknown UE, and ARP for the kernel.
+    let gw = ether(GW_MAC, N6_MAC);
+    let downlink: Vec<String> = (0..40u32)
+        .map(|i| match i % 3 {
+            0 => format!(
+                "{gw}/IP(src='198.51.100.1', dst='10.45.0.{}')/UDP(sport=5005, dport=40000)/Raw(b'y'*20)",
+                10 + i % sessions
+            ),
+            1 => format!("{gw}/IP(src='198.51.100.1', dst='10.45.9.9')/UDP(sport=5005, dport=40000)"),
+            _ => format!("{gw}/ARP(pdst='{N3_V4}')"),
+        })
+        .collect();
+    let frames = build(&downlink);
+    let out = run(&mut batched, N6_PORT, &frames);
+    for (i, (verdict, bytes)) in out.iter().enumerate() {
+        match i % 3 {
+            0 => {
+                assert_eq!(*verdict, Verdict::TransmitOn(N3_PORT), "packet {i}");
+                // Ethernet, IPv4, UDP, then the GTP-U header's TEID.
+                let teid = u32::from_be_bytes(bytes[46..50].try_into().unwrap());
+                assert_eq!(teid, 0x8000 + i as u32 % sessions, "packet {i}");
+            }
+            1 => assert_eq!(*verdict, DROPPED, "packet {i}"),
+            _ => assert_eq!(*verdict, Verdict::Kernel, "packet {i}"),
+        }
+        assert_eq!(
+            run(&mut alone, N6_PORT, std::slice::from_ref(&frames[i]))[0],
+            (*verdict, bytes.clone()),
+            "packet {i} alone"
+        );
+    }
+    assert_eq!(counter(&batched, "downlink_packets"), 14);
+    assert_eq!(drops(&batched, "unknown_ue"), 13);
+}
