@@ -41,10 +41,11 @@
 //!
 //! # Per packet
 //! [`UpfTables::uplink`] / [`UpfTables::downlink`] (or [`UpfTables::lookup_batch`], which
-//! prefetches each stage for a whole batch) give the matched PDR's head, [`PdrHot`]: its FAR's
-//! action and tunnel, its QERs and URR limits. [`UpfTables::admit`] then applies the gates, the
-//! URR quotas, the MBRs (one GCRA word per QER and direction, shared by every thread, so the
-//! rate holds however the session's packets are spread) and counts the packet exactly
+//! prefetches each stage for a whole batch and reads the PDR's head into the reused result) give
+//! the matched PDR's head, [`PdrHot`]: its FAR's action and tunnel, its QERs and URR limits
+//! ([`UpfTables::prefetch_state`] starts loading their cells). [`UpfTables::admit`] then applies
+//! the gates, the URR quotas, the MBRs (one GCRA word per QER and direction, shared by every
+//! thread, so the rate holds however the session's packets are spread) and counts the packet exactly
 //! (`fetch_add` on the URR's cell); the thread whose packet reaches a threshold or quota first in
 //! its epoch raises the event, once. [`UpfTables::notify_downlink_data`] raises `downlink-data`
 //! once per session generation; [`EventSender::error_indication`] reports a peer's Error
