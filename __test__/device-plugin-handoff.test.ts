@@ -10,20 +10,17 @@
 // missing capability.
 
 import test, { type ExecutionContext } from 'ava';
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as readline from 'node:readline';
 
 import { Testbed } from '../src-ts/testbed';
 import { exchangeFrames, udpFrame } from '../src-ts/traffic';
-import { CLI, ROOT, uniquePrefix } from './helpers';
+import { buildStandin, devicePlugin, exited, NOBODY, procStatus, startPod as startUnprivileged, type Lines } from './device-plugin-pod';
+import { CLI, uniquePrefix } from './helpers';
 
-const STANDIN_SRC = path.join(ROOT, 'tests', 'kubelet-standin');
-const STANDIN = path.join(ROOT, 'target', 'kubelet-standin-handoff');
 const RESOURCE = 'fastlane.io/handoff';
-const NOBODY = 65534;
 const FAST_PORT = 9000;
 const FRAMES = 100;
 const METRICS_PORT = 9464;
@@ -35,115 +32,13 @@ test.before(() => {
   if (!fs.existsSync(CLI)) {
     throw new Error(`${CLI} is missing: run npm run build:ts`);
   }
-  execFileSync('go', ['build', '-mod=readonly', '-o', STANDIN, '.'], { cwd: STANDIN_SRC, stdio: 'pipe' });
+  buildStandin();
   bed = Testbed.up({ prefix, subnet: 100 + (process.pid % 100) });
 });
 
 test.after.always(() => {
   Testbed.down(prefix);
 });
-
-/** Lines of a child's output; next() waits for the first line after the last match. */
-class Lines {
-  readonly all: string[] = [];
-  #cursor = 0;
-  constructor(readonly child: ChildProcess) {
-    readline.createInterface({ input: child.stdout! }).on('line', (l) => this.all.push(l));
-    readline.createInterface({ input: child.stderr! }).on('line', (l) => this.all.push(l));
-  }
-
-  async next(what: string, match: (line: string) => boolean, ms = 15_000): Promise<string> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      while (this.#cursor < this.all.length) {
-        const line = this.all[this.#cursor++]!;
-        if (match(line)) {
-          return line;
-        }
-      }
-      if (Date.now() > deadline) {
-        throw new Error(`no ${what} within ${ms} ms; output so far:\n${this.all.join('\n')}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-  }
-}
-
-const exited = (child: ChildProcess): Promise<number | null> =>
-  child.exitCode !== null ? Promise.resolve(child.exitCode) : new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-
-interface Plugin {
-  dir: string;
-  /** The plugin process running now, and its output. */
-  plugin: ChildProcess;
-  log: Lines;
-  kubelet: Lines;
-  allocate(devices: string[]): Promise<{ envs: Record<string, string>; hostDir: string }>;
-  /** Stops the plugin with SIGTERM and starts it again; resolves once it registered again. */
-  restart(): Promise<void>;
-}
-
-/** A kubelet stand-in and `fastlane device-plugin` offering queue 0 of the pod's veth end. */
-async function devicePlugin(t: ExecutionContext): Promise<Plugin> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fastlane-dph-'));
-  fs.chmodSync(dir, 0o755); // the pod's uid reaches the socket below it
-  const kubeletDir = path.join(dir, 'device-plugins');
-  fs.mkdirSync(kubeletDir);
-  // The plugin's health check reads the link state; the interface lives in the pod's namespace.
-  const sysfs = path.join(dir, 'sys');
-  fs.mkdirSync(path.join(sysfs, 'class', 'net', bed.fwd.interface), { recursive: true });
-  fs.writeFileSync(path.join(sysfs, 'class', 'net', bed.fwd.interface, 'operstate'), 'up\n');
-  const configFile = path.join(dir, 'plugin.json');
-  fs.writeFileSync(configFile, JSON.stringify({
-    resource_name: RESOURCE,
-    kubelet_dir: kubeletDir,
-    state_dir: path.join(dir, 'state'),
-    sysfs,
-    health_poll_ms: 50,
-    interfaces: [{ name: bed.fwd.interface, queues: { first: 0, count: 1 } }],
-    allowed_uids: [NOBODY],
-  }));
-  const standin = spawn(STANDIN, ['-dir', kubeletDir], { stdio: ['pipe', 'pipe', 'pipe'] });
-  const kubelet = new Lines(standin);
-  const plugins: ChildProcess[] = [];
-  const startPlugin = (): { plugin: ChildProcess; log: Lines } => {
-    const plugin = spawn(process.execPath, [CLI, 'device-plugin', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
-    plugins.push(plugin);
-    return { plugin, log: new Lines(plugin) };
-  };
-  t.teardown(async () => {
-    for (const plugin of plugins) {
-      plugin.kill('SIGKILL');
-    }
-    standin.stdin!.end();
-    await Promise.all([...plugins.map(exited), exited(standin)]);
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-  const first = startPlugin();
-  await kubelet.next('ListAndWatch', (l) => l.includes('"event":"devices"'));
-  const p: Plugin = {
-    dir, kubelet, ...first,
-    allocate: async (devices) => {
-      standin.stdin!.write(`${JSON.stringify({ op: 'allocate', containers: [devices] })}\n`);
-      const line = JSON.parse(await kubelet.next('Allocate reply', (l) => l.includes('"op"') || l.includes('"event":"allocate"')));
-      if (line.event !== 'allocate') {
-        throw new Error(`Allocate failed: ${JSON.stringify(line)}`);
-      }
-      const response = line.response.container_responses[0];
-      return { envs: response.envs, hostDir: response.mounts[0].host_path };
-    },
-    restart: async () => {
-      p.plugin.kill('SIGTERM');
-      const code = await exited(p.plugin);
-      if (code !== 0) {
-        throw new Error(`the plugin exited with ${code}:\n${p.log.all.join('\n')}`);
-      }
-      Object.assign(p, startPlugin());
-      await kubelet.next('ListAndWatch again', (l) => l.includes('"event":"devices"'));
-    },
-  };
-  return p;
-}
 
 function podConfig(dir: string, backend: string, mode: string, punt: boolean): string {
   const core = os.cpus().length - 1;
@@ -161,35 +56,14 @@ function podConfig(dir: string, backend: string, mode: string, punt: boolean): s
 }
 
 /** `fastlane run CONFIG` as `uid`, with no capability and no_new_privs, in the pod's namespace. */
-function startPod(t: ExecutionContext, config: string, env: Record<string, string>, uid = NOBODY): { child: ChildProcess; lines: Lines } {
-  const child = spawn('ip', [
-    'netns', 'exec', bed.fwd.netns,
-    'setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', '--',
-    process.execPath, CLI, 'run', config, '--metrics', `0.0.0.0:${METRICS_PORT}`,
-  ], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  t.teardown(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await exited(child);
-    }
-  });
-  return { child, lines: new Lines(child) };
-}
+const startPod = (t: ExecutionContext, config: string, env: Record<string, string>, uid = NOBODY): { child: ChildProcess; lines: Lines } =>
+  startUnprivileged(t, bed.fwd.netns, [process.execPath, CLI, 'run', config, '--metrics', `0.0.0.0:${METRICS_PORT}`], env, uid);
 
 /** The pod's first word: `running`, or the reason it could not start, and its exit code then. */
 async function refusedPod(t: ExecutionContext, config: string, env: Record<string, string>, uid = NOBODY): Promise<{ message: string; code: number | null }> {
   const { child, lines } = startPod(t, config, env, uid);
   const message = await lines.next('the pod\'s verdict', (l) => l.startsWith('fastlane: '));
   return { message, code: await exited(child) };
-}
-
-function procStatus(pid: number): Record<string, string> {
-  return Object.fromEntries(
-    fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').filter((l) => l.includes(':')).map((l) => {
-      const [k, ...v] = l.split(':');
-      return [k!, v.join(':').trim()];
-    }),
-  );
 }
 
 /** The plugin's descriptors that a handoff makes: memfds and BPF objects (maps, programs, links). */
@@ -246,7 +120,7 @@ const pluginSockets = (pid: number): number =>
 
 for (const backend of ['af_xdp', 'af_packet'] as const) {
   test.serial(`an unprivileged pod runs macswap on ${backend} with descriptors the device plugin handed it, and leaves nothing behind`, async (t) => {
-    const p = await devicePlugin(t);
+    const p = await devicePlugin(t, RESOURCE, [bed.fwd.interface]);
     const before = pluginHandoffFds(p.plugin.pid!);
     const { envs, hostDir } = await p.allocate([`${bed.fwd.interface}-q0`]);
     // The allocation's server listens now: a listening socket and its stop pair.
@@ -327,7 +201,7 @@ for (const backend of ['af_xdp', 'af_packet'] as const) {
 }
 
 test.serial('a running pod keeps its data path across a restart of the plugin, its token stays used, and its programs go with it', async (t) => {
-  const p = await devicePlugin(t);
+  const p = await devicePlugin(t, RESOURCE, [bed.fwd.interface]);
   const { envs, hostDir } = await p.allocate([`${bed.fwd.interface}-q0`]);
   const env = { ...envs, FASTLANE_DEVICE_PLUGIN_SOCKET: path.join(hostDir, 'handoff.sock') };
   const config = podConfig(p.dir, 'af_xdp', 'device_plugin', true);
@@ -352,7 +226,7 @@ test.serial('a running pod keeps its data path across a restart of the plugin, i
 });
 
 test.serial('allocating the pod\'s device anew ends its allocation: its programs and TAP device go while it runs', async (t) => {
-  const p = await devicePlugin(t);
+  const p = await devicePlugin(t, RESOURCE, [bed.fwd.interface]);
   const { envs, hostDir } = await p.allocate([`${bed.fwd.interface}-q0`]);
   const env = { ...envs, FASTLANE_DEVICE_PLUGIN_SOCKET: path.join(hostDir, 'handoff.sock') };
   const pod = startPod(t, podConfig(p.dir, 'af_xdp', 'device_plugin', true), env);

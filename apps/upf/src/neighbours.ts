@@ -4,6 +4,13 @@
 // address 0.0.0.0 or ::) gets the MAC of the next hop the kernel's routes choose for it. An address the kernel has not resolved yet is asked
 // for (ARP / neighbour solicitation); until it answers the fast path hands such packets to the
 // kernel. Nothing here is per packet.
+//
+// Asking is a netlink request (RTM_NEWNEIGH with NTF_USE), which needs CAP_NET_ADMIN. An
+// unprivileged UPF (a pod in device_plugin mode) is refused it; it then sends an empty UDP
+// datagram to the address instead (port 9, discard): the kernel resolves the next hop to
+// transmit it, which is what was asked for, and needs no capability.
+
+import * as dgram from 'node:dgram';
 
 import type { NeighbourEntry, NeighbourWatcher, RouteInfo } from 'fastlane-dataplane';
 
@@ -45,6 +52,9 @@ function stateOf(entry: NeighbourEntry): NextHop['state'] {
   return (entry.state & (NUD_FAILED | NUD_INCOMPLETE)) === NUD_FAILED ? 'failed' : 'incomplete';
 }
 
+/** The discard port (RFC 863): where the datagrams that make the kernel resolve a next hop go. */
+const DISCARD_PORT = 9;
+
 /** How often a next hop the kernel could not resolve is asked for again. */
 const RETRY_MS = 1000;
 
@@ -60,6 +70,8 @@ export class NextHops {
   readonly #wanted = new Map<string, Wanted>();
   readonly #retry: NodeJS.Timeout;
   readonly #listeners: { snapshot: (entries: NeighbourEntry[]) => void; change: (entry: NeighbourEntry, removed: boolean) => void; routes: () => void };
+  /** Set once the kernel refused a resolution request: ask by sending instead (see the top). */
+  #unprivileged = false;
   /** Problems seen (no route, resolution refused), for the log; the newest last. */
   readonly problems: string[] = [];
 
@@ -163,11 +175,33 @@ export class NextHops {
   }
 
   #ask(ifindex: number, address: string): void {
-    try {
-      this.watcher.resolve(ifindex, address);
-    } catch (e) {
-      this.#problem((e as Error).message);
+    if (!this.#unprivileged) {
+      try {
+        this.watcher.resolve(ifindex, address);
+        return;
+      } catch (e) {
+        const message = (e as Error).message;
+        if (!/Operation not permitted|EPERM/.test(message)) {
+          this.#problem(message);
+          return;
+        }
+        this.#unprivileged = true;
+        this.#problem(`${message}: resolving next hops by sending them an empty UDP datagram instead`);
+      }
     }
+    this.#solicit(address);
+  }
+
+  /** Makes the kernel resolve `address` by sending it an empty UDP datagram (see the top). */
+  #solicit(address: string): void {
+    const socket = dgram.createSocket(address.includes(':') ? 'udp6' : 'udp4');
+    // A send's error goes to its callback; the socket does nothing else.
+    socket.send(Buffer.alloc(0), DISCARD_PORT, address, (e) => {
+      if (e !== null) {
+        this.#problem(`resolving ${address} by an empty UDP datagram: sendto: ${e.message}`);
+      }
+      socket.close();
+    });
   }
 
   #reroute(): void {
