@@ -103,6 +103,9 @@ async function suite(t: ExecutionContext, backend: 'af_xdp' | 'af_packet'): Prom
   const config = upfConfig(bed, backend, region);
   const configFile = path.join(p.dir, `upf-${backend}.json`);
   fs.writeFileSync(configFile, JSON.stringify(config), { mode: 0o644 });
+  // A pod killed mid-test leaves its region; a real pod's /dev/shm is its own and goes with it.
+  // (Teardowns run newest first: this one after the pod's.)
+  t.teardown(() => fs.rmSync(`/dev/shm/${region}`, { force: true }));
 
   const pod = startPod(t, bed.upfNetns, [process.execPath, CLI, 'upf', 'run', configFile], {
     ...envs,
