@@ -174,7 +174,7 @@ async function main(): Promise<void> {
     command,
     [
       `${options.ues} UEs: ${2 * options.ues} PDRs, ${2 * options.ues} FARs, ${options.ues} QERs, ${2 * options.ues} URRs. ${loaded}.` +
-        `${options.note ? ` ${options.note}` : ''}`,
+        `${options.note ? ` ${options.note.replace(/[^.]$/, '$&.')}` : ''}`,
       '',
       `![UPF throughput by inner frame size and backend](upf-throughput.svg)`,
       '',
