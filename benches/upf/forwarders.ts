@@ -43,8 +43,9 @@ export function upfConfig(bed: UpfTestbed, backend: Backend, ues: number): UpfCo
     ...sections[backend],
     upf: {
       node_id: 'bench-upf',
-      n3: { interface: bed.n3.iface, queues, addresses: [`${bed.n3.ipv4}/24`] },
-      n6: { interface: bed.n6.iface, queues, addresses: [`${bed.n6.ipv4}/24`] },
+      // Both families, as the bed has them (its IPv6 default route goes through N6 too).
+      n3: { interface: bed.n3.iface, queues, addresses: [`${bed.n3.ipv4}/24`, `${bed.n3.ipv6}/64`] },
+      n6: { interface: bed.n6.iface, queues, addresses: [`${bed.n6.ipv4}/24`, `${bed.n6.ipv6}/64`] },
       ue_pools: [UE_POOL_V4],
       capacity: { sessions: ues, pdrs: 2 * ues, fars: 2 * ues, qers: ues, urrs: 2 * ues },
     },

@@ -34,11 +34,6 @@ async function main(): Promise<void> {
   try {
     const netns = input.config.netns!;
     const inNetns = (...command: string[]) => execFileSync('ip', ['netns', 'exec', netns, ...command], { stdio: 'ignore' });
-    if (input.config.backend === 'dpdk') {
-      // Moving the N6 address to its TAP twin took the default route with it (see the README).
-      const tap = `fl-${input.config.upf.n6.interface}`.slice(0, 15);
-      inNetns('ip', 'route', 'replace', 'default', 'via', input.peers.n6Gateway, 'dev', tap);
-    }
     // The kernel resolves both next hops now, not while the first frames wait for them.
     for (const address of [input.peers.gnb, input.peers.n6Gateway]) {
       inNetns('ping', '-c', '1', '-W', '2', address);
