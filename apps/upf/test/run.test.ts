@@ -73,6 +73,7 @@ test.serial('fastlane upf run starts, keeps the kernel side answering, and stops
   t.is(await exited, 0, err);
   t.regex(out, /fastlane upf: stopped/);
   t.false(fs.existsSync(`/dev/shm/${region}`), 'the region is removed');
+  t.false(fs.existsSync(`/dev/shm/${region}-pfcp`), "the PFCP node's state region is removed");
   const tc = bed.exec(bed.upfNetns, 'tc', 'filter', 'show', 'dev', bed.n3.iface, 'ingress');
   t.is(tc.trim(), '', 'no tc program left on N3');
   t.notRegex(bed.exec(bed.upfNetns, 'ip', 'link'), /fl-/, 'no punt TAP left');
