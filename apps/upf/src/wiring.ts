@@ -8,7 +8,7 @@ import { SharedRegion } from 'fastlane-dataplane';
 
 import type { UpfOptions, UserPlane } from './app';
 import { capacityOf, DEFAULT_PFCP_PORT, parseCidr, type UpfConfig } from './config';
-import { pfcpStateLayout, startPfcpNode } from './node';
+import { type PfcpNode, pfcpStateLayout, startPfcpNode } from './node';
 import type { NodeId } from './pfcp';
 import { ShmUpfSessions, UpfNextHops } from './sessions';
 
@@ -89,20 +89,20 @@ export function wiring(): UpfOptions {
       const pfcp = config.upf.pfcp!;
       fs.mkdirSync(CONTROL_DIR, { recursive: true, mode: 0o755 });
       const state = SharedRegion.create(pfcpStateRegionOf(region), pfcpStateLayout(capacityOf(config).sessions), { reuse: true });
-      let node: Awaited<ReturnType<typeof startPfcpNode>>;
+      let node: PfcpNode;
       try {
         node = await startPfcpNode(
-        {
-          addresses: [pfcp.address],
-          port: pfcp.port ?? DEFAULT_PFCP_PORT,
-          nodeId: nodeIdOf(config.upf.node_id),
-          fTeidAddresses: n3Addresses(config),
-          uePools: config.upf.ue_pools.map((prefix) => ({ prefix })),
-          controlSocket: controlSocketOf(config),
-          state,
-        },
-        sessions,
-      );
+          {
+            addresses: [pfcp.address],
+            port: pfcp.port ?? DEFAULT_PFCP_PORT,
+            nodeId: nodeIdOf(config.upf.node_id),
+            fTeidAddresses: n3Addresses(config),
+            uePools: config.upf.ue_pools.map((prefix) => ({ prefix })),
+            controlSocket: controlSocketOf(config),
+            state,
+          },
+          sessions,
+        );
       } catch (e) {
         state.close();
         throw e;
