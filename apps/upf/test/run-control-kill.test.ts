@@ -140,7 +140,9 @@ test.serial('SIGKILL of the control process during a modification storm: forward
     gnb.close();
     dn.close();
   });
-  // The gateway's MAC is resolved by the control process's next-hop writer: one packet through first.
+  // The gateway's next hop, which the control process writes, from the kernel: resolved first.
+  const deadline = Date.now() + 8000;
+  while (bed.neighbourMac(bed.upfNetns, bed.dn.ipv4) !== bed.dn.mac && Date.now() < deadline) await sleep(25);
   const warm = await dn.capture(() => gnb.send([frame]), 500);
   t.is(warm.filter(isOurs).length, 1, 'an uplink packet reaches the DN before the kill');
 
