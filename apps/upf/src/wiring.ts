@@ -77,12 +77,15 @@ function userPlaneOf(sessions: ShmUpfSessions, remove: () => void): UserPlane {
 
 export function wiring(): UpfOptions {
   return {
-    // The owner removes the rules' region, and the PFCP state beside it, when it closes.
-    userPlane: (name, capacities) =>
-      userPlaneOf(ShmUpfSessions.create(name, capacities), () => {
+    // The owner of the rules' region owns the PFCP state beside it: a new rules region starts a
+    // fresh state (a crashed run's would name sessions it does not have), and both go at close.
+    userPlane: (name, capacities) => {
+      unlinkIfThere(pfcpStateRegionOf(name));
+      return userPlaneOf(ShmUpfSessions.create(name, capacities), () => {
         SharedRegion.unlink(name);
         unlinkIfThere(pfcpStateRegionOf(name));
-      }),
+      });
+    },
     // A control process takes the region over (and its tables' writer locks on its first write).
     attachUserPlane: (name, capacities) => userPlaneOf(ShmUpfSessions.open(name, capacities), () => {}),
     pfcpNode: async (config, sessions, region) => {
