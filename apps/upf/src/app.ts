@@ -1,7 +1,9 @@
-// The UPF application: from a validated UPF config, the shared-memory rules region, the data
-// plane running the GTP-U plugin, the kernel's next hops written into the region, and (when
-// configured) the PFCP node. Started in an order that never leaves half a UPF running: each step
-// is undone, newest first, when a later one fails, and stop() undoes them all.
+// The UPF application: from a validated UPF config, the shared-memory rules region and the data
+// plane running the GTP-U plugin (UpfDataplane), and the control side that writes the region:
+// the kernel's next hops and (when configured) the PFCP node (UpfControl). `fastlane upf run`
+// runs the two in separate processes (supervisor.ts); Upf runs both in one. Each is started in an
+// order that never leaves half of it running: each step is undone, newest first, when a later one
+// fails, and stop() undoes them all.
 
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -70,19 +72,36 @@ export function regionCapacities(config: UpfConfig): UpfCapacities {
 
 /** A running PFCP node. */
 export interface PfcpNodeHandle {
+  /** The NTP-seconds Recovery Time Stamp it advertises. */
+  readonly recoveryTimeStamp: number;
+  /** Whether it took over the state a previous run of it left in the region. */
+  readonly stateKept: boolean;
   stop(): void | Promise<void>;
 }
 
-/** Starts the PFCP node on the sessions. */
-export type PfcpNodeFactory = (config: UpfConfig, sessions: UpfSessions) => PfcpNodeHandle | Promise<PfcpNodeHandle>;
+/** Starts the PFCP node on the sessions of the rules' region `region`. */
+export type PfcpNodeFactory = (config: UpfConfig, sessions: UpfSessions, region: string) => PfcpNodeHandle | Promise<PfcpNodeHandle>;
 
 export interface UpfOptions {
-  /** The rules' region and sessions. */
+  /** Creates the rules' region and its sessions (the data plane's side owns it). */
   userPlane: UserPlaneFactory;
+  /** Attaches to the rules' region another process created (the control process's side). */
+  attachUserPlane?: UserPlaneFactory;
   /** The PFCP node, started when the config has `upf.pfcp`. */
   pfcpNode?: PfcpNodeFactory;
   /** The plugin's path; default findPlugin(). */
   pluginPath?: string;
+}
+
+/** Runs `steps` newest first, going on past one that fails: everything else must still be undone. */
+async function undoAll(steps: Array<() => void | Promise<void>>): Promise<void> {
+  for (const step of steps.splice(0).reverse()) {
+    try {
+      await step();
+    } catch {
+      // The rest must still go.
+    }
+  }
 }
 
 /** The kernel's name for a port's interface: DPDK's TAP twin (default name), else the interface. */
@@ -188,34 +207,29 @@ class ResolvingSessions implements UpfSessions {
   }
 }
 
-export class Upf {
+/**
+ * The data plane's side of a UPF: the rules' region (which it creates and removes), the data
+ * plane running the GTP-U plugin on it, and DPDK's default routes moved to the TAP twins. It
+ * forwards by whatever the region holds, whether or not a control side is writing it.
+ */
+export class UpfDataplane {
   private constructor(
     readonly config: UpfConfig,
     /** The Fastlane config the data plane runs. */
     readonly fastlaneConfig: FastlaneConfig,
     readonly region: string,
     readonly dataplane: Dataplane,
-    readonly sessions: UpfSessions,
-    readonly nextHops: NextHops,
-    readonly pfcp: PfcpNodeHandle | undefined,
+    /** The region's sessions and next hops, for a control side in this process. */
+    readonly userPlane: UserPlane,
     private readonly undo: Array<() => void | Promise<void>>,
   ) {}
 
   /**
-   * Starts the UPF of a validated config; on failure removes what it made and throws. The
-   * config's namespace (if any) must exist, with the N3 and N6 interfaces in it.
+   * Starts the data plane of a validated config; on failure removes what it made and throws.
+   * The config's namespace (if any) must exist, with the N3 and N6 interfaces in it.
    */
-  static async start(config: UpfConfig, options: UpfOptions): Promise<Upf> {
+  static async start(config: UpfConfig, options: UpfOptions): Promise<UpfDataplane> {
     const undo: Array<() => void | Promise<void>> = [];
-    const unwind = async (): Promise<void> => {
-      for (const step of undo.splice(0).reverse()) {
-        try {
-          await step();
-        } catch {
-          // Undoing goes on past a step that fails: the rest must still go.
-        }
-      }
-    };
     try {
       const pluginPath = options.pluginPath ?? findPlugin();
       const capacity = regionCapacities(config);
@@ -243,8 +257,42 @@ export class Upf {
       for (const r of moved) {
         watcher.replaceDefaultRoute(r.gateway, watcher.interfaceIndex(r.tap));
       }
+      return new UpfDataplane(config, fastlaneConfig, region, dataplane, userPlane, undo);
+    } catch (e) {
+      await undoAll(undo);
+      throw e;
+    }
+  }
 
-      // After the data plane: DPDK's TAP twins, which hold the kernel's side, exist only now.
+  /** Stops the data plane and removes the region; idempotent. */
+  async stop(): Promise<void> {
+    await undoAll(this.undo);
+  }
+}
+
+/**
+ * The control side of a UPF: whatever writes the rules' region. The kernel's next hops for the
+ * default gateways and for every gNB a FAR sends to (including the sessions already in the
+ * region, which a restarted control side takes over), and the PFCP node when configured.
+ */
+export class UpfControl {
+  private constructor(
+    readonly sessions: UpfSessions,
+    readonly nextHops: NextHops,
+    readonly pfcp: PfcpNodeHandle | undefined,
+    private readonly undo: Array<() => void | Promise<void>>,
+  ) {}
+
+  /**
+   * Starts on `userPlane` (the region `region` of a running data plane); on failure undoes what
+   * it started and throws. Stopping leaves the region and its sessions as they are.
+   */
+  static async start(config: UpfConfig, region: string, userPlane: UserPlane, options: UpfOptions): Promise<UpfControl> {
+    const undo: Array<() => void | Promise<void>> = [];
+    try {
+      const watcher = new NeighbourWatcher(config.netns);
+      undo.push(() => watcher.stop());
+      // After the data plane: DPDK's TAP twins, which hold the kernel's side, exist only then.
       const nextHops = new NextHops(watcher, userPlane.nextHops, [
         { port: N3_PORT, kernelInterface: kernelInterface(config, config.upf.n3.interface) },
         { port: N6_PORT, kernelInterface: kernelInterface(config, config.upf.n6.interface) },
@@ -256,29 +304,82 @@ export class Upf {
           nextHops.want(key);
         }
       }
+      for (const [, rules] of userPlane.sessions.entries()) {
+        peersOf(rules).forEach((p) => nextHops.want(p));
+      }
 
       const sessions = new ResolvingSessions(userPlane.sessions, nextHops);
       let pfcp: PfcpNodeHandle | undefined;
       if (config.upf.pfcp !== undefined && options.pfcpNode !== undefined) {
-        pfcp = await options.pfcpNode(config, sessions);
+        pfcp = await options.pfcpNode(config, sessions, region);
         const node = pfcp;
         undo.push(() => node.stop());
       }
-      return new Upf(config, fastlaneConfig, region, dataplane, sessions, nextHops, pfcp, undo);
+      return new UpfControl(sessions, nextHops, pfcp, undo);
     } catch (e) {
-      await unwind();
+      await undoAll(undo);
       throw e;
     }
   }
 
-  /** Stops the PFCP node and the data plane, and removes the region; idempotent. */
+  /** Stops the PFCP node and the next-hop writer; idempotent. */
   async stop(): Promise<void> {
-    for (const step of this.undo.splice(0).reverse()) {
-      try {
-        await step();
-      } catch {
-        // As in start: everything else must still be undone.
-      }
+    await undoAll(this.undo);
+  }
+}
+
+/** A whole UPF in one process: the data plane's side and the control side over its region. */
+export class Upf {
+  private constructor(
+    readonly data: UpfDataplane,
+    readonly control: UpfControl,
+  ) {}
+
+  get config(): UpfConfig {
+    return this.data.config;
+  }
+
+  get fastlaneConfig(): FastlaneConfig {
+    return this.data.fastlaneConfig;
+  }
+
+  get region(): string {
+    return this.data.region;
+  }
+
+  get dataplane(): Dataplane {
+    return this.data.dataplane;
+  }
+
+  get sessions(): UpfSessions {
+    return this.control.sessions;
+  }
+
+  get nextHops(): NextHops {
+    return this.control.nextHops;
+  }
+
+  get pfcp(): PfcpNodeHandle | undefined {
+    return this.control.pfcp;
+  }
+
+  /**
+   * Starts the UPF of a validated config; on failure removes what it made and throws. The
+   * config's namespace (if any) must exist, with the N3 and N6 interfaces in it.
+   */
+  static async start(config: UpfConfig, options: UpfOptions): Promise<Upf> {
+    const data = await UpfDataplane.start(config, options);
+    try {
+      return new Upf(data, await UpfControl.start(config, data.region, data.userPlane, options));
+    } catch (e) {
+      await data.stop();
+      throw e;
     }
+  }
+
+  /** Stops the control side and the data plane, and removes the region; idempotent. */
+  async stop(): Promise<void> {
+    await this.control.stop();
+    await this.data.stop();
   }
 }

@@ -5,9 +5,10 @@ import type { Argv, CommandModule } from 'yargs';
 
 import { ConfigError } from 'fastlane-dataplane';
 
-import { Upf } from './app';
+import { UpfDataplane } from './app';
 import { loadUpfConfig } from './config';
 import { sessionsCommand } from './node';
+import { ControlSupervisor } from './supervisor';
 import { controlSocketOf, wiring } from './wiring';
 
 interface RunArgs {
@@ -46,10 +47,19 @@ const runCommand: CommandModule<object, RunArgs> = {
     // Signals are caught from the start, so one during start-up still stops cleanly.
     const stop = stopSignal();
     try {
-      let upf: Upf;
+      // The data plane here; the control side (PFCP node, next hops) in a process of its own,
+      // restarted when it dies, so that forwarding never depends on it (supervisor.ts).
+      let upf: UpfDataplane;
+      let control: ControlSupervisor;
       try {
         const config = loadUpfConfig(args.config);
-        upf = await Upf.start(config, wiring());
+        upf = await UpfDataplane.start(config, wiring());
+        try {
+          control = await ControlSupervisor.start({ configFile: args.config, region: upf.region, log: (line) => console.log(line) });
+        } catch (e) {
+          await upf.stop();
+          throw e;
+        }
       } catch (e) {
         console.error(`fastlane upf: cannot start: ${(e as Error).message}`);
         process.exitCode = 1;
@@ -62,14 +72,15 @@ const runCommand: CommandModule<object, RunArgs> = {
           resolve();
         }),
       );
-      const { n3, n6 } = upf.config.upf;
+      const { n3, n6, pfcp } = upf.config.upf;
       console.log(
         `fastlane upf: running ${upf.config.name ?? args.config} (${upf.config.backend}): N3 ${n3.interface} ` +
           `${n3.addresses.join(' ')}, N6 ${n6.interface}, UE pools ${upf.config.upf.ue_pools.join(' ')}, ` +
-          `rules in /dev/shm/${upf.region}${upf.pfcp === undefined ? '' : `, PFCP on ${upf.config.upf.pfcp?.address}`}` +
+          `rules in /dev/shm/${upf.region}${pfcp === undefined ? '' : `, PFCP on ${pfcp.address}`}` +
           `${upf.config.netns === undefined ? '' : ` in netns ${upf.config.netns}`}; Ctrl-C stops`,
       );
       await Promise.race([stop.promise, failed]);
+      await control.stop();
       await upf.stop();
       if (failure !== undefined) {
         console.error(`fastlane upf: ${failure.message}`);

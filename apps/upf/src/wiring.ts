@@ -6,9 +6,9 @@ import * as path from 'node:path';
 
 import { SharedRegion } from 'fastlane-dataplane';
 
-import type { UpfOptions } from './app';
-import { DEFAULT_PFCP_PORT, parseCidr, type UpfConfig } from './config';
-import { startPfcpNode } from './node';
+import type { UpfOptions, UserPlane } from './app';
+import { capacityOf, DEFAULT_PFCP_PORT, parseCidr, type UpfConfig } from './config';
+import { type PfcpNode, pfcpStateLayout, startPfcpNode } from './node';
 import type { NodeId } from './pfcp';
 import { ShmUpfSessions, UpfNextHops } from './sessions';
 
@@ -37,43 +37,87 @@ function n3Addresses(config: UpfConfig): { ipv4?: string; ipv6?: string } {
   return out;
 }
 
+/**
+ * The PFCP node's state region beside the rules' region `region`: associations, allocations and
+ * what each session reported, which a restarted node takes over (its Recovery Time Stamp kept).
+ */
+export function pfcpStateRegionOf(region: string): string {
+  return `${region}-pfcp`;
+}
+
+/** Removes a region that may not exist. */
+function unlinkIfThere(name: string): void {
+  try {
+    SharedRegion.unlink(name);
+  } catch {
+    // Never made (no PFCP node ran), or already gone.
+  }
+}
+
+/** The sessions and next hops over `sessions`' region; `close` detaches, then `remove()`s. */
+function userPlaneOf(sessions: ShmUpfSessions, remove: () => void): UserPlane {
+  let nextHops: UpfNextHops;
+  try {
+    nextHops = new UpfNextHops(sessions.region);
+  } catch (e) {
+    sessions.close();
+    remove();
+    throw e;
+  }
+  return {
+    sessions,
+    nextHops,
+    close: () => {
+      nextHops.close();
+      sessions.close();
+      remove();
+    },
+  };
+}
+
 export function wiring(): UpfOptions {
   return {
+    // The owner of the rules' region owns the PFCP state beside it: a new rules region starts a
+    // fresh state (a crashed run's would name sessions it does not have), and both go at close.
     userPlane: (name, capacities) => {
-      const sessions = ShmUpfSessions.create(name, capacities);
-      let nextHops: UpfNextHops;
-      try {
-        nextHops = new UpfNextHops(sessions.region);
-      } catch (e) {
-        sessions.close();
+      unlinkIfThere(pfcpStateRegionOf(name));
+      return userPlaneOf(ShmUpfSessions.create(name, capacities), () => {
         SharedRegion.unlink(name);
+        unlinkIfThere(pfcpStateRegionOf(name));
+      });
+    },
+    // A control process takes the region over (and its tables' writer locks on its first write).
+    attachUserPlane: (name, capacities) => userPlaneOf(ShmUpfSessions.open(name, capacities), () => {}),
+    pfcpNode: async (config, sessions, region) => {
+      const pfcp = config.upf.pfcp!;
+      fs.mkdirSync(CONTROL_DIR, { recursive: true, mode: 0o755 });
+      const state = SharedRegion.create(pfcpStateRegionOf(region), pfcpStateLayout(capacityOf(config).sessions), { reuse: true });
+      let node: PfcpNode;
+      try {
+        node = await startPfcpNode(
+          {
+            addresses: [pfcp.address],
+            port: pfcp.port ?? DEFAULT_PFCP_PORT,
+            nodeId: nodeIdOf(config.upf.node_id),
+            fTeidAddresses: n3Addresses(config),
+            uePools: config.upf.ue_pools.map((prefix) => ({ prefix })),
+            controlSocket: controlSocketOf(config),
+            state,
+          },
+          sessions,
+        );
+      } catch (e) {
+        state.close();
         throw e;
       }
       return {
-        sessions,
-        nextHops,
-        close: () => {
-          nextHops.close();
-          sessions.close();
-          SharedRegion.unlink(name);
+        recoveryTimeStamp: node.recoveryTimeStamp,
+        stateKept: node.stateKept,
+        stop: async () => {
+          await node.close();
+          state.close();
         },
       };
-    },
-    pfcpNode: async (config, sessions) => {
-      const pfcp = config.upf.pfcp!;
-      fs.mkdirSync(CONTROL_DIR, { recursive: true, mode: 0o755 });
-      const node = await startPfcpNode(
-        {
-          addresses: [pfcp.address],
-          port: pfcp.port ?? DEFAULT_PFCP_PORT,
-          nodeId: nodeIdOf(config.upf.node_id),
-          fTeidAddresses: n3Addresses(config),
-          uePools: config.upf.ue_pools.map((prefix) => ({ prefix })),
-          controlSocket: controlSocketOf(config),
-        },
-        sessions,
-      );
-      return { stop: () => node.close() };
     },
   };
 }

@@ -73,6 +73,7 @@ test.serial('fastlane upf run starts, keeps the kernel side answering, and stops
   t.is(await exited, 0, err);
   t.regex(out, /fastlane upf: stopped/);
   t.false(fs.existsSync(`/dev/shm/${region}`), 'the region is removed');
+  t.false(fs.existsSync(`/dev/shm/${region}-pfcp`), "the PFCP node's state region is removed");
   const tc = bed.exec(bed.upfNetns, 'tc', 'filter', 'show', 'dev', bed.n3.iface, 'ingress');
   t.is(tc.trim(), '', 'no tc program left on N3');
   t.notRegex(bed.exec(bed.upfNetns, 'ip', 'link'), /fl-/, 'no punt TAP left');
@@ -93,4 +94,23 @@ test.serial('a UPF that cannot start says why, exits 1 and leaves no region', (t
   t.is(run.status, 1, run.stdout);
   t.regex(run.stderr, /fastlane upf: cannot start: .*no-such-if0/);
   t.false(fs.existsSync(`/dev/shm/${region}`), 'the region made before the data plane is removed again');
+});
+
+test.serial('a control process that cannot start fails the start, which leaves no region', (t) => {
+  const bed = UpfTestbed.up(`uc${process.pid % 10000}`, 58);
+  t.teardown(() => bed.down());
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'upf-run-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const region = `upf-nocontrol-${process.pid}`;
+  const file = path.join(dir, 'upf.json');
+  // The data plane starts; the PFCP node cannot bind N4 to an address this host does not have.
+  const config = configFor(bed, region);
+  config.upf.pfcp = { address: '203.0.113.254', port: 8805 };
+  fs.writeFileSync(file, JSON.stringify(config));
+  const run = spawnSync('node', [CLI, 'upf', 'run', file], { encoding: 'utf8', timeout: 30000 });
+  t.is(run.status, 1, run.stdout);
+  t.regex(run.stderr, /EADDRNOTAVAIL/);
+  t.regex(run.stderr, /fastlane upf: cannot start: the control process exited with code 1 before it was up/);
+  t.false(fs.existsSync(`/dev/shm/${region}`), 'the region is removed');
+  t.false(fs.existsSync(`/dev/shm/${region}-pfcp`), "the PFCP node's state region is removed");
 });
